@@ -1,0 +1,7 @@
+"""``python -m visualizer``: the same entry point as the ``visualizer`` script."""
+
+import sys
+
+from visualizer.cli import main
+
+sys.exit(main())

@@ -1,0 +1,162 @@
+"""Command-line entry points (DESIGN.md: Command line).
+
+Every capability of the core is scriptable from here, which is also the
+proof that the core needs no UI. Errors the core raises on purpose become
+one line on stderr and the exit code of DESIGN.md; no traceback reaches a
+user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from visualizer import __version__
+from visualizer.core.errors import BadInput, VisualizerError
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors exit with code 2 in one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise BadInput(f"{self.prog}: {message} (see '{self.prog} --help')")
+
+
+def _cmd_gui(args: argparse.Namespace) -> int:
+    from visualizer.gui_entry import run_gui
+
+    return run_gui(args.file, screenshot=args.screenshot, select=args.select)
+
+
+def _cmd_scenarios(args: argparse.Namespace) -> int:
+    from visualizer.commands.scenarios import print_scenarios
+
+    return print_scenarios(sys.stdout)
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    from visualizer.commands.record import record_command
+
+    return record_command(args.scenario, args.output, args.param, args.format, args.interface)
+
+
+def _cmd_capture(args: argparse.Namespace) -> int:
+    from visualizer.core.capture import run_capture
+
+    if args.count is not None and args.count <= 0:
+        raise BadInput("--count must be a positive number of packets")
+    if args.duration is not None and args.duration <= 0:
+        raise BadInput("--duration must be a positive number of seconds")
+    run_capture(interface=args.interface, bpf=args.filter, output=args.output,
+                count=args.count, duration=args.duration, status=sys.stderr)
+    return 0
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from visualizer.commands.analyze import analyze_command
+
+    return analyze_command(args.file, json_lines=args.json, stats=args.stats, out=sys.stdout)
+
+
+def _cmd_ladder(args: argparse.Namespace) -> int:
+    from visualizer.commands.ladder import ladder_command
+
+    return ladder_command(args.file, stream=args.stream, absolute=args.absolute, out=sys.stdout)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from visualizer.commands.export import export_command
+
+    return export_command(args.file, args.output, stream=args.stream, fmt=args.format,
+                          annotate=args.annotate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="visualizer",
+                     description="Makes TCP and UDP visible. With no command, starts the GUI.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str
+            ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("gui", _cmd_gui, "start the desktop application")
+    p.add_argument("file", nargs="?", help="a pcap or pcapng file to open")
+    p.add_argument("--screenshot", metavar="PNG", help="render the window to PNG and exit")
+    p.add_argument("--select", type=int, metavar="N", help="select packet N (1-based)")
+
+    add("scenarios", _cmd_scenarios, "list the built-in scenarios and their parameters")
+
+    p = add("record", _cmd_record, "run a scenario with capture on and write the recording")
+    p.add_argument("scenario", help="scenario name (see 'visualizer scenarios')")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="recording to write")
+    p.add_argument("--param", action="append", default=[], metavar="K=V",
+                   help="scenario parameter (repeatable)")
+    p.add_argument("--format", choices=("pcapng", "pcap"), default="pcapng",
+                   help="pcapng keeps the socket-call log and parameters (default)")
+    p.add_argument("-i", "--interface", default="lo", help=argparse.SUPPRESS)
+
+    p = add("capture", _cmd_capture, "capture live packets to a pcap file or stdout")
+    p.add_argument("-i", "--interface", default="lo", help="interface (default: lo)")
+    p.add_argument("-f", "--filter", metavar="BPF", help="capture filter, tcpdump syntax")
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="pcap file to write, or - for stdout")
+    p.add_argument("-c", "--count", type=int, metavar="N", help="stop after N packets")
+    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+
+    p = add("analyze", _cmd_analyze, "one line per packet with the TCP/UDP analysis")
+    p.add_argument("file")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--json", action="store_true", help="JSON Lines output")
+    mode.add_argument("--stats", action="store_true", help="conversation summary only")
+
+    p = add("ladder", _cmd_ladder, "the ladder diagram of a capture as text")
+    p.add_argument("file")
+    p.add_argument("--stream", type=int, metavar="N", help="only TCP stream N")
+    p.add_argument("--absolute", action="store_true", help="absolute seq/ack numbers")
+
+    p = add("export", _cmd_export, "export packets to pcap or pcapng")
+    p.add_argument("file")
+    p.add_argument("-o", "--output", required=True, metavar="OUT")
+    p.add_argument("--stream", type=int, metavar="N", help="only TCP stream N")
+    p.add_argument("--format", choices=("pcap", "pcapng"), default=None,
+                   help="default: from OUT's extension, else pcapng")
+    p.add_argument("--annotate", action="store_true",
+                   help="pcapng: each packet's explanation as a comment")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            args = parser.parse_args(["gui"])
+        result: int = args.func(args)
+        return result
+    except VisualizerError as err:
+        print(f"visualizer: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("visualizer: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # Output piped into `head` and the reader went away: not an error.
+        try:
+            sys.stdout.close()
+        except BrokenPipeError:
+            pass
+        return 0
+    except Exception as err:  # a bug: one line for the user, the traceback on request
+        if os.environ.get("VISUALIZER_DEBUG"):
+            raise
+        print(f"visualizer: internal error: {type(err).__name__}: {err} "
+              "(run with VISUALIZER_DEBUG=1 for the traceback and please report it)",
+              file=sys.stderr)
+        return 1

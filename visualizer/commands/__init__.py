@@ -1,0 +1,1 @@
+"""The CLI subcommands: thin printers over the core."""

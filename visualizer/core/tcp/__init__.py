@@ -1,0 +1,1 @@
+"""Sans-I/O TCP tracking: segments in, per-packet analysis and events out."""

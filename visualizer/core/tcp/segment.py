@@ -1,0 +1,45 @@
+"""The decoded TCP segment the tracker consumes.
+
+The header decoder produces these from raw frames; tests build them with
+the factory in ``visualizer.core.tcp.testing``. The tracker never needs
+anything else about a packet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FIN = 0x001
+SYN = 0x002
+RST = 0x004
+PSH = 0x008
+ACK = 0x010
+URG = 0x020
+ECE = 0x040
+CWR = 0x080
+AE = 0x100  # formerly NS (RFC 3540), now AccECN (RFC 9768)
+
+FLAG_NAMES = ((FIN, "FIN"), (SYN, "SYN"), (RST, "RST"), (PSH, "PSH"), (ACK, "ACK"),
+              (URG, "URG"), (ECE, "ECE"), (CWR, "CWR"), (AE, "AE"))
+
+
+def flag_text(flags: int) -> str:
+    """``"SYN,ACK"`` style text for a flag set (empty string for none)."""
+    return ",".join(name for bit, name in FLAG_NAMES if flags & bit)
+
+
+@dataclass(frozen=True, slots=True)
+class TcpSegment:
+    frame: int        # 1-based frame number in the capture, as Wireshark numbers them
+    ts_ns: int        # capture timestamp, Unix epoch nanoseconds
+    src: bytes        # packed source address: 4 bytes (IPv4) or 16 (IPv6)
+    sport: int
+    dst: bytes
+    dport: int
+    seq: int          # absolute sequence number as on the wire
+    ack: int          # absolute acknowledgement number (meaningful with ACK)
+    flags: int        # the 9 flag bits above
+    window: int       # raw 16-bit window field, not yet scaled
+    payload_len: int  # TCP payload bytes, from the IP length (not the capture length)
+    options: bytes = b""  # raw option bytes, possibly truncated or malformed
+    urgent: int = 0
