@@ -1,0 +1,47 @@
+"""Shared test set-up: headless Qt, and skips that say why.
+
+Markers (pyproject.toml): ``capture`` needs CAP_NET_RAW, ``corpus`` needs
+../shared/corpus, ``tshark`` needs tshark on PATH.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "corpus" / "tcpdump"
+
+
+def can_capture() -> bool:
+    """True when this process may open a packet socket (CAP_NET_RAW)."""
+    try:
+        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
+    except OSError:
+        return False
+    return True
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reasons = {}
+    if not can_capture():
+        reasons["capture"] = "capture not permitted: needs CAP_NET_RAW (run the tests as root)"
+    if not CORPUS.is_dir():
+        reasons["corpus"] = f"the tcpdump corpus is absent ({CORPUS})"
+    if shutil.which("tshark") is None:
+        reasons["tshark"] = "tshark is not installed (apt install tshark)"
+    for item in items:
+        for marker, reason in reasons.items():
+            if marker in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+def corpus_dir() -> Path:
+    return CORPUS

@@ -1,0 +1,326 @@
+"""Reading pcap and pcapng files without dissection.
+
+``CaptureFile`` maps the file into memory and walks its records, yielding
+where each frame's bytes lie rather than copying them: a million-packet file
+is indexed without building a million byte strings. The walk never raises
+on damaged content; it stops at the first record it cannot trust and says
+why in ``warnings``. Only a file that is not a capture at all (or cannot be
+opened) raises ``BadInput``.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from visualizer.core import pcapformat as fmt
+from visualizer.core.errors import BadInput
+
+# Largest frame we accept in a record; libpcap's own limit is 256 KiB, but
+# some writers use bigger snaplens (USB, D-Bus), so allow 16 MiB before
+# calling a record corrupt.
+MAX_FRAME = 16 * 1024 * 1024
+
+
+class FrameRecord(NamedTuple):
+    """Where one frame lies in the file and how it was stamped."""
+
+    ts_ns: int          # Unix epoch nanoseconds
+    caplen: int         # bytes present in the file
+    origlen: int        # bytes on the wire
+    linktype: int
+    offset: int         # of the frame's first byte in ``CaptureFile.data``
+    interface: int      # pcapng interface id (0 for pcap)
+    comment: str | None
+
+
+@dataclass
+class Interface:
+    linktype: int
+    name: str = ""
+    tsresol: tuple[int, int] = (10, 6)  # base, exponent: units of base**-exponent s
+    tsoffset: int = 0                   # seconds added to every timestamp
+
+
+@dataclass
+class CaptureFile:
+    """An opened pcap or pcapng file (see module docstring)."""
+
+    path: str
+    data: bytes | mmap.mmap
+    format: str                       # "pcap" or "pcapng"
+    big_endian: bool = False
+    nanosecond: bool = False          # pcap only: ns magic
+    snaplen: int = fmt.PCAP_SNAPLEN
+    interfaces: list[Interface] = field(default_factory=list)
+    section_comments: list[str] = field(default_factory=list)
+    custom_blocks: list[bytes] = field(default_factory=list)  # our PEN's payloads
+    warnings: list[str] = field(default_factory=list)
+    _mm: mmap.mmap | None = None
+    _fd: int | None = None
+
+    # -- opening -------------------------------------------------------
+    @classmethod
+    def open(cls, path: str) -> CaptureFile:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise BadInput(f"{path}: no such file") from None
+        except IsADirectoryError:
+            raise BadInput(f"{path}: is a directory, not a capture file") from None
+        except OSError as err:
+            raise BadInput(f"{path}: cannot open: {err.strerror}") from None
+        try:
+            size = os.fstat(fd).st_size
+            if os.path.isdir(path):
+                raise BadInput(f"{path}: is a directory, not a capture file")
+            if size == 0:
+                raise BadInput(f"{path}: the file is empty, not a pcap or pcapng capture")
+            try:
+                mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError) as err:
+                raise BadInput(f"{path}: cannot read: {err}") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        cap = cls.from_bytes(mm, path)
+        cap._mm, cap._fd = mm, fd
+        return cap
+
+    @classmethod
+    def from_bytes(cls, data: bytes | mmap.mmap, path: str = "<bytes>") -> CaptureFile:
+        head = bytes(data[:4])
+        if len(head) < 4:
+            raise BadInput(f"{path}: too short to be a pcap or pcapng capture")
+        if head == b"\x0a\x0d\x0d\x0a":
+            cap = cls(path, data, "pcapng")
+            cap._check_pcapng_header()
+            return cap
+        for order in ("<", ">"):
+            (magic,) = struct.unpack(order + "I", head)
+            if magic in (fmt.PCAP_MAGIC_USEC, fmt.PCAP_MAGIC_NSEC, _PCAP_MAGIC_KUZNETZOV):
+                cap = cls(path, data, "pcap", big_endian=(order == ">"))
+                cap._read_pcap_header(magic)
+                return cap
+        hint = ""
+        if head[:2] == b"\x1f\x8b":
+            hint = " (it is gzip-compressed: gunzip it first)"
+        raise BadInput(f"{path}: not a pcap or pcapng capture file{hint}")
+
+    def close(self) -> None:
+        if self._mm is not None:
+            try:
+                self._mm.close()
+            except BufferError:
+                pass  # a numpy view still holds it; it is freed with the view
+            self._mm = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> CaptureFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @property
+    def linktypes(self) -> set[int]:
+        return {i.linktype for i in self.interfaces}
+
+    def frame_bytes(self, rec: FrameRecord) -> bytes:
+        return bytes(self.data[rec.offset:rec.offset + rec.caplen])
+
+    # -- walking -------------------------------------------------------
+    def frames(self) -> Iterator[FrameRecord]:
+        """Every frame in file order. Stops (with a warning) at damage."""
+        if self.format == "pcap":
+            return self._pcap_frames()
+        return self._pcapng_frames()
+
+    # pcap ---------------------------------------------------------------
+    def _read_pcap_header(self, magic: int) -> None:
+        e = ">" if self.big_endian else "<"
+        if len(self.data) < fmt.PCAP_FILE_HEADER_LEN:
+            raise BadInput(f"{self.path}: pcap file header is truncated")
+        _, major, minor, _, _, snaplen, network = struct.unpack_from(e + "IHHiIII", self.data, 0)
+        self.nanosecond = magic == fmt.PCAP_MAGIC_NSEC
+        self._kuznetzov = magic == _PCAP_MAGIC_KUZNETZOV
+        self.snaplen = snaplen
+        # The top bits of the link-type field carry FCS info (pcap-linktype).
+        self.interfaces = [Interface(network & 0x0FFFFFFF, tsresol=(10, 9 if self.nanosecond else 6))]
+        if major != 2:
+            self.warnings.append(f"unusual pcap version {major}.{minor}")
+
+    def _pcap_frames(self) -> Iterator[FrameRecord]:
+        data, size = self.data, len(self.data)
+        e = ">" if self.big_endian else "<"
+        rec = struct.Struct(e + "IIII")
+        hdr_len = 24 if getattr(self, "_kuznetzov", False) else 16
+        linktype = self.interfaces[0].linktype
+        mult = 1 if self.nanosecond else 1000
+        pos = fmt.PCAP_FILE_HEADER_LEN
+        limit = max(self.snaplen, 65535) if self.snaplen <= MAX_FRAME else MAX_FRAME
+        while pos < size:
+            if pos + hdr_len > size:
+                self.warnings.append(f"file ends inside a record header at byte {pos}")
+                return
+            sec, frac, caplen, origlen = rec.unpack_from(data, pos)
+            if caplen > limit:
+                self.warnings.append(
+                    f"record at byte {pos} claims {caplen} captured bytes "
+                    f"(snaplen {self.snaplen}): the file is damaged from there on")
+                return
+            start = pos + hdr_len
+            if start + caplen > size:
+                self.warnings.append(f"file ends inside the frame that starts at byte {start}")
+                return
+            yield FrameRecord(sec * 1_000_000_000 + frac * mult, caplen, max(origlen, caplen),
+                              linktype, start, 0, None)
+            pos = start + caplen
+
+    # pcapng --------------------------------------------------------------
+    def _check_pcapng_header(self) -> None:
+        if len(self.data) < 28:
+            raise BadInput(f"{self.path}: pcapng section header is truncated")
+        bom = bytes(self.data[8:12])
+        if bom not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
+            raise BadInput(f"{self.path}: pcapng section header has a bad byte-order magic")
+        self.big_endian = bom == b"\x1a\x2b\x3c\x4d"
+
+    def _pcapng_frames(self) -> Iterator[FrameRecord]:
+        data, size = self.data, len(self.data)
+        pos = 0
+        e = ">" if self.big_endian else "<"
+        while pos < size:
+            if pos + 12 > size:
+                self.warnings.append(f"file ends inside a block header at byte {pos}")
+                return
+            if bytes(data[pos:pos + 4]) == b"\x0a\x0d\x0d\x0a":  # new section
+                bom = bytes(data[pos + 8:pos + 12])
+                if bom not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
+                    self.warnings.append(f"section at byte {pos} has a bad byte-order magic")
+                    return
+                e = ">" if bom == b"\x1a\x2b\x3c\x4d" else "<"
+                self.interfaces = []  # interface ids are per section
+            btype, blen = struct.unpack_from(e + "II", data, pos)
+            if blen < 12 or blen % 4:
+                self.warnings.append(f"block at byte {pos} has a bad length ({blen}): "
+                                     "the file is damaged from there on")
+                return
+            if pos + blen > size:
+                self.warnings.append(f"file ends inside the block that starts at byte {pos}")
+                return
+            (trailer,) = struct.unpack_from(e + "I", data, pos + blen - 4)
+            if trailer != blen:
+                self.warnings.append(f"block at byte {pos}: leading and trailing lengths differ")
+                return
+            body, end = pos + 8, pos + blen - 4
+            if btype == fmt.PCAPNG_EPB or btype == fmt.PCAPNG_OPB:
+                frame = self._packet_block(e, btype, body, end, pos)
+                if frame is not None:
+                    yield frame
+            elif btype == fmt.PCAPNG_SPB:
+                frame = self._simple_packet_block(e, body, end, pos)
+                if frame is not None:
+                    yield frame
+            elif btype == fmt.PCAPNG_IDB:
+                self._interface_block(e, body, end)
+            elif btype == fmt.PCAPNG_SHB:
+                for code, value in _options(data, e, body + 16, end):
+                    if code == fmt.OPT_COMMENT:
+                        self.section_comments.append(value.decode("utf-8", "replace"))
+            elif btype in (fmt.PCAPNG_CUSTOM_COPY, fmt.PCAPNG_CUSTOM_NOCOPY) and end - body >= 4:
+                (pen,) = struct.unpack_from(e + "I", data, body)
+                if pen == fmt.VISUALIZER_PEN:
+                    self.custom_blocks.append(bytes(data[body + 4:end]))
+            pos += blen
+
+    def _interface_block(self, e: str, body: int, end: int) -> None:
+        if end - body < 8:
+            self.warnings.append("an interface block is too short; ignored")
+            self.interfaces.append(Interface(-1))
+            return
+        linktype, _, _snaplen = struct.unpack_from(e + "HHI", self.data, body)
+        iface = Interface(linktype)
+        for code, value in _options(self.data, e, body + 8, end):
+            if code == fmt.IF_TSRESOL and value:
+                r = value[0]
+                iface.tsresol = (2, r & 0x7F) if r & 0x80 else (10, r)
+            elif code == fmt.IF_NAME:
+                iface.name = value.decode("utf-8", "replace")
+            elif code == 14 and len(value) == 8:  # if_tsoffset
+                (iface.tsoffset,) = struct.unpack(e + "q", value)
+        self.interfaces.append(iface)
+
+    def _packet_block(self, e: str, btype: int, body: int, end: int, pos: int
+                      ) -> FrameRecord | None:
+        data = self.data
+        if end - body < 20:
+            self.warnings.append(f"packet block at byte {pos} is too short; skipped")
+            return None
+        if btype == fmt.PCAPNG_EPB:
+            iface_id, ts_hi, ts_lo, caplen, origlen = struct.unpack_from(e + "IIIII", data, body)
+        else:  # OPB: interface id and drops count are 16-bit
+            iface_id, _drops, ts_hi, ts_lo, caplen, origlen = struct.unpack_from(
+                e + "HHIIII", data, body)
+        start = body + 20
+        if caplen > end - start:
+            self.warnings.append(f"packet block at byte {pos} claims more bytes than it holds;"
+                                 " skipped")
+            return None
+        if iface_id >= len(self.interfaces):
+            self.warnings.append(f"packet block at byte {pos} names unknown interface "
+                                 f"{iface_id}; skipped")
+            return None
+        iface = self.interfaces[iface_id]
+        comment = None
+        opt_start = start + fmt.pad4(caplen)
+        if opt_start < end:
+            for code, value in _options(data, e, opt_start, end):
+                if code == fmt.OPT_COMMENT:
+                    comment = value.decode("utf-8", "replace")
+        return FrameRecord(_to_ns((ts_hi << 32) | ts_lo, iface), caplen, max(origlen, caplen),
+                           iface.linktype, start, iface_id, comment)
+
+    def _simple_packet_block(self, e: str, body: int, end: int, pos: int) -> FrameRecord | None:
+        if not self.interfaces or end - body < 4:
+            self.warnings.append(f"simple packet block at byte {pos} without interface; skipped")
+            return None
+        (origlen,) = struct.unpack_from(e + "I", self.data, body)
+        caplen = min(origlen, end - body - 4)
+        iface = self.interfaces[0]
+        return FrameRecord(0, caplen, origlen, iface.linktype, body + 4, 0, None)
+
+
+_PCAP_MAGIC_KUZNETZOV = 0xA1B2CD34  # "modified pcap" with 24-byte record headers
+
+
+def _to_ns(ts: int, iface: Interface) -> int:
+    base, exp = iface.tsresol
+    if base == 10:
+        ns = ts * 10 ** (9 - exp) if exp <= 9 else ts // 10 ** (exp - 9)
+    else:
+        ns = (ts * 1_000_000_000) >> exp
+    return ns + iface.tsoffset * 1_000_000_000
+
+
+def _options(data: bytes | mmap.mmap, e: str, pos: int, end: int) -> Iterator[tuple[int, bytes]]:
+    """pcapng options between ``pos`` and ``end``; stops quietly on damage."""
+    while pos + 4 <= end:
+        code, length = struct.unpack_from(e + "HH", data, pos)
+        if code == fmt.OPT_ENDOFOPT:
+            return
+        pos += 4
+        if pos + length > end:
+            return
+        yield code, bytes(data[pos:pos + length])
+        pos += fmt.pad4(length)

@@ -1,0 +1,71 @@
+"""Writing pcap and pcapng files from raw frames (no dissection).
+
+Used by export and by the recorder. Frames and timestamps pass through
+unchanged, so an export of an unmodified selection is byte-identical in its
+packet records.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import BinaryIO
+
+from visualizer import APP_NAME, __version__
+from visualizer.core import pcapformat as fmt
+
+
+class PcapWriter:
+    """Classic little-endian pcap, microsecond or nanosecond resolution."""
+
+    def __init__(self, out: BinaryIO, linktype: int, *, nanosecond: bool = True,
+                 snaplen: int = fmt.PCAP_SNAPLEN) -> None:
+        self._out = out
+        self._nanosecond = nanosecond
+        out.write(fmt.pcap_file_header(linktype, nanosecond=nanosecond, snaplen=snaplen))
+
+    def write(self, ts_ns: int, frame: bytes, origlen: int | None = None) -> None:
+        origlen = len(frame) if origlen is None else origlen
+        self._out.write(fmt.pcap_record_header(ts_ns, len(frame), origlen,
+                                               nanosecond=self._nanosecond))
+        self._out.write(frame)
+
+
+class PcapngWriter:
+    """Little-endian pcapng with one section, nanosecond timestamps.
+
+    ``interfaces`` is a list of (linktype, name). Packet comments become
+    ``opt_comment`` options, which Wireshark shows as packet comments.
+    """
+
+    def __init__(self, out: BinaryIO, interfaces: list[tuple[int, str]], *,
+                 comment: str | None = None) -> None:
+        self._out = out
+        opts = fmt.pcapng_option(fmt.SHB_USERAPPL, f"{APP_NAME} {__version__}".encode())
+        if comment:
+            opts = fmt.pcapng_option(fmt.OPT_COMMENT, comment.encode()) + opts
+        opts += fmt.pcapng_option(fmt.OPT_ENDOFOPT, b"")
+        shb = struct.pack("<IHHq", fmt.PCAPNG_BYTE_ORDER_MAGIC, 1, 0, -1) + opts
+        out.write(fmt.pcapng_block(fmt.PCAPNG_SHB, shb))
+        for linktype, name in interfaces:
+            iopts = fmt.pcapng_option(fmt.IF_TSRESOL, b"\x09")
+            if name:
+                iopts = fmt.pcapng_option(fmt.IF_NAME, name.encode()) + iopts
+            iopts += fmt.pcapng_option(fmt.OPT_ENDOFOPT, b"")
+            out.write(fmt.pcapng_block(fmt.PCAPNG_IDB,
+                                       struct.pack("<HHI", linktype, 0, 0) + iopts))
+
+    def write(self, ts_ns: int, frame: bytes, origlen: int | None = None, *,
+              interface: int = 0, comment: str | None = None) -> None:
+        origlen = len(frame) if origlen is None else origlen
+        head = struct.pack("<IIIII", interface, ts_ns >> 32, ts_ns & 0xFFFFFFFF,
+                           len(frame), origlen)
+        body = head + frame + b"\0" * (fmt.pad4(len(frame)) - len(frame))
+        if comment:
+            body += fmt.pcapng_option(fmt.OPT_COMMENT, comment.encode())
+            body += fmt.pcapng_option(fmt.OPT_ENDOFOPT, b"")
+        self._out.write(fmt.pcapng_block(fmt.PCAPNG_EPB, body))
+
+    def write_custom(self, payload: bytes) -> None:
+        """A custom block with our PEN (readers that don't know it skip it)."""
+        body = struct.pack("<I", fmt.VISUALIZER_PEN) + payload
+        self._out.write(fmt.pcapng_block(fmt.PCAPNG_CUSTOM_NOCOPY, body))
