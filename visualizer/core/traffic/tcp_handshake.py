@@ -1,0 +1,69 @@
+"""tcp-handshake: connect, a few request/response exchanges, a graceful close."""
+
+from __future__ import annotations
+
+import socket
+
+from visualizer.core.traffic.logged_socket import LoggedSocket
+from visualizer.core.traffic.params import FAMILY, PORT, Param
+from visualizer.core.traffic.scenario import Scenario, payload
+from visualizer.core.traffic.side import Side
+
+
+class TcpHandshake(Scenario):
+    name = "tcp-handshake"
+    summary = "a TCP connection: three-way handshake, request/response exchanges, FIN close"
+    description = (
+        "The client's connect() sends a SYN carrying its initial sequence number (ISN); the "
+        "server's kernel answers SYN-ACK with its own ISN and ack = client ISN + 1, and the "
+        "client's ACK (ack = server ISN + 1) completes the handshake: a SYN consumes one "
+        "sequence number although it carries no data. connect() returns after the SYN-ACK; "
+        "accept() only picks up a connection the kernel has already established. Each request "
+        "and each reply of `size` bytes advances its sender's seq by exactly its length, and "
+        "the peer's ack names the next byte it expects; a message larger than the loopback "
+        "MSS is split into several segments. At the end the client closes first: its FIN "
+        "(which also consumes one sequence number) is acknowledged, the server's recv() "
+        "returns 0, the server closes and sends its own FIN, and the client's last ACK leaves "
+        "the client, the active closer, in TIME-WAIT while the server goes straight to CLOSED."
+    )
+    params = (
+        Param("count", "int", 3, 0, 10_000, help="request/response exchanges"),
+        Param("size", "int", 64, 1, 1_000_000, help="bytes in each request and each reply"),
+        PORT,
+        FAMILY,
+    )
+    transport = "tcp"
+
+    def bind(self, server: Side) -> LoggedSocket:
+        return server.listen_loopback(backlog=1)
+
+    def server(self, side: Side) -> None:
+        size = int(self.values["size"])
+        listener = side.server_socket
+        conn, _peer = listener.accept()
+        listener.close()  # one client only: stop listening
+        served = 0
+        while True:
+            request = conn.recv_exactly(size)
+            if not request:  # recv() returned 0: the client closed
+                break
+            if len(request) < size:
+                side.fail(f"got {len(request)} of {size} bytes of request {served + 1} "
+                          "before the client closed")
+            conn.sendall(payload("reply", served + 1, size))
+            served += 1
+        conn.close()
+        if served != self.values["count"]:
+            side.fail(f"served {served} requests, expected {self.values['count']}")
+
+    def client(self, side: Side) -> None:
+        size = int(self.values["size"])
+        sock = side.socket(socket.SOCK_STREAM)
+        sock.connect(side.server_address)
+        for number in range(1, int(self.values["count"]) + 1):
+            sock.sendall(payload("request", number, size))
+            reply = sock.recv_exactly(size)
+            if len(reply) < size:
+                side.fail(f"got {len(reply)} of {size} bytes of reply {number} "
+                          "before the server closed")
+        sock.close()  # the active close: this side ends in TIME-WAIT
