@@ -9,10 +9,13 @@ packet on screen) is scapy's job elsewhere.
 
 from __future__ import annotations
 
+import mmap
 import struct
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias
 
 from visualizer.core import pcapformat as fmt
+
+Buffer: TypeAlias = bytes | bytearray | memoryview | mmap.mmap
 
 # Frame status, as stored in the PacketStore's ``status`` column.
 OK = 0
@@ -77,7 +80,7 @@ class Decoded(NamedTuple):
 _UNSUPPORTED = Decoded(UNSUPPORTED_LINK, "link type not decoded")
 
 
-def decode(linktype: int, buf: bytes, off: int, caplen: int) -> Decoded:
+def decode(linktype: int, buf: Buffer, off: int, caplen: int) -> Decoded:
     """Decode the frame at ``buf[off:off+caplen]`` of link type ``linktype``."""
     end = off + caplen
     if linktype == fmt.LINKTYPE_ETHERNET:
@@ -120,7 +123,7 @@ def decode(linktype: int, buf: bytes, off: int, caplen: int) -> Decoded:
     return _UNSUPPORTED
 
 
-def _by_ethertype(etype: int, buf: bytes, pos: int, end: int, base: int) -> Decoded:
+def _by_ethertype(etype: int, buf: Buffer, pos: int, end: int, base: int) -> Decoded:
     if etype == _ETH_IPV4:
         return _ipv4_packet(buf, pos, end, base)
     if etype == _ETH_IPV6:
@@ -128,7 +131,7 @@ def _by_ethertype(etype: int, buf: bytes, pos: int, end: int, base: int) -> Deco
     return Decoded(NOT_IP, f"ethertype 0x{etype:04x}")
 
 
-def _ip(buf: bytes, pos: int, end: int, base: int) -> Decoded:
+def _ip(buf: Buffer, pos: int, end: int, base: int) -> Decoded:
     if pos >= end:
         return Decoded(MALFORMED, "empty IP packet")
     version = buf[pos] >> 4
@@ -139,7 +142,7 @@ def _ip(buf: bytes, pos: int, end: int, base: int) -> Decoded:
     return Decoded(MALFORMED, f"IP version {version}")
 
 
-def _ipv4_packet(buf: bytes, pos: int, end: int, base: int) -> Decoded:
+def _ipv4_packet(buf: Buffer, pos: int, end: int, base: int) -> Decoded:
     if pos + 20 > end:
         return Decoded(MALFORMED, "IPv4 header truncated", 4)
     vihl, _tos, total, _ident, frag, _ttl, proto, _csum, src, dst = _ipv4.unpack_from(buf, pos)
@@ -160,7 +163,7 @@ def _ipv4_packet(buf: bytes, pos: int, end: int, base: int) -> Decoded:
     return _transport(4, src, dst, proto, buf, pos + ihl, pos + total, end, base)
 
 
-def _ipv6_packet(buf: bytes, pos: int, end: int, base: int) -> Decoded:
+def _ipv6_packet(buf: Buffer, pos: int, end: int, base: int) -> Decoded:
     if pos + 40 > end:
         return Decoded(MALFORMED, "IPv6 header truncated", 6)
     vtf, plen, nxt, _hlim, src, dst = _ipv6.unpack_from(buf, pos)
@@ -195,7 +198,7 @@ def _ipv6_packet(buf: bytes, pos: int, end: int, base: int) -> Decoded:
     return _transport(6, src, dst, nxt, buf, pos, wire_end, end, base)
 
 
-def _transport(ipv: int, src: bytes, dst: bytes, proto: int, buf: bytes, pos: int,
+def _transport(ipv: int, src: bytes, dst: bytes, proto: int, buf: Buffer, pos: int,
                wire_end: int, end: int, base: int) -> Decoded:
     """Decode the transport header at ``pos``; ``wire_end`` is where the IP
     payload ends on the wire, ``end`` where the captured bytes end."""
@@ -243,7 +246,7 @@ def _transport(ipv: int, src: bytes, dst: bytes, proto: int, buf: bytes, pos: in
                    l4_offset=pos - base)
 
 
-def _quoted(buf: bytes, pos: int, end: int) -> Quoted | None:
+def _quoted(buf: Buffer, pos: int, end: int) -> Quoted | None:
     """The IP header + first 8 transport bytes quoted by an ICMP error."""
     if pos >= end:
         return None

@@ -10,6 +10,7 @@ opened) raises ``BadInput``.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import struct
@@ -58,7 +59,7 @@ class CaptureFile:
     snaplen: int = fmt.PCAP_SNAPLEN
     interfaces: list[Interface] = field(default_factory=list)
     section_comments: list[str] = field(default_factory=list)
-    custom_blocks: list[bytes] = field(default_factory=list)  # our PEN's payloads
+    custom_data: list[bytes] = field(default_factory=list)  # our PEN's section options
     warnings: list[str] = field(default_factory=list)
     _mm: mmap.mmap | None = None
     _fd: int | None = None
@@ -113,10 +114,8 @@ class CaptureFile:
 
     def close(self) -> None:
         if self._mm is not None:
-            try:
+            with contextlib.suppress(BufferError):  # a view still holds it
                 self._mm.close()
-            except BufferError:
-                pass  # a numpy view still holds it; it is freed with the view
             self._mm = None
         if self._fd is not None:
             os.close(self._fd)
@@ -156,7 +155,8 @@ class CaptureFile:
         self._kuznetzov = magic == _PCAP_MAGIC_KUZNETZOV
         self.snaplen = snaplen
         # The top bits of the link-type field carry FCS info (pcap-linktype).
-        self.interfaces = [Interface(network & 0x0FFFFFFF, tsresol=(10, 9 if self.nanosecond else 6))]
+        resolution = (10, 9 if self.nanosecond else 6)
+        self.interfaces = [Interface(network & 0x0FFFFFFF, tsresol=resolution)]
         if major != 2:
             self.warnings.append(f"unusual pcap version {major}.{minor}")
 
@@ -168,7 +168,7 @@ class CaptureFile:
         linktype = self.interfaces[0].linktype
         mult = 1 if self.nanosecond else 1000
         pos = fmt.PCAP_FILE_HEADER_LEN
-        limit = max(self.snaplen, 65535) if self.snaplen <= MAX_FRAME else MAX_FRAME
+        limit = min(max(self.snaplen, 262144), MAX_FRAME)  # as Wireshark: >= 256 KiB
         while pos < size:
             if pos + hdr_len > size:
                 self.warnings.append(f"file ends inside a record header at byte {pos}")
@@ -195,6 +195,19 @@ class CaptureFile:
         if bom not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
             raise BadInput(f"{self.path}: pcapng section header has a bad byte-order magic")
         self.big_endian = bom == b"\x1a\x2b\x3c\x4d"
+        e = ">" if self.big_endian else "<"
+        (blen,) = struct.unpack_from(e + "I", self.data, 4)
+        if 28 <= blen <= len(self.data):
+            self._section_options(e, 24, blen - 4)
+
+    def _section_options(self, e: str, start: int, end: int) -> None:
+        for code, value in _options(self.data, e, start, end):
+            if code == fmt.OPT_COMMENT:
+                self.section_comments.append(value.decode("utf-8", "replace"))
+            elif code in _CUSTOM_OPTIONS and len(value) >= 4:
+                (pen,) = struct.unpack_from(e + "I", value)
+                if pen == fmt.VISUALIZER_PEN:
+                    self.custom_data.append(value[4:])
 
     def _pcapng_frames(self) -> Iterator[FrameRecord]:
         data, size = self.data, len(self.data)
@@ -234,14 +247,8 @@ class CaptureFile:
                     yield frame
             elif btype == fmt.PCAPNG_IDB:
                 self._interface_block(e, body, end)
-            elif btype == fmt.PCAPNG_SHB:
-                for code, value in _options(data, e, body + 16, end):
-                    if code == fmt.OPT_COMMENT:
-                        self.section_comments.append(value.decode("utf-8", "replace"))
-            elif btype in (fmt.PCAPNG_CUSTOM_COPY, fmt.PCAPNG_CUSTOM_NOCOPY) and end - body >= 4:
-                (pen,) = struct.unpack_from(e + "I", data, body)
-                if pen == fmt.VISUALIZER_PEN:
-                    self.custom_blocks.append(bytes(data[body + 4:end]))
+            elif btype == fmt.PCAPNG_SHB and pos > 0:  # the first was read at open
+                self._section_options(e, body + 16, end)
             pos += blen
 
     def _interface_block(self, e: str, body: int, end: int) -> None:
@@ -301,6 +308,7 @@ class CaptureFile:
         return FrameRecord(0, caplen, origlen, iface.linktype, body + 4, 0, None)
 
 
+_CUSTOM_OPTIONS = (2988, 2989, 19372, 19373)
 _PCAP_MAGIC_KUZNETZOV = 0xA1B2CD34  # "modified pcap" with 24-byte record headers
 
 

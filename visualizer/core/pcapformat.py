@@ -57,13 +57,14 @@ OPT_COMMENT = 1
 SHB_HARDWARE = 2
 SHB_OS = 3
 SHB_USERAPPL = 4
+OPT_CUSTOM_BINARY_NOCOPY = 19373  # PEN + binary, "should not be copied"
 IF_NAME = 2
 IF_TSRESOL = 9
 IF_FILTER = 11
 
-# Private Enterprise Number written in our custom blocks. 32473 is the PEN
+# Private Enterprise Number written in our custom options. 32473 is the PEN
 # IANA reserves for documentation and examples (RFC 5612); readers that do
-# not know it skip the block, which is what we want from Wireshark.
+# not know it skip the option, which is what we want from Wireshark.
 VISUALIZER_PEN = 32473
 VISUALIZER_BLOCK_MAGIC = b"PKTVIS1\0"
 

@@ -13,6 +13,8 @@ from typing import BinaryIO
 from visualizer import APP_NAME, __version__
 from visualizer.core import pcapformat as fmt
 
+_CUSTOM_CHUNK = 65000
+
 
 class PcapWriter:
     """Classic little-endian pcap, microsecond or nanosecond resolution."""
@@ -38,11 +40,19 @@ class PcapngWriter:
     """
 
     def __init__(self, out: BinaryIO, interfaces: list[tuple[int, str]], *,
-                 comment: str | None = None) -> None:
+                 comment: str | None = None, custom: bytes | None = None) -> None:
         self._out = out
         opts = fmt.pcapng_option(fmt.SHB_USERAPPL, f"{APP_NAME} {__version__}".encode())
         if comment:
             opts = fmt.pcapng_option(fmt.OPT_COMMENT, comment.encode()) + opts
+        if custom is not None:
+            # A custom option of the section header, not a custom block:
+            # Wireshark 4.0 lists custom blocks as frames, shifting frame numbers.
+            # An option holds at most 64 KiB: long data spans several, in order.
+            pen = struct.pack("<I", fmt.VISUALIZER_PEN)
+            for start in range(0, max(len(custom), 1), _CUSTOM_CHUNK):
+                opts += fmt.pcapng_option(fmt.OPT_CUSTOM_BINARY_NOCOPY,
+                                          pen + custom[start:start + _CUSTOM_CHUNK])
         opts += fmt.pcapng_option(fmt.OPT_ENDOFOPT, b"")
         shb = struct.pack("<IHHq", fmt.PCAPNG_BYTE_ORDER_MAGIC, 1, 0, -1) + opts
         out.write(fmt.pcapng_block(fmt.PCAPNG_SHB, shb))
@@ -64,8 +74,3 @@ class PcapngWriter:
             body += fmt.pcapng_option(fmt.OPT_COMMENT, comment.encode())
             body += fmt.pcapng_option(fmt.OPT_ENDOFOPT, b"")
         self._out.write(fmt.pcapng_block(fmt.PCAPNG_EPB, body))
-
-    def write_custom(self, payload: bytes) -> None:
-        """A custom block with our PEN (readers that don't know it skip it)."""
-        body = struct.pack("<I", fmt.VISUALIZER_PEN) + payload
-        self._out.write(fmt.pcapng_block(fmt.PCAPNG_CUSTOM_NOCOPY, body))

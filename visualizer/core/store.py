@@ -63,7 +63,8 @@ class PacketStore:
                limit: int | None = None) -> None:
         c = self._cols
         ts, caplen_c, origlen_c, offset_c = c["ts_ns"], c["caplen"], c["origlen"], c["offset"]
-        link_c, iface_c, status_c, ipv_c = c["linktype"], c["interface"], c["status"], c["ip_version"]
+        link_c, iface_c = c["linktype"], c["interface"]
+        status_c, ipv_c = c["status"], c["ip_version"]
         proto_c, src_c, dst_c, sport_c = c["proto"], c["src"], c["dst"], c["sport"]
         dport_c, flags_c, seq_c, ack_c = c["dport"], c["tcp_flags"], c["seq"], c["ack"]
         win_c, urg_c, plen_c, l4_c = c["window"], c["urgent"], c["payload_len"], c["l4_offset"]
@@ -169,10 +170,7 @@ def format_address(raw: bytes) -> str:
     """``b'\\x7f\\0\\0\\1'`` -> ``'127.0.0.1'``; IPv6 compressed; ``''`` for none."""
     text = _text_cache.get(raw)
     if text is None:
-        if len(raw) == 4 or len(raw) == 16:
-            text = str(ipaddress.ip_address(raw))
-        else:
-            text = raw.hex()
+        text = str(ipaddress.ip_address(raw)) if len(raw) == 4 or len(raw) == 16 else raw.hex()
         if len(_text_cache) < 100_000:
             _text_cache[raw] = text
     return text

@@ -1,0 +1,41 @@
+"""The layering rule of DESIGN.md: the core and the headless CLI load no Qt."""
+
+import subprocess
+import sys
+
+import pytest
+
+QT_MODULES = ("PyQt6", "pyqtgraph")
+
+
+@pytest.mark.parametrize("module", [
+    "visualizer.core",
+    "visualizer.core.store",
+    "visualizer.core.pcapfile",
+    "visualizer.core.decode",
+    "visualizer.core.capture",
+    "visualizer.core.record",
+    "visualizer.core.analysis",
+    "visualizer.core.traffic",
+    "visualizer.core.tcp.connection",
+    "visualizer.cli",
+    "visualizer.commands.analyze",
+    "visualizer.commands.record",
+    "visualizer.commands.export",
+    "visualizer.commands.ladder",
+])
+def test_headless_modules_load_no_qt(module: str) -> None:
+    code = (f"import sys, {module}; "
+            f"bad = [m for m in sys.modules if m.split('.')[0] in {QT_MODULES!r}]; "
+            "print(','.join(bad)); sys.exit(1 if bad else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, f"{module} loaded Qt: {result.stdout}{result.stderr}"
+
+
+def test_cli_headless_commands_load_no_qt() -> None:
+    code = ("import sys; from visualizer.cli import main; "
+            "main(['scenarios']); "
+            f"bad = [m for m in sys.modules if m.split('.')[0] in {QT_MODULES!r}]; "
+            "sys.exit(1 if bad else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,64 @@
+"""``visualizer ladder``: the ladder diagram as text."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from visualizer.core.analysis import analyze
+from visualizer.core.ladder import Ladder, all_ladders, tcp_ladder
+from visualizer.core.store import PacketStore
+
+TIME_WIDTH = 12
+LANE_GAP = 66
+
+
+def render(ladder: Ladder) -> list[str]:
+    """The ladder as lines of text: lanes as columns, packets as arrows."""
+    n = len(ladder.lanes)
+    xs = [TIME_WIDTH + k * LANE_GAP for k in range(n)]
+    width = xs[-1] + 30
+
+    def row(texts: dict[int, str], time: str = "") -> str:
+        line = [" "] * width
+        line[:len(time)] = time
+        for k, x in enumerate(xs):
+            text = texts.get(k, "|")
+            line[x:x + len(text)] = text
+        return "".join(line).rstrip()
+
+    lines = [ladder.title, row({k: lane.label for k, lane in enumerate(ladder.lanes)})]
+    if ladder.initial_states:
+        lines.append(row({k: str(s) for k, s in ladder.initial_states.items()}))
+    t0 = ladder.arrows[0].ts_ns if ladder.arrows else 0
+    for arrow in ladder.arrows:
+        a, b = xs[arrow.src_lane], xs[arrow.dst_lane]
+        left, right = min(a, b), max(a, b)
+        label = f" {arrow.label} "
+        if arrow.analysis:
+            label += "[" + " ".join(arrow.analysis) + "] "
+        span = right - left - 1
+        body = label.center(span, "-") if len(label) < span - 2 else label[:span]
+        body = ">".join(body.rsplit("-", 1)) if a < b else "<" + body[1:]
+        line = list(row({}, f"{(arrow.ts_ns - t0) / 1e9:>10.6f}").ljust(width))
+        line[left + 1:right] = body
+        lines.append("".join(line).rstrip())
+        if arrow.transitions:
+            lines.append(row({k: " → ".join(map(str, states))
+                              for k, states in arrow.transitions.items()}))
+    return lines
+
+
+def ladder_command(path: str, *, stream: int | None, absolute: bool, out: TextIO) -> int:
+    store = PacketStore.from_file(path)
+    analysis = analyze(store)
+    if stream is not None:
+        ladders = [tcp_ladder(analysis, stream, absolute=absolute)]
+    else:
+        ladders = all_ladders(analysis, absolute=absolute)
+    if not ladders:
+        out.write("no TCP stream or UDP flow in this capture\n")
+    for k, ladder in enumerate(ladders):
+        if k:
+            out.write("\n")
+        out.write("\n".join(render(ladder)) + "\n")
+    return 0

@@ -1,0 +1,92 @@
+"""Exporting packets of a PacketStore to pcap or pcapng.
+
+Frames and timestamps are copied as they are: exporting everything of a
+pcap to pcap reproduces the input's packet records byte for byte.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from typing import BinaryIO
+
+from visualizer.core.errors import BadInput
+from visualizer.core.pcapformat import LINKTYPE_NAMES
+from visualizer.core.pcapwrite import PcapngWriter, PcapWriter
+from visualizer.core.recording import RecordingInfo
+from visualizer.core.store import PacketStore
+
+FORMATS = ("pcap", "pcapng")
+
+
+def format_for_path(path: str, requested: str | None) -> str:
+    """The export format: as requested, else from the file name, else pcapng."""
+    if requested:
+        return requested
+    return "pcap" if path.lower().endswith((".pcap", ".cap", ".dmp")) else "pcapng"
+
+
+def export_packets(store: PacketStore, indices: Iterable[int], path: str, fmt: str, *,
+                   comments: Mapping[int, str] | None = None,
+                   info: RecordingInfo | None = None) -> int:
+    """Write the packets at ``indices`` (0-based, in order) to ``path``.
+
+    ``comments`` (pcapng only) adds a comment per packet index, after any
+    comment the packet already had. ``info`` is carried into a pcapng.
+    The file is written to a temporary name and renamed, so a failure
+    never leaves a half-written export behind. Returns the packet count.
+    """
+    if fmt not in FORMATS:
+        raise BadInput(f"unknown export format {fmt!r}: choose pcap or pcapng")
+    indices = list(indices)
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".export-", dir=directory)
+    except OSError as err:
+        raise BadInput(f"{path}: cannot write here: {err.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if fmt == "pcap":
+                _write_pcap(store, indices, out)
+            else:
+                _write_pcapng(store, indices, out, comments or {}, info)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return len(indices)
+
+
+def _write_pcap(store: PacketStore, indices: list[int], out: BinaryIO) -> None:
+    link = store.column("linktype")
+    kinds = sorted({int(link[i]) for i in indices}) or [_first_linktype(store)]
+    if len(kinds) > 1:
+        names = ", ".join(LINKTYPE_NAMES.get(k, str(k)) for k in kinds)
+        raise BadInput(f"these packets have several link types ({names}); classic pcap holds "
+                       "only one: export to pcapng instead")
+    cap = store.capture
+    # Keep the input's resolution so timestamps are written back unchanged.
+    nanosecond = cap.nanosecond if cap.format == "pcap" else True
+    writer = PcapWriter(out, kinds[0], nanosecond=nanosecond, snaplen=cap.snaplen)
+    ts, orig = store.column("ts_ns"), store.column("origlen")
+    for i in indices:
+        writer.write(int(ts[i]), store.frame(i), int(orig[i]))
+
+
+def _write_pcapng(store: PacketStore, indices: list[int], out: BinaryIO,
+                  comments: Mapping[int, str], info: RecordingInfo | None) -> None:
+    cap = store.capture
+    interfaces = [(i.linktype, i.name) for i in cap.interfaces] or [(_first_linktype(store), "")]
+    writer = PcapngWriter(out, interfaces, comment=info.summary() if info else None,
+                          custom=info.to_payload() if info else None)
+    ts, orig, iface = store.column("ts_ns"), store.column("origlen"), store.column("interface")
+    for i in indices:
+        text = "\n".join(c for c in (store.comments.get(i), comments.get(i)) if c) or None
+        writer.write(int(ts[i]), store.frame(i), int(orig[i]), interface=int(iface[i]),
+                     comment=text)
+
+
+def _first_linktype(store: PacketStore) -> int:
+    ifaces = store.capture.interfaces
+    return ifaces[0].linktype if ifaces else 1

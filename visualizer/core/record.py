@@ -1,0 +1,132 @@
+"""Recording a scenario: capture process + client/server pair + recording file.
+
+The order is what makes a recording complete:
+
+1. parse the parameters and bind the scenario's server (nothing is sent),
+2. start the capture process filtered to the server's port and wait until
+   its socket is open and filtered (its ready line),
+3. run both sides,
+4. wait until the capture has been quiet for a moment, so the kernel's last
+   ACK of the close is in, then stop the capture,
+5. write the recording: the packets plus parameters and socket calls.
+
+The capture writes to a spool file beside the output; the output appears
+only when complete, and a failed scenario still leaves its packets.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from visualizer import __version__
+from visualizer.core.capture import CaptureStats
+from visualizer.core.capture_process import CaptureProcess
+from visualizer.core.errors import BadInput, VisualizerError
+from visualizer.core.pcapfile import CaptureFile
+from visualizer.core.pcapwrite import PcapngWriter
+from visualizer.core.recording import RecordingInfo
+from visualizer.core.traffic import RunResult, get_scenario, parse_params
+
+QUIET_SECONDS = 0.2   # no new packet for this long: the exchange is over
+MAX_SETTLE_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    path: str
+    packets: int
+    stats: CaptureStats
+    run: RunResult
+    info: RecordingInfo
+
+
+def record(scenario: str, param_pairs: Sequence[str], output: str, *, fmt: str = "pcapng",
+           interface: str = "lo", timeout: float = 30.0,
+           on_ready: Callable[[], None] | None = None) -> RecordResult:
+    """Run ``scenario`` with capture on and write the recording to ``output``.
+
+    Raises BadInput for a bad scenario, parameter, port or output path,
+    CaptureNotPermitted without CAP_NET_RAW. If the scenario itself fails,
+    the recording is still written and ``result.run.error`` says why.
+    """
+    if fmt not in ("pcap", "pcapng"):
+        raise BadInput(f"unknown recording format {fmt!r}: choose pcapng or pcap")
+    cls = get_scenario(scenario)
+    params = parse_params(cls, param_pairs)
+    directory = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(directory):
+        raise BadInput(f"{output}: the directory {directory} does not exist")
+    if not os.access(directory, os.W_OK):
+        raise BadInput(f"{output}: cannot write to {directory}")
+    fd, spool = tempfile.mkstemp(prefix=".record-", suffix=".pcap", dir=directory)
+    os.close(fd)
+    os.unlink(spool)  # the capture process creates it once its socket is ready
+    try:
+        with cls(params).prepare() as prepared, CaptureProcess(
+                interface=interface, bpf=prepared.bpf_filter, output=spool) as capture:
+            # Entering started the capture and waited for its ready signal.
+            if on_ready is not None:
+                on_ready()
+            run = prepared.run(timeout=timeout)
+            _settle(spool)
+            stats = capture.stop()
+        info = RecordingInfo(
+            scenario=cls.name, params=dict(run.params),
+            calls=[call.to_dict() for call in run.calls],
+            capture={"interface": interface, "filter": prepared.bpf_filter,
+                     "received": stats.received, "dropped": stats.dropped},
+            app_version=__version__)
+        packets = _finish(spool, output, fmt, info, interface)
+    finally:
+        if os.path.exists(spool):
+            os.unlink(spool)
+    return RecordResult(output, packets, stats, run, info)
+
+
+def _settle(spool: str) -> None:
+    """Wait until the spool file has not grown for QUIET_SECONDS."""
+    deadline = time.monotonic() + MAX_SETTLE_SECONDS
+    last_size, last_change = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        try:
+            size = os.path.getsize(spool)
+        except OSError:
+            size = -1
+        now = time.monotonic()
+        if size != last_size:
+            last_size, last_change = size, now
+        elif now - last_change >= QUIET_SECONDS:
+            return
+        time.sleep(0.02)
+
+
+def _finish(spool: str, output: str, fmt: str, info: RecordingInfo, interface: str) -> int:
+    """Turn the spool into the output file; returns the packet count."""
+    try:
+        capture = CaptureFile.open(spool)
+    except BadInput as err:
+        raise VisualizerError(f"the capture produced no readable file: {err}") from None
+    with capture:
+        frames = list(capture.frames())
+        if fmt == "pcap":
+            capture.close()
+            os.replace(spool, output)
+            return len(frames)
+        fd, tmp = tempfile.mkstemp(prefix=".record-", suffix=".pcapng",
+                                   dir=os.path.dirname(os.path.abspath(output)))
+        try:
+            with os.fdopen(fd, "wb") as out:
+                linktype = capture.interfaces[0].linktype
+                writer = PcapngWriter(out, [(linktype, interface)], comment=info.summary(),
+                                      custom=info.to_payload())
+                for rec in frames:
+                    writer.write(rec.ts_ns, capture.frame_bytes(rec), rec.origlen)
+            os.replace(tmp, output)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    return len(frames)

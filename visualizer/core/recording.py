@@ -1,0 +1,72 @@
+"""Recordings: a pcapng file that also carries what made its packets.
+
+Besides the packets, a recording stores the scenario name, its parameters,
+the socket-call log of both sides and the capture statistics, as JSON in a
+custom option of the pcapng section header under our Private Enterprise
+Number. Wireshark and tshark skip custom options they do not know, so the
+file opens there unchanged (a custom *block* would not do: Wireshark 4.0
+lists it as a frame and shifts every frame number). The section comment
+carries a one-line summary that Wireshark shows under Statistics > Capture
+File Properties.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from visualizer.core import pcapformat as fmt
+from visualizer.core.pcapfile import CaptureFile
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class RecordingInfo:
+    """What a recording says about itself (empty for a foreign capture)."""
+
+    scenario: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    capture: dict[str, Any] = field(default_factory=dict)  # received, dropped, filter...
+    app_version: str = ""
+
+    def to_payload(self) -> bytes:
+        doc = {"format": FORMAT_VERSION, "scenario": self.scenario, "params": self.params,
+               "calls": self.calls, "capture": self.capture, "app_version": self.app_version}
+        body = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+        return fmt.VISUALIZER_BLOCK_MAGIC + struct.pack("<I", len(body)) + body
+
+    def summary(self) -> str:
+        params = " ".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        return (f"Packet Visualizer recording: scenario {self.scenario}"
+                + (f" ({params})" if params else "")
+                + f"; {len(self.calls)} socket calls logged")
+
+    @classmethod
+    def from_capture(cls, capture: CaptureFile) -> RecordingInfo | None:
+        """The info stored in ``capture``, or None if it has none we can read."""
+        if not capture.custom_data:
+            return None
+        return cls.from_payload(b"".join(capture.custom_data))
+
+    @classmethod
+    def from_payload(cls, payload: bytes) -> RecordingInfo | None:
+        magic = fmt.VISUALIZER_BLOCK_MAGIC
+        if not payload.startswith(magic) or len(payload) < len(magic) + 4:
+            return None
+        (length,) = struct.unpack_from("<I", payload, len(magic))
+        body = payload[len(magic) + 4:len(magic) + 4 + length]
+        try:
+            doc = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT_VERSION:
+            return None
+        return cls(scenario=str(doc.get("scenario", "")),
+                   params=dict(doc.get("params") or {}),
+                   calls=list(doc.get("calls") or []),
+                   capture=dict(doc.get("capture") or {}),
+                   app_version=str(doc.get("app_version", "")))
