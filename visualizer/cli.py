@@ -25,7 +25,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_gui(args: argparse.Namespace) -> int:
-    from visualizer.gui_entry import run_gui
+    from visualizer.gui.app import run_gui
 
     return run_gui(args.file, screenshot=args.screenshot, select=args.select)
 
