@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import socket
@@ -149,3 +150,21 @@ def test_analyze_json_of_a_recording(tmp_path: Path) -> None:
                      for r in recs]
     assert client_states[0] == "SYN-SENT"
     assert client_states[-1] == "TIME-WAIT"
+
+
+def test_ctrl_c_keeps_the_packets_captured_so_far(tmp_path: Path) -> None:
+    out = tmp_path / "cut.pcapng"
+    proc = subprocess.Popen([sys.executable, "-m", "visualizer", "record", "udp-datagrams",
+                             "-o", str(out), "--param", "count=100000"],
+                            start_new_session=True, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C: the whole process group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "captured so far" in err and "Traceback" not in err
+    packets = tshark_fields(out, "frame.number")
+    assert 0 < len(packets) < 200_000
+    with CaptureFile.open(str(out)) as cap:
+        info = RecordingInfo.from_capture(cap)
+    assert info is not None and info.capture["interrupted"] is True
+    assert [p.name for p in tmp_path.iterdir()] == ["cut.pcapng"]  # no spool left

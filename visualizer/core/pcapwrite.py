@@ -50,9 +50,10 @@ class PcapngWriter:
             # Wireshark 4.0 lists custom blocks as frames, shifting frame numbers.
             # An option holds at most 64 KiB: long data spans several, in order.
             pen = struct.pack("<I", fmt.VISUALIZER_PEN)
-            for start in range(0, max(len(custom), 1), _CUSTOM_CHUNK):
-                opts += fmt.pcapng_option(fmt.OPT_CUSTOM_BINARY_NOCOPY,
-                                          pen + custom[start:start + _CUSTOM_CHUNK])
+            opts += b"".join(
+                fmt.pcapng_option(fmt.OPT_CUSTOM_BINARY_NOCOPY,
+                                  pen + custom[start:start + _CUSTOM_CHUNK])
+                for start in range(0, max(len(custom), 1), _CUSTOM_CHUNK))
         opts += fmt.pcapng_option(fmt.OPT_ENDOFOPT, b"")
         shb = struct.pack("<IHHq", fmt.PCAPNG_BYTE_ORDER_MAGIC, 1, 0, -1) + opts
         out.write(fmt.pcapng_block(fmt.PCAPNG_SHB, shb))

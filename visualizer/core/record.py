@@ -31,6 +31,13 @@ from visualizer.core.pcapwrite import PcapngWriter
 from visualizer.core.recording import RecordingInfo
 from visualizer.core.traffic import RunResult, get_scenario, parse_params
 
+
+class RecordingInterrupted(VisualizerError):
+    """Ctrl-C during a recording; the packets captured so far were written."""
+
+    exit_code = 130
+
+
 QUIET_SECONDS = 0.2   # no new packet for this long: the exchange is over
 MAX_SETTLE_SECONDS = 3.0
 
@@ -71,16 +78,26 @@ def record(scenario: str, param_pairs: Sequence[str], output: str, *, fmt: str =
             # Entering started the capture and waited for its ready signal.
             if on_ready is not None:
                 on_ready()
-            run = prepared.run(timeout=timeout)
-            _settle(spool)
+            run: RunResult | None = None
+            try:
+                run = prepared.run(timeout=timeout)
+                _settle(spool)
+            except KeyboardInterrupt:
+                interrupted = True  # keep what was captured: finish the file below
+            else:
+                interrupted = False
             stats = capture.stop()
         info = RecordingInfo(
-            scenario=cls.name, params=dict(run.params),
-            calls=[call.to_dict() for call in run.calls],
+            scenario=cls.name, params=dict(run.params if run else params),
+            calls=[call.to_dict() for call in run.calls] if run else [],
             capture={"interface": interface, "filter": prepared.bpf_filter,
-                     "received": stats.received, "dropped": stats.dropped},
+                     "received": stats.received, "dropped": stats.dropped,
+                     "interrupted": interrupted},
             app_version=__version__)
         packets = _finish(spool, output, fmt, info, interface)
+        if interrupted or run is None:
+            raise RecordingInterrupted(
+                f"interrupted: the {packets} packets captured so far are in {output}")
     finally:
         if os.path.exists(spool):
             os.unlink(spool)
@@ -104,6 +121,12 @@ def _settle(spool: str) -> None:
         time.sleep(0.02)
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _finish(spool: str, output: str, fmt: str, info: RecordingInfo, interface: str) -> int:
     """Turn the spool into the output file; returns the packet count."""
     try:
@@ -119,6 +142,7 @@ def _finish(spool: str, output: str, fmt: str, info: RecordingInfo, interface: s
         fd, tmp = tempfile.mkstemp(prefix=".record-", suffix=".pcapng",
                                    dir=os.path.dirname(os.path.abspath(output)))
         try:
+            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a recording is a document
             with os.fdopen(fd, "wb") as out:
                 linktype = capture.interfaces[0].linktype
                 writer = PcapngWriter(out, [(linktype, interface)], comment=info.summary(),

@@ -1,8 +1,8 @@
 """Recordings: a pcapng file that also carries what made its packets.
 
 Besides the packets, a recording stores the scenario name, its parameters,
-the socket-call log of both sides and the capture statistics, as JSON in a
-custom option of the pcapng section header under our Private Enterprise
+the socket-call log of both sides and the capture statistics, as zlib-compressed
+JSON in a custom option of the pcapng section header under our Private Enterprise
 Number. Wireshark and tshark skip custom options they do not know, so the
 file opens there unchanged (a custom *block* would not do: Wireshark 4.0
 lists it as a frame and shifts every frame number). The section comment
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import struct
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ from visualizer.core import pcapformat as fmt
 from visualizer.core.pcapfile import CaptureFile
 
 FORMAT_VERSION = 1
+MAX_METADATA = 1 << 30  # bytes of JSON, after inflating
 
 
 @dataclass
@@ -36,7 +38,8 @@ class RecordingInfo:
     def to_payload(self) -> bytes:
         doc = {"format": FORMAT_VERSION, "scenario": self.scenario, "params": self.params,
                "calls": self.calls, "capture": self.capture, "app_version": self.app_version}
-        body = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+        text = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+        body = zlib.compress(text, 1)  # socket-call logs are repetitive: ~10x smaller
         return fmt.VISUALIZER_BLOCK_MAGIC + struct.pack("<I", len(body)) + body
 
     def summary(self) -> str:
@@ -60,8 +63,12 @@ class RecordingInfo:
         (length,) = struct.unpack_from("<I", payload, len(magic))
         body = payload[len(magic) + 4:len(magic) + 4 + length]
         try:
-            doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+            inflater = zlib.decompressobj()
+            text = inflater.decompress(body, MAX_METADATA)
+            if inflater.unconsumed_tail:
+                return None  # larger than any recording we write: not ours
+            doc = json.loads(text)
+        except (ValueError, UnicodeDecodeError, zlib.error):
             return None
         if not isinstance(doc, dict) or doc.get("format") != FORMAT_VERSION:
             return None
