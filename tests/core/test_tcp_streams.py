@@ -1,0 +1,89 @@
+"""TcpStreamTable: tcp.stream numbering, port reuse, directions, summaries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from visualizer.core.tcp.events import PortsReused
+from visualizer.core.tcp.states import TcpState
+from visualizer.core.tcp.streams import TcpStreamTable
+from visualizer.core.tcp.testing import (
+    Capture,
+    Conversation,
+    compare_with_tshark,
+    feed,
+    run_tshark,
+    write_pcap,
+)
+
+
+def interleaved() -> Capture:
+    cap = Capture()
+    a = Conversation(("10.0.0.1", 40000), ("10.0.0.2", 80), capture=cap)
+    b = Conversation(("10.0.0.1", 40001), ("10.0.0.2", 80), capture=cap)
+    v6 = Conversation(("::1", 40000), ("::1", 80), capture=cap)
+    a.c2s("S")
+    b.c2s("S")
+    a.s2c("SA")
+    v6.handshake()
+    b.s2c("SA")
+    a.c2s("A")
+    b.c2s("A")
+    b.c2s("PA", data=10)
+    return cap
+
+
+def test_streams_numbered_by_first_packet() -> None:
+    results = feed(interleaved().segments)
+    assert [r.stream for r in results] == [0, 1, 0, 2, 2, 2, 1, 0, 1, 1]
+    assert [r.direction for r in results] == [0, 0, 1, 0, 1, 0, 1, 0, 0, 0]
+
+
+def test_port_reuse_starts_a_new_stream() -> None:
+    first = Conversation(client_isn=1000)
+    first.handshake()
+    first.close()
+    second = Conversation(client_isn=90000, server_isn=777, capture=first.capture)
+    second.handshake()
+    second.c2s("RA")
+    table = TcpStreamTable()
+    results = [table.feed(s) for s in first.segments]
+    assert [r.stream for r in results] == [0] * 7 + [1] * 4
+    assert results[7].analysis == {"reused_ports"}
+    assert PortsReused(8, 0) in results[7].events
+    old, new = table.summaries()
+    assert old.states == (TcpState.TIME_WAIT, TcpState.CLOSED)
+    assert new.states == (TcpState.CLOSED, TcpState.CLOSED)
+    assert (new.first_frame, new.last_frame, new.packets) == (8, 11, (3, 1))
+
+
+def test_summary_counts() -> None:
+    conv = Conversation()
+    conv.handshake()
+    conv.c2s("PA", data=100)
+    conv.s2c("PA", data=7)
+    table = TcpStreamTable()
+    for s in conv.segments:
+        table.feed(s)
+    (summary,) = table.summaries()
+    assert summary.packets == (3, 2)
+    assert summary.bytes == (100, 7)
+    assert summary.endpoints == ((bytes([10, 0, 0, 1]), 40000), (bytes([10, 0, 0, 2]), 80))
+    assert summary.initial_rtt_ns == 2_000_000
+    assert summary.last_ts_ns - summary.first_ts_ns == 4_000_000
+
+
+def test_syn_ack_first_makes_its_receiver_side_0() -> None:
+    conv = Conversation()
+    conv.s2c("SA")
+    conv.c2s("A")
+    results = feed(conv.segments)
+    assert [r.direction for r in results] == [1, 0]
+
+
+@pytest.mark.tshark
+def test_stream_numbers_agree_with_tshark(tmp_path: Path) -> None:
+    segs = interleaved().segments
+    assert compare_with_tshark(feed(segs), run_tshark(write_pcap(tmp_path / "s.pcap", segs))) == []

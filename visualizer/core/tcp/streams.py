@@ -1,0 +1,71 @@
+"""The TCP stream table: every segment of a capture to its connection.
+
+Stream indices follow tshark's ``tcp.stream``: connections are numbered in
+the order of their first packet, and an address/port pair gets a new stream
+when tshark 4.0 would start a new conversation: a SYN without ACK whose
+sequence number differs from the base sequence number its sender already
+has on the existing conversation (whether that conversation was closed,
+reset or is still open does not matter to tshark 4.0). That first SYN carries
+``reused_ports``. A SYN with the same sequence number is a retransmission of
+the same connection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from visualizer.core.tcp.connection import PacketResult, TcpConnection
+from visualizer.core.tcp.segment import TcpSegment
+from visualizer.core.tcp.states import TcpState
+
+__all__ = ["ConnectionSummary", "TcpStreamTable"]
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSummary:
+    """One line of a conversation summary (index 0/1: side 0/1, as in PacketResult)."""
+
+    stream: int
+    endpoints: tuple[tuple[bytes, int], tuple[bytes, int]]
+    packets: tuple[int, int]
+    bytes: tuple[int, int]
+    first_ts_ns: int
+    last_ts_ns: int
+    first_frame: int
+    last_frame: int
+    states: tuple[TcpState, TcpState]
+    initial_rtt_ns: int | None
+
+
+class TcpStreamTable:
+    """Feed segments in frame order; get one :class:`PacketResult` each."""
+
+    def __init__(self) -> None:
+        self.connections: list[TcpConnection] = []
+        self._current: dict[tuple[bytes, int, bytes, int], TcpConnection] = {}
+
+    def feed(self, seg: TcpSegment) -> PacketResult:
+        """Track ``seg`` on its connection (creating or replacing it as tshark does)."""
+        a = (seg.src, seg.sport)
+        b = (seg.dst, seg.dport)
+        key = (*a, *b) if a <= b else (*b, *a)
+        conn = self._current.get(key)
+        if conn is None:
+            conn = self._new(key, seg, None)
+        elif conn.starts_new_connection(seg):
+            conn = self._new(key, seg, conn.stream)
+        return conn.receive(seg)
+
+    def _new(self, key: tuple[bytes, int, bytes, int], seg: TcpSegment,
+             previous_stream: int | None) -> TcpConnection:
+        conn = TcpConnection(len(self.connections), seg, previous_stream=previous_stream)
+        self.connections.append(conn)
+        self._current[key] = conn
+        return conn
+
+    def summaries(self) -> list[ConnectionSummary]:
+        """One summary per connection, in stream order."""
+        return [ConnectionSummary(
+            c.stream, c.endpoints, (c.packets[0], c.packets[1]), (c.bytes[0], c.bytes[1]),
+            c.first_ts_ns, c.last_ts_ns, c.first_frame, c.last_frame, c.states,
+            c.initial_rtt_ns) for c in self.connections]
