@@ -9,6 +9,7 @@ user.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -148,10 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         # Output piped into `head` and the reader went away: not an error.
-        try:
+        with contextlib.suppress(BrokenPipeError):
             sys.stdout.close()
-        except BrokenPipeError:
-            pass
         return 0
     except Exception as err:  # a bug: one line for the user, the traceback on request
         if os.environ.get("VISUALIZER_DEBUG"):

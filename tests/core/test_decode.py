@@ -45,9 +45,22 @@ def test_payload_length_comes_from_ip_not_from_padding() -> None:
 
 
 def test_snaplen_truncated_payload_keeps_wire_length() -> None:
-    frame = bytes(Ether() / IP() / TCP() / Raw(b"y" * 1000))[:80]
-    r = d(fmt.LINKTYPE_ETHERNET, frame)
+    whole = bytes(Ether() / IP() / TCP() / Raw(b"y" * 1000))
+    r = dec.decode(fmt.LINKTYPE_ETHERNET, whole[:80], 0, 80, len(whole))
     assert (r.status, r.payload_len) == (dec.OK, 1000)
+
+
+def test_ip_length_beyond_the_frame_on_the_wire_is_not_believed() -> None:
+    # As Wireshark: an IPv4 total length larger than the frame is capped by it.
+    frame = bytearray(bytes(Ether() / IP() / TCP()))
+    frame[16:18] = (820).to_bytes(2, "big")
+    r = dec.decode(fmt.LINKTYPE_ETHERNET, bytes(frame), 0, len(frame), len(frame))
+    assert r.payload_len == 0
+
+
+def test_first_fragment_has_ports_but_is_marked() -> None:
+    r = d(fmt.LINKTYPE_RAW, bytes(IP(flags="MF") / TCP(sport=7, dport=8) / Raw(b"q" * 50)))
+    assert (r.fragment, r.sport, r.dport) == (True, 7, 8)
 
 
 def test_vlan_and_ipv6_udp() -> None:

@@ -91,7 +91,7 @@ class Analysis:
         store = self.store
         s = {name: store.column(name) for name in (
             "status", "proto", "src", "dst", "sport", "dport", "tcp_flags", "seq", "ack",
-            "window", "payload_len", "ts_ns", "urgent", "tcp_header_len")}
+            "window", "payload_len", "ts_ns", "urgent", "tcp_header_len", "fragment")}
         status, proto, src, dst = s["status"], s["proto"], s["src"], s["dst"]
         sport, dport, flags, seq, ack = s["sport"], s["dport"], s["tcp_flags"], s["seq"], s["ack"]
         window, plen, ts, urg, thl = (s["window"], s["payload_len"], s["ts_ns"], s["urgent"],
@@ -109,7 +109,7 @@ class Analysis:
             p = int(proto[i])
             ok = status[i] == dec.OK or (status[i] == dec.MALFORMED and thl[i] >= 20
                                          and notes.get(i) == "TCP options truncated")
-            fragment = notes.get(i, "").endswith("fragment")
+            fragment = s["fragment"][i]
             if p == dec.PROTO_TCP and ok and not fragment:
                 seg = TcpSegment(i + 1, int(ts[i]), address(int(src[i])), int(sport[i]),
                                  address(int(dst[i])), int(dport[i]), int(seq[i]),

@@ -80,9 +80,15 @@ class Decoded(NamedTuple):
 _UNSUPPORTED = Decoded(UNSUPPORTED_LINK, "link type not decoded")
 
 
-def decode(linktype: int, buf: Buffer, off: int, caplen: int) -> Decoded:
-    """Decode the frame at ``buf[off:off+caplen]`` of link type ``linktype``."""
+def decode(linktype: int, buf: Buffer, off: int, caplen: int,
+           origlen: int | None = None) -> Decoded:
+    """Decode the frame at ``buf[off:off+caplen]`` of link type ``linktype``.
+
+    ``origlen`` is the frame's length on the wire; lengths in the headers
+    are trusted only up to it, as Wireshark does.
+    """
     end = off + caplen
+    wire = off + max(caplen, origlen or 0)
     if linktype == fmt.LINKTYPE_ETHERNET:
         if caplen < 14:
             return Decoded(MALFORMED, "Ethernet header truncated")
@@ -94,19 +100,19 @@ def decode(linktype: int, buf: Buffer, off: int, caplen: int) -> Decoded:
                 return Decoded(MALFORMED, "VLAN tag truncated")
             (etype,) = _u16.unpack_from(buf, pos + 2)
             pos += 4
-        return _by_ethertype(etype, buf, pos, end, off)
+        return _by_ethertype(etype, buf, pos, end, off, wire)
     if linktype in (fmt.LINKTYPE_RAW, fmt.LINKTYPE_IPV4, fmt.LINKTYPE_IPV6):
-        return _ip(buf, off, end, off)
+        return _ip(buf, off, end, off, wire)
     if linktype == fmt.LINKTYPE_LINUX_SLL:
         if caplen < 16:
             return Decoded(MALFORMED, "Linux cooked header truncated")
         (etype,) = _u16.unpack_from(buf, off + 14)
-        return _by_ethertype(etype, buf, off + 16, end, off)
+        return _by_ethertype(etype, buf, off + 16, end, off, wire)
     if linktype == fmt.LINKTYPE_LINUX_SLL2:
         if caplen < 20:
             return Decoded(MALFORMED, "Linux cooked v2 header truncated")
         (etype,) = _u16.unpack_from(buf, off)
-        return _by_ethertype(etype, buf, off + 20, end, off)
+        return _by_ethertype(etype, buf, off + 20, end, off, wire)
     if linktype in (fmt.LINKTYPE_NULL, fmt.LINKTYPE_LOOP):
         if caplen < 4:
             return Decoded(MALFORMED, "loopback header truncated")
@@ -116,33 +122,33 @@ def decode(linktype: int, buf: Buffer, off: int, caplen: int) -> Decoded:
         else:  # host byte order of the writer: take whichever reading is small
             family = min(int.from_bytes(raw, "little"), int.from_bytes(raw, "big"))
         if family == 2:
-            return _ipv4_packet(buf, off + 4, end, off)
+            return _ipv4_packet(buf, off + 4, end, off, wire)
         if family in _AF_INET6:
-            return _ipv6_packet(buf, off + 4, end, off)
+            return _ipv6_packet(buf, off + 4, end, off, wire)
         return Decoded(NOT_IP, f"loopback family {family}")
     return _UNSUPPORTED
 
 
-def _by_ethertype(etype: int, buf: Buffer, pos: int, end: int, base: int) -> Decoded:
+def _by_ethertype(etype: int, buf: Buffer, pos: int, end: int, base: int, wire: int) -> Decoded:
     if etype == _ETH_IPV4:
-        return _ipv4_packet(buf, pos, end, base)
+        return _ipv4_packet(buf, pos, end, base, wire)
     if etype == _ETH_IPV6:
-        return _ipv6_packet(buf, pos, end, base)
+        return _ipv6_packet(buf, pos, end, base, wire)
     return Decoded(NOT_IP, f"ethertype 0x{etype:04x}")
 
 
-def _ip(buf: Buffer, pos: int, end: int, base: int) -> Decoded:
+def _ip(buf: Buffer, pos: int, end: int, base: int, wire: int) -> Decoded:
     if pos >= end:
         return Decoded(MALFORMED, "empty IP packet")
     version = buf[pos] >> 4
     if version == 4:
-        return _ipv4_packet(buf, pos, end, base)
+        return _ipv4_packet(buf, pos, end, base, wire)
     if version == 6:
-        return _ipv6_packet(buf, pos, end, base)
+        return _ipv6_packet(buf, pos, end, base, wire)
     return Decoded(MALFORMED, f"IP version {version}")
 
 
-def _ipv4_packet(buf: Buffer, pos: int, end: int, base: int) -> Decoded:
+def _ipv4_packet(buf: Buffer, pos: int, end: int, base: int, wire: int) -> Decoded:
     if pos + 20 > end:
         return Decoded(MALFORMED, "IPv4 header truncated", 4)
     vihl, _tos, total, _ident, frag, _ttl, proto, _csum, src, dst = _ipv4.unpack_from(buf, pos)
@@ -160,17 +166,21 @@ def _ipv4_packet(buf: Buffer, pos: int, end: int, base: int) -> Decoded:
                        4, src, dst, proto)
     if frag & 0x1FFF:
         return Decoded(OK, "IPv4 fragment", 4, src, dst, proto, fragment=True)
-    return _transport(4, src, dst, proto, buf, pos + ihl, pos + total, end, base)
+    ip_end = min(pos + total, wire)  # a total length beyond the frame is not believed
+    if frag & 0x2000:  # first fragment: the transport header, but not the whole payload
+        d = _transport(4, src, dst, proto, buf, pos + ihl, ip_end, end, base)
+        return d._replace(note=d.note or "IPv4 first fragment", fragment=True)
+    return _transport(4, src, dst, proto, buf, pos + ihl, ip_end, end, base)
 
 
-def _ipv6_packet(buf: Buffer, pos: int, end: int, base: int) -> Decoded:
+def _ipv6_packet(buf: Buffer, pos: int, end: int, base: int, wire: int) -> Decoded:
     if pos + 40 > end:
         return Decoded(MALFORMED, "IPv6 header truncated", 6)
     vtf, plen, nxt, _hlim, src, dst = _ipv6.unpack_from(buf, pos)
     if vtf >> 28 != 6:
         return Decoded(MALFORMED, f"IP version {vtf >> 28} in an IPv6 frame", 6)
     pos += 40
-    wire_end = pos + plen
+    wire_end = min(pos + plen, wire)
     if plen == 0:  # jumbogram or TSO: use what was captured
         wire_end = end
     for _ in range(8):  # bounded walk over extension headers

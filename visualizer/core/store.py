@@ -29,6 +29,7 @@ COLUMNS: dict[str, str] = {
     "sport": "H", "dport": "H", "tcp_flags": "H", "seq": "I", "ack": "I", "window": "H",
     "urgent": "H", "payload_len": "I", "l4_offset": "I", "tcp_header_len": "B",
     "icmp_type": "h", "icmp_code": "h",
+    "fragment": "B",  # part of a fragmented IP datagram (not reassembled)
 }
 
 
@@ -69,12 +70,13 @@ class PacketStore:
         dport_c, flags_c, seq_c, ack_c = c["dport"], c["tcp_flags"], c["seq"], c["ack"]
         win_c, urg_c, plen_c, l4_c = c["window"], c["urgent"], c["payload_len"], c["l4_offset"]
         thl_c, it_c, ic_c = c["tcp_header_len"], c["icmp_type"], c["icmp_code"]
+        frag_c = c["fragment"]
         ids, addresses = self._address_ids, self._addresses
         data, decode = self.capture.data, dec.decode
         total = self.capture.size
         index = len(ts)
         for rec in frames:
-            d = decode(rec.linktype, data, rec.offset, rec.caplen)
+            d = decode(rec.linktype, data, rec.offset, rec.caplen, rec.origlen)
             ts.append(rec.ts_ns)
             caplen_c.append(rec.caplen)
             origlen_c.append(rec.origlen)
@@ -106,6 +108,7 @@ class PacketStore:
             thl_c.append(d.tcp_header_len)
             it_c.append(d.icmp_type)
             ic_c.append(d.icmp_code)
+            frag_c.append(d.fragment)
             if d.note:
                 self.notes[index] = d.note
             if d.quoted is not None:
@@ -145,7 +148,7 @@ class PacketStore:
     def decoded(self, index: int) -> dec.Decoded:
         c = self._cols
         return dec.decode(c["linktype"][index], self.capture.data, c["offset"][index],
-                          c["caplen"][index])
+                          c["caplen"][index], c["origlen"][index])
 
     def tcp_options(self, index: int) -> bytes:
         c = self._cols
