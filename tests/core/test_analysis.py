@@ -1,0 +1,99 @@
+"""The analysis pass: TCP streams, UDP pseudo-connections, ICMP errors linked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, UDPerror
+from scapy.layers.inet6 import ICMPv6DestUnreach, IPerror6, IPv6
+from scapy.layers.l2 import Ether
+from scapy.packet import Packet
+from scapy.utils import wrpcap
+
+from visualizer.core.analysis import analyze
+from visualizer.core.ladder import tcp_ladder, udp_ladder
+from visualizer.core.store import PacketStore
+from visualizer.core.tcp.states import TcpState
+
+LO = "127.0.0.1"
+
+
+def store_of(tmp_path: Path, packets: list[Packet]) -> PacketStore:
+    for k, pkt in enumerate(packets):
+        pkt.time = 1_700_000_000 + k / 1000
+    path = tmp_path / "t.pcap"
+    wrpcap(str(path), packets)
+    return PacketStore.from_file(str(path))
+
+
+def test_udp_flows_are_pseudo_connections(tmp_path: Path) -> None:
+    store = store_of(tmp_path, [
+        Ether() / IP(src=LO, dst=LO) / UDP(sport=5000, dport=53) / b"q1",
+        Ether() / IP(src=LO, dst=LO) / UDP(sport=53, dport=5000) / b"answer",
+        Ether() / IP(src=LO, dst=LO) / UDP(sport=5001, dport=53) / b"q",
+        Ether() / IP(src=LO, dst=LO) / UDP(sport=5000, dport=53) / b"q2",
+    ])
+    a = analyze(store)
+    assert a.column("udp_flow").tolist() == [0, 0, 1, 0]
+    flow = a.udp_flows[0]
+    assert flow.endpoints[0][1] == 5000  # the side that sent first
+    assert (flow.packets, flow.bytes) == ([2, 1], [4, 6])
+    assert (flow.first_frame, flow.last_frame) == (1, 4)
+    assert a.column("stream").tolist() == [-1, -1, -1, -1]
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_icmp_port_unreachable_is_linked_to_its_datagram(tmp_path: Path, family: str) -> None:
+    if family == "ipv4":
+        net, err = IP(src=LO, dst=LO), ICMP(type=3, code=3) / IPerror(src=LO, dst=LO)
+    else:
+        net, err = IPv6(src="::1", dst="::1"), ICMPv6DestUnreach(code=4) / IPerror6(
+            src="::1", dst="::1")
+    store = store_of(tmp_path, [
+        Ether() / net / UDP(sport=4000, dport=9) / b"first",
+        Ether() / net / UDP(sport=4000, dport=9) / b"second",
+        Ether() / net.copy() / err / UDPerror(sport=4000, dport=9),
+    ])
+    a = analyze(store)
+    link = a.icmp_links[2]
+    assert (link.flow, link.datagram) == (0, 1)  # the latest datagram before the error
+    assert a.udp_flows[0].icmp_errors == 1
+    ladder = udp_ladder(a, 0)
+    assert [arrow.src_lane for arrow in ladder.arrows] == [0, 0, 1]
+    assert "unreachable" in ladder.arrows[-1].label
+
+
+def test_tcp_ladder_lanes_are_ip_and_port_and_states_change(tmp_path: Path) -> None:
+    c, s = dict(sport=40000, dport=80), dict(sport=80, dport=40000)
+    ip = IP(src=LO, dst=LO)
+    store = store_of(tmp_path, [
+        Ether() / ip / TCP(**c, flags="S", seq=100),
+        Ether() / ip / TCP(**s, flags="SA", seq=900, ack=101),
+        Ether() / ip / TCP(**c, flags="A", seq=101, ack=901),
+        Ether() / ip / TCP(**c, flags="FA", seq=101, ack=901),
+        Ether() / ip / TCP(**s, flags="A", seq=901, ack=102),
+        Ether() / ip / TCP(**s, flags="FA", seq=901, ack=102),
+        Ether() / ip / TCP(**c, flags="A", seq=102, ack=902),
+    ])
+    ladder = tcp_ladder(analyze(store), 0)
+    assert [lane.label for lane in ladder.lanes] == ["127.0.0.1:40000 (client)",
+                                                      "127.0.0.1:80 (server)"]
+    assert ladder.initial_states == {0: TcpState.CLOSED, 1: TcpState.LISTEN}
+    client_path = [st for arrow in ladder.arrows for st in arrow.transitions.get(0, ())]
+    assert client_path == [TcpState.SYN_SENT, TcpState.ESTABLISHED, TcpState.FIN_WAIT_1,
+                           TcpState.FIN_WAIT_2, TcpState.TIME_WAIT]
+    assert ladder.arrows[1].label == "SYN,ACK seq=0 ack=1 len=0 win=8192"
+    absolute = tcp_ladder(analyze(store), 0, absolute=True)
+    assert absolute.arrows[1].label.startswith("SYN,ACK seq=900 ack=101")
+
+
+def test_analysis_never_raises_on_the_malformed_and_the_foreign(tmp_path: Path) -> None:
+    store = store_of(tmp_path, [
+        Ether() / IP(src=LO, dst=LO, frag=5, proto=6) / b"fragment tail",
+        Ether(type=0x0806) / (b"\0" * 28),
+        Ether() / IP(src=LO, dst=LO) / ICMP(type=8),
+    ])
+    a = analyze(store)
+    assert a.column("stream").tolist() == [-1, -1, -1]
+    assert a.icmp_links == {}
