@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 from visualizer.core import decode as dec
@@ -117,27 +117,28 @@ def _endpoint_text(address: str, port: int) -> str:
 def print_stats(store: PacketStore, analysis: Analysis, out: TextIO) -> None:
     out.write(f"{len(store)} packets, {len(analysis.tcp_summaries)} TCP streams, "
               f"{len(analysis.udp_flows)} UDP flows\n")
+    header = (f"{'#':>6}  {'endpoint A':>28}   {'endpoint B':<28} {'pkts A→B':>9} "
+              f"{'pkts B→A':>9} {'bytes A→B':>10} {'bytes B→A':>10} {'duration':>10}")
     if analysis.tcp_summaries:
-        out.write("\nTCP streams\n")
-        out.write(f"{'stream':>6}  {'endpoint A':>28}   {'endpoint B':<28} {'pkts A→B':>9} "
-                  f"{'pkts B→A':>9} {'bytes A→B':>10} {'bytes B→A':>10} {'duration':>10}"
-                  "  final states\n")
+        out.write(f"\nTCP streams\n{header}  final states\n")
         for c in analysis.tcp_summaries:
-            (a, ap), (b, bp) = c.endpoints
-            out.write(f"{c.stream:>6}  {format_endpoint(a, ap):>28} ↔ "
-                      f"{format_endpoint(b, bp):<28} {c.packets[0]:>9} {c.packets[1]:>9} "
-                      f"{c.bytes[0]:>10} {c.bytes[1]:>10} "
-                      f"{(c.last_ts_ns - c.first_ts_ns) / 1e9:>10.6f}  "
-                      f"{c.states[0]} / {c.states[1]}\n")
+            out.write(_conversation_line(c.stream, c.endpoints, c.packets, c.bytes,
+                                         c.last_ts_ns - c.first_ts_ns)
+                      + f"  {c.states[0]} / {c.states[1]}\n")
     if analysis.udp_flows:
-        out.write("\nUDP flows\n")
+        out.write(f"\nUDP flows\n{header}\n")
         for f in analysis.udp_flows:
-            (a, ap), (b, bp) = f.endpoints
-            out.write(f"{f.flow:>6}  {format_endpoint(a, ap):>28} ↔ "
-                      f"{format_endpoint(b, bp):<28} {f.packets[0]:>9} {f.packets[1]:>9} "
-                      f"{f.bytes[0]:>10} {f.bytes[1]:>10} "
-                      f"{(f.last_ts_ns - f.first_ts_ns) / 1e9:>10.6f}"
+            out.write(_conversation_line(f.flow, f.endpoints, f.packets, f.bytes,
+                                         f.last_ts_ns - f.first_ts_ns)
                       + (f"  {f.icmp_errors} ICMP errors" if f.icmp_errors else "") + "\n")
+
+
+def _conversation_line(number: int, endpoints: tuple[tuple[bytes, int], tuple[bytes, int]],
+                       packets: Sequence[int], octets: Sequence[int], duration_ns: int) -> str:
+    (a, ap), (b, bp) = endpoints
+    return (f"{number:>6}  {format_endpoint(a, ap):>28} ↔ {format_endpoint(b, bp):<28} "
+            f"{packets[0]:>9} {packets[1]:>9} {octets[0]:>10} {octets[1]:>10} "
+            f"{duration_ns / 1e9:>10.6f}")
 
 
 def analyze_command(path: str, *, json_lines: bool, stats: bool, out: TextIO) -> int:
