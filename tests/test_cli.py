@@ -6,6 +6,8 @@ These need no capture privilege: the captures are built here with scapy.
 from __future__ import annotations
 
 import json
+import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
@@ -159,3 +161,28 @@ def test_export_one_stream(two_stream_pcap: Path, tmp_path: Path) -> None:
     missing = visualizer("export", str(two_stream_pcap), "-o", str(out), "--stream", "7")
     assert missing.returncode == 2
     assert "no TCP stream 7" in missing.stderr
+
+
+def test_capture_errors_at_a_terminal_are_one_plain_line() -> None:
+    """A person gets one sentence; the JSON status lines are for a parent process."""
+    leader, follower = pty.openpty()
+    try:
+        result = subprocess.run([sys.executable, "-m", "visualizer", "capture", "-i",
+                                 "no-such-if0", "-o", "/tmp/never.pcap"],
+                                stderr=follower, stdout=subprocess.DEVNULL, timeout=60)
+        os.close(follower)
+        text = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            text += chunk
+    finally:
+        os.close(leader)
+    lines = text.decode().strip().splitlines()
+    assert result.returncode == 2
+    assert len(lines) == 1 and "no such interface" in lines[0]
+    assert "{" not in lines[0]

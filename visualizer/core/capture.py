@@ -449,20 +449,47 @@ def open_capture(interface: str, program: list[Instruction] | None, bpf: str | N
 
 
 class _Status:
-    """JSON lines on the status stream; notes when its reader has gone."""
+    """JSON lines on the status stream; notes when its reader has gone.
+
+    A person at a terminal gets plain sentences instead (and no line for an
+    error: the CLI prints that one); a parent process gets the JSON.
+    """
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
+        self._human = _isatty(stream)
         self.closed = False
 
     def emit(self, event: str, **fields: object) -> None:
         if self.closed:
             return
+        line = _human_status(event, fields) if self._human else json.dumps(
+            {"event": event, **fields})
+        if line is None:
+            return
         try:
-            self._stream.write(json.dumps({"event": event, **fields}) + "\n")
+            self._stream.write(line + "\n")
             self._stream.flush()
         except (OSError, ValueError):  # a broken pipe, or a closed stream
             self.closed = True
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _human_status(event: str, fields: dict[str, object]) -> str | None:
+    if event == "ready":
+        on = f"capturing on {fields.get('interface')}"
+        return on + (f" (filter: {fields['filter']})" if fields.get("filter") else "") + \
+            "; Ctrl-C stops"
+    if event == "stopped":
+        return (f"stopped ({fields.get('reason')}): {fields.get('received')} packets "
+                f"written, {fields.get('dropped')} dropped by the kernel")
+    return None  # stats would scroll; errors are printed by the CLI
 
 
 class _StopRequest:
