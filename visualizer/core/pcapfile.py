@@ -63,6 +63,7 @@ class CaptureFile:
     warnings: list[str] = field(default_factory=list)
     _mm: mmap.mmap | None = None
     _fd: int | None = None
+    _released: int = 0
 
     # -- opening -------------------------------------------------------
     @classmethod
@@ -126,6 +127,21 @@ class CaptureFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def release(self, end: int) -> None:
+        """Say the mapped bytes before ``end`` are not needed soon.
+
+        The kernel may then drop them from this process's resident memory
+        (they stay in the page cache and come back on access), so reading
+        a large file costs memory for the packets kept, not for the bytes.
+        """
+        if self._mm is None or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        end -= end % mmap.PAGESIZE
+        if end > self._released:
+            with contextlib.suppress(OSError, ValueError):
+                self._mm.madvise(mmap.MADV_DONTNEED, self._released, end - self._released)
+            self._released = end
 
     @property
     def size(self) -> int:

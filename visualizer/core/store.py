@@ -116,8 +116,10 @@ class PacketStore:
             if rec.comment is not None:
                 self.comments[index] = rec.comment
             index += 1
-            if progress is not None and not index % 8192 and not progress(rec.offset, total):
-                break
+            if not index % 8192:
+                self.capture.release(rec.offset)
+                if progress is not None and not progress(rec.offset, total):
+                    break
             if limit is not None and index >= limit:
                 break
         self._np_cache.clear()
