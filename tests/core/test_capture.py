@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import can_capture
 
 from visualizer.core.capture import (
     _RECORD_HDR,
@@ -49,14 +50,6 @@ TSHARK = shutil.which("tshark")
 SETPRIV = shutil.which("setpriv")
 CAP_NET_RAW_BIT = 1 << 13
 DROP_NET_RAW = ["--inh-caps=-net_raw", "--bounding-set=-net_raw"]
-
-
-def can_open_packet_socket() -> bool:
-    try:
-        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
-    except OSError:
-        return False
-    return True
 
 
 def has_ipv6_loopback() -> bool:
@@ -330,7 +323,7 @@ def test_missing_libpcap_is_reported_with_the_fix(tmp_path: Path) -> None:
 
 def test_without_cap_net_raw_exits_3_and_names_it(tmp_path: Path) -> None:
     prefix: list[str] = []
-    if can_open_packet_socket():
+    if can_capture():
         if SETPRIV is None or os.geteuid() != 0:
             pytest.skip("needs setpriv and root to drop CAP_NET_RAW")
         prefix = [SETPRIV, *DROP_NET_RAW, "--"]
@@ -677,7 +670,7 @@ def test_capture_process_reports_a_bad_filter(tmp_path: Path) -> None:
 
 def test_capture_process_reports_missing_privilege(tmp_path: Path) -> None:
     python = PY
-    if can_open_packet_socket():
+    if can_capture():
         if SETPRIV is None or os.geteuid() != 0:
             pytest.skip("needs setpriv and root to drop CAP_NET_RAW")
         wrapper = tmp_path / "python-without-net-raw"
