@@ -30,7 +30,6 @@ import pytest
 from conftest import can_capture
 
 from visualizer.core.capture import (
-    _RECORD_HDR,
     CaptureStats,
     interface_linktype,
     kernel_program,
@@ -41,6 +40,7 @@ from visualizer.core.errors import BadInput, CaptureFailed, CaptureNotPermitted
 from visualizer.core.pcapformat import (
     LINKTYPE_ETHERNET,
     PCAP_MAGIC_NSEC,
+    PCAP_RECORD_HEADER,
     PCAP_SNAPLEN,
     pcap_record_header,
 )
@@ -602,7 +602,7 @@ def test_ring_reader_honours_count_within_a_block(tmp_path: Path) -> None:
 
 
 def test_ring_record_header_matches_pcapformat() -> None:
-    assert _RECORD_HDR.pack(1_700_000_000, 123_456_789, 60, 1500) == pcap_record_header(
+    assert PCAP_RECORD_HEADER.pack(1_700_000_000, 123_456_789, 60, 1500) == pcap_record_header(
         1_700_000_000_123_456_789, 60, 1500)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
@@ -23,10 +24,10 @@ def load(path: str) -> tuple[PacketStore, Analysis]:
 
 def packet_records(store: PacketStore, analysis: Analysis) -> Iterator[dict[str, Any]]:
     """One dict per packet with the keys of DESIGN.md's ``analyze --json``."""
-    cols = {n: store.column(n) for n in (
+    cols = {n: store.values(n) for n in (
         "ts_ns", "status", "ip_version", "proto", "src", "dst", "sport", "dport", "tcp_flags",
         "payload_len", "origlen", "linktype", "icmp_type", "icmp_code")}
-    acols = {n: analysis.column(n) for n in (
+    acols = {n: analysis.values(n) for n in (
         "stream", "direction", "rel_seq", "rel_ack", "next_seq", "window", "analysis",
         "dup_ack_count", "bytes_in_flight", "udp_flow")}
     first_ts = int(cols["ts_ns"][0]) if len(store) else 0
@@ -144,7 +145,7 @@ def _conversation_line(number: int, endpoints: tuple[tuple[bytes, int], tuple[by
 def analyze_command(path: str, *, json_lines: bool, stats: bool, out: TextIO) -> int:
     store, analysis = load(path)
     for warning in store.capture.warnings:
-        print(f"visualizer: {path}: {warning}", file=_stderr())
+        print(f"visualizer: {path}: {warning}", file=sys.stderr)
     if stats:
         print_stats(store, analysis, out)
         return 0
@@ -155,8 +156,3 @@ def analyze_command(path: str, *, json_lines: bool, stats: bool, out: TextIO) ->
             out.write(_table_line(rec) + "\n")
     return 0
 
-
-def _stderr() -> TextIO:
-    import sys
-
-    return sys.stderr

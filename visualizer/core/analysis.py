@@ -89,13 +89,11 @@ class Analysis:
     def run(self, progress: Callable[[int, int], bool] | None = None) -> Analysis:
         """Analyse every packet not analysed yet (call again after the store grows)."""
         store = self.store
-        s = {name: store.column(name) for name in (
-            "status", "proto", "src", "dst", "sport", "dport", "tcp_flags", "seq", "ack",
-            "window", "payload_len", "ts_ns", "urgent", "tcp_header_len", "fragment")}
-        status, proto, src, dst = s["status"], s["proto"], s["src"], s["dst"]
-        sport, dport, flags, seq, ack = s["sport"], s["dport"], s["tcp_flags"], s["seq"], s["ack"]
-        window, plen, ts, urg, thl = (s["window"], s["payload_len"], s["ts_ns"], s["urgent"],
-                                      s["tcp_header_len"])
+        v = store.values
+        status, proto, src, dst = v("status"), v("proto"), v("src"), v("dst")
+        sport, dport, flags, seq, ack = v("sport"), v("dport"), v("tcp_flags"), v("seq"), v("ack")
+        window, plen, ts, urg = v("window"), v("payload_len"), v("ts_ns"), v("urgent")
+        thl, fragments = v("tcp_header_len"), v("fragment")
         c = self._cols
         stream_c, dir_c, seq_c, ack_c, nxt_c = (c["stream"], c["direction"], c["rel_seq"],
                                                 c["rel_ack"], c["next_seq"])
@@ -106,15 +104,16 @@ class Analysis:
         flag_bit, state_code = _FLAG_BIT, _STATE_CODE
         total = len(store)
         for i in range(len(stream_c), total):
-            p = int(proto[i])
+            if progress is not None and not i % 16384 and not progress(i, total):
+                break
+            p = proto[i]
             ok = status[i] == dec.OK or (status[i] == dec.MALFORMED and thl[i] >= 20
                                          and notes.get(i) == "TCP options truncated")
-            fragment = s["fragment"][i]
+            fragment = fragments[i]
             if p == dec.PROTO_TCP and ok and not fragment:
-                seg = TcpSegment(i + 1, int(ts[i]), address(int(src[i])), int(sport[i]),
-                                 address(int(dst[i])), int(dport[i]), int(seq[i]),
-                                 int(ack[i]), int(flags[i]), int(window[i]), int(plen[i]),
-                                 store.tcp_options(i) if thl[i] > 20 else b"", int(urg[i]))
+                seg = TcpSegment(i + 1, ts[i], address(src[i]), sport[i], address(dst[i]),
+                                 dport[i], seq[i], ack[i], flags[i], window[i], plen[i],
+                                 store.tcp_options(i) if thl[i] > 20 else b"", urg[i])
                 r = feed(seg)
                 if r.events:
                     self.events[i] = r.events
@@ -147,13 +146,11 @@ class Analysis:
             s1_c.append(NO_STATE)
             flow = -1
             if p == dec.PROTO_UDP and status[i] == dec.OK and not fragment:
-                flow = self._udp(i, address(int(src[i])), int(sport[i]),
-                                 address(int(dst[i])), int(dport[i]), int(ts[i]), int(plen[i]))
+                flow = self._udp(i, address(src[i]), sport[i], address(dst[i]), dport[i],
+                                 ts[i], plen[i])
             elif p in (dec.PROTO_ICMP, dec.PROTO_ICMPV6) and i in store.quoted:
                 self._icmp(i, store.quoted[i])
             udp_c.append(flow)
-            if progress is not None and not i % 16384 and not progress(i, total):
-                break
         self._np.clear()
         self._summaries = None
         return self
@@ -196,8 +193,9 @@ class Analysis:
             arr = self._np[name] = np.frombuffer(col.tobytes(), dtype=np.dtype(col.typecode))
         return arr
 
-    def get(self, name: str, index: int) -> int:
-        return int(self._cols[name][index])
+    def values(self, name: str) -> array[Any]:
+        """The live column (plain ints on indexing), for per-packet loops."""
+        return self._cols[name]
 
     def states(self, index: int) -> tuple[TcpState | None, TcpState | None]:
         """(side 0, side 1) endpoint states after packet ``index``."""

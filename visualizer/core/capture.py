@@ -48,6 +48,7 @@ from visualizer.core.errors import BadInput, CaptureFailed, CaptureNotPermitted,
 from visualizer.core.pcapformat import (
     LINKTYPE_ETHERNET,
     LINKTYPE_RAW,
+    PCAP_RECORD_HEADER,
     PCAP_SNAPLEN,
     pcap_file_header,
     pcap_record_header,
@@ -106,8 +107,6 @@ _BLOCK_STATUS = struct.Struct("=I")
 _BLOCK_HDR = struct.Struct("=III")        # block_status, num_pkts, offset_to_first_pkt
 _FRAME_HDR = struct.Struct("=IIIIIIH")    # tpacket3_hdr: next, sec, nsec, snaplen, len,
                                           # status, mac
-_RECORD_HDR = struct.Struct("<IIII")      # pcapformat.pcap_record_header's layout, from
-                                          # the ring's (sec, nsec) without a detour via ns
 
 _LIBPCAP_HINT = "capture filters need libpcap: apt install libpcap0.8"
 
@@ -352,7 +351,7 @@ class _RingReader(_Reader):
     def drain(self, out: BinaryIO, limit: int | None) -> None:
         ring, view, pending = self._ring, self._view, self._pending
         unpack_block, unpack_frame = _BLOCK_HDR.unpack_from, _FRAME_HDR.unpack_from
-        pack_record = _RECORD_HDR.pack
+        pack_record = PCAP_RECORD_HEADER.pack  # straight from the ring's (sec, nsec)
         received = self.received
         while (limit is None or received < limit) and len(pending) < BATCH_BYTES:
             base = self._block * RING_BLOCK_BYTES

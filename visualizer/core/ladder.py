@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from visualizer.core.analysis import Analysis, analysis_names
 from visualizer.core.errors import BadInput
 from visualizer.core.store import format_endpoint
@@ -107,12 +109,12 @@ def udp_ladder(analysis: Analysis, flow: int) -> Ladder:
     plen, ts = store.column("payload_len"), store.column("ts_ns")
     arrows = []
     linked = {i for i, link in analysis.icmp_links.items() if link.flow == flow}
-    for i in range(len(store)):
-        if udp_flow[i] == flow:
+    for i in sorted({*np.flatnonzero(udp_flow == flow).tolist(), *linked}):
+        if i not in linked:
             side = 0 if (store.address(int(src[i])), int(sport[i])) == info.endpoints[0] else 1
             arrows.append(Arrow(i, int(ts[i]), side, 1 - side,
                                 f"UDP len={int(plen[i])}", ()))
-        elif i in linked:
+        else:
             d = store.decoded(i)
             kind = "port unreachable" if d.icmp_code in (3, 4) else f"code {d.icmp_code}"
             # The error comes from the quoted destination's host, back to its sender.

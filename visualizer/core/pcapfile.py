@@ -56,6 +56,7 @@ class CaptureFile:
     format: str                       # "pcap" or "pcapng"
     big_endian: bool = False
     nanosecond: bool = False          # pcap only: ns magic
+    kuznetzov: bool = False           # pcap only: "modified pcap", 24-byte record headers
     snaplen: int = fmt.PCAP_SNAPLEN
     interfaces: list[Interface] = field(default_factory=list)
     section_comments: list[str] = field(default_factory=list)
@@ -168,7 +169,7 @@ class CaptureFile:
             raise BadInput(f"{self.path}: pcap file header is truncated")
         _, major, minor, _, _, snaplen, network = struct.unpack_from(e + "IHHiIII", self.data, 0)
         self.nanosecond = magic == fmt.PCAP_MAGIC_NSEC
-        self._kuznetzov = magic == _PCAP_MAGIC_KUZNETZOV
+        self.kuznetzov = magic == _PCAP_MAGIC_KUZNETZOV
         self.snaplen = snaplen
         # The top bits of the link-type field carry FCS info (pcap-linktype).
         resolution = (10, 9 if self.nanosecond else 6)
@@ -180,7 +181,7 @@ class CaptureFile:
         data, size = self.data, len(self.data)
         e = ">" if self.big_endian else "<"
         rec = struct.Struct(e + "IIII")
-        hdr_len = 24 if getattr(self, "_kuznetzov", False) else 16
+        hdr_len = 24 if self.kuznetzov else 16
         linktype = self.interfaces[0].linktype
         mult = 1 if self.nanosecond else 1000
         pos = fmt.PCAP_FILE_HEADER_LEN

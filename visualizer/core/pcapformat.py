@@ -35,9 +35,9 @@ PCAP_MAGIC_NSEC = 0xA1B23C4D
 PCAP_SNAPLEN = 262144
 
 _PCAP_FILE_HEADER = struct.Struct("<IHHiIII")
-_PCAP_RECORD_HEADER = struct.Struct("<IIII")
+PCAP_RECORD_HEADER = struct.Struct("<IIII")
 PCAP_FILE_HEADER_LEN = _PCAP_FILE_HEADER.size
-PCAP_RECORD_HEADER_LEN = _PCAP_RECORD_HEADER.size
+PCAP_RECORD_HEADER_LEN = PCAP_RECORD_HEADER.size
 
 # pcapng block types.
 PCAPNG_SHB = 0x0A0D0D0A
@@ -82,7 +82,7 @@ def pcap_record_header(ts_ns: int, caplen: int, origlen: int, *,
     sec, frac = divmod(ts_ns, 1_000_000_000)
     if not nanosecond:
         frac //= 1000
-    return _PCAP_RECORD_HEADER.pack(sec, frac, caplen, origlen)
+    return PCAP_RECORD_HEADER.pack(sec, frac, caplen, origlen)
 
 
 def pad4(n: int) -> int:

@@ -139,8 +139,13 @@ class PacketStore:
             self._np_cache[name] = arr
         return arr
 
-    def get(self, name: str, index: int) -> int:
-        return int(self._cols[name][index])
+    def values(self, name: str) -> array[Any]:
+        """The live column itself: indexing gives plain ints, cheaply.
+
+        For per-packet loops, where numpy's per-element access costs more;
+        read it, never change it.
+        """
+        return self._cols[name]
 
     def frame(self, index: int) -> bytes:
         c = self._cols
