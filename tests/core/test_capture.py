@@ -31,6 +31,7 @@ from conftest import can_capture
 
 from visualizer.core.capture import (
     CaptureStats,
+    compile_bpf,
     interface_linktype,
     kernel_program,
     run_capture,
@@ -737,3 +738,10 @@ def test_capture_process_does_not_outlive_its_object(tmp_path: Path) -> None:
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     assert read_pcap(out).trailing == 0
+
+
+def test_filter_error_with_parentheses_quotes_libpcap_once() -> None:
+    with pytest.raises(BadInput) as info:
+        compile_bpf("udp and (port 5", LINKTYPE_ETHERNET)
+    assert str(info.value) == ("invalid capture filter 'udp and (port 5': "
+                               "can't parse filter expression: syntax error")

@@ -31,7 +31,6 @@ import json
 import mmap
 import os
 import platform
-import re
 import select
 import signal
 import socket
@@ -184,9 +183,11 @@ def compile_bpf(expression: str, linktype: int) -> list[Instruction]:
         # scapy raises ImportError when ctypes cannot find libpcap.so.
         raise CaptureFailed(_LIBPCAP_HINT) from None
     except Scapy_Exception as err:
-        # "Failed to compile filter expression 'x' (<libpcap's message>)"
-        match = re.search(r"\((.*)\)\s*$", str(err))
-        reason = match.group(1) if match else str(err)
+        # "Failed to compile filter expression 'x' (<libpcap's message>)": the
+        # expression itself may hold parentheses, so cut it off by its repr.
+        text = str(err)
+        head = f"Failed to compile filter expression {expression!r} ("
+        reason = text[len(head):-1] if text.startswith(head) and text.endswith(")") else text
         raise BadInput(f"invalid capture filter {expression!r}: {reason}") from None
     try:
         insns = [program.bf_insns[i] for i in range(program.bf_len)]
