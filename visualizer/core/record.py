@@ -12,12 +12,17 @@ The order is what makes a recording complete:
 
 The capture writes to a spool file beside the output; the output appears
 only when complete, and a failed scenario still leaves its packets.
+
+A caller in another thread (the GUI's runner) can follow the stages with
+``on_stage`` and stop a recording with ``cancel``: the capture is stopped
+cleanly, nothing is written, and ``RecordingCancelled`` is raised.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,7 +34,7 @@ from visualizer.core.errors import BadInput, VisualizerError
 from visualizer.core.pcapfile import CaptureFile
 from visualizer.core.pcapwrite import PcapngWriter
 from visualizer.core.recording import RecordingInfo
-from visualizer.core.traffic import RunResult, get_scenario, parse_params
+from visualizer.core.traffic import PreparedRun, RunResult, get_scenario, parse_params
 
 
 class RecordingInterrupted(VisualizerError):
@@ -37,6 +42,17 @@ class RecordingInterrupted(VisualizerError):
 
     exit_code = 130
 
+
+class RecordingCancelled(VisualizerError):
+    """The caller cancelled the recording; no file was written."""
+
+    exit_code = 130
+
+
+# The stages ``on_stage`` reports, in order.
+STAGE_CAPTURE = "capture"   # starting the capture process, waiting until it is ready
+STAGE_RUN = "run"           # the client and the server run, then the capture settles
+STAGE_WRITE = "write"       # writing the recording file
 
 QUIET_SECONDS = 0.2   # no new packet for this long: the exchange is over
 MAX_SETTLE_SECONDS = 3.0
@@ -53,12 +69,20 @@ class RecordResult:
 
 def record(scenario: str, param_pairs: Sequence[str], output: str, *, fmt: str = "pcapng",
            interface: str = "lo", timeout: float = 30.0,
-           on_ready: Callable[[], None] | None = None) -> RecordResult:
+           on_ready: Callable[[], None] | None = None,
+           on_stage: Callable[[str], None] | None = None,
+           cancel: threading.Event | None = None) -> RecordResult:
     """Run ``scenario`` with capture on and write the recording to ``output``.
 
     Raises BadInput for a bad scenario, parameter, port or output path,
     CaptureNotPermitted without CAP_NET_RAW. If the scenario itself fails,
     the recording is still written and ``result.run.error`` says why.
+
+    ``on_stage`` is called with each ``STAGE_*`` as it begins. Setting
+    ``cancel`` (from any thread) ends the recording at the next check:
+    before and after the capture starts, during the run (the sides are
+    aborted), during the settle wait and before writing; then the capture
+    stops, no output is left and ``RecordingCancelled`` is raised.
     """
     if fmt not in ("pcap", "pcapng"):
         raise BadInput(f"unknown recording format {fmt!r}: choose pcapng or pcap")
@@ -72,21 +96,34 @@ def record(scenario: str, param_pairs: Sequence[str], output: str, *, fmt: str =
     fd, spool = tempfile.mkstemp(prefix=".record-", suffix=".pcap", dir=directory)
     os.close(fd)
     os.unlink(spool)  # the capture process creates it once its socket is ready
+
+    def stage(name: str) -> None:
+        _check_cancel(cancel)
+        if on_stage is not None:
+            on_stage(name)
+
     try:
-        with cls(params).prepare() as prepared, CaptureProcess(
-                interface=interface, bpf=prepared.bpf_filter, output=spool) as capture:
-            # Entering started the capture and waited for its ready signal.
-            if on_ready is not None:
-                on_ready()
-            run: RunResult | None = None
-            try:
-                run = prepared.run(timeout=timeout)
-                _settle(spool)
-            except KeyboardInterrupt:
-                interrupted = True  # keep what was captured: finish the file below
-            else:
-                interrupted = False
-            stats = capture.stop()
+        with cls(params).prepare() as prepared:
+            stage(STAGE_CAPTURE)
+            with CaptureProcess(interface=interface, bpf=prepared.bpf_filter,
+                                output=spool) as capture:
+                # Entering started the capture and waited for its ready signal.
+                _check_cancel(cancel)
+                if on_ready is not None:
+                    on_ready()
+                stage(STAGE_RUN)
+                run: RunResult | None = None
+                try:
+                    run = _run(prepared, timeout, cancel)
+                    _check_cancel(cancel)
+                    _settle(spool, cancel)
+                    _check_cancel(cancel)
+                except KeyboardInterrupt:
+                    interrupted = True  # keep what was captured: finish the file below
+                else:
+                    interrupted = False
+                stats = capture.stop()
+        stage(STAGE_WRITE)
         info = RecordingInfo(
             scenario=cls.name, params=dict(run.params if run else params),
             calls=[call.to_dict() for call in run.calls] if run else [],
@@ -104,11 +141,41 @@ def record(scenario: str, param_pairs: Sequence[str], output: str, *, fmt: str =
     return RecordResult(output, packets, stats, run, info)
 
 
-def _settle(spool: str) -> None:
-    """Wait until the spool file has not grown for QUIET_SECONDS."""
+def _check_cancel(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise RecordingCancelled("the recording was cancelled; nothing was written")
+
+
+def _run(prepared: PreparedRun, timeout: float, cancel: threading.Event | None) -> RunResult:
+    """``prepared.run(timeout)``, aborted early (as a failing side would abort
+    it) when ``cancel`` is set."""
+    if cancel is None:
+        return prepared.run(timeout=timeout)
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.05):
+            if cancel.is_set():
+                # PreparedRun has no public abort yet; this is what a failing side does.
+                prepared.abort()
+                return
+
+    watcher = threading.Thread(target=watch, name="record-cancel", daemon=True)
+    watcher.start()
+    try:
+        return prepared.run(timeout=timeout)
+    finally:
+        done.set()
+        watcher.join()
+
+
+def _settle(spool: str, cancel: threading.Event | None = None) -> None:
+    """Wait until the spool file has not grown for QUIET_SECONDS (or ``cancel``)."""
     deadline = time.monotonic() + MAX_SETTLE_SECONDS
     last_size, last_change = -1, time.monotonic()
     while time.monotonic() < deadline:
+        if cancel is not None and cancel.is_set():
+            return
         try:
             size = os.path.getsize(spool)
         except OSError:

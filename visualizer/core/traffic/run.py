@@ -86,6 +86,11 @@ class PreparedRun:
         """The server address as "127.0.0.1:40123" or "[::1]:40123"."""
         return format_address(self.server_address)
 
+    def abort(self) -> None:
+        """Make a running ``run()`` stop soon (from another thread): both
+        sides' blocked socket calls give up and ``run()`` returns."""
+        self._control.abort()
+
     def run(self, timeout: float = 10.0) -> RunResult:
         """Run every side to completion, or until ``timeout`` seconds pass.
 
