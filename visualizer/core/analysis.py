@@ -187,9 +187,9 @@ class Analysis:
 
     # -- reading -------------------------------------------------------
     def column(self, name: str) -> np.ndarray:
+        col = self._cols[name]
         arr = self._np.get(name)
-        if arr is None:
-            col = self._cols[name]
+        if arr is None or len(arr) != len(col):  # see PacketStore.column
             arr = self._np[name] = np.frombuffer(col.tobytes(), dtype=np.dtype(col.typecode))
         return arr
 

@@ -131,10 +131,15 @@ class PacketStore:
         return len(self._cols["ts_ns"])
 
     def column(self, name: str) -> np.ndarray:
-        """A numpy copy of one column (cached until the next append)."""
+        """A numpy copy of one column (cached until the column grows).
+
+        The cache checks the length rather than trusting a clear: a loader
+        thread may append while another thread reads (DESIGN: the GUI loads
+        in the background), and a copy taken mid-append must not stick.
+        """
+        col = self._cols[name]
         arr = self._np_cache.get(name)
-        if arr is None:
-            col = self._cols[name]
+        if arr is None or len(arr) != len(col):
             arr = np.frombuffer(col.tobytes(), dtype=np.dtype(col.typecode))
             self._np_cache[name] = arr
         return arr

@@ -1,0 +1,106 @@
+"""The Document: background loading and live capture into one store."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from visualizer.core.errors import BadInput
+from visualizer.core.tcp.testing import Conversation, write_pcap
+from visualizer.gui.document import FIRST_BATCH, Document
+
+SAMPLES = Path(__file__).parents[2] / "resources" / "samples"
+
+
+def _open(qtbot, path: Path) -> Document:
+    doc = Document()
+    with qtbot.wait_signal(doc.finished, timeout=20_000) as blocker:
+        doc.open_file(str(path))
+    assert blocker.args == [""]
+    return doc
+
+
+def test_open_sample(qtbot) -> None:
+    doc = _open(qtbot, SAMPLES / "tcp-handshake.pcapng")
+    assert doc.count == 14 and not doc.busy
+    assert doc.recording is not None and doc.recording.scenario == "tcp-handshake"
+    (conv,) = doc.conversations()
+    assert conv.kind == "tcp" and conv.packets == 14
+    assert conv.states == "TIME-WAIT / CLOSED"
+    doc.set_conversation(("tcp", 0))
+    indices = doc.visible_indices()
+    assert indices is not None and indices.tolist() == list(range(14))
+    doc.close()
+    assert doc.count == 0 and doc.store is None
+
+
+def test_large_file_arrives_in_batches(qtbot, tmp_path: Path) -> None:
+    conv = Conversation()
+    conv.handshake()
+    for _ in range(3000):
+        conv.c2s("PA", data=10)
+        conv.s2c("A")
+    path = write_pcap(tmp_path / "big.pcap", conv.segments)
+    doc = Document()
+    counts: list[int] = []
+    doc.grown.connect(counts.append)
+    with qtbot.wait_signal(doc.finished, timeout=30_000):
+        doc.open_file(str(path))
+    assert counts[0] == FIRST_BATCH
+    assert counts[-1] == doc.count == 6003
+    assert counts == sorted(counts)
+    assert len(doc.kinds()) == 6003
+    doc.close()
+
+
+def test_not_a_capture_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "x.pcap"
+    bad.write_bytes(b"hello world, not a capture")
+    with pytest.raises(BadInput, match="not a pcap"):
+        Document().open_file(str(bad))
+
+
+def _udp_traffic(stop: threading.Event, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        while not stop.is_set():
+            s.sendto(b"x" * 32, ("127.0.0.1", port))
+            stop.wait(0.002)
+
+
+@pytest.mark.capture
+def test_live_capture_shows_packets_while_they_flow(qtbot, tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind(("127.0.0.1", 0))
+        port = sink.getsockname()[1]
+        doc = Document()
+        spool = tmp_path / "live.pcap"
+        doc.start_capture("lo", f"udp port {port}", str(spool))
+        stop = threading.Event()
+        sender = threading.Thread(target=_udp_traffic, args=(stop, port))
+        try:
+            qtbot.wait_until(lambda: doc.store is not None, timeout=15_000)
+            sender.start()
+            qtbot.wait_until(lambda: doc.count >= 50, timeout=15_000)
+            assert doc.busy
+        finally:
+            stop.set()
+            if sender.is_alive():
+                sender.join()
+        with qtbot.wait_signal(doc.finished, timeout=15_000) as blocker:
+            doc.stop()
+        assert blocker.args == [""]
+        assert doc.conversations()[0].kind == "udp"
+        assert doc.count >= 50 and spool.exists()
+        doc.close()
+
+
+@pytest.mark.capture
+def test_bad_filter_is_reported_not_run(qtbot, tmp_path: Path) -> None:
+    doc = Document()
+    with qtbot.wait_signal(doc.finished, timeout=15_000) as blocker:
+        doc.start_capture("lo", "tcp port", str(tmp_path / "x.pcap"))
+    assert "invalid capture filter" in blocker.args[0]
+    assert doc.count == 0 and not (tmp_path / "x.pcap").exists()

@@ -1,0 +1,89 @@
+"""Following a pcap file that the capture process is still writing.
+
+The capture process writes a pcap stream to a spool file and flushes each
+burst (DESIGN: Capture). ``GrowingCapture`` maps what is there, hands out
+the records that are complete, and maps again when the file grows; a
+record cut off at the end is simply not complete yet. The store reads the
+frame bytes from the current mapping, so a live capture and an opened
+file take the same path through the store and the analysis.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import struct
+from collections.abc import Iterator
+
+from visualizer.core import pcapformat as fmt
+from visualizer.core.errors import BadInput
+from visualizer.core.pcapfile import MAX_FRAME, CaptureFile, FrameRecord
+
+
+class GrowingCapture(CaptureFile):
+    """A pcap file being appended to by another process."""
+
+    _next: int = fmt.PCAP_FILE_HEADER_LEN
+    damaged: bool = False
+
+    @classmethod
+    def follow(cls, path: str) -> GrowingCapture:
+        """Open ``path`` (its pcap header must already be written)."""
+        cap = CaptureFile.open(path)
+        if cap.format != "pcap" or cap.kuznetzov:
+            cap.close()
+            raise BadInput(f"{path}: a live capture spool must be a plain pcap stream")
+        grown = cls(cap.path, cap.data, cap.format, big_endian=cap.big_endian,
+                    nanosecond=cap.nanosecond, snaplen=cap.snaplen, interfaces=cap.interfaces)
+        grown._mm, grown._fd = cap._mm, cap._fd
+        cap._mm = cap._fd = None  # now owned by ``grown``
+        return grown
+
+    def refresh(self) -> bool:
+        """Map the file again if it grew; True when there are new bytes."""
+        if self._fd is None:
+            return False
+        size = os.fstat(self._fd).st_size
+        if size <= len(self.data):
+            return False
+        old = self._mm
+        self._mm = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
+        self.data = self._mm
+        self._released = 0
+        if old is not None:
+            with contextlib.suppress(BufferError):
+                old.close()
+        return True
+
+    def new_frames(self) -> list[FrameRecord]:
+        """The complete records written since the last call."""
+        if self.damaged:
+            return []
+        data, size = self.data, len(self.data)
+        rec = struct.Struct((">" if self.big_endian else "<") + "IIII")
+        linktype = self.interfaces[0].linktype
+        mult = 1 if self.nanosecond else 1000
+        limit = min(max(self.snaplen, 262144), MAX_FRAME)
+        out = []
+        pos = self._next
+        while pos + 16 <= size:
+            sec, frac, caplen, origlen = rec.unpack_from(data, pos)
+            if caplen > limit:
+                self.warnings.append(f"record at byte {pos} claims {caplen} captured bytes: "
+                                     "the spool is damaged from there on")
+                self.damaged = True
+                break
+            if pos + 16 + caplen > size:
+                break  # still being written
+            out.append(FrameRecord(sec * 1_000_000_000 + frac * mult, caplen,
+                                   max(origlen, caplen), linktype, pos + 16, 0, None))
+            pos += 16 + caplen
+        self._next = pos
+        return out
+
+    def frames(self) -> Iterator[FrameRecord]:
+        """Every complete record so far (the file may still grow)."""
+        self._next = fmt.PCAP_FILE_HEADER_LEN
+        self.damaged = False
+        return iter(self.new_frames())

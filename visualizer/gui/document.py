@@ -1,0 +1,360 @@
+"""The open capture every view shows: store, analysis, selection, filter.
+
+One ``Document`` per window (mitmproxy's view: one store shared by all
+front ends). Packets arrive in batches from a background thread, whether
+they come from a file being opened or from a live capture: the same path
+for both, so what a user sees live is what they see when they reopen the
+file.
+
+Threading: the loader thread appends to the store and the analysis under
+``lock`` and then announces the new packet count with ``grown``. Views
+read rows below ``count`` freely (the columns only ever grow); anything
+that walks the analysis's own structures (``conversations()``) takes the
+lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from PyQt6.QtCore import QObject, pyqtSignal, pyqtSlot
+
+from visualizer.core.analysis import Analysis
+from visualizer.core.capture_process import CaptureProcess
+from visualizer.core.errors import VisualizerError
+from visualizer.core.kinds import packet_kinds
+from visualizer.core.live import GrowingCapture
+from visualizer.core.pcapfile import CaptureFile, FrameRecord
+from visualizer.core.recording import RecordingInfo
+from visualizer.core.store import PacketStore, format_endpoint
+
+FIRST_BATCH = 2_000      # small, so the first rows show at once
+BATCH = 16_384           # then big enough to keep the per-batch overhead low
+LIVE_POLL_SECONDS = 0.05
+MIN_SIGNAL_SECONDS = 0.1  # at most ten ``grown`` signals a second
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A row of the conversations pane."""
+
+    kind: str            # "tcp" or "udp"
+    number: int          # tcp.stream or UDP flow index
+    endpoints: tuple[str, str]
+    packets: int
+    bytes: int
+    first_ns: int
+    last_ns: int
+    states: str          # "TIME-WAIT / CLOSED" for TCP, "" for UDP
+    problems: int = 0    # packets with analysis flags
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.kind, self.number)
+
+    @property
+    def duration_s(self) -> float:
+        return (self.last_ns - self.first_ns) / 1e9
+
+
+class Document(QObject):
+    """The capture shown in one window.
+
+    Signals:
+        reset(): a new capture replaced the old one (or the document closed).
+        grown(int): packets up to the given count can now be read.
+        progress(int, int): bytes read / total while opening a file.
+        finished(str): loading or capturing ended; the text says why it
+            stopped early ("" when it simply completed).
+        capture_stats(int, int): received / dropped, while capturing.
+        current_changed(int): the selected packet (0-based, -1 for none).
+        conversation_changed(): the conversation filter changed.
+    """
+
+    reset = pyqtSignal()
+    grown = pyqtSignal(int)
+    progress = pyqtSignal(int, int)
+    finished = pyqtSignal(str)
+    capture_stats = pyqtSignal(int, int)
+    current_changed = pyqtSignal(int)
+    conversation_changed = pyqtSignal()
+
+    # emitted from the worker thread; connected queued to the slots below
+    _batch = pyqtSignal(object, int)
+    _done = pyqtSignal(object, str)
+    _progress = pyqtSignal(object, int, int)
+    _stats = pyqtSignal(object, int, int)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.lock = threading.RLock()
+        self.store: PacketStore | None = None
+        self.analysis: Analysis | None = None
+        self.recording: RecordingInfo | None = None
+        self.path: str | None = None
+        self.live = False           # a live capture is (or was) the source
+        self.busy = False           # loading or capturing right now
+        self.count = 0
+        self.current = -1
+        self.conversation: tuple[str, int] | None = None
+        self._job: _Job | None = None
+        self._kinds = np.zeros(0, dtype=np.uint8)
+        self._batch.connect(self._on_batch)
+        self._done.connect(self._on_done)
+        self._progress.connect(self._on_progress)
+        self._stats.connect(self._on_stats)
+
+    # -- opening -------------------------------------------------------
+    def open_file(self, path: str) -> None:
+        """Start loading ``path`` in the background; ``BadInput`` if it is no capture."""
+        capture = CaptureFile.open(path)
+        self._start(capture, path, live=False)
+        self.recording = RecordingInfo.from_capture(capture)
+        job = _Job(self)
+        self._job = job
+        job.start(lambda: _load(job, capture))
+
+    def start_capture(self, interface: str, bpf: str | None, spool: str, *,
+                      python: str | None = None) -> None:
+        """Capture live into ``spool`` and show the packets as they come.
+
+        Starting the capture process waits for its ready line, which can
+        take a moment, so that also happens in the background; failures
+        arrive as ``finished`` with the reason.
+        """
+        self.close()
+        self.path, self.live, self.busy = spool, True, True
+        self.reset.emit()
+        job = _Job(self)
+        self._job = job
+        job.start(lambda: _capture(job, interface, bpf, spool, python))
+
+    def stop(self) -> None:
+        """Stop loading or capturing; what arrived so far stays."""
+        if self._job is not None:
+            self._job.cancel.set()
+
+    def wait(self, timeout: float = 10.0) -> bool:
+        """Block until the background work ends (tests, shutdown)."""
+        job = self._job
+        return job is None or job.join(timeout)
+
+    def close(self) -> None:
+        job, self._job = self._job, None
+        if job is not None:
+            job.cancel.set()
+            job.join(10.0)
+        with self.lock:
+            if self.store is not None:
+                self.store.close()
+            self.store = self.analysis = self.recording = None
+        self.path, self.live, self.busy = None, False, False
+        self.count, self.current, self.conversation = 0, -1, None
+        self._kinds = np.zeros(0, dtype=np.uint8)
+        self.reset.emit()
+
+    def _start(self, capture: CaptureFile, path: str, *, live: bool) -> None:
+        self.close()
+        store = PacketStore(capture)
+        self.store, self.analysis = store, Analysis(store)
+        self.path, self.live, self.busy = path, live, True
+        self.reset.emit()
+
+    # -- selection ---------------------------------------------------------
+    def set_current(self, index: int) -> None:
+        index = index if 0 <= index < self.count else -1
+        if index != self.current:
+            self.current = index
+            self.current_changed.emit(index)
+
+    def set_conversation(self, key: tuple[str, int] | None) -> None:
+        if key != self.conversation:
+            self.conversation = key
+            self.conversation_changed.emit()
+
+    def visible_indices(self) -> np.ndarray | None:
+        """Indices of the packets in the conversation filter (None: all)."""
+        if self.conversation is None or self.analysis is None:
+            return None
+        kind, number = self.conversation
+        a = self.analysis
+        if kind == "tcp":
+            return np.flatnonzero(a.column("stream")[:self.count] == number)
+        mask = a.column("udp_flow")[:self.count] == number
+        with self.lock:
+            linked = [i for i, link in a.icmp_links.items() if link.flow == number
+                      and i < self.count]
+        mask[linked] = True
+        return np.flatnonzero(mask)
+
+    def kinds(self) -> np.ndarray:
+        """Kind codes (``visualizer.core.kinds``) of packets [0, count)."""
+        if len(self._kinds) < self.count and self.analysis is not None:
+            self._kinds = np.concatenate(
+                [self._kinds, packet_kinds(self.analysis, len(self._kinds), self.count)])
+        return self._kinds[:self.count]
+
+    def conversations(self) -> list[Conversation]:
+        """TCP streams then UDP flows, as of now."""
+        if self.analysis is None:
+            return []
+        a = self.analysis
+        with self.lock:
+            rows = []
+            stream = a.column("stream")[:self.count]
+            bits = a.column("analysis")[:self.count]
+            problems = np.bincount(stream[(stream >= 0) & (bits != 0)],
+                                   minlength=len(a.tcp.connections))
+            for s in a.tcp.summaries():
+                (ea, pa), (eb, pb) = s.endpoints
+                states = " / ".join(st.value for st in s.states)
+                rows.append(Conversation(
+                    "tcp", s.stream, (format_endpoint(ea, pa), format_endpoint(eb, pb)),
+                    sum(s.packets), sum(s.bytes), s.first_ts_ns, s.last_ts_ns, states,
+                    int(problems[s.stream]) if s.stream < len(problems) else 0))
+            for f in a.udp_flows:
+                (ea, pa), (eb, pb) = f.endpoints
+                rows.append(Conversation(
+                    "udp", f.flow, (format_endpoint(ea, pa), format_endpoint(eb, pb)),
+                    sum(f.packets), sum(f.bytes), f.first_ts_ns, f.last_ts_ns,
+                    f"{f.icmp_errors} ICMP error(s)" if f.icmp_errors else "", 0))
+        return rows
+
+    # -- worker results (GUI thread) -------------------------------------
+    @pyqtSlot(object, int)
+    def _on_batch(self, job: _Job, count: int) -> None:
+        if job is self._job and count > self.count:
+            self.count = count
+            self.grown.emit(count)
+
+    @pyqtSlot(object, str)
+    def _on_done(self, job: _Job, message: str) -> None:
+        if job is not self._job:
+            return
+        self.busy = False
+        self.finished.emit(message)
+
+    @pyqtSlot(object, int, int)
+    def _on_progress(self, job: _Job, done: int, total: int) -> None:
+        if job is self._job:
+            self.progress.emit(done, total)
+
+    @pyqtSlot(object, int, int)
+    def _on_stats(self, job: _Job, received: int, dropped: int) -> None:
+        if job is self._job:
+            self.capture_stats.emit(received, dropped)
+
+    # -- used by the worker --------------------------------------------------
+    def _attach_live(self, capture: GrowingCapture) -> None:
+        """Worker: the spool exists now; set up the store on it."""
+        with self.lock:
+            store = PacketStore(capture)
+            self.store, self.analysis = store, Analysis(store)
+
+
+class _Job:
+    """One background load or capture, with its cancel flag."""
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_signal = 0.0
+
+    def start(self, body: Callable[[], str]) -> None:
+        def run() -> None:
+            try:
+                message = body()
+            except VisualizerError as err:
+                message = str(err)
+            except Exception as err:  # a bug: say so rather than die silently
+                message = f"internal error while reading packets: {err!r}"
+            self.doc._done.emit(self, message)
+
+        self._thread = threading.Thread(target=run, name="document-loader", daemon=True)
+        self._thread.start()
+
+    def join(self, timeout: float) -> bool:
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def add(self, frames: Iterator[FrameRecord], limit: int) -> int:
+        """Decode and analyse up to ``limit`` more frames; the new count."""
+        doc = self.doc
+        with doc.lock:
+            store, analysis = doc.store, doc.analysis
+            assert store is not None and analysis is not None
+            store.extend(frames, limit=len(store) + limit)
+            analysis.run()
+            return len(store)
+
+    def announce(self, count: int, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_signal >= MIN_SIGNAL_SECONDS:
+            self._last_signal = now
+            self.doc._batch.emit(self, count)
+
+
+def _load(job: _Job, capture: CaptureFile) -> str:
+    frames = capture.frames()
+    limit, count = FIRST_BATCH, 0
+    while not job.cancel.is_set():
+        new = job.add(frames, limit)
+        if new == count:
+            break
+        count, limit = new, BATCH
+        job.announce(count, force=count <= FIRST_BATCH)
+        last = job.doc.store
+        if last is not None and count:
+            offset = last.values("offset")[count - 1]
+            job.doc._progress.emit(job, offset, capture.size)
+    job.announce(count, force=True)
+    job.doc._progress.emit(job, capture.size, capture.size)
+    if job.cancel.is_set():
+        return f"stopped after {count:,} packets: the rest of the file was not read"
+    if capture.warnings:
+        return capture.warnings[0]
+    return ""
+
+
+def _capture(job: _Job, interface: str, bpf: str | None, spool: str,
+             python: str | None) -> str:
+    process = CaptureProcess(interface=interface, bpf=bpf, output=spool, python=python)
+    process.start()
+    failure = ""
+    try:
+        growing = GrowingCapture.follow(spool)
+        job.doc._attach_live(growing)
+        count = 0
+        while True:
+            stopping = job.cancel.is_set() or not process.running
+            if stopping:
+                try:
+                    process.stop()
+                except VisualizerError as err:
+                    failure = str(err)
+            growing.refresh()
+            while frames := growing.new_frames():
+                count = job.add(iter(frames), len(frames))
+            job.announce(count, force=stopping)
+            job.doc._stats.emit(job, process.received, process.dropped)
+            if stopping:
+                break
+            time.sleep(LIVE_POLL_SECONDS)
+    finally:
+        process.kill()
+    kept = f"; the {count:,} packets captured before are kept"
+    if failure:
+        return failure + kept
+    if not job.cancel.is_set():
+        return "the capture process stopped by itself" + kept
+    stats = process.stats
+    if stats is not None and stats.dropped:
+        return f"the kernel dropped {stats.dropped:,} packets (the capture could not keep up)"
+    return ""
