@@ -1,0 +1,677 @@
+"""Plain-language explanations of packets, for the explanation panel and pcapng comments.
+
+``explain(analysis, index)`` says what a packet is and *why* its numbers are
+what they are ("ack = the client's ISN + 1: the SYN consumes one sequence
+number"), the analysis flags it carries, and the endpoint state changes it
+causes. Users are students: the wording names the socket calls and errors
+they meet in their own code (connect() fails with ECONNREFUSED, ...).
+
+Numbers are relative (counted from each side's initial sequence number, as
+Wireshark shows them) unless ``absolute=True``; the ``numbers`` lines give
+both. The absolute ISN of a side is its raw sequence number minus the
+relative one (mod 2**32); the raw values are the store's ``seq`` and ``ack``
+columns. Roles come from who sent the opening SYN, as in ``core.ladder``;
+without a captured SYN the endpoints are named by address and port.
+
+Every explanation is built from the analysis columns plus a short look back
+over the same connection (bounded by ``LOOK_BACK``), so explaining every
+packet of a big capture for ``export --annotate`` stays linear.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from visualizer.core import decode as dec
+from visualizer.core.analysis import Analysis, analysis_names
+from visualizer.core.store import format_address, format_endpoint
+from visualizer.core.tcp.options import parse_options
+from visualizer.core.tcp.segment import ACK, FIN, PSH, RST, SYN, URG, flag_text
+from visualizer.core.tcp.states import TcpState
+
+__all__ = ["LOOK_BACK", "Explanation", "explain"]
+
+LOOK_BACK = 5000  # packets scanned backwards for the previous ACK, FIN or first send
+_M = 0xFFFFFFFF
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What one packet is (``title``), why its numbers are so (``text``), and the numbers."""
+
+    title: str
+    text: str
+    numbers: tuple[str, ...] = ()
+
+    def plain(self) -> str:
+        """One paragraph, e.g. for a pcapng packet comment."""
+        return f"{self.title}. {self.text}"
+
+
+def explain(analysis: Analysis, index: int, *, absolute: bool = False) -> Explanation:
+    """The explanation of packet ``index`` (0-based) of an analysed store."""
+    if not 0 <= index < len(analysis.values("stream")):
+        raise IndexError(f"packet {index} has not been analysed")
+    if analysis.values("stream")[index] >= 0:
+        return _TcpPacket(analysis, index, absolute).explain()
+    if analysis.values("udp_flow")[index] >= 0:
+        return _udp(analysis, index)
+    store = analysis.store
+    ok = store.values("status")[index] == dec.OK and not store.values("fragment")[index]
+    if ok and store.values("proto")[index] in (dec.PROTO_ICMP, dec.PROTO_ICMPV6):
+        return _icmp(analysis, index)
+    return _unanalysed(analysis, index)
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _bytes(n: int) -> str:
+    return _count(n, "byte")
+
+
+# -- TCP ------------------------------------------------------------------------------
+
+class _TcpPacket:
+    """One TCP segment and what is needed to talk about it."""
+
+    def __init__(self, analysis: Analysis, i: int, absolute: bool) -> None:
+        self.a, self.i, self.absolute = analysis, i, absolute
+        store = analysis.store
+        col = analysis.values
+        self.stream = col("stream")[i]
+        self.d = col("direction")[i]
+        self.flags = store.values("tcp_flags")[i]
+        self.length = store.values("payload_len")[i]
+        self.seq, self.ack = col("rel_seq")[i], col("rel_ack")[i]
+        self.next_seq, self.window = col("next_seq")[i], col("window")[i]
+        self.raw_seq, self.raw_ack = store.values("seq")[i], store.values("ack")[i]
+        self.names_flags = set(analysis_names(col("analysis")[i]))
+        self.dup_count = col("dup_ack_count")[i]
+        summary = analysis.tcp_summaries[self.stream]
+        opener = summary.first_frame - 1
+        self.handshake = store.values("tcp_flags")[opener] & (SYN | ACK) == SYN
+        ends = [format_endpoint(a, p) for a, p in summary.endpoints]
+        self.ends = ends
+        self.names = ("the client", "the server") if self.handshake else tuple(ends)
+        self.sender, self.receiver = self.names[self.d], self.names[1 - self.d]
+        # what relative numbers count from: the ISN, when the SYN was captured
+        self.base_s = (self.raw_seq - self.seq) & _M
+        self.base_r = (self.raw_ack - self.ack) & _M if self.flags & ACK else None
+        self.changes = analysis.state_changes(i)
+
+    # numbers as shown: relative, or absolute in the sender's / receiver's space
+    def s(self, rel: int) -> str:
+        return str((self.base_s + rel) & _M if self.absolute else rel)
+
+    def r(self, rel: int) -> str:
+        if self.absolute and self.base_r is not None:
+            return str((self.base_r + rel) & _M)
+        return str(rel)
+
+    def base_word(self, base: int, *, peer: bool = False) -> str:
+        if self.handshake:
+            return f"{'the peer' if peer else 'its'} ISN {base}"
+        return f"relative numbers count from {base}"
+
+    def look_back(self, direction: int, want_flags: int = 0) -> int:
+        """The latest earlier packet of this stream from ``direction`` (with all of
+        ``want_flags``), or -1."""
+        stream_c, dir_c = self.a.values("stream"), self.a.values("direction")
+        flags_c = self.a.store.values("tcp_flags")
+        for j in range(self.i - 1, max(self.i - LOOK_BACK, 0) - 1, -1):
+            if (stream_c[j] == self.stream and dir_c[j] == direction
+                    and flags_c[j] & want_flags == want_flags):
+                return j
+        return -1
+
+    def first_sent(self) -> int:
+        """The earliest earlier packet from the sender carrying this seq (-1: not seen)."""
+        stream_c, dir_c = self.a.values("stream"), self.a.values("direction")
+        seq_c, nxt_c = self.a.values("rel_seq"), self.a.values("next_seq")
+        found = -1
+        for j in range(self.i - 1, max(self.i - LOOK_BACK, 0) - 1, -1):
+            if (stream_c[j] == self.stream and dir_c[j] == self.d
+                    and seq_c[j] <= self.seq < nxt_c[j]):
+                found = j
+        return found
+
+    def peer_fin_acked(self) -> int:
+        """The receiver's FIN this packet acknowledges (its index), or -1."""
+        if not self.flags & ACK:
+            return -1
+        j = self.look_back(1 - self.d, FIN)
+        if j >= 0 and self.a.values("next_seq")[j] == self.ack:
+            return j
+        return -1
+
+    def changed(self, endpoint: int, old: TcpState, new: TcpState) -> bool:
+        return any(c.endpoint == endpoint and c.old is old and c.new is new
+                   for c in self.changes)
+
+    # -- the explanation ---------------------------------------------------------------
+    def explain(self) -> Explanation:
+        flags = self.flags
+        if flags & RST:
+            title, parts = self.rst()
+        elif flags & SYN:
+            title, parts = self.synack() if flags & ACK else self.syn()
+        elif flags & FIN:
+            title, parts = self.fin()
+        elif self.length:
+            title, parts = self.data()
+        elif flags & ACK:
+            title, parts = self.pure_ack()
+        else:
+            title = (f"TCP segment with only {flag_text(flags)}" if flags
+                     else "TCP segment with no flags")
+            parts = [f"{_cap(self.sender)} sends a segment without even the ACK flag, which "
+                     "no TCP stack does on an open connection: port scanners send such "
+                     "probes to see how a host answers."]
+        headline = self.headline()
+        if headline:
+            title = headline
+        parts += self.flag_sentences()
+        if not self.handshake and self.i + 1 == self.a.tcp_summaries[self.stream].first_frame:
+            parts.append("The capture starts in the middle of this connection (no SYN seen), "
+                         "so relative numbers count from the first sequence numbers seen.")
+        states = self.state_sentence()
+        if states:
+            parts.append(states)
+        note = self.a.store.notes.get(self.i)
+        if note:
+            parts.append(f"The capture is damaged here ({note}); the fields above it are "
+                         "still trustworthy.")
+        return Explanation(title, " ".join(parts), self.numbers())
+
+    def what(self) -> str:
+        """What the segment carries, for titles: 'its SYN', '100 bytes', ..."""
+        if self.flags & SYN:
+            return "its SYN"
+        if self.flags & FIN and not self.length:
+            return "its FIN"
+        return _bytes(self.length)
+
+    def syn(self) -> tuple[str, list[str]]:
+        dport = self.a.store.values("dport")[self.i]
+        title = f"SYN: {self.sender} opens a connection"
+        if not self.handshake:
+            title = f"SYN: {self.sender} opens a connection to port {dport}"
+        isn = self.base_s
+        text = (f"{_cap(self.sender)} ({self.ends[self.d]}) asks {self.receiver} "
+                f"({self.ends[1 - self.d]}) to open a connection: its connect() call sends "
+                f"this SYN. It picks its initial sequence number, ISN {isn}"
+                f"{'' if self.absolute else ', shown as relative 0'}; the SYN consumes one "
+                f"sequence number, so its first byte of data will be number "
+                f"{self.s(1)}.")
+        return title, [text]
+
+    def synack(self) -> tuple[str, list[str]]:
+        title = f"SYN-ACK: {self.sender} answers"
+        isn_s = self.base_s
+        parts = [f"{_cap(self.sender)} accepts the connection and picks its own initial "
+                 f"sequence number, ISN {isn_s}"
+                 f"{'' if self.absolute else ', shown as relative 0'}."]
+        if self.base_r is not None and self.ack == 1:
+            isn_r = self.base_r
+            shown = "" if self.absolute else ", shown as relative 1"
+            parts.append(f"It acknowledges {self.receiver}'s SYN with ack = {self.receiver}'s "
+                         f"ISN {isn_r} + 1 = {(isn_r + 1) & _M}{shown}, because the SYN "
+                         "consumes one sequence number.")
+        else:
+            parts.append(f"Its ack = {self.r(self.ack)} is not {self.receiver}'s ISN + 1: it "
+                         "does not acknowledge the SYN the capture saw.")
+        return title, parts
+
+    def rst(self) -> tuple[str, list[str]]:
+        sport = self.a.store.values("sport")[self.i]
+        refused = any(c.endpoint == 1 - self.d and c.old is TcpState.SYN_SENT
+                      and c.new is TcpState.CLOSED for c in self.changes)
+        if refused:
+            title = f"RST: port {sport} is closed"
+            parts = [f"Nobody listens on port {sport}, so {self.sender}'s operating system "
+                     f"answers the SYN with a reset (ack = the SYN's sequence number + 1 = "
+                     f"{self.r(self.ack)}). {_cap(self.receiver)}'s connect() fails with "
+                     "ECONNREFUSED (\"Connection refused\")."]
+            return title, parts
+        title = f"RST: {self.sender} aborts the connection"
+        parts = [f"A reset ends the connection at once, without the FIN exchange: data not "
+                 f"yet delivered is thrown away, and {self.receiver}'s next recv() or send() "
+                 "fails with ECONNRESET (\"Connection reset by peer\").",
+                 f"Its seq = {self.s(self.seq)} is {self.sender}'s next sequence number: a "
+                 "reset is only accepted inside the receiver's window, so a stranger cannot "
+                 "easily forge one. Closing a socket with unread data, or with SO_LINGER set "
+                 "to 0, sends it."]
+        return title, parts
+
+    def fin(self) -> tuple[str, list[str]]:
+        peer_fin = self.peer_fin_acked()
+        too = " too" if peer_fin >= 0 or self.look_back(1 - self.d, FIN) >= 0 else ""
+        title = f"FIN: {self.sender} closes its side{too}"
+        fin_seq = self.seq + self.length
+        parts = [f"{_cap(self.sender)} has no more data to send (its application called "
+                 f"close() or shutdown()); it can still receive."]
+        if self.length:
+            parts.append(f"The segment also carries {_bytes(self.length)}, sequence numbers "
+                         f"{self.s(self.seq)} to {self.s(fin_seq - 1)}.")
+        parts.append(f"The FIN takes sequence number {self.s(fin_seq)} and consumes it like a "
+                     f"byte of data, so {self.sender}'s next seq is {self.s(self.next_seq)}.")
+        if peer_fin >= 0:
+            parts.append(self.fin_ack_sentence(peer_fin))
+        return title, parts
+
+    def fin_ack_sentence(self, fin_index: int) -> str:
+        fin_seq = self.ack - 1
+        return (f"Its ack = {self.receiver}'s FIN ({self.r(fin_seq)}) + 1 = {self.r(self.ack)}"
+                f": the FIN (frame {fin_index + 1}) consumed one sequence number.")
+
+    def data(self) -> tuple[str, list[str]]:
+        title = f"Data: {self.sender} sends {_bytes(self.length)}"
+        last = self.seq + self.length - 1
+        numbers = (f"sequence number {self.s(self.seq)}" if self.length == 1 else
+                   f"sequence numbers {self.s(self.seq)} to {self.s(last)}")
+        parts = [f"{_cap(self.sender)} sends {_bytes(self.length)}: {numbers} of its byte "
+                 f"stream. Its next segment will start at seq + len = {self.s(self.seq)} + "
+                 f"{self.length} = {self.s(self.next_seq)}."]
+        if self.names_flags:  # the flag sentences say what matters; keep it short
+            return title, parts
+        if self.flags & ACK:
+            parts.append(self.ack_clause())
+        if self.flags & PSH:
+            parts.append("PSH: the receiver should hand the data to its application at once.")
+        if self.flags & URG:
+            parts.append("URG: the urgent pointer marks out-of-band data.")
+        return title, parts
+
+    def ack_meaning(self) -> str:
+        if self.handshake and self.ack == 1:
+            return (f"ack = {self.r(1)}: {self.sender} still expects {self.receiver}'s first "
+                    f"byte of data, number {self.r(1)}")
+        return (f"ack = {self.r(self.ack)}: {self.sender} has received every byte "
+                f"{self.receiver} sent before sequence number {self.r(self.ack)} and expects "
+                f"{self.r(self.ack)} next")
+
+    def ack_clause(self) -> str:
+        """What the ack of a segment that carries something else says."""
+        if self.handshake and self.ack == 1:
+            return (f"Its ack = {self.r(1)} only confirms {self.receiver}'s SYN: "
+                    f"{self.receiver} has sent no data yet.")
+        return (f"With ack = {self.r(self.ack)} it also confirms every byte {self.receiver} "
+                f"sent before {self.r(self.ack)}.")
+
+    def pure_ack(self) -> tuple[str, list[str]]:
+        if self.changed(1 - self.d, TcpState.SYN_RECEIVED, TcpState.ESTABLISHED):
+            title = "ACK: the handshake is complete"
+            isn = self.base_r if self.base_r is not None else 0
+            sum_ = f"{isn} + 1 = {(isn + 1) & _M}"
+            ack = (sum_ if self.absolute
+                   else f"{self.ack} (in absolute numbers {sum_})")
+            parts = [f"{_cap(self.sender)} acknowledges {self.receiver}'s SYN: ack = "
+                     f"{self.receiver}'s ISN + 1 = {ack}. Its own seq is "
+                     f"{self.s(self.seq)} because its SYN used number {self.s(self.seq - 1)}; "
+                     "both sides can now send data (the server's accept() returns)."]
+            return title, parts
+        peer_fin = self.peer_fin_acked()
+        if peer_fin >= 0:
+            closed = any(c.new is TcpState.CLOSED for c in self.changes)
+            title = (f"ACK of {self.receiver}'s FIN"
+                     f"{': the connection is closed' if closed else ''}")
+            return title, [self.fin_ack_sentence(peer_fin)]
+        parts = [self.ack_meaning() + "."]
+        if self.names_flags:  # the flag sentences say what matters; keep it short
+            title = f"ACK: {self.sender} confirms receipt up to {self.r(self.ack)}"
+            return title, parts
+        parts.append(f"It sends no data, so its seq stays at {self.s(self.seq)}.")
+        previous = self.look_back(self.d, ACK)
+        newly = self.ack - self.a.values("rel_ack")[previous] if previous >= 0 else 0
+        if newly > 0:
+            title = f"ACK: {self.sender} acknowledges {_bytes(newly)}"
+            parts.append(f"Its previous ACK said {self.r(self.ack - newly)}, so this one "
+                         f"confirms {_bytes(newly)} more.")
+        else:
+            title = f"ACK: {self.sender} confirms receipt up to {self.r(self.ack)}"
+        return title, parts
+
+    # -- analysis flags ---------------------------------------------------------------
+    def headline(self) -> str | None:
+        f, who, what = self.names_flags, self.sender, self.what()
+        if "zero_window_probe" in f:
+            return f"Zero-window probe: {who} tests the closed window"
+        if "keep_alive" in f:
+            return f"Keep-alive: {who} checks that {self.receiver} is still there"
+        if "fast_retransmission" in f:
+            return f"Fast retransmission: {who} resends {what} after duplicate ACKs"
+        if "spurious_retransmission" in f:
+            return f"Spurious retransmission: {who} resends {what} already acknowledged"
+        if "retransmission" in f:
+            return f"Retransmission: {who} resends {what}"
+        if "out_of_order" in f:
+            return f"Out of order: {what} from {who} arrive late"
+        if "lost_segment" in f:
+            return f"Previous segment not captured: a gap before {who}'s seq {self.s(self.seq)}"
+        if "duplicate_ack" in f:
+            return f"Duplicate ACK #{self.dup_count}: {who} still asks for {self.r(self.ack)}"
+        if "zero_window" in f:
+            return f"Zero window: {who}'s receive buffer is full"
+        if "window_full" in f:
+            return f"Window full: {who} has filled {self.receiver}'s window"
+        if "window_update" in f:
+            return f"Window update: {who} opens its window to {self.window} bytes"
+        if "zero_window_probe_ack" in f:
+            return f"Zero-window probe ACK: {who} answers the probe"
+        if "keep_alive_ack" in f:
+            return f"Keep-alive ACK: {who} is still there"
+        if "ack_lost_segment" in f:
+            return f"ACKed unseen segment: {who} acknowledges data the capture missed"
+        return None
+
+    def flag_sentences(self) -> list[str]:
+        f, who, peer = self.names_flags, self.sender, self.receiver
+        out = []
+        if "fast_retransmission" in f:
+            out.append(f"{_cap(peer)} sent duplicate ACKs asking for seq {self.s(self.seq)}, so "
+                       f"{who} resends it at once instead of waiting for its retransmission "
+                       "timer (fast retransmit).")
+        elif "spurious_retransmission" in f:
+            out.append(f"{_cap(peer)} had already acknowledged all of it, so the resend was "
+                       "unnecessary: the retransmission timer fired too early or the ACK was "
+                       "late.")
+        elif "retransmission" in f and self.flags & SYN:
+            first = self.first_sent()
+            when = f" (frame {first + 1})" if first >= 0 else ""
+            out.append(f"The first {'SYN-ACK' if self.flags & ACK else 'SYN'}{when} got no "
+                       f"answer, so {who}'s retransmission timer expired and it sends the same "
+                       "one again, with the same ISN; each retry waits twice as long.")
+        elif "retransmission" in f:
+            first = self.first_sent()
+            when = f" (first sent in frame {first + 1})" if first >= 0 else ""
+            out.append(f"These sequence numbers were sent before{when} and not acknowledged "
+                       f"in time, so {who}'s retransmission timer (RTO) expired and it sends "
+                       "them again.")
+        if "out_of_order" in f:
+            out.append(f"Its seq is below data {who} already sent, and it arrives just after "
+                       "it: the segments were reordered on the way.")
+        if "lost_segment" in f:
+            prev = self.look_back(self.d)
+            expected = (f" {who} was expected to continue at "
+                        f"{self.s(self.a.values('next_seq')[prev])}," if prev >= 0 else "")
+            out.append(f"Its seq {self.s(self.seq)} is beyond what came before:{expected} so "
+                       "the segment in between was lost before the capture point, or the "
+                       "capture missed it.")
+        if "ack_lost_segment" in f:
+            out.append(f"It acknowledges data the capture never saw: {peer} sent a segment "
+                       "the tap missed but the receiver got.")
+        if "duplicate_ack" in f:
+            out.append(f"It repeats ack = {self.r(self.ack)} with no data and no window change "
+                       f"(duplicate number {self.dup_count}): {who} received a segment beyond a "
+                       f"gap and keeps asking for {self.r(self.ack)}; after three duplicates "
+                       "the sender retransmits at once.")
+        if "zero_window" in f:
+            out.append(f"It advertises window 0: {who}'s receive buffer is full because its "
+                       f"application is not reading, so {peer} must stop sending and probe "
+                       "until the window opens.")
+        if "zero_window_probe" in f:
+            out.append(f"{_cap(peer)}'s window is 0, so {who} sends one byte at seq "
+                       f"{self.s(self.seq)} to ask whether the window has opened.")
+        if "zero_window_probe_ack" in f:
+            state = ("the window is still closed (win = 0)" if self.window == 0
+                     else f"the window has opened to {self.window} bytes")
+            out.append(f"It answers a zero-window probe: {state}.")
+        if "window_update" in f:
+            out.append(f"Nothing new is acknowledged and no data is sent; only the window "
+                       f"changes, to {self.window} bytes: {who}'s application read data and "
+                       "made room.")
+        if "window_full" in f:
+            out.append(f"This segment fills {peer}'s advertised window to the last byte: "
+                       f"{who} must now wait for an ACK before sending more.")
+        if "keep_alive" in f:
+            out.append(f"After a quiet spell {who} sends seq = next expected - 1 "
+                       f"({self.s(self.seq)}) with {_bytes(self.length)} of old data, which "
+                       f"forces {peer} to answer with an ACK (SO_KEEPALIVE).")
+        if "keep_alive_ack" in f:
+            out.append(f"It answers a keep-alive: ack = {self.r(self.ack)} repeats what {who} "
+                       "expects next, proving the connection is alive.")
+        if "reused_ports" in f:
+            out.append("The same addresses and ports carried an earlier connection; this SYN "
+                       "with a new ISN starts a new one.")
+        return out
+
+    # -- states and numbers -----------------------------------------------------------
+    def state_sentence(self) -> str:
+        paths: dict[int, list[TcpState]] = {}
+        for change in self.changes:
+            paths.setdefault(change.endpoint, [change.old]).append(change.new)
+        clauses = []
+        for endpoint, path in paths.items():
+            who = self.names[endpoint]
+            if path == [TcpState.CLOSED, TcpState.LISTEN]:
+                clauses.append(f"{who} is taken to be listening (LISTEN)")
+                continue
+            via = "".join(f" through {s}" for s in path[1:-1])
+            clause = f"{who} moves from {path[0]}{via} to {path[-1]}"
+            if path[-1] is TcpState.TIME_WAIT:
+                clause += (", where it waits twice the maximum segment lifetime so that a "
+                           "lost last ACK can still be repeated")
+            clauses.append(clause)
+        return _cap("; ".join(clauses)) + "." if clauses else ""
+
+    def numbers(self) -> tuple[str, ...]:
+        store = self.a.store
+        lines = [f"{self.ends[self.d]} → {self.ends[1 - self.d]}"
+                 + (f" ({'client' if self.d == 0 else 'server'} to "
+                    f"{'server' if self.d == 0 else 'client'})" if self.handshake else ""),
+                 f"flags {flag_text(self.flags) or 'none'}, TCP stream {self.stream}",
+                 f"seq {self.seq} relative = {self.raw_seq} absolute "
+                 f"({self.base_word(self.base_s)})"]
+        if self.flags & ACK and self.base_r is not None:
+            lines.append(f"ack {self.ack} relative = {self.raw_ack} absolute "
+                         f"({self.base_word(self.base_r, peer=True)})")
+        else:
+            lines.append("ack: not set (no ACK flag)")
+        lines.append(f"len {self.length}, next seq {self.next_seq}")
+        raw_win = store.values("window")[self.i]
+        scaled = f" (field {raw_win}, scaled)" if raw_win != self.window else ""
+        lines.append(f"window {self.window} bytes{scaled}: how much more {self.sender} can "
+                     "receive")
+        if self.flags & SYN and store.values("tcp_header_len")[self.i] > 20:
+            opts = parse_options(store.tcp_options(self.i))
+            said = []
+            if opts.mss is not None:
+                said.append(f"MSS {opts.mss} (largest segment it accepts)")
+            if opts.wscale is not None:
+                said.append(f"window scale {opts.wscale} (its windows × {1 << opts.wscale})")
+            if opts.sack_permitted:
+                said.append("SACK permitted")
+            if opts.timestamp is not None:
+                said.append("timestamps")
+            if said:
+                lines.append("options: " + ", ".join(said))
+        return tuple(lines)
+
+
+# -- UDP and ICMP ----------------------------------------------------------------------
+
+_WELL_KNOWN_UDP = {53: "DNS", 67: "DHCP", 68: "DHCP", 69: "TFTP", 123: "NTP", 161: "SNMP",
+                   443: "QUIC (HTTP/3)", 514: "syslog", 1900: "SSDP", 5353: "mDNS"}
+
+
+def _udp(analysis: Analysis, i: int) -> Explanation:
+    store = analysis.store
+    flow_id = analysis.values("udp_flow")[i]
+    flow = analysis.udp_flows[flow_id]
+    src = (store.address(store.values("src")[i]), store.values("sport")[i])
+    side = 0 if src == flow.endpoints[0] else 1
+    sender, receiver = (format_endpoint(*flow.endpoints[side]),
+                        format_endpoint(*flow.endpoints[1 - side]))
+    n = store.values("payload_len")[i]
+    size = "an empty datagram" if n == 0 else f"a datagram of {_bytes(n)}"
+    if i + 1 == flow.first_frame:
+        title = f"UDP: {sender} sends the first datagram ({_bytes(n)})"
+        parts = [f"{sender} sends {size} to {receiver}. There was no handshake before it: "
+                 "UDP needs no connection, so the first datagram is also the flow's first "
+                 "packet."]
+    elif side == 1:
+        title = f"UDP: {sender} answers with a datagram ({_bytes(n)})"
+        parts = [f"{sender} sends {size} back to {receiver}. It is the application's own "
+                 "reply, not an acknowledgement: UDP never acknowledges, and a lost datagram "
+                 "is gone unless the application sends it again."]
+    else:
+        title = f"UDP: {sender} sends another datagram ({_bytes(n)})"
+        parts = [f"{sender} sends {size} to {receiver}. UDP has no sequence numbers: if "
+                 "datagrams are lost or reordered, the receiving application has to notice "
+                 "by itself."]
+    parts.append("One sendto() call is one datagram: the receiver's recvfrom() returns it "
+                 "whole, never merged with another.")
+    port = min((p for p in (src[1], store.values("dport")[i]) if p in _WELL_KNOWN_UDP),
+               default=None)
+    if port is not None:
+        parts.append(f"Port {port} is {_WELL_KNOWN_UDP[port]}.")
+    numbers = (f"{sender} → {receiver}, UDP flow {flow_id}",
+               f"length {_bytes(n)} of data + 8 bytes of UDP header = {n + 8}",
+               f"whole flow: {_count(flow.packets[0], 'datagram')} from "
+               f"{format_endpoint(*flow.endpoints[0])}, {flow.packets[1]} back")
+    return Explanation(title, " ".join(parts), numbers)
+
+
+# (IPv4 code, IPv6 code) of destination unreachable -> (meaning, errno the sender sees)
+_UNREACHABLE_V4 = {0: ("the network is unreachable", "ENETUNREACH"),
+                   1: ("the host is unreachable", "EHOSTUNREACH"),
+                   2: ("the protocol is not supported there", "ENOPROTOOPT"),
+                   3: ("port unreachable", "ECONNREFUSED"),
+                   4: ("the datagram is too big and must not be fragmented", "EMSGSIZE"),
+                   9: ("the network is administratively prohibited", "ENETUNREACH"),
+                   10: ("the host is administratively prohibited", "EHOSTUNREACH"),
+                   13: ("a firewall filtered it", "EHOSTUNREACH")}
+_UNREACHABLE_V6 = {0: ("there is no route to the destination", "ENETUNREACH"),
+                   1: ("a firewall prohibits it", "EACCES"),
+                   3: ("the address is unreachable", "EHOSTUNREACH"),
+                   4: ("port unreachable", "ECONNREFUSED")}
+_ICMP_V4 = {0: "echo reply (ping answer)", 4: "source quench", 5: "redirect",
+            8: "echo request (ping)", 11: "time exceeded", 12: "parameter problem",
+            13: "timestamp request", 14: "timestamp reply"}
+_ICMP_V6 = {2: "packet too big", 3: "time exceeded", 4: "parameter problem",
+            128: "echo request (ping)", 129: "echo reply (ping answer)",
+            133: "router solicitation", 134: "router advertisement",
+            135: "neighbour solicitation (IPv6's ARP)", 136: "neighbour advertisement",
+            137: "redirect", 143: "multicast listener report"}
+
+
+def _icmp(analysis: Analysis, i: int) -> Explanation:
+    store = analysis.store
+    v6 = store.values("proto")[i] == dec.PROTO_ICMPV6
+    itype, code = store.values("icmp_type")[i], store.values("icmp_code")[i]
+    sender = store.address_text(store.values("src")[i])
+    receiver = store.address_text(store.values("dst")[i])
+    family = "ICMPv6" if v6 else "ICMP"
+    numbers = (f"{sender} → {receiver}", f"{family} type {itype}, code {code}")
+    unreachable = itype == (1 if v6 else 3)
+    quoted = store.quoted.get(i)
+    if unreachable:
+        meaning, errno = (_UNREACHABLE_V6 if v6 else _UNREACHABLE_V4).get(
+            code, (f"destination unreachable (code {code})", "an error"))
+        proto = {dec.PROTO_UDP: "UDP", dec.PROTO_TCP: "TCP"}.get(
+            quoted.proto if quoted else -1, "")
+        port = f" {proto} port {quoted.dport}" if quoted and proto else ""
+        if meaning == "port unreachable":
+            title = f"{family} port unreachable: nobody listens on{port or ' that port'}"
+        else:
+            title = f"{family} destination unreachable: {meaning}"
+        link = analysis.icmp_links.get(i)
+        answered = ""
+        if quoted is not None:
+            answered = (f" answers the datagram {format_endpoint(quoted.src, quoted.sport)} → "
+                        f"{format_endpoint(quoted.dst, quoted.dport)}")
+            if link is not None and link.datagram >= 0:
+                answered += f" (frame {link.datagram + 1}, UDP flow {link.flow})"
+        parts = [f"{sender}{answered or ' reports an error'}: "
+                 + (f"no socket is bound to{port}." if meaning == "port unreachable"
+                    else f"{meaning}.")]
+        if proto == "UDP":
+            parts.append(f"UDP itself never reports failures: this ICMP message is the only "
+                         f"sign. The sender's next recv() on a connected socket fails with "
+                         f"{errno}; an unconnected socket never hears of it.")
+        else:
+            parts.append(f"The sending socket's next call fails with {errno}.")
+        return Explanation(title, " ".join(parts), numbers)
+    name = (_ICMP_V6 if v6 else _ICMP_V4).get(itype, f"type {itype}")
+    title = f"{family} {name}"
+    if itype in ((128, 129) if v6 else (8, 0)):
+        text = (f"{sender} {'asks' if itype in (8, 128) else 'answers'} "
+                f"{receiver}{' whether it is reachable' if itype in (8, 128) else ''}: "
+                "ping uses ICMP echo, with no ports and no TCP or UDP at all.")
+    elif itype == (3 if v6 else 11):
+        dropped = "a packet"
+        if quoted is not None:
+            dropped = (f"a packet from {format_address(quoted.src)} to "
+                       f"{format_address(quoted.dst)}")
+        text = (f"{sender} dropped {dropped} because its hop limit (TTL) ran out on the way, "
+                "and tells the sender so; traceroute relies on exactly this.")
+    elif v6 and itype == 2:
+        text = (f"{sender} cannot forward a packet that large: the sender has to send "
+                "smaller packets (path MTU discovery).")
+    else:
+        text = (f"{sender} sends an {family} {name} message to {receiver}: a control "
+                "message of the IP layer, with no ports, not part of any TCP or UDP flow.")
+    return Explanation(title, text, numbers)
+
+
+# -- everything the analysis skips -------------------------------------------------------
+
+_ETHERTYPES = {0x0806: "ARP, which asks which MAC address owns an IPv4 address",
+               0x8035: "RARP", 0x88CC: "LLDP, a switch announcing itself",
+               0x888E: "EAPOL (802.1X port authentication)", 0x8863: "PPPoE discovery",
+               0x8864: "PPPoE session data", 0x88F7: "PTP (precision time)",
+               0x8847: "MPLS", 0x8848: "MPLS"}
+_IP_PROTOCOLS = {2: "IGMP (multicast group membership)", 4: "IP in IP", 41: "IPv6 in IPv4",
+                 47: "GRE tunnelling", 50: "ESP (IPsec encryption)",
+                 51: "AH (IPsec authentication)", 89: "OSPF routing", 103: "PIM multicast",
+                 112: "VRRP", 132: "SCTP", 136: "UDP-Lite", dec.PROTO_TCP: "TCP",
+                 dec.PROTO_UDP: "UDP", dec.PROTO_ICMP: "ICMP", dec.PROTO_ICMPV6: "ICMPv6"}
+
+
+def _unanalysed(analysis: Analysis, i: int) -> Explanation:
+    store = analysis.store
+    status = store.values("status")[i]
+    note = store.notes.get(i, "")
+    if status == dec.NOT_IP:
+        what = note
+        if note.startswith("ethertype 0x"):
+            etype = int(note.split("0x")[1], 16)
+            what = f"{note} ({_ETHERTYPES[etype]})" if etype in _ETHERTYPES else note
+        return Explanation(
+            "Not an IP packet",
+            f"This frame carries {what}, not IPv4 or IPv6, so there is no TCP or UDP inside: "
+            "it is listed but not analysed.", (f"frame of {store.values('caplen')[i]} bytes",))
+    if status == dec.UNSUPPORTED_LINK:
+        link = store.values("linktype")[i]
+        return Explanation(
+            "Link type not decoded",
+            f"The capture's link type {link} is not one this program decodes, so the packet "
+            "is listed but not analysed; Wireshark may know it.", (f"link type {link}",))
+    if status == dec.MALFORMED:
+        return Explanation(
+            f"Malformed packet: {note}",
+            f"Its headers cannot be trusted ({note}): the capture cut the frame short "
+            "(snaplen) or the packet is corrupt. It is listed but not analysed.",
+            (f"{store.values('caplen')[i]} bytes captured of {store.values('origlen')[i]}",))
+    proto = store.values("proto")[i]
+    name = _IP_PROTOCOLS.get(proto, f"protocol {proto}")
+    src, dst = store.address_text(store.values("src")[i]), store.address_text(
+        store.values("dst")[i])
+    numbers = (f"{src} → {dst}", f"IP protocol {proto}")
+    if store.values("fragment")[i]:
+        return Explanation(
+            f"IP fragment ({name})",
+            f"A piece of a larger IP datagram from {src} to {dst} ({note or 'fragment'}): it "
+            "was too big for the link, so IP cut it up. Fragments are not reassembled here, "
+            "so the transport header inside is not analysed.", numbers)
+    return Explanation(
+        f"IP packet carrying {name}",
+        f"{src} sends {dst} a packet of {name}: neither TCP nor UDP, so it is listed but "
+        "not analysed.", numbers)
+
