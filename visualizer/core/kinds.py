@@ -38,7 +38,7 @@ KINDS: tuple[Kind, ...] = (
     Kind(6, "udp", "UDP datagram", "#dcecfb", "#1d3a57", "#2f7fd0"),
     Kind(7, "icmp", "ICMP", "#f3dcf5", "#4a2350", "#a646b8"),
     Kind(8, "problem", "TCP problem (retransmission, dup ACK, zero window...)",
-         "#1c1c1c", "#1c1c1c", "#e8413c", "#ff7b72"),
+         "#1c1c1c", "#4a1414", "#e8413c", "#ff7b72"),
     Kind(9, "other", "Other / not analysed", "#ffffff", "#26282b", "#a0a0a0"),
 )
 KIND_BY_NAME = {k.name: k for k in KINDS}

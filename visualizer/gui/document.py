@@ -185,9 +185,9 @@ class Document(QObject):
         if kind == "tcp":
             return np.flatnonzero(a.column("stream")[:self.count] == number)
         mask = a.column("udp_flow")[:self.count] == number
-        with self.lock:
-            linked = [i for i, link in a.icmp_links.items() if link.flow == number
-                      and i < self.count]
+        # list() of a dict runs in C under the GIL: a consistent copy without the lock
+        linked = [i for i, link in list(a.icmp_links.items()) if link.flow == number
+                  and i < self.count]
         mask[linked] = True
         return np.flatnonzero(mask)
 
@@ -310,6 +310,7 @@ def _load(job: _Job, capture: CaptureFile) -> str:
             break
         count, limit = new, BATCH
         job.announce(count, force=count <= FIRST_BATCH)
+        time.sleep(0.001)  # the lock is not fair: let the GUI thread in between batches
         last = job.doc.store
         if last is not None and count:
             offset = last.values("offset")[count - 1]

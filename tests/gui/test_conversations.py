@@ -1,0 +1,177 @@
+"""The conversations pane: one row per TCP stream / UDP flow; selecting one filters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PyQt6.QtCore import QItemSelectionModel, Qt
+
+from visualizer.core.tcp.testing import Capture, Conversation, write_pcap
+from visualizer.gui.conversations import (
+    BYTES,
+    END_A,
+    END_B,
+    KEY_ROLE,
+    NAME,
+    PACKETS,
+    PROBLEMS,
+    STATES,
+    ConversationsModel,
+    ConversationsPane,
+)
+from visualizer.gui.document import FIRST_BATCH, Document
+from visualizer.gui.packet_table import PacketTable
+
+SAMPLES = Path(__file__).parents[2] / "resources" / "samples"
+
+
+def open_doc(qtbot, path: Path) -> Document:
+    doc = Document()
+    with qtbot.wait_signal(doc.finished, timeout=30_000) as blocker:
+        doc.open_file(str(path))
+    assert blocker.args == [""]
+    return doc
+
+
+def text(model, row: int, column: int) -> str:
+    return model.data(model.index(row, column), Qt.ItemDataRole.DisplayRole)
+
+
+def conversations_capture(tmp_path: Path, count: int = 2, exchanges: int = 2) -> Path:
+    """``count`` TCP conversations, one after another, the last with a retransmission."""
+    cap = Capture()
+    for k in range(count):
+        conv = Conversation(("10.0.0.1", 40000 + k), ("10.0.0.2", 8000 + k), capture=cap)
+        conv.handshake()
+        for _ in range(exchanges + k % 3):
+            conv.c2s("PA", data=10)
+            conv.s2c("A")
+        if k == count - 1:
+            seg = conv.c2s("PA", data=10)
+            assert seg is not None
+            conv.c2s("PA", data=10, seq=seg.seq)
+        conv.close()
+    return write_pcap(tmp_path / "convs.pcap", cap.segments)
+
+
+def test_tcp_sample_is_one_closed_stream(qtbot, qtmodeltester) -> None:
+    doc = open_doc(qtbot, SAMPLES / "tcp-handshake.pcapng")
+    model = ConversationsModel(doc)
+    assert model.rowCount() == 1
+    assert text(model, 0, NAME) == "TCP 0"
+    assert (text(model, 0, END_A), text(model, 0, END_B)) == ("127.0.0.1:37842",
+                                                              "127.0.0.1:52147")
+    assert text(model, 0, PACKETS) == "14"
+    assert text(model, 0, BYTES) == str(6 * 64)
+    assert text(model, 0, STATES) == "TIME-WAIT / CLOSED"
+    assert text(model, 0, PROBLEMS) == ""
+    assert model.data(model.index(0, 0), KEY_ROLE) == ("tcp", 0)
+    qtmodeltester.check(model)
+
+
+def test_udp_sample_is_one_flow(qtbot, qtmodeltester) -> None:
+    doc = open_doc(qtbot, SAMPLES / "udp-datagrams.pcapng")
+    model = ConversationsModel(doc)
+    assert model.rowCount() == 1
+    assert (text(model, 0, NAME), text(model, 0, PACKETS)) == ("UDP 0", "10")
+    qtmodeltester.check(model)
+
+
+def test_selecting_a_conversation_filters_the_packet_table(qtbot, tmp_path: Path) -> None:
+    doc = open_doc(qtbot, conversations_capture(tmp_path))
+    pane = ConversationsPane(doc)
+    table = PacketTable(doc)
+    qtbot.addWidget(pane)
+    qtbot.addWidget(table)
+    assert pane.model.rowCount() == 2
+    assert not pane.show_all.isEnabled()
+    total = table.model.rowCount()
+    with qtbot.wait_signal(doc.conversation_changed):
+        pane.view.selectRow(1)
+    assert doc.conversation == ("tcp", 1)
+    second = int(text(pane.model, 1, PACKETS))
+    assert table.model.rowCount() == second < total
+    assert text(pane.model, 1, PROBLEMS) == "1"
+    assert pane.show_all.isEnabled() and "TCP 1" in pane.status.text()
+    with qtbot.wait_signal(doc.conversation_changed):
+        pane.show_all.click()
+    assert doc.conversation is None
+    assert table.model.rowCount() == total
+    assert pane.view.selectionModel().selectedRows() == []
+
+
+def test_the_document_filter_moves_the_selection(qtbot, tmp_path: Path) -> None:
+    doc = open_doc(qtbot, conversations_capture(tmp_path))
+    pane = ConversationsPane(doc)
+    qtbot.addWidget(pane)
+    doc.set_conversation(("tcp", 0))
+    assert pane.selected_key() == ("tcp", 0)
+    doc.set_conversation(("tcp", 1))
+    assert pane.selected_key() == ("tcp", 1)
+    doc.set_conversation(None)
+    assert pane.selected_key() is None
+    assert doc.conversation is None
+
+
+def test_sorting_by_packets(qtbot, tmp_path: Path) -> None:
+    doc = open_doc(qtbot, conversations_capture(tmp_path, count=3))
+    pane = ConversationsPane(doc)
+    qtbot.addWidget(pane)
+    pane.view.sortByColumn(PACKETS, Qt.SortOrder.DescendingOrder)
+    counts = [int(text(pane.proxy, r, PACKETS)) for r in range(3)]
+    assert counts == sorted(counts, reverse=True) and len(set(counts)) == 3
+    pane.view.selectRow(0)
+    assert doc.conversation == pane.proxy.data(pane.proxy.index(0, 0), KEY_ROLE)
+
+
+def test_refreshes_while_growing_and_keeps_the_selection(qtbot, qtmodeltester,
+                                                         tmp_path: Path) -> None:
+    path = conversations_capture(tmp_path, count=600)
+    doc = Document()
+    pane = ConversationsPane(doc)
+    qtbot.addWidget(pane)
+    qtmodeltester.check(pane.model)
+    fetched: list[int] = []
+    fetch = pane.model._fetch
+
+    def counting_fetch():
+        rows = fetch()
+        fetched.append(-1 if rows is None else len(rows))
+        return rows
+
+    pane.model._fetch = counting_fetch  # type: ignore[method-assign]
+    picked: list[tuple[str, int]] = []
+
+    def pick_first(count: int) -> None:
+        if not picked and pane.model.rowCount():
+            pane.view.selectionModel().setCurrentIndex(
+                pane.proxy.index(0, 0), QItemSelectionModel.SelectionFlag.ClearAndSelect
+                | QItemSelectionModel.SelectionFlag.Rows)
+            picked.append(doc.conversation)
+
+    pane.model.rowsInserted.connect(lambda *_: pick_first(0))
+    with qtbot.wait_signal(doc.finished, timeout=30_000):
+        doc.open_file(str(path))
+    assert doc.count > FIRST_BATCH  # it did arrive in batches
+    assert pane.model.rowCount() == len(doc.conversations()) == 600
+    assert picked == [("tcp", 0)]
+    assert doc.conversation == ("tcp", 0) == pane.selected_key()
+    last = pane.model.row_of(("tcp", 599))
+    assert text(pane.model, last, STATES) == "TIME-WAIT / CLOSED"
+    assert text(pane.model, last, PROBLEMS) == "1"
+    # looked up a few times while loading (throttled), then once at the end
+    assert 2 <= len(fetched) < 20 and fetched[-1] == 600
+
+
+def test_grown_bursts_are_throttled(qtbot, tmp_path: Path) -> None:
+    doc = open_doc(qtbot, conversations_capture(tmp_path))
+    model = ConversationsModel(doc)
+    calls: list[int] = []
+    fetch = model._fetch
+    model._fetch = lambda: calls.append(1) or fetch()  # type: ignore[method-assign]
+    for _ in range(50):
+        doc.grown.emit(doc.count)
+    assert len(calls) == 0  # the model was just built: the first refresh waits
+    qtbot.wait_until(lambda: len(calls) == 1, timeout=2000)
+    qtbot.wait(100)
+    assert len(calls) == 1

@@ -1,0 +1,358 @@
+"""The conversations pane: TCP streams and UDP flows; picking one filters the views.
+
+A view over the shared ``Document``. While packets arrive the list is
+refreshed at most twice a second (a live capture at 10k packets/s must not
+rebuild it 10k times), and only by inserting the new conversations and
+updating the numbers of the old ones, so the selection and the scroll
+position stay where the user left them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from PyQt6.QtCore import (
+    QAbstractTableModel,
+    QItemSelection,
+    QItemSelectionModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    pyqtSlot,
+)
+from PyQt6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from visualizer.core.summary import format_seconds
+from visualizer.gui.document import Conversation, Document
+
+HEADERS = ("Conversation", "Endpoint A", "Endpoint B", "Packets", "Bytes", "Duration",
+           "States", "Problems")
+NAME, END_A, END_B, PACKETS, BYTES, DURATION, STATES, PROBLEMS = range(len(HEADERS))
+_RIGHT = (PACKETS, BYTES, DURATION, PROBLEMS)
+_HEADER_TIPS = {
+    NAME: "TCP stream number (tcp.stream in Wireshark) or UDP flow number",
+    END_A: "The side that sent first: the client, for TCP",
+    END_B: "The other side: the server, for TCP",
+    BYTES: "Payload bytes, both directions",
+    DURATION: "Seconds from the first packet to the last",
+    STATES: "TCP states of A / B after the last packet (UDP: ICMP errors received)",
+    PROBLEMS: "Packets the TCP analysis flagged (retransmissions, dup ACKs, ...)",
+}
+KEY_ROLE = Qt.ItemDataRole.UserRole + 1    # the conversation's (kind, number)
+SORT_ROLE = Qt.ItemDataRole.UserRole + 2   # a value that sorts numerically
+REFRESH_SECONDS = 0.5
+LOCK_WAIT_SECONDS = 0.02   # the longest the window waits for the loader's lock
+LOCK_RETRY_MS = 250
+_Index = QModelIndex | QPersistentModelIndex
+
+
+class ConversationsModel(QAbstractTableModel):
+    """One row per conversation of ``document.conversations()``.
+
+    ``KEY_ROLE`` gives a row's key (``("tcp", 0)``), ``SORT_ROLE`` a
+    sortable value. ``refresh()`` picks up what changed since the last call.
+    """
+
+    def __init__(self, document: Document, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self._rows: list[Conversation] = []
+        self._last_refresh = 0.0
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.refresh)
+        document.reset.connect(self._on_reset)
+        document.grown.connect(self._on_grown)
+        document.finished.connect(self._on_finished)
+        self._take_all()
+
+    def _take_all(self) -> None:
+        """Start over from the document's conversations (inside a reset)."""
+        self._rows = self._fetch() or []
+        # an empty list shows the first conversations at once; otherwise throttle
+        self._last_refresh = time.monotonic() if self._rows else 0.0
+
+    # -- reading ---------------------------------------------------------------
+    def conversation(self, row: int) -> Conversation | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def row_of(self, key: tuple[str, int] | None) -> int:
+        """The row of the conversation ``key`` (-1 when absent)."""
+        for row, conv in enumerate(self._rows):
+            if conv.key == key:
+                return row
+        return -1
+
+    # -- Qt model API --------------------------------------------------------------
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(HEADERS):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return HEADERS[section]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return _HEADER_TIPS.get(section)
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        conv, column = self._rows[index.row()], index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return _text(conv, column)
+        if role == SORT_ROLE:
+            return _sort_value(conv, column)
+        if role == KEY_ROLE:
+            return conv.key
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            horizontal = Qt.AlignmentFlag.AlignRight if column in _RIGHT \
+                else Qt.AlignmentFlag.AlignLeft
+            return horizontal | Qt.AlignmentFlag.AlignVCenter
+        if role == Qt.ItemDataRole.ToolTipRole and column == NAME:
+            return (f"{conv.endpoints[0]} ↔ {conv.endpoints[1]}: select to show only "
+                    "this conversation's packets")
+        return None
+
+    # -- refreshing -------------------------------------------------------------
+    @pyqtSlot()
+    def refresh(self) -> None:
+        """Insert new conversations and update the numbers of the known ones."""
+        self._timer.stop()
+        rows = self._fetch()
+        if rows is None:  # the loader holds the lock: try again in a moment
+            self._timer.start(LOCK_RETRY_MS)
+            return
+        self._last_refresh = time.monotonic()
+        old_keys = [c.key for c in self._rows]
+        new_keys = [c.key for c in rows]
+        known = set(old_keys)
+        if [k for k in new_keys if k in known] != old_keys:
+            # something disappeared or moved: not a growth (cannot happen today)
+            self.beginResetModel()
+            self._rows = rows
+            self.endResetModel()
+            return
+        # merge: old rows keep their order, new ones go in where they belong,
+        # each run of new rows in one insertion
+        position = 0
+        while position < len(rows):
+            if rows[position].key in known:
+                position += 1
+                continue
+            end = position
+            while end < len(rows) and rows[end].key not in known:
+                end += 1
+            self.beginInsertRows(QModelIndex(), position, end - 1)
+            self._rows[position:position] = rows[position:end]
+            self.endInsertRows()
+            position = end
+        changed = [row for row, conv in enumerate(rows) if self._rows[row] != conv]
+        self._rows = rows
+        if changed:
+            self.dataChanged.emit(self.index(min(changed), 0),
+                                  self.index(max(changed), len(HEADERS) - 1))
+
+    def _fetch(self) -> list[Conversation] | None:
+        """The document's conversations, or None if the loader is busy with them.
+
+        The loader holds the document lock while it analyses a batch (a
+        tenth of a second or more): waiting for it here would freeze the
+        window, so wait briefly and otherwise try again a little later.
+        """
+        lock = self.document.lock
+        if not lock.acquire(timeout=LOCK_WAIT_SECONDS):
+            return None
+        try:
+            return self.document.conversations()
+        finally:
+            lock.release()
+
+    @pyqtSlot()
+    def _on_reset(self) -> None:
+        self._timer.stop()
+        self.beginResetModel()
+        self._take_all()
+        self.endResetModel()
+
+    @pyqtSlot(int)
+    def _on_grown(self, _count: int) -> None:
+        if self._timer.isActive():
+            return
+        wait = REFRESH_SECONDS - (time.monotonic() - self._last_refresh)
+        if wait <= 0:
+            self.refresh()
+        else:
+            self._timer.start(int(wait * 1000) + 1)
+
+    @pyqtSlot(str)
+    def _on_finished(self, _message: str) -> None:
+        self.refresh()
+
+
+def _text(conv: Conversation, column: int) -> str:
+    if column == NAME:
+        return f"{conv.kind.upper()} {conv.number}"
+    if column in (END_A, END_B):
+        return conv.endpoints[column - END_A]
+    if column == PACKETS:
+        return f"{conv.packets:,}"
+    if column == BYTES:
+        return f"{conv.bytes:,}"
+    if column == DURATION:
+        return f"{format_seconds(conv.last_ns - conv.first_ns, 6)} s"
+    if column == STATES:
+        return conv.states
+    if column == PROBLEMS:
+        return f"{conv.problems:,}" if conv.problems else ""
+    return ""
+
+
+def _sort_value(conv: Conversation, column: int) -> int | str:
+    if column == NAME:
+        return (0 if conv.kind == "tcp" else 1 << 40) + conv.number
+    if column in (END_A, END_B, STATES):
+        return _text(conv, column)
+    return {PACKETS: conv.packets, BYTES: conv.bytes, DURATION: conv.last_ns - conv.first_ns,
+            PROBLEMS: conv.problems}[column]
+
+
+class ConversationsPane(QWidget):
+    """The conversations list with a "Show all packets" button.
+
+    Selecting a row sets the document's conversation filter; the button (or
+    selecting nothing) clears it. The document's ``conversation_changed``
+    keeps the selection in step when someone else changes the filter.
+    """
+
+    def __init__(self, document: Document, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.model = ConversationsModel(document, self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.view = QTableView(self)
+        self.view.setModel(self.proxy)
+        self.show_all = QPushButton("Show all packets", self)
+        self.show_all.setToolTip("Clear the conversation filter")
+        self.status = QLabel(self)
+        self._syncing = False
+        self._setup_view()
+
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self.show_all)
+        top.addWidget(self.status, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addLayout(top)
+        layout.addWidget(self.view, 1)
+
+        self.show_all.clicked.connect(self._on_show_all)
+        selection = self.view.selectionModel()
+        assert selection is not None
+        selection.selectionChanged.connect(self._on_selection)
+        document.conversation_changed.connect(self._on_document_conversation)
+        self.model.modelReset.connect(self._on_document_conversation)
+        self.model.rowsInserted.connect(self._on_document_conversation)
+        self._on_document_conversation()
+        self._update_status()
+
+    def _setup_view(self) -> None:
+        view = self.view
+        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        view.setWordWrap(False)
+        view.setShowGrid(False)
+        view.setAlternatingRowColors(True)
+        view.setSortingEnabled(True)
+        view.sortByColumn(NAME, Qt.SortOrder.AscendingOrder)
+        vertical = view.verticalHeader()
+        assert vertical is not None
+        vertical.hide()
+        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vertical.setDefaultSectionSize(view.fontMetrics().height() + 4)
+        header = view.horizontalHeader()
+        assert header is not None
+        header.setStretchLastSection(True)
+        header.setHighlightSections(False)
+        width = view.fontMetrics().horizontalAdvance
+        samples = {NAME: "TCP 0000", END_A: "255.255.255.255:65535",
+                   END_B: "255.255.255.255:65535", PACKETS: "000,000", BYTES: "00,000,000",
+                   DURATION: "000.000000 s", STATES: "TIME-WAIT / CLOSED"}
+        for column, sample in samples.items():
+            view.setColumnWidth(column, max(width(sample), width(HEADERS[column])) + 16)
+
+    # -- selection -> document -----------------------------------------------------
+    def selected_key(self) -> tuple[str, int] | None:
+        selection = self.view.selectionModel()
+        rows = selection.selectedRows() if selection is not None else []
+        if not rows:
+            return None
+        key = self.proxy.data(rows[0], KEY_ROLE)
+        return (str(key[0]), int(key[1])) if key is not None else None
+
+    @pyqtSlot(QItemSelection, QItemSelection)
+    def _on_selection(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        if not self._syncing:
+            self.document.set_conversation(self.selected_key())
+        self._update_status()
+
+    @pyqtSlot()
+    def _on_show_all(self) -> None:
+        self.document.set_conversation(None)
+
+    # -- document -> selection ------------------------------------------------------
+    @pyqtSlot()
+    def _on_document_conversation(self) -> None:
+        key = self.document.conversation
+        selection = self.view.selectionModel()
+        assert selection is not None
+        self._syncing = True
+        try:
+            row = self.model.row_of(key)
+            if row < 0:
+                selection.clearSelection()
+            elif self.selected_key() != key:
+                cell = self.proxy.mapFromSource(self.model.index(row, 0))
+                selection.setCurrentIndex(cell, QItemSelectionModel.SelectionFlag.ClearAndSelect
+                                          | QItemSelectionModel.SelectionFlag.Rows)
+                self.view.scrollTo(cell)
+        finally:
+            self._syncing = False
+        self._update_status()
+
+    @pyqtSlot()
+    def _update_status(self) -> None:
+        key = self.document.conversation
+        self.show_all.setEnabled(key is not None)
+        n = self.model.rowCount()
+        if key is None:
+            self.status.setText(f"{n:,} conversation{'s' if n != 1 else ''}; "
+                                "select one to show only its packets")
+        else:
+            self.status.setText(f"showing {key[0].upper()} {key[1]} only")
+
+
+__all__ = ["KEY_ROLE", "SORT_ROLE", "ConversationsModel", "ConversationsPane"]
