@@ -71,7 +71,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from visualizer.commands.export import export_command
 
     return export_command(args.file, args.output, stream=args.stream, fmt=args.format,
-                          annotate=args.annotate)
+                          annotate=args.annotate, absolute=args.absolute, scale=args.scale)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,14 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream", type=int, metavar="N", help="only TCP stream N")
     p.add_argument("--absolute", action="store_true", help="absolute seq/ack numbers")
 
-    p = add("export", _cmd_export, "export packets to pcap or pcapng")
+    p = add("export", _cmd_export, "export packets to pcap or pcapng, or the ladder to SVG")
     p.add_argument("file")
     p.add_argument("-o", "--output", required=True, metavar="OUT")
     p.add_argument("--stream", type=int, metavar="N", help="only TCP stream N")
-    p.add_argument("--format", choices=("pcap", "pcapng"), default=None,
+    p.add_argument("--format", choices=("pcap", "pcapng", "svg"), default=None,
                    help="default: from OUT's extension, else pcapng")
     p.add_argument("--annotate", action="store_true",
                    help="pcapng: each packet's explanation as a comment")
+    p.add_argument("--absolute", action="store_true", help="svg: absolute seq/ack numbers")
+    p.add_argument("--scale", choices=("order", "real", "log"), default=None,
+                   help="svg: time axis, event order (default), real time or log of gaps")
     return parser
 
 

@@ -1,4 +1,5 @@
-"""``visualizer export``: everything or one conversation, to pcap or pcapng."""
+"""``visualizer export``: everything or one conversation, to pcap or pcapng, or the
+ladder diagram to SVG."""
 
 from __future__ import annotations
 
@@ -12,8 +13,17 @@ from visualizer.core.store import PacketStore
 
 
 def export_command(path: str, output: str, *, stream: int | None, fmt: str | None,
-                   annotate: bool) -> int:
+                   annotate: bool, absolute: bool = False, scale: str | None = None) -> int:
+    if fmt is None and output.lower().endswith(".svg"):
+        fmt = "svg"
     fmt = format_for_path(output, fmt)
+    if fmt == "svg":
+        if annotate:
+            raise BadInput("--annotate needs pcapng: an SVG ladder has no packet comments")
+        return _export_svg(path, output, stream=stream, absolute=absolute,
+                           scale=scale or "order")
+    if absolute or scale is not None:
+        raise BadInput(f"--absolute and --scale only apply to --format svg, not {fmt}")
     if annotate and fmt != "pcapng":
         raise BadInput("--annotate needs pcapng: classic pcap has no packet comments")
     if annotate:
@@ -35,4 +45,29 @@ def export_command(path: str, output: str, *, stream: int | None, fmt: str | Non
     finally:
         store.close()
     print(f"wrote {output}: {written} packets ({fmt})", file=sys.stderr)
+    return 0
+
+
+def _export_svg(path: str, output: str, *, stream: int | None, absolute: bool,
+                scale: str) -> int:
+    """The ladder of ``stream``, or of every conversation in one picture, as SVG."""
+    from visualizer.core.ladder import combined_ladder, tcp_ladder
+    from visualizer.core.ladder_svg import LadderScene, write_svg
+    from visualizer.core.timescale import positions
+
+    store = PacketStore.from_file(path)
+    try:
+        analysis = analyze(store)
+        if stream is not None:
+            ladder = tcp_ladder(analysis, stream, absolute=absolute)
+        else:
+            streams, flows = len(analysis.tcp_summaries), len(analysis.udp_flows)
+            if not streams + flows:
+                raise BadInput(f"{path} has no TCP stream or UDP flow to draw")
+            ladder = combined_ladder(analysis, range(streams), range(flows), absolute=absolute)
+        write_svg(LadderScene(ladder, positions(ladder.timestamps(), scale)), output)
+    finally:
+        store.close()
+    print(f"wrote {output}: {ladder.title}, {len(ladder.arrows)} packets (svg)",
+          file=sys.stderr)
     return 0

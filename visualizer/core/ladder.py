@@ -2,19 +2,25 @@
 
 One lane per endpoint, keyed by address *and port*, so a client and a
 server on 127.0.0.1 get two lanes (Wireshark's flow graph collapses them).
-The text renderer of ``visualizer ladder`` and the GUI ladder both draw
-this model.
+The text renderer of ``visualizer ladder``, the SVG writer and the GUI
+ladder all draw this model.
 """
 
 from __future__ import annotations
 
+import bisect
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from visualizer.core.analysis import Analysis, analysis_names
 from visualizer.core.errors import BadInput
+from visualizer.core.kinds import ICMP_K, OTHER_K, UDP_K, packet_kinds
 from visualizer.core.store import format_endpoint
+from visualizer.core.tcp.options import parse_options
 from visualizer.core.tcp.segment import ACK, SYN, flag_text
 from visualizer.core.tcp.states import TcpState
 
@@ -26,8 +32,12 @@ class Lane:
     role: str  # "client", "server", or "" when unknown
 
     @property
+    def endpoint(self) -> str:
+        return format_endpoint(self.address, self.port)
+
+    @property
     def label(self) -> str:
-        text = format_endpoint(self.address, self.port)
+        text = self.endpoint
         return f"{text} ({self.role})" if self.role else text
 
 
@@ -42,6 +52,42 @@ class Arrow:
     # lane -> the states it passed through on this packet, in order (usually
     # one; a FIN+ACK can take the active closer through FIN-WAIT-2 to TIME-WAIT)
     transitions: dict[int, tuple[TcpState, ...]] = field(default_factory=dict)
+    kind: int = OTHER_K     # a visualizer.core.kinds code, for the arrow's colour
+    options: str = ""       # TCP options as TcpOptions.summary() writes them
+    conversation: str = ""  # "TCP stream 0", "UDP flow 2": which ladder it came from
+
+    @property
+    def tag(self) -> str:
+        """The first word of the label: ``"SYN,ACK"``, ``"UDP"``, ``"ICMP"``."""
+        return self.label.split(" ", 1)[0]
+
+    @property
+    def short_options(self) -> str:
+        """The options for a diagram: timestamps only on SYNs, and without their values.
+
+        Timestamps ride on nearly every segment once negotiated; the SYNs
+        are where the negotiation shows.
+        """
+        text = _TS_VALUES.sub("TS" if "SYN" in self.tag else "", self.options)
+        return " ".join(text.split())
+
+
+_TS_VALUES = re.compile(r"TS=\d+/\d+")
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """A lane's state changing on one arrow.
+
+    The sender of a packet changes state when the packet leaves, the
+    receiver when it lands: that is where a drawing puts the change, and
+    what :meth:`Ladder.states_at` means by "as of" a point in the flight.
+    """
+
+    lane: int
+    arrow: int                      # arrow number (index into Ladder.arrows)
+    at_sender: bool
+    states: tuple[TcpState, ...]    # passed through in order; the last is the new state
 
 
 @dataclass
@@ -51,18 +97,70 @@ class Ladder:
     initial_states: dict[int, TcpState]
     arrows: list[Arrow]
 
+    def timestamps(self) -> np.ndarray:
+        """The arrows' capture times (int64 ns), for ``timescale.positions``."""
+        return np.fromiter((a.ts_ns for a in self.arrows), dtype=np.int64,
+                           count=len(self.arrows))
 
-def tcp_ladder(analysis: Analysis, stream: int, *, absolute: bool = False) -> Ladder:
-    """The ladder of TCP stream ``stream``."""
+    @cached_property
+    def state_changes(self) -> list[list[StateChange]]:
+        """Per lane, its state changes in arrow order."""
+        changes: list[list[StateChange]] = [[] for _ in self.lanes]
+        for n, arrow in enumerate(self.arrows):
+            for lane, states in arrow.transitions.items():
+                changes[lane].append(StateChange(lane, n, lane == arrow.src_lane, states))
+        return changes
+
+    @cached_property
+    def _change_arrows(self) -> list[list[int]]:
+        return [[c.arrow for c in lane] for lane in self.state_changes]
+
+    def states_at(self, arrow: int, progress: float = 1.0) -> dict[int, TcpState]:
+        """Each lane's state while arrow number ``arrow`` is ``progress`` (0..1) on its way.
+
+        Arrows before it have landed; the sender of ``arrow`` has already
+        changed state, its receiver changes when ``progress`` reaches 1.
+        ``arrow`` -1 gives the states before the first packet. Lanes
+        without known states are absent.
+        """
+        states = dict(self.initial_states)
+        for lane, numbers in enumerate(self._change_arrows):
+            k = bisect.bisect_right(numbers, arrow)
+            while k > 0:
+                change = self.state_changes[lane][k - 1]
+                if change.arrow < arrow or change.at_sender or progress >= 1.0:
+                    states[lane] = change.states[-1]
+                    break
+                k -= 1
+        return states
+
+
+def tcp_ladder(analysis: Analysis, stream: int, *, absolute: bool = False,
+               kinds: np.ndarray | None = None, limit: int | None = None) -> Ladder:
+    """The ladder of TCP stream ``stream``.
+
+    ``kinds`` (``packet_kinds`` of every packet) saves recomputing them when
+    many ladders are built from one analysis. ``limit``: only packets below
+    this index (a live capture's analysis may run ahead of what is shown).
+    """
     summaries = analysis.tcp_summaries
     if not 0 <= stream < len(summaries):
         raise BadInput(f"there is no TCP stream {stream}: this capture has "
                        f"{len(summaries)} (numbered from 0, see 'analyze --stats')")
     store = analysis.store
     indices = analysis.stream_indices(stream)
+    if limit is not None:
+        indices = indices[indices < limit]
     summary = summaries[stream]
+    title = f"TCP stream {stream}"
+    if not len(indices):
+        return Ladder(title, [Lane(a, p, "") for a, p in summary.endpoints], {}, [])
     flags_c = store.column("tcp_flags")
     first = int(indices[0])
+    if kinds is None:
+        last = int(indices[-1]) + 1
+        kinds = np.zeros(last, dtype=np.uint8)
+        kinds[first:] = packet_kinds(analysis, first, last)
     opener_syn = flags_c[first] & (SYN | ACK) == SYN
     roles = ("client", "server") if opener_syn else ("", "")
     lanes = [Lane(a, p, role) for (a, p), role in zip(summary.endpoints, roles, strict=True)]
@@ -70,6 +168,7 @@ def tcp_ladder(analysis: Analysis, stream: int, *, absolute: bool = False) -> La
                                             "analysis")}
     plen, seq_raw, ack_raw, ts = (store.column("payload_len"), store.column("seq"),
                                   store.column("ack"), store.column("ts_ns"))
+    thl = store.column("tcp_header_len")
     initial: dict[int, TcpState] = {}
     arrows = []
     for i in indices.tolist():
@@ -89,16 +188,18 @@ def tcp_ladder(analysis: Analysis, stream: int, *, absolute: bool = False) -> La
                 continue
             initial.setdefault(change.endpoint, change.old)
             transitions[change.endpoint] = (*transitions.get(change.endpoint, ()), change.new)
+        options = parse_options(store.tcp_options(i)).summary() if thl[i] > 20 else ""
         arrows.append(Arrow(i, int(ts[i]), direction, 1 - direction, label,
-                            tuple(analysis_names(int(cols["analysis"][i]))), transitions))
+                            tuple(analysis_names(int(cols["analysis"][i]))), transitions,
+                            int(kinds[i]), options, title))
     for lane, state in enumerate(analysis.states(int(indices[0]))):
         if state is not None:
             initial.setdefault(lane, state)
-    return Ladder(f"TCP stream {stream}", lanes, initial, arrows)
+    return Ladder(title, lanes, initial, arrows)
 
 
-def udp_ladder(analysis: Analysis, flow: int) -> Ladder:
-    """The ladder of UDP flow ``flow`` (and ICMP errors answering it)."""
+def udp_ladder(analysis: Analysis, flow: int, *, limit: int | None = None) -> Ladder:
+    """The ladder of UDP flow ``flow`` (and ICMP errors answering it), below ``limit``."""
     if not 0 <= flow < len(analysis.udp_flows):
         raise BadInput(f"there is no UDP flow {flow}")
     store = analysis.store
@@ -107,26 +208,126 @@ def udp_ladder(analysis: Analysis, flow: int) -> Ladder:
     udp_flow = analysis.column("udp_flow")
     src, sport = store.column("src"), store.column("sport")
     plen, ts = store.column("payload_len"), store.column("ts_ns")
+    title = f"UDP flow {flow}"
     arrows = []
-    linked = {i for i, link in analysis.icmp_links.items() if link.flow == flow}
-    for i in sorted({*np.flatnonzero(udp_flow == flow).tolist(), *linked}):
+    stop = len(udp_flow) if limit is None else limit
+    linked = {i for i, link in analysis.icmp_links.items() if link.flow == flow and i < stop}
+    for i in sorted({*np.flatnonzero(udp_flow[:stop] == flow).tolist(), *linked}):
         if i not in linked:
             side = 0 if (store.address(int(src[i])), int(sport[i])) == info.endpoints[0] else 1
             arrows.append(Arrow(i, int(ts[i]), side, 1 - side,
-                                f"UDP len={int(plen[i])}", ()))
+                                f"UDP len={int(plen[i])}", (), kind=UDP_K,
+                                conversation=title))
         else:
             d = store.decoded(i)
             kind = "port unreachable" if d.icmp_code in (3, 4) else f"code {d.icmp_code}"
             # The error comes from the quoted destination's host, back to its sender.
             arrows.append(Arrow(i, int(ts[i]), 1, 0, f"ICMP type {d.icmp_type} {kind}",
-                                ("icmp_error",)))
-    return Ladder(f"UDP flow {flow}", lanes, {}, arrows)
+                                ("icmp_error",), kind=ICMP_K, conversation=title))
+    return Ladder(title, lanes, {}, arrows)
 
 
 def all_ladders(analysis: Analysis, *, absolute: bool = False) -> list[Ladder]:
     """Every TCP stream's ladder, then every UDP flow's."""
-    ladders = [tcp_ladder(analysis, s, absolute=absolute)
+    kinds = packet_kinds(analysis) if analysis.tcp_summaries else None
+    ladders = [tcp_ladder(analysis, s, absolute=absolute, kinds=kinds)
                for s in range(len(analysis.tcp_summaries))]
     ladders += [udp_ladder(analysis, f) for f in range(len(analysis.udp_flows))]
     return ladders
 
+
+def combined_ladder(analysis: Analysis, streams: Iterable[int] = (),
+                    flows: Iterable[int] = (), *, absolute: bool = False,
+                    limit: int | None = None) -> Ladder:
+    """One ladder for several TCP streams and UDP flows: a lane per endpoint.
+
+    Lanes are ordered by first appearance. An endpoint that takes part in
+    several TCP streams (a server with many clients) has one state per
+    connection, not one state, so its lane shows no state band; a lane of a
+    single TCP stream keeps its states. ``limit`` as for :func:`tcp_ladder`.
+    """
+    streams, flows = list(dict.fromkeys(streams)), list(dict.fromkeys(flows))
+    parts = [tcp_ladder(analysis, s, absolute=absolute, limit=limit) for s in streams]
+    parts += [udp_ladder(analysis, f, limit=limit) for f in flows]
+    if not parts:
+        raise BadInput("choose at least one TCP stream or UDP flow")
+    if len(parts) == 1:
+        return parts[0]
+    return merge_ladders(parts, _combined_title(streams, flows))
+
+
+def merge_ladders(parts: Sequence[Ladder], title: str) -> Ladder:
+    """The ladders in ``parts`` drawn as one (see :func:`combined_ladder`)."""
+    tagged = sorted((arrow.index, k, arrow) for k, part in enumerate(parts)
+                    for arrow in part.arrows)
+    keys: dict[tuple[bytes, int], int] = {}
+    roles: dict[int, set[str]] = {}
+    tcp_users: dict[int, int] = {}   # lane -> how many TCP ladders use it
+    maps: list[list[int]] = [[] for _ in parts]
+
+    def lane_of(k: int, local: int) -> int:
+        lane = parts[k].lanes[local]
+        number = keys.setdefault((lane.address, lane.port), len(keys))
+        roles.setdefault(number, set()).add(lane.role)
+        return number
+
+    for _, k, arrow in tagged:
+        for local in (arrow.src_lane, arrow.dst_lane):
+            while len(maps[k]) <= local:
+                maps[k].append(-1)
+            if maps[k][local] < 0:
+                maps[k][local] = lane_of(k, local)
+    for k, part in enumerate(parts):   # lanes of ladders without arrows (never in practice)
+        maps[k] += [-1] * (len(part.lanes) - len(maps[k]))
+        for local in range(len(part.lanes)):
+            if maps[k][local] < 0:
+                maps[k][local] = lane_of(k, local)
+        if part.initial_states or any(a.transitions for a in part.arrows):
+            for number in set(maps[k]):
+                tcp_users[number] = tcp_users.get(number, 0) + 1
+    shared = {lane for lane, users in tcp_users.items() if users > 1}
+    lanes = [Lane(address, port, next(iter(roles[n])) if len(roles[n]) == 1 else "")
+             for (address, port), n in keys.items()]
+    initial = {maps[k][local]: state for k, part in enumerate(parts)
+               for local, state in part.initial_states.items()
+               if maps[k][local] not in shared}
+    arrows = []
+    for _, k, arrow in tagged:
+        m = maps[k]
+        transitions = {m[local]: states for local, states in arrow.transitions.items()
+                       if m[local] not in shared}
+        arrows.append(Arrow(arrow.index, arrow.ts_ns, m[arrow.src_lane], m[arrow.dst_lane],
+                            arrow.label, arrow.analysis, transitions, arrow.kind,
+                            arrow.options, arrow.conversation))
+    return Ladder(title, lanes, initial, arrows)
+
+
+def _combined_title(streams: Sequence[int], flows: Sequence[int]) -> str:
+    parts = []
+    if streams:
+        word = "TCP stream" if len(streams) == 1 else "TCP streams"
+        parts.append(f"{word} {', '.join(map(str, streams))}")
+    if flows:
+        word = "UDP flow" if len(flows) == 1 else "UDP flows"
+        parts.append(f"{word} {', '.join(map(str, flows))}")
+    return " + ".join(parts)
+
+
+def describe(ladder: Ladder, arrow_number: int) -> str:
+    """Several lines about one arrow, for a tooltip or an SVG title."""
+    arrow = ladder.arrows[arrow_number]
+    t0 = ladder.arrows[0].ts_ns
+    lines = [f"Frame {arrow.index + 1} · {arrow.conversation or ladder.title} · "
+             f"{(arrow.ts_ns - t0) / 1e9:.6f} s",
+             f"{ladder.lanes[arrow.src_lane].label} → {ladder.lanes[arrow.dst_lane].label}",
+             arrow.label]
+    if arrow.options:
+        lines.append(f"Options: {arrow.options}")
+    if arrow.analysis:
+        lines.append("Analysis: " + ", ".join(name.replace("_", " ")
+                                                for name in arrow.analysis))
+    for lane, states in sorted(arrow.transitions.items()):
+        who = ladder.lanes[lane]
+        lines.append(f"{who.role.capitalize() or who.endpoint} → "
+                     + " → ".join(map(str, states)))
+    return "\n".join(lines)

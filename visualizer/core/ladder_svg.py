@@ -1,0 +1,660 @@
+"""The ladder drawn: geometry, a list of drawing primitives, and SVG.
+
+:class:`LadderScene` turns a :class:`~visualizer.core.ladder.Ladder` into
+plain primitives (rectangles, lines, polygons, text) for one rectangle of
+the picture. The GUI's ``LadderView`` paints those primitives with
+QPainter and :func:`svg_text` writes the very same ones as SVG, so an
+export is what is on screen, with no Qt in the core.
+
+Layout: time runs downward, lanes left to right. Each lane is a band
+coloured by its endpoint's TCP state, with the state's name written where
+it changes. An arrow leaves the sender's band at the packet's position and
+reaches the receiver's band :data:`SLOPE` steps lower. The slope is the
+same in every time scale: the tap sees each packet once, so the one-way
+delay is not measurable (on loopback it is a few microseconds); the slope
+only shows which way a packet travels and that travelling takes time.
+Real delays show as the spacing between arrows in the real and log scales.
+An arrow never ends below the start of the next packet's arrow (when
+packets follow closely it flattens instead), so arrows never cross: a tap
+cannot tell whether two packets passed each other in flight.
+
+Only what intersects the requested rectangle is produced (arrows are found
+by binary search on their positions), so a 10^4-arrow ladder costs what
+its visible part costs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from visualizer.core.errors import BadInput
+from visualizer.core.kinds import KINDS, PROBLEM_FLAGS
+from visualizer.core.ladder import Ladder, describe
+from visualizer.core.tcp.states import TcpState
+
+# -- geometry (px) ---------------------------------------------------------
+STEP = 52.0            # between consecutive positions at zoom 1
+SLOPE = 0.35           # the receiving end lies this many steps below the sending end
+MIN_SLOPE = 3.0        # px, when the next packet follows closer than that
+ZOOM_MIN, ZOOM_MAX = 0.04, 4.0
+HEADER = 80.0          # lane labels and current states (stays on top when scrolling)
+TIME_W = 104.0         # the time column, left of the first lane
+BAND = 112.0           # width of a lane's state band
+GAP = 440.0            # between lane centres when nothing asks otherwise
+GAP_MIN, GAP_MAX = 380.0, 600.0
+FIRST = HEADER + 44.0  # y of position 0 (room for the initial state's name)
+RIGHT = 40.0
+BOTTOM = 48.0
+LEFT = TIME_W + 12.0 + BAND / 2  # x of the first lane's centre
+
+# Level of detail: the room (px) an arrow has to its neighbours decides how
+# much of its text fits, so crowded arrows (zoomed out, or bunched in the real
+# and log scales) shed their labels rather than overprint each other.
+FULL_TEXT_ROOM = 30.0    # the whole label
+OPTIONS_ROOM = 44.0      # and the options line below it
+TAG_TEXT_ROOM = 14.0     # just the flags; also the time column and the analysis badge
+HEAD_STEP = 6.0
+
+FUTURE_MODES = ("faint", "hidden", "solid")
+FAINT = 0.22           # opacity of arrows not played yet in "faint" mode
+FAINT_BAND = 0.4
+PROBLEM_COLOUR = KINDS[8].marker
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where things go, for one zoom and lane spacing."""
+
+    lanes: int
+    last: float            # the largest arrow position
+    step: float = STEP
+    gap: float = GAP
+
+    @property
+    def slope(self) -> float:
+        return SLOPE * self.step
+
+    @property
+    def width(self) -> float:
+        return self.lane_x(max(self.lanes, 1) - 1) + BAND / 2 + RIGHT
+
+    @property
+    def height(self) -> float:
+        return self.y(self.last) + self.slope + BOTTOM
+
+    def lane_x(self, lane: int) -> float:
+        return LEFT + lane * self.gap
+
+    def y(self, position: float) -> float:
+        return FIRST + position * self.step
+
+    def position(self, y: float) -> float:
+        return (y - FIRST) / self.step
+
+
+def fit_geometry(lanes: int, last: float, *, zoom: float = 1.0,
+                 width: float | None = None) -> Geometry:
+    """A geometry at ``zoom``; lanes spread to fill ``width`` px within limits."""
+    gap = GAP
+    if width is not None and lanes > 1:
+        fixed = LEFT + BAND / 2 + RIGHT
+        gap = min(GAP_MAX, max(GAP_MIN, (width - fixed) / (lanes - 1)))
+    zoom = min(ZOOM_MAX, max(ZOOM_MIN, zoom))
+    return Geometry(lanes, last, STEP * zoom, gap)
+
+
+# -- colours ---------------------------------------------------------------
+@dataclass(frozen=True)
+class Colours:
+    """The palette colours a ladder needs (``#rrggbb``)."""
+
+    background: str
+    text: str
+    muted: str
+    lane: str
+    header: str
+    highlight: str
+    dark: bool = False
+
+
+LIGHT = Colours("#ffffff", "#1f2328", "#59636e", "#c9d1d9", "#f6f8fa", "#0969da")
+DARK = Colours("#16181d", "#e6edf3", "#9198a1", "#3d444d", "#1f2329", "#4493f8", dark=True)
+
+# (light, dark) band fill per state: families of colour, so opening states read
+# green, ESTABLISHED blue, closing states amber to orange, TIME-WAIT violet.
+STATE_FILLS: dict[TcpState, tuple[str, str]] = {
+    TcpState.CLOSED: ("#e4e7eb", "#30363d"),
+    TcpState.LISTEN: ("#dde4f0", "#2b3545"),
+    TcpState.SYN_SENT: ("#cdeed6", "#1f4a2c"),
+    TcpState.SYN_RECEIVED: ("#c3ebe2", "#1b473f"),
+    TcpState.ESTABLISHED: ("#cfe3fb", "#1c3b5e"),
+    TcpState.FIN_WAIT_1: ("#fde8b6", "#4f3d12"),
+    TcpState.FIN_WAIT_2: ("#fbdf9c", "#5a4513"),
+    TcpState.CLOSE_WAIT: ("#fdd9c0", "#55311b"),
+    TcpState.CLOSING: ("#f9cfd6", "#552430"),
+    TcpState.LAST_ACK: ("#f8c9a8", "#5e3419"),
+    TcpState.TIME_WAIT: ("#e4d8fb", "#3b2d5e"),
+    TcpState.JOINED_MID_STREAM: ("#e0e6ea", "#2f3a40"),
+}
+
+
+def state_fill(state: TcpState, colours: Colours) -> str:
+    light, dark = STATE_FILLS[state]
+    return dark if colours.dark else light
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Playback position: arrow number ``arrow`` is ``progress`` (0..1) on its way."""
+
+    arrow: int
+    progress: float = 1.0
+
+
+@dataclass(frozen=True)
+class Look:
+    """Everything besides geometry that changes the picture."""
+
+    colours: Colours = LIGHT
+    cursor: Cursor | None = None   # None: a still diagram, everything played
+    future: str = "faint"          # arrows after the cursor: see FUTURE_MODES
+    selected: int = -1             # arrow number, -1 for none
+    hovered: int = -1
+    font_family: str = "sans-serif"
+
+    def __post_init__(self) -> None:
+        if self.future not in FUTURE_MODES:
+            raise ValueError(f"unknown future mode {self.future!r}: choose one of "
+                             + ", ".join(FUTURE_MODES))
+
+
+# -- primitives --------------------------------------------------------------
+# ``group`` is the arrow number a primitive belongs to (-1: none); ``cls``
+# names the part for SVG readers and tests.
+class Rect(NamedTuple):
+    x: float
+    y: float
+    w: float
+    h: float
+    fill: str
+    opacity: float = 1.0
+    radius: float = 0.0
+    group: int = -1
+    cls: str = ""
+
+
+class Line(NamedTuple):
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    colour: str
+    width: float = 1.0
+    opacity: float = 1.0
+    dash: bool = False
+    group: int = -1
+    cls: str = ""
+
+
+class Poly(NamedTuple):
+    points: tuple[float, ...]   # x0, y0, x1, y1, ...
+    fill: str
+    opacity: float = 1.0
+    group: int = -1
+    cls: str = ""
+
+
+class Text(NamedTuple):
+    """Text whose baseline ``anchor`` point is (x, y), turned ``angle`` degrees about it.
+
+    ``box``: fill of a rounded box behind the text (see :func:`text_box`).
+    """
+
+    x: float
+    y: float
+    text: str
+    size: int
+    colour: str
+    anchor: str = "middle"      # start | middle | end
+    bold: bool = False
+    opacity: float = 1.0
+    angle: float = 0.0
+    box: str = ""
+    group: int = -1
+    cls: str = ""
+
+
+Item = Rect | Line | Poly | Text
+
+
+def text_width(text: str, size: float, bold: bool = False) -> float:
+    """An estimate of the width of ``text`` (the GUI measures; SVG has to guess)."""
+    return len(text) * size * (0.64 if bold else 0.58)
+
+
+def text_box(left: float, baseline: float, width: float, size: float
+             ) -> tuple[float, float, float, float]:
+    """The box (x, y, w, h) drawn behind a text starting at ``left``."""
+    return left - 5.0, baseline - 0.82 * size - 3.0, width + 10.0, 1.08 * size + 6.0
+
+
+# -- the scene ---------------------------------------------------------------
+@dataclass
+class LadderScene:
+    """A ladder and its arrows' positions (``timescale.positions``), ready to draw."""
+
+    ladder: Ladder
+    positions: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    _src: np.ndarray = field(init=False, repr=False)
+    _dst: np.ndarray = field(init=False, repr=False)
+    _by_packet: dict[int, int] = field(init=False, repr=False)
+    _notes: dict[int, str] = field(init=False, repr=False)
+    _pos: list[float] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.ladder.arrows)
+        pos = (np.arange(n, dtype=np.float64) if len(self.positions) == 0 and n
+               else np.asarray(self.positions, dtype=np.float64))
+        if len(pos) != n:
+            raise ValueError(f"{len(pos)} positions for {n} arrows")
+        if n > 1 and bool(np.any(np.diff(pos) < 0)):
+            raise ValueError("positions must not decrease")
+        self.positions = pos
+        self._pos = pos.tolist()   # Python floats: quicker one at a time
+        self._src = np.fromiter((a.src_lane for a in self.ladder.arrows), np.int32, n)
+        self._dst = np.fromiter((a.dst_lane for a in self.ladder.arrows), np.int32, n)
+        self._by_packet = {a.index: k for k, a in enumerate(self.ladder.arrows)}
+        tcp = {lane for a in self.ladder.arrows if a.conversation.startswith("TCP")
+               for lane in (a.src_lane, a.dst_lane)}
+        # What a lane without a state band says instead (see combined_ladder).
+        self._notes = {lane: "several connections" if lane in tcp else "no connection state"
+                       for lane in range(len(self.ladder.lanes))
+                       if lane not in self.ladder.initial_states
+                       and not self.ladder.state_changes[lane]}
+
+    def geometry(self, *, zoom: float = 1.0, width: float | None = None) -> Geometry:
+        last = float(self.positions[-1]) if len(self.positions) else 0.0
+        return fit_geometry(len(self.ladder.lanes), last, zoom=zoom, width=width)
+
+    def arrow_for_packet(self, index: int) -> int:
+        """The arrow number of packet ``index`` (0-based), -1 if not in this ladder."""
+        return self._by_packet.get(index, -1)
+
+    # -- geometry of one arrow ---------------------------------------------
+    def ends(self, g: Geometry, n: int) -> tuple[float, float, float, float]:
+        """(x1, y1, x2, y2): where arrow ``n`` leaves and reaches the band edges."""
+        a, b = int(self._src[n]), int(self._dst[n])
+        xa, xb = g.lane_x(a), g.lane_x(b)
+        if a == b:
+            x1, x2 = xa + BAND / 2, xa + BAND / 2 + 60.0
+        else:
+            sign = 1.0 if xb > xa else -1.0
+            x1, x2 = xa + sign * BAND / 2, xb - sign * BAND / 2
+        pos = self._pos
+        y1 = g.y(pos[n])
+        slope = g.slope
+        if n + 1 < len(pos):   # never past the next packet's start: see the module docstring
+            slope = min(slope, max(MIN_SLOPE, 0.9 * (pos[n + 1] - pos[n]) * g.step))
+        return x1, y1, x2, y1 + slope
+
+    def row(self, g: Geometry, n: int) -> tuple[float, float, float, float]:
+        """The box (x, y, w, h) of arrow ``n``'s row between its lanes: hover and click."""
+        x1, y1, x2, _ = self.ends(g, n)
+        return min(x1, x2), y1 - 0.42 * g.step, abs(x2 - x1), g.step
+
+    def point(self, g: Geometry, n: int) -> tuple[float, float]:
+        """A point on arrow ``n``'s line (a third of the way), good for clicking."""
+        x1, y1, x2, y2 = self.ends(g, n)
+        return x1 + (x2 - x1) / 3, y1 + (y2 - y1) / 3
+
+    def visible(self, g: Geometry, top: float, bottom: float) -> range:
+        """Numbers of the arrows whose rows may reach into ``top``..``bottom``."""
+        lo = np.searchsorted(self.positions, g.position(top) - 1.0, side="left")
+        hi = np.searchsorted(self.positions, g.position(bottom) + 1.0, side="right")
+        return range(int(lo), int(hi))
+
+    def arrow_at(self, g: Geometry, x: float, y: float, look: Look) -> int:
+        """The arrow drawn nearest to (x, y) within its row, or -1."""
+        best, best_d = -1, math.inf
+        for n in self.visible(g, y - g.step, y + g.step):
+            if _status(n, look.cursor)[0] == "future" and look.future == "hidden":
+                continue
+            rx, ry, rw, rh = self.row(g, n)
+            if not (rx - 8 <= x <= rx + rw + 8 and ry <= y <= ry + rh):
+                continue
+            d = _distance(x, y, *self.ends(g, n))
+            if d < best_d:
+                best, best_d = n, d
+        return best
+
+    # -- drawing ---------------------------------------------------------
+    def build(self, g: Geometry, view: tuple[float, float, float, float],
+              look: Look) -> list[Item]:
+        """The primitives for the ``view`` rectangle (x, y, w, h) of the picture.
+
+        The header is drawn at the top of ``view`` so it stays in sight.
+        """
+        vx, vy, vw, vh = view
+        c = look.colours
+        items: list[Item] = [Rect(vx, vy, vw, vh, c.background, cls="background")]
+        arrows = list(self.visible(g, vy + HEADER, vy + vh))
+        if vx > 0 or vx + vw < g.width:   # lanes off screen: drop arrows between them
+            arrows = [n for n in arrows if self._in_x(g, n, vx, vx + vw)]
+        now = self._now_y(g, look.cursor)
+        for n, alpha in ((look.hovered, 0.08), (look.selected, 0.2)):
+            if 0 <= n < len(self.ladder.arrows) and n in arrows:
+                _, ry, _, rh = self.row(g, n)
+                items.append(Rect(vx, ry, vw, rh, c.highlight, alpha, cls="highlight"))
+        for lane in range(len(self.ladder.lanes)):
+            x = g.lane_x(lane)
+            if x + BAND / 2 + 60 >= vx and x - BAND / 2 - 60 <= vx + vw:
+                self._band(items, g, lane, vy + HEADER, vy + vh, now, look)
+        if look.cursor is not None and look.cursor.arrow >= 0 and vy + HEADER <= now <= vy + vh:
+            items.append(Line(TIME_W, now, g.width - RIGHT / 2, now, c.highlight, 1.0, 0.55,
+                              dash=True, cls="now"))
+        for n in arrows:
+            self._arrow(items, g, n, look)
+        self._header(items, g, view, look)
+        return items
+
+    def _in_x(self, g: Geometry, n: int, left: float, right: float) -> bool:
+        x1, _, x2, _ = self.ends(g, n)
+        return max(x1, x2) >= left - 10 and min(x1, x2) <= right + 10
+
+    def _now_y(self, g: Geometry, cursor: Cursor | None) -> float:
+        if cursor is None:
+            return math.inf
+        if cursor.arrow < 0 or not len(self.positions):
+            return FIRST - 0.5 * g.step
+        _, y1, _, y2 = self.ends(g, cursor.arrow)
+        return y1 + cursor.progress * (y2 - y1)
+
+    def _band(self, items: list[Item], g: Geometry, lane: int, top: float, bottom: float,
+              now: float, look: Look) -> None:
+        """Lane ``lane``'s state band, one run per state, dimmed after ``now``."""
+        c = look.colours
+        x = g.lane_x(lane)
+        start, end = HEADER, g.height - BOTTOM / 2
+        state = self.ladder.initial_states.get(lane)
+        changes = self.ladder.state_changes[lane]
+        if state is None and not changes:   # no TCP states: a plain lane
+            runs: list[tuple[float, float, TcpState | None, tuple[TcpState, ...]]] = [
+                (start, end, None, ())]
+        else:
+            runs = []
+            y = start
+            shown: tuple[TcpState, ...] = (state,) if state else ()
+            for change in changes:
+                _, y1, _, y2 = self.ends(g, change.arrow)
+                at = y1 if change.at_sender else y2
+                runs.append((y, at, state, shown))
+                y, state, shown = at, change.states[-1], change.states
+            runs.append((y, end, state, shown))
+        future_alpha = {"solid": 1.0, "faint": FAINT_BAND, "hidden": 0.0}[look.future]
+        text_ok = g.step >= TAG_TEXT_ROOM
+        for y0, y1, st, names in runs:
+            fill = state_fill(st, c) if st else c.lane
+            base = 1.0 if st else 0.45
+            for a, b, alpha in ((y0, min(y1, now), base), (max(y0, now), y1, base * future_alpha)):
+                a, b = max(a, top), min(b, bottom)
+                if b > a and alpha > 0:
+                    items.append(Rect(x - BAND / 2, a, BAND, b - a, fill, alpha,
+                                      cls=f"band {st.value if st else 'none'}"))
+            if look.future == "hidden" and y1 > now:
+                a, b = max(y0, now, top), min(y1, bottom)
+                if b > a:
+                    items.append(Line(x, a, x, b, c.lane, 1.0, dash=True, cls="lane"))
+            if names and text_ok and top - 30 <= y0 <= bottom:
+                alpha = 1.0 if y0 <= now else future_alpha
+                if alpha > 0 and y1 - y0 >= 16:
+                    items.append(Text(x, y0 + 17, str(names[-1]), 11, c.text, bold=True,
+                                      opacity=alpha, cls="state-name"))
+                    if len(names) > 1 and y1 - y0 >= 30:
+                        via = "via " + ", ".join(map(str, names[:-1]))
+                        items.append(Text(x, y0 + 31, via, 10, c.muted, opacity=alpha,
+                                          cls="state-via"))
+        if lane in self._notes and text_ok and top - 30 <= start:
+            items.append(Text(x, start + 17, self._notes[lane], 10, c.muted, cls="state-none"))
+
+    def _arrow(self, items: list[Item], g: Geometry, n: int, look: Look) -> None:
+        arrow = self.ladder.arrows[n]
+        status, progress = _status(n, look.cursor)
+        if status == "future" and look.future == "hidden":
+            return
+        faint = FAINT if look.future == "faint" else 1.0
+        alpha = faint if status == "future" else 1.0
+        kind = KINDS[arrow.kind]
+        colour = kind.marker
+        x1, y1, x2, y2 = ends = self.ends(g, n)
+        dx, dy = x2 - x1, y2 - y1
+        length = math.hypot(dx, dy) or 1.0
+        ux, uy = dx / length, dy / length
+        head = 11.0 if g.step >= HEAD_STEP else 0.0
+        width = 1.6 if kind.name == "ack" else 2.2
+        dash = kind.name == "icmp"
+        # The line, solid up to the travelling packet when it is the current one.
+        lx2, ly2 = x2 - ux * head * 0.8, y2 - uy * head * 0.8
+        along = 0.08 + 0.82 * progress   # the packet: clear of both bands and the head
+        if status == "current" and progress < 1.0:
+            mx, my = x1 + dx * along, y1 + dy * along
+            items.append(Line(x1, y1, mx, my, colour, width, 1.0, dash, n, "line"))
+            if look.future != "hidden":
+                items.append(Line(mx, my, lx2, ly2, colour, width, faint, dash, n, "line"))
+            head_alpha = 0.0 if look.future == "hidden" else faint
+        else:
+            items.append(Line(x1, y1, lx2, ly2, colour, width, alpha, dash, n, "line"))
+            head_alpha = alpha
+        if head and head_alpha > 0:
+            px, py = -uy * head * 0.45, ux * head * 0.45
+            bx, by = x2 - ux * head, y2 - uy * head
+            items.append(Poly((x2, y2, bx + px, by + py, bx - px, by - py), colour,
+                              head_alpha, n, "head"))
+        pos = self._pos
+        below = (pos[n + 1] - pos[n]) * g.step if n + 1 < len(pos) else math.inf
+        room = min(below, (pos[n] - pos[n - 1]) * g.step if n else math.inf)
+        if status == "current" or n == look.selected:   # the arrow in focus is always read
+            room = below = math.inf
+        if room >= TAG_TEXT_ROOM:
+            self._arrow_text(items, n, ends, room, below, alpha, look.colours)
+        if status == "current":
+            angle, nx, ny = _slant(dx, dy)
+            px, py = x1 + dx * along - nx * 3.5, y1 + dy * along - ny * 3.5
+            items.append(Text(px, py, arrow.tag, 10, "#ffffff", bold=True, angle=angle,
+                              box=colour, group=n, cls="packet"))
+
+    def _arrow_text(self, items: list[Item], n: int, ends: tuple[float, float, float, float],
+                    room: float, below: float, alpha: float, c: Colours) -> None:
+        """Arrow ``n``'s time, label, options and analysis flags, as much as ``room`` allows."""
+        arrow = self.ladder.arrows[n]
+        x1, y1, x2, y2 = ends
+        dx, dy = x2 - x1, y2 - y1
+        t = (arrow.ts_ns - self.ladder.arrows[0].ts_ns) / 1e9
+        items.append(Text(TIME_W - 10, y1 + 4, f"{t:.6f}", 11, c.muted, "end",
+                          opacity=alpha, group=n, cls="time"))
+        items.append(Text(8, y1 + 4, f"#{arrow.index + 1}", 10, c.muted, "start",
+                          opacity=alpha, group=n, cls="frame"))
+        # Labels follow the slope, read left to right, above and below the line.
+        angle, nx, ny = _slant(dx, dy)
+        mx, my = (x1 + x2) / 2, (y1 + y2) / 2
+        if room >= FULL_TEXT_ROOM:
+            items.append(Text(mx + nx * 12, my + ny * 12, arrow.label, 12, c.text, opacity=alpha,
+                              angle=angle, group=n, cls="label"))
+            options = arrow.short_options
+            if options and below >= OPTIONS_ROOM:
+                items.append(Text(mx - nx * 19, my - ny * 19, options, 10, c.muted,
+                                  opacity=alpha, angle=angle, group=n, cls="options"))
+        else:
+            items.append(Text(mx + nx * 4, my + ny * 4, arrow.tag, 10, c.text, opacity=alpha,
+                              angle=angle, group=n, cls="label"))
+        if arrow.analysis:
+            problem = any(name in PROBLEM_FLAGS for name in arrow.analysis)
+            text = " · ".join(name.replace("_", " ") for name in arrow.analysis)
+            bx, by = x1 + dx * 0.62 - nx * 4, y1 + dy * 0.62 - ny * 4
+            items.append(Text(bx, by, text, 10, "#ffffff", bold=True, opacity=alpha,
+                              angle=angle, box=PROBLEM_COLOUR if problem else
+                              KINDS[arrow.kind].marker, group=n, cls="analysis"))
+
+    def _header(self, items: list[Item], g: Geometry, view: tuple[float, float, float, float],
+                look: Look) -> None:
+        vx, vy, vw, _ = view
+        c = look.colours
+        items.append(Rect(vx, vy, vw, HEADER, c.header, cls="header"))
+        items.append(Line(vx, vy + HEADER, vx + vw, vy + HEADER, c.lane, 1.0, cls="header"))
+        items.append(Text(8, vy + 18, self.ladder.title, 11, c.muted, "start", bold=True,
+                          cls="title"))
+        items.append(Text(TIME_W - 10, vy + HEADER - 12, "time (s)", 10, c.muted, "end",
+                          cls="time-heading"))
+        cursor = look.cursor
+        if cursor is None:
+            states = self.ladder.states_at(len(self.ladder.arrows) - 1)
+        else:
+            states = self.ladder.states_at(cursor.arrow, cursor.progress)
+        for lane, info in enumerate(self.ladder.lanes):
+            x = g.lane_x(lane)
+            if x + GAP_MIN / 2 < vx or x - GAP_MIN / 2 > vx + vw:
+                continue
+            items.append(Text(x, vy + 32, info.endpoint, 13, c.text, bold=True,
+                              cls="lane-label"))
+            if info.role:
+                items.append(Text(x, vy + 48, info.role, 11, c.muted, cls="lane-role"))
+            state = states.get(lane)
+            if state is not None:
+                items.append(Text(x, vy + 69, str(state), 11, c.text, bold=True,
+                                  box=state_fill(state, c), cls="lane-state"))
+
+
+def _status(n: int, cursor: Cursor | None) -> tuple[str, float]:
+    """("played" | "current" | "future", progress) of arrow ``n``."""
+    if cursor is None or n < cursor.arrow:
+        return "played", 1.0
+    if n == cursor.arrow:
+        return "current", cursor.progress
+    return "future", 0.0
+
+
+def _slant(dx: float, dy: float) -> tuple[float, float, float]:
+    """(angle in degrees, "up" unit normal) for text along a line, read left to right."""
+    angle = math.atan2(dy, dx) if dx >= 0 else math.atan2(-dy, -dx)
+    return math.degrees(angle), math.sin(angle), -math.cos(angle)
+
+
+def _distance(x: float, y: float, x1: float, y1: float, x2: float, y2: float) -> float:
+    dx, dy = x2 - x1, y2 - y1
+    t = ((x - x1) * dx + (y - y1) * dy) / ((dx * dx + dy * dy) or 1.0)
+    t = min(1.0, max(0.0, t))
+    return math.hypot(x - (x1 + t * dx), y - (y1 + t * dy))
+
+
+# -- SVG -------------------------------------------------------------------
+def svg_text(scene: LadderScene, *, geometry: Geometry | None = None,
+             look: Look | None = None,
+             view: tuple[float, float, float, float] | None = None) -> str:
+    """The ladder as an SVG document: the whole of it, or the ``view`` rectangle.
+
+    Each arrow is one ``<g class="arrow kind-...">`` with the packet's
+    summary as its ``<title>`` (a tooltip in browsers); lane labels are
+    ``<text class="lane-label">``.
+    """
+    g = geometry or scene.geometry()
+    look = look or Look()
+    view = view or (0.0, 0.0, g.width, g.height)
+    _, _, vw, vh = view
+    root = ET.Element("svg", {
+        "xmlns": "http://www.w3.org/2000/svg", "version": "1.1",
+        "width": _n(vw), "height": _n(vh), "viewBox": " ".join(map(_n, view)),
+        "font-family": look.font_family,
+    })
+    ET.SubElement(root, "title").text = scene.ladder.title
+    parent, group = root, -1
+    for item in scene.build(g, view, look):
+        if item.group != group:
+            parent, group = root, item.group
+            if group >= 0:
+                arrow = scene.ladder.arrows[group]
+                parent = ET.SubElement(root, "g", {
+                    "class": f"arrow kind-{KINDS[arrow.kind].name}",
+                    "id": f"packet-{arrow.index + 1}", "data-packet": str(arrow.index)})
+                ET.SubElement(parent, "title").text = describe(scene.ladder, group)
+        _svg_item(parent, item)
+    ET.indent(root, space=" ")
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _svg_item(parent: ET.Element, item: Item) -> None:
+    attrs: dict[str, str] = {}
+    if item.cls:
+        attrs["class"] = item.cls
+    if item.opacity < 1.0:
+        attrs["opacity"] = f"{item.opacity:.2f}"
+    if isinstance(item, Rect):
+        attrs |= {"x": _n(item.x), "y": _n(item.y), "width": _n(item.w), "height": _n(item.h),
+                  "fill": item.fill}
+        if item.radius:
+            attrs["rx"] = _n(item.radius)
+        ET.SubElement(parent, "rect", attrs)
+    elif isinstance(item, Line):
+        attrs |= {"x1": _n(item.x1), "y1": _n(item.y1), "x2": _n(item.x2), "y2": _n(item.y2),
+                  "stroke": item.colour, "stroke-width": _n(item.width),
+                  "stroke-linecap": "butt"}
+        if item.dash:
+            attrs["stroke-dasharray"] = "6 4"
+        ET.SubElement(parent, "line", attrs)
+    elif isinstance(item, Poly):
+        pts = item.points
+        attrs |= {"points": " ".join(f"{_n(pts[k])},{_n(pts[k + 1])}"
+                                     for k in range(0, len(pts), 2)), "fill": item.fill}
+        ET.SubElement(parent, "polygon", attrs)
+    else:
+        _svg_text_item(parent, item, attrs)
+
+
+def _svg_text_item(parent: ET.Element, item: Text, attrs: dict[str, str]) -> None:
+    target = parent
+    if item.angle or item.box:   # a group turns or fades text and box together
+        target = ET.SubElement(parent, "g")
+        if "opacity" in attrs:
+            target.set("opacity", attrs.pop("opacity"))
+        if item.angle:
+            target.set("transform", f"rotate({item.angle:.2f} {_n(item.x)} {_n(item.y)})")
+    if item.box:
+        width = text_width(item.text, item.size, item.bold)
+        left = item.x - {"start": 0.0, "middle": width / 2, "end": width}[item.anchor]
+        bx, by, bw, bh = text_box(left, item.y, width, item.size)
+        ET.SubElement(target, "rect", {"x": _n(bx), "y": _n(by), "width": _n(bw),
+                                       "height": _n(bh), "rx": "4", "fill": item.box})
+    attrs |= {"x": _n(item.x), "y": _n(item.y), "font-size": str(item.size),
+              "fill": item.colour, "text-anchor": item.anchor}
+    if item.bold:
+        attrs["font-weight"] = "bold"
+    ET.SubElement(target, "text", attrs).text = item.text
+
+
+def _n(value: float) -> str:
+    text = f"{value:.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+def write_svg(scene: LadderScene, path: str, *, geometry: Geometry | None = None,
+              look: Look | None = None,
+              view: tuple[float, float, float, float] | None = None) -> None:
+    """:func:`svg_text` to ``path``, through a temporary file (never half-written)."""
+    text = svg_text(scene, geometry=geometry, look=look, view=view)
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=".svg", dir=directory)
+    except OSError as err:
+        raise BadInput(f"{path}: cannot write here: {err.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
