@@ -1,0 +1,376 @@
+"""The timeline widget: rows, markers, playhead, range, time-sequence, throughput."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from benchmarks.make_pcap import generate
+from PyQt6.QtCore import QPoint, QPointF, Qt
+from PyQt6.QtGui import QColor, QImage, QPalette, QWheelEvent
+from PyQt6.QtWidgets import QApplication, QWidget
+
+from visualizer.core.analysis import Analysis, analyze
+from visualizer.core.kinds import DATA_K, FIN_K, KINDS, PROBLEM_K, SYN_K, UDP_K, packet_kinds
+from visualizer.core.pcapfile import CaptureFile
+from visualizer.core.store import PacketStore
+from visualizer.core.tcp.testing import Capture, Conversation, write_pcap
+from visualizer.gui.timeline import Timeline
+
+SAMPLES = Path(__file__).parents[2] / "resources" / "samples"
+HANDSHAKE_ROW = "TCP 0  127.0.0.1:37842 ↔ 127.0.0.1:52147"
+
+
+def _analysis(path: Path) -> Iterator[Analysis]:
+    store = PacketStore.from_file(str(path))
+    yield analyze(store)
+    store.close()
+
+
+@pytest.fixture
+def handshake() -> Iterator[Analysis]:
+    yield from _analysis(SAMPLES / "tcp-handshake.pcapng")
+
+
+@pytest.fixture
+def timeline(qtbot) -> Timeline:
+    widget = Timeline()
+    qtbot.addWidget(widget)
+    widget.resize(1000, 350)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+@pytest.fixture
+def mixed(tmp_path: Path) -> Iterator[Analysis]:
+    """A few thousand packets: TCP bulk transfers and UDP flows, interleaved in order."""
+    path = tmp_path / "mixed.pcap"
+    with open(path, "wb") as out:
+        generate(3000, out)
+    yield from _analysis(path)
+
+
+def _plot_pixels(timeline: Timeline) -> np.ndarray:
+    """The timeline plot as rendered, as 0xRRGGBB ints (rows x columns)."""
+    image = timeline.plot.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    ptr = image.constBits()
+    assert ptr is not None
+    ptr.setsize(image.sizeInBytes())
+    pixels = np.frombuffer(ptr, dtype=np.uint32).reshape(image.height(),
+                                                         image.bytesPerLine() // 4)
+    return pixels[:, :image.width()] & 0xFFFFFF
+
+
+def _colour(code: int) -> int:
+    return int(KINDS[code].marker[1:], 16)
+
+
+def _column_of(timeline: Timeline, seconds: float) -> int:
+    vb = timeline.plot.getPlotItem().getViewBox()
+    return timeline.plot.mapFromScene(vb.mapViewToScene(QPointF(seconds, 0))).x()
+
+
+# -- rows and markers -----------------------------------------------------------
+def test_sample_gives_one_row_with_fourteen_markers(timeline: Timeline,
+                                                    handshake: Analysis) -> None:
+    assert not timeline.has_data()
+    timeline.set_analysis(handshake, 14)
+    assert timeline.has_data()
+    assert timeline.row_labels() == [HANDSHAKE_ROW]
+    assert timeline.packet_rows().tolist() == [0] * 14
+    assert timeline.packet_kinds().tolist() == packet_kinds(handshake).tolist()
+    ts = handshake.store.column("ts_ns")
+    np.testing.assert_allclose(timeline.packet_times(), (ts - ts[0]) / 1e9)
+
+
+def test_markers_are_painted_at_their_time_in_kind_colours(timeline: Timeline,
+                                                           handshake: Analysis) -> None:
+    timeline.set_analysis(handshake, 14)
+    pixels = _plot_pixels(timeline)
+    times = timeline.packet_times()
+    for index, code in ((0, SYN_K), (3, DATA_K), (11, FIN_K)):
+        column = _column_of(timeline, float(times[index]))
+        near = pixels[:, max(column - 2, 0):column + 3]
+        assert (near == _colour(code)).sum() >= 5, (index, KINDS[code].name)
+    assert not (pixels == _colour(UDP_K)).any()
+    timeline.clear()
+    assert not (_plot_pixels(timeline) == _colour(SYN_K)).any()
+
+
+def test_mixed_capture_rows_tcp_then_udp(timeline: Timeline, mixed: Analysis) -> None:
+    timeline.set_analysis(mixed, len(mixed.store))
+    labels = timeline.row_labels()
+    tcp, udp = len(mixed.tcp.connections), len(mixed.udp_flows)
+    assert tcp > 3 and udp > 1
+    assert [label.split()[0] for label in labels] == ["TCP"] * tcp + ["UDP"] * udp
+    rows = timeline.packet_rows()
+    stream, flow = mixed.column("stream"), mixed.column("udp_flow")
+    assert (rows[stream >= 0] == stream[stream >= 0]).all()
+    assert (rows[flow >= 0] == tcp + flow[flow >= 0]).all()
+    pixels = _plot_pixels(timeline)
+    assert (pixels == _colour(UDP_K)).any() and (pixels == _colour(DATA_K)).any()
+
+
+def test_extend_adds_markers_and_rows_as_a_live_capture_grows(timeline: Timeline,
+                                                              mixed: Analysis,
+                                                              tmp_path: Path) -> None:
+    """Growing in batches ends exactly where loading everything at once does."""
+    with open(tmp_path / "grow.pcap", "wb") as out:
+        generate(3000, out)
+    store = PacketStore(CaptureFile.open(str(tmp_path / "grow.pcap")))
+    frames = store.capture.frames()
+    analysis = Analysis(store)
+    store.extend(itertools.islice(frames, 6))
+    timeline.set_analysis(analysis.run(), 6)
+    assert timeline.row_labels() == [timeline.row_labels()[0]] and len(
+        timeline.packet_times()) == 6
+    sizes = []
+    while True:
+        store.extend(itertools.islice(frames, 700))
+        if len(store) == len(timeline.packet_times()):
+            break
+        timeline.extend(len(analysis.run().store))
+        sizes.append(len(timeline.row_labels()))
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
+    whole = Timeline()
+    whole.set_analysis(mixed, len(mixed.store))
+    assert timeline.row_labels() == whole.row_labels()
+    assert (timeline.packet_rows() == whole.packet_rows()).all()
+    assert (timeline.packet_kinds() == whole.packet_kinds()).all()
+    store.close()
+
+
+def _wheel(widget: QWidget, at: QPoint, clicks: int) -> None:
+    event = QWheelEvent(QPointF(at), QPointF(widget.mapToGlobal(at)), QPoint(0, 0),
+                        QPoint(0, 120 * clicks), Qt.MouseButton.NoButton,
+                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, event)
+
+
+def test_view_follows_a_live_capture_until_the_user_zooms(timeline: Timeline,
+                                                          handshake: Analysis) -> None:
+    vb = timeline.plot.getPlotItem().getViewBox()
+    timeline.set_analysis(handshake, 4)
+    times = handshake.store.column("ts_ns")
+    timeline.extend(10)
+    (x0, x1), _ = vb.viewRange()
+    assert x0 <= 0 and x1 >= (times[9] - times[0]) / 1e9
+    viewport = timeline.plot.viewport()
+    assert viewport is not None
+    _wheel(viewport, viewport.rect().center(), 3)  # zoom in
+    (z0, z1), _ = vb.viewRange()
+    assert z1 - z0 < (x1 - x0) / 2
+    timeline.extend(14)
+    assert vb.viewRange()[0] == pytest.approx([z0, z1])  # the user's view stays
+    timeline.fit_button.click()
+    assert vb.viewRange()[0][1] >= (times[13] - times[0]) / 1e9
+
+
+def test_clear_forgets_everything(timeline: Timeline, handshake: Analysis) -> None:
+    timeline.set_analysis(handshake, 14)
+    timeline.set_current(3)
+    timeline.set_conversation("tcp", 0)
+    timeline.show_range(0.0, 1.0)
+    assert "SYN-ACK" in timeline.legend.text()
+    timeline.clear()
+    assert timeline.legend.text() == ""
+    assert not timeline.has_data()
+    assert timeline.row_labels() == [] and len(timeline.packet_times()) == 0
+    assert not timeline.playhead.isVisible()
+    assert timeline.selected_range() is None
+    timeline.tabs.setCurrentIndex(1)
+    assert "Select a TCP conversation" in timeline.time_sequence._empty.text()
+    assert timeline.time_sequence._stack.currentIndex() == 0
+
+
+# -- playhead ---------------------------------------------------------------------
+def test_set_current_moves_the_playhead_to_the_packet(qtbot, timeline: Timeline,
+                                                      handshake: Analysis) -> None:
+    timeline.set_analysis(handshake, 14)
+    times = timeline.packet_times()
+    with qtbot.assert_not_emitted(timeline.seek_requested):
+        timeline.set_current(5)
+    assert timeline.playhead.isVisible()
+    assert timeline.playhead.value() == pytest.approx(times[5])
+    assert timeline.time_sequence.playhead.value() == pytest.approx(times[5])
+    x, y = timeline.ring.getData()
+    assert x.tolist() == pytest.approx([times[5]]) and y.tolist() == [0]
+    timeline.set_current(-1)
+    assert not timeline.playhead.isVisible()
+    assert len(timeline.ring.getData()[0]) == 0
+
+
+def test_dragging_the_playhead_seeks_the_nearest_packet(qtbot, timeline: Timeline,
+                                                        handshake: Analysis) -> None:
+    timeline.set_analysis(handshake, 14)
+    times = timeline.packet_times()
+    line = timeline.playhead
+    line.setValue(times[7] + 0.3 * (times[8] - times[7]))
+    with qtbot.wait_signal(timeline.seek_requested) as blocker:
+        line.sigPositionChangeFinished.emit(line)
+    assert blocker.args == [7]
+    line.setValue(times[8] - 0.2 * (times[8] - times[7]))
+    with qtbot.wait_signal(timeline.seek_requested) as blocker:
+        line.sigPositionChangeFinished.emit(line)
+    assert blocker.args == [8]
+
+
+def test_seek_stays_within_the_selected_conversation(qtbot, timeline: Timeline,
+                                                     tmp_path: Path) -> None:
+    capture = Capture()
+    a = Conversation(("10.0.0.1", 40000), ("10.0.0.2", 80), capture=capture)
+    b = Conversation(("10.0.0.1", 40001), ("10.0.0.2", 80), capture=capture)
+    a.handshake()   # packets 0-2: stream 0
+    b.handshake()   # packets 3-5: stream 1
+    a.c2s("PA", data=10)  # packet 6: stream 0
+    path = write_pcap(tmp_path / "two.pcap", capture.segments)
+    for analysis in _analysis(path):
+        timeline.set_analysis(analysis, 7)
+        assert len(timeline.row_labels()) == 2
+        times = timeline.packet_times()
+        line = timeline.playhead
+        line.setValue(float(times[4]))
+        with qtbot.wait_signal(timeline.seek_requested) as blocker:
+            line.sigPositionChangeFinished.emit(line)
+        assert blocker.args == [4]
+        timeline.set_conversation("tcp", 0)
+        with qtbot.wait_signal(timeline.seek_requested) as blocker:
+            line.sigPositionChangeFinished.emit(line)
+        assert blocker.args == [2]  # stream 0's packet nearest to packet 4's time
+        timeline.set_conversation("tcp", 1)
+        assert timeline.highlight.isVisible()
+        assert timeline.highlight.getRegion() == pytest.approx((0.5, 1.5))
+        timeline.set_conversation(None)
+        assert not timeline.highlight.isVisible()
+
+
+def test_clicking_next_to_a_tick_seeks_to_it(qtbot, timeline: Timeline,
+                                             handshake: Analysis) -> None:
+    timeline.set_analysis(handshake, 14)
+    times = timeline.packet_times()
+    vb = timeline.plot.getPlotItem().getViewBox()
+    where = timeline.plot.mapFromScene(vb.mapViewToScene(QPointF(float(times[3]), 0)))
+    with qtbot.wait_signal(timeline.seek_requested) as blocker:
+        qtbot.mouseClick(timeline.plot.viewport(), Qt.MouseButton.LeftButton,
+                         pos=where + QPoint(3, 0))
+    assert blocker.args == [3]
+
+
+# -- range ---------------------------------------------------------------------------
+def test_range_selection_returns_the_packets_inside(qtbot, timeline: Timeline,
+                                                    handshake: Analysis) -> None:
+    timeline.set_analysis(handshake, 14)
+    times = timeline.packet_times()
+    assert timeline.selected_range() is None
+    timeline.range_button.click()
+    assert timeline.region.isVisible()
+    eps = 1e-7
+    timeline.region.setRegion((times[2] - eps, times[5] + eps))
+    assert timeline.selected_range() == (2, 5)
+    assert timeline.export_button.isEnabled()
+    assert timeline.range_label.text() == "frames 3–6"
+    with qtbot.wait_signal(timeline.range_export_requested) as blocker:
+        timeline.export_button.click()
+    assert blocker.args == [2, 5]
+    gap = (times[2] + times[3]) / 2
+    timeline.region.setRegion((gap - eps, gap + eps))
+    assert timeline.selected_range() is None
+    assert not timeline.export_button.isEnabled()
+    timeline.range_button.click()
+    assert not timeline.region.isVisible() and timeline.selected_range() is None
+
+
+# -- time-sequence -----------------------------------------------------------------
+def test_time_sequence_of_the_sample(timeline: Timeline, handshake: Analysis) -> None:
+    timeline.set_analysis(handshake, 14)
+    timeline.set_conversation("tcp", 0)
+    timeline.tabs.setCurrentIndex(1)
+    graph = timeline.time_sequence
+    assert graph._stack.currentIndex() == 1
+    assert graph.direction.count() == 2
+    assert graph.direction.currentText() == "127.0.0.1:37842 → 127.0.0.1:52147"
+    data = graph.segments()
+    times = timeline.packet_times()
+    np.testing.assert_allclose(data["time"], times[[3, 7, 9]])
+    assert data["seq"].tolist() == [1, 65, 129]
+    assert data["end"].tolist() == [65, 129, 193]
+    assert not data["retransmitted"].any()
+    np.testing.assert_allclose(data["ack_time"], times[[1, 4, 5, 8, 10, 12]])
+    assert data["ack"].tolist() == [1, 65, 65, 129, 193, 194]
+    assert (data["window"] > data["ack"]).all()
+    x, _ = graph._ack.getData()
+    assert x is not None and len(x) == 2 * 6 - 1  # a step line through six acks
+    graph.direction.setCurrentIndex(1)
+    graph.direction.activated.emit(1)
+    data = graph.segments()
+    np.testing.assert_allclose(data["time"], times[[5, 8, 10]])
+    assert data["seq"].tolist() == [1, 65, 129]
+    np.testing.assert_allclose(data["ack_time"], times[[2, 3, 6, 7, 9, 11, 13]])
+    assert data["ack"].tolist() == [1, 1, 65, 65, 129, 193, 194]  # the SYN acks nothing
+
+
+def test_time_sequence_marks_retransmissions(timeline: Timeline, tmp_path: Path) -> None:
+    conv = Conversation()
+    conv.handshake()
+    first = conv.c2s("PA", data=100, delivered=False)
+    assert first is not None
+    conv.c2s("PA", data=100, seq=first.seq, dt=200_000_000)  # the RTO fires
+    conv.s2c("A")
+    conv.close()
+    for analysis in _analysis(write_pcap(tmp_path / "rto.pcap", conv.segments)):
+        timeline.tabs.setCurrentIndex(1)
+        timeline.set_analysis(analysis, len(analysis.store))
+        timeline.set_conversation("tcp", 0)
+        data = timeline.time_sequence.segments()
+        assert data["retransmitted"].tolist() == [False, True]
+        assert data["seq"].tolist() == [1, 1]
+        assert timeline.packet_kinds()[4] == PROBLEM_K  # red on the timeline too
+
+
+def test_time_sequence_empty_states(timeline: Timeline) -> None:
+    for analysis in _analysis(SAMPLES / "udp-datagrams.pcapng"):
+        timeline.set_analysis(analysis, 10)
+        timeline.tabs.setCurrentIndex(1)
+        graph = timeline.time_sequence
+        assert graph._stack.currentIndex() == 0
+        assert "Select a TCP conversation" in graph._empty.text()
+        timeline.set_conversation("udp", 0)
+        assert "UDP flow" in graph._empty.text()
+        assert timeline.row_labels()[0].startswith("UDP 0  ")
+
+
+# -- throughput ------------------------------------------------------------------------
+def test_throughput_bins_add_up_to_the_bytes(timeline: Timeline, mixed: Analysis) -> None:
+    timeline.set_analysis(mixed, len(mixed.store))
+    timeline.tabs.setCurrentIndex(2)
+    graph = timeline.throughput
+    lengths = mixed.store.column("origlen")
+    (rate,) = graph.rates
+    assert rate.sum() * graph.bin_s == pytest.approx(lengths.sum())
+    timeline.set_conversation("tcp", 1)
+    forward, backward = graph.rates
+    members = mixed.stream_indices(1)
+    direction = mixed.column("direction")[members]
+    assert forward.sum() * graph.bin_s == pytest.approx(
+        lengths[members][direction == 0].sum())
+    assert backward.sum() * graph.bin_s == pytest.approx(
+        lengths[members][direction == 1].sum())
+    assert "TCP 1" in graph.caption.text()
+
+
+# -- palette -------------------------------------------------------------------------------
+def test_plots_follow_the_palette(timeline: Timeline, handshake: Analysis) -> None:
+    timeline.set_analysis(handshake, 14)
+    dark = QPalette(timeline.palette())
+    dark.setColor(QPalette.ColorRole.Base, QColor("#1e1e1e"))
+    dark.setColor(QPalette.ColorRole.Text, QColor("#e0e0e0"))
+    timeline.setPalette(dark)
+    for plot in (timeline.plot, timeline.time_sequence.plot, timeline.throughput.plot):
+        assert plot.backgroundBrush().color().name() == "#1e1e1e"
+        assert plot.getPlotItem().getAxis("bottom").textPen().color().name() == "#e0e0e0"
+    pixels = _plot_pixels(timeline)
+    assert (pixels == 0x1E1E1E).sum() > pixels.size // 3

@@ -1,0 +1,381 @@
+"""The timeline's second and third tabs: a time-sequence graph and throughput.
+
+The time-sequence graph is tcptrace's: for one direction of one TCP stream,
+each data segment is a vertical bar from its first to its last sequence
+number at the time it was seen, the acknowledgements coming back form a step
+line below the bars and the advertised receive window (ack + window) a step
+line above them. A sender stalled on a full window, a retransmission (red)
+or a long gap reads at a glance.
+
+Both plots share the timeline's x axis: seconds since the first packet of
+the capture, so the playhead sits at the same time on every tab.
+Helpers for palette-aware plots live here too, for timeline.py to share.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import QEvent, Qt, pyqtSlot
+from PyQt6.QtGui import QColor, QPalette
+from PyQt6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from visualizer.core.analysis import Analysis
+from visualizer.core.kinds import DATA_K, FIN_K, KINDS, PROBLEM_K, SYN_K
+from visualizer.core.store import format_endpoint
+from visualizer.core.tcp.connection import ANALYSIS_FLAGS
+from visualizer.core.tcp.segment import ACK, FIN, SYN
+
+RETRANSMITTED = sum(1 << ANALYSIS_FLAGS.index(name) for name in
+                    ("retransmission", "fast_retransmission", "spurious_retransmission"))
+SEGMENT_COLOUR = KINDS[DATA_K].marker
+RETRANSMISSION_COLOUR = KINDS[PROBLEM_K].marker
+ACK_COLOUR = KINDS[SYN_K].marker
+WINDOW_COLOUR = KINDS[FIN_K].marker
+
+
+# -- shared plot helpers --------------------------------------------------
+def is_dark(palette: QPalette) -> bool:
+    return palette.color(QPalette.ColorRole.Base).lightness() < 128
+
+
+def style_plot(plot: pg.PlotWidget, palette: QPalette) -> None:
+    """Background and axes from the widget palette (light or dark desktop)."""
+    background = palette.color(QPalette.ColorRole.Base)
+    text = palette.color(QPalette.ColorRole.Text)
+    plot.setBackground(background)
+    item = plot.getPlotItem()
+    for name in ("left", "bottom"):
+        axis = item.getAxis(name)
+        axis.setPen(pg.mkPen(text))
+        axis.setTextPen(pg.mkPen(text))
+    item.titleLabel.setAttr("color", text.name())
+    legend = item.legend
+    if legend is not None:
+        legend.setLabelTextColor(text)
+        for _sample, label in legend.items:  # setAttr alone does not re-render the text
+            label.setText(label.text, color=text)
+        shade = QColor(background)
+        shade.setAlpha(210)
+        legend.setBrush(shade)
+
+
+def playhead_line(palette: QPalette) -> pg.InfiniteLine:
+    """The movable vertical line that marks the current packet's time."""
+    line = pg.InfiniteLine(angle=90, movable=True)
+    line.addMarker("v", position=1.0, size=12)  # a grip at the top, like a video player's
+    style_playhead(line, palette)
+    line.setZValue(20)
+    line.setCursor(Qt.CursorShape.SizeHorCursor)
+    line.setToolTip("The current packet. Drag to seek.")
+    return line
+
+
+def style_playhead(line: pg.InfiniteLine, palette: QPalette) -> None:
+    """The text colour, half see-through: unlike any kind colour, and the tick
+    it crosses still shows."""
+    colour = QColor(palette.color(QPalette.ColorRole.Text))
+    colour.setAlpha(150)
+    line.setPen(pg.mkPen(colour, width=2))
+    line.setHoverPen(pg.mkPen(colour, width=4))
+
+
+def _step(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Points of a step line that holds each y until the next x."""
+    if len(x) < 2:
+        return x, y
+    return np.repeat(x, 2)[1:], np.repeat(y, 2)[:-1]
+
+
+def _placeholder(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setWordWrap(True)
+    label.setEnabled(False)  # the palette's dimmed text colour
+    return label
+
+
+# -- time-sequence graph ---------------------------------------------------
+class TimeSequenceGraph(QWidget):
+    """tcptrace-style seq/ack/window over time for one TCP stream (module docstring).
+
+    The direction shown is the one that sent more bytes, until the user picks
+    the other one in the chooser. ``playhead`` is public so the timeline can
+    drive it like its own.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._analysis: Analysis | None = None
+        self._stream = -1
+        self._count = 0
+        self._t0_ns = 0
+        self._data: dict[str, np.ndarray] = {}
+        self.plot = pg.PlotWidget()
+        item = self.plot.getPlotItem()
+        item.setLabel("bottom", "Time", units="s")
+        item.setLabel("left", "Relative sequence number")
+        item.getAxis("left").enableAutoSIPrefix(False)
+        item.showGrid(x=True, y=True, alpha=0.15)
+        item.setMenuEnabled(False)
+        self._bars = pg.PlotDataItem(connect="pairs", pen=pg.mkPen(SEGMENT_COLOUR, width=2))
+        self._retrans = pg.PlotDataItem(connect="pairs",
+                                        pen=pg.mkPen(RETRANSMISSION_COLOUR, width=2))
+        self._ack = pg.PlotDataItem(pen=pg.mkPen(ACK_COLOUR, width=1.5))
+        self._window = pg.PlotDataItem(pen=pg.mkPen(WINDOW_COLOUR, width=1.5))
+        for curve in (self._ack, self._window):
+            curve.setDownsampling(auto=True, method="peak")
+            curve.setClipToView(True)
+        self._marks = pg.ScatterPlotItem(size=7, pen=None)
+        legend = item.addLegend(offset=(10, 10))
+        for curve in (self._bars, self._retrans, self._ack, self._window, self._marks):
+            item.addItem(curve)
+        legend.addItem(self._bars, "data segment (seq … seq+len)")
+        legend.addItem(self._retrans, "retransmission")
+        legend.addItem(self._ack, "ack (from the receiver)")
+        legend.addItem(self._window, "receive window (ack + window)")
+        self.playhead = playhead_line(self.palette())
+        item.addItem(self.playhead, ignoreBounds=True)
+        self.direction = QComboBox()
+        self.direction.setToolTip("Which sender's sequence numbers to draw")
+        self.direction.activated.connect(self._on_direction_chosen)
+        self._empty = _placeholder("Select a TCP conversation to see its time-sequence graph.")
+        page = QWidget()
+        bar = QHBoxLayout()
+        bar.setContentsMargins(4, 2, 4, 0)
+        bar.addWidget(QLabel("Sender:"))
+        bar.addWidget(self.direction)
+        self.note = QLabel()
+        self.note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        bar.addWidget(self.note, 1)
+        column = QVBoxLayout(page)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addLayout(bar)
+        column.addWidget(self.plot, 1)
+        self._stack = QStackedWidget()
+        self._stack.addWidget(self._empty)
+        self._stack.addWidget(page)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._stack)
+        style_plot(self.plot, self.palette())
+
+    # -- public ------------------------------------------------------------
+    def show_stream(self, analysis: Analysis | None, count: int, t0_ns: int, stream: int,
+                    note: str = "") -> None:
+        """Draw TCP ``stream`` from packets [0, count); ``stream < 0``: the empty state.
+
+        ``note`` replaces the empty-state text (e.g. why a UDP flow has no graph).
+        """
+        keep_direction = stream == self._stream and analysis is self._analysis
+        self._analysis, self._count, self._t0_ns, self._stream = analysis, count, t0_ns, stream
+        if analysis is None or stream < 0 or stream >= len(analysis.tcp.connections):
+            self._data = {}
+            self._empty.setText(note or "Select a TCP conversation to see its "
+                                        "time-sequence graph.")
+            self._stack.setCurrentIndex(0)
+            return
+        (ea, pa), (eb, pb) = analysis.tcp.connections[stream].endpoints
+        a, b = format_endpoint(ea, pa), format_endpoint(eb, pb)
+        previous = self.direction.currentIndex() if keep_direction else -1
+        self.direction.clear()
+        self.direction.addItems([f"{a} → {b}", f"{b} → {a}"])
+        indices = analysis.stream_indices(stream)
+        indices = indices[indices < count]
+        plen = analysis.store.column("payload_len")[indices]
+        sent = analysis.column("direction")[indices]
+        more = 0 if plen[sent == 0].sum() >= plen[sent == 1].sum() else 1
+        self.direction.setCurrentIndex(previous if previous >= 0 else more)
+        self._stack.setCurrentIndex(1)
+        self._redraw()
+
+    def segments(self) -> dict[str, np.ndarray]:
+        """What is drawn: ``time``, ``seq``, ``end``, ``retransmitted`` per data
+        segment and ``ack_time``, ``ack``, ``window`` per acknowledgement."""
+        return self._data
+
+    def changeEvent(self, event: QEvent | None) -> None:
+        if event is not None and event.type() == QEvent.Type.PaletteChange:
+            style_plot(self.plot, self.palette())
+            style_playhead(self.playhead, self.palette())
+        super().changeEvent(event)
+
+    # -- drawing -----------------------------------------------------------
+    @pyqtSlot(int)
+    def _on_direction_chosen(self, _index: int) -> None:
+        self._redraw()
+
+    def _redraw(self) -> None:
+        analysis = self._analysis
+        if analysis is None or self._stream < 0:
+            return
+        sender = max(self.direction.currentIndex(), 0)
+        store = analysis.store
+        indices = analysis.stream_indices(self._stream)
+        indices = indices[indices < self._count]
+        seconds = (store.column("ts_ns")[indices] - self._t0_ns) / 1e9
+        direction = analysis.column("direction")[indices]
+        flags = store.column("tcp_flags")[indices].astype(np.int32)
+        plen = store.column("payload_len")[indices].astype(np.int64)
+        seq = analysis.column("rel_seq")[indices]
+        out = direction == sender
+        data = out & (plen > 0)
+        retrans = data & (analysis.column("analysis")[indices] & RETRANSMITTED != 0)
+        back = (direction != sender) & (flags & ACK != 0)
+        ack = analysis.column("rel_ack")[indices][back]
+        window = ack + np.maximum(analysis.column("window")[indices][back], 0)
+        self._data = {
+            "time": seconds[data], "seq": seq[data], "end": seq[data] + plen[data],
+            "retransmitted": retrans[data],
+            "ack_time": seconds[back], "ack": ack, "window": window,
+        }
+        for item, mask in ((self._bars, data & ~retrans), (self._retrans, retrans)):
+            x = np.repeat(seconds[mask], 2)
+            y = np.column_stack([seq[mask], seq[mask] + plen[mask]]).ravel().astype(np.float64)
+            item.setData(x, y)
+        self._ack.setData(*_step(seconds[back], ack.astype(np.float64)))
+        self._window.setData(*_step(seconds[back], window.astype(np.float64)))
+        # SYN and FIN take one sequence number each: show where
+        control = out & (flags & (SYN | FIN) != 0)
+        colours = [KINDS[SYN_K if f & SYN else FIN_K].marker for f in flags[control]]
+        self._marks.setData(seconds[control], seq[control].astype(np.float64),
+                            brush=[pg.mkBrush(c) for c in colours],
+                            symbol=["t1" if f & SYN else "s" for f in flags[control]])
+        self._fit(seconds, seq[out], self._data)
+
+    def _fit(self, seconds: np.ndarray, sent: np.ndarray, data: dict[str, np.ndarray]) -> None:
+        """Frame the sequence numbers and acks; the window line only when it is near.
+
+        On loopback the window (64 KiB and more) dwarfs a few hundred bytes of
+        data, which would squash the interesting part into one line at the
+        bottom; the window matters when the sender gets close to it.
+        """
+        if not len(seconds):
+            return
+        top = max([float(v.max()) for v in (sent, data["end"], data["ack"]) if len(v)] + [1.0])
+        bottom = min([float(v.min()) for v in (sent, data["ack"]) if len(v)] + [0.0])
+        self.note.clear()
+        if len(data["window"]):
+            if float(data["window"].max()) <= 1.5 * top:
+                top = float(data["window"].max())
+            else:
+                ahead = float(np.median(data["window"] - data["ack"]))
+                self.note.setText(f"The receive window line runs {pg.siFormat(ahead, suffix='B')}"
+                                  " above the acks, off the top: zoom out to see it.")
+        item = self.plot.getPlotItem()
+        item.setXRange(float(seconds.min()), float(seconds.max()), padding=0.03)
+        item.setYRange(bottom, top, padding=0.06)
+
+
+# -- throughput ----------------------------------------------------------------
+def nice_bin(span_s: float, bins: int = 150) -> float:
+    """A round bin width (1, 2 or 5 × 10^k s) giving about ``bins`` bins."""
+    raw = max(span_s / bins, 1e-9)
+    power = 10 ** math.floor(math.log10(raw))
+    for step in (1, 2, 5, 10):
+        if raw <= step * power:
+            return float(step * power)
+    return float(10 * power)
+
+
+class ThroughputGraph(QWidget):
+    """Frame bytes per second over time, binned; one curve per direction for a
+    conversation, one for all packets otherwise."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plot = pg.PlotWidget()
+        item = self.plot.getPlotItem()
+        item.setLabel("bottom", "Time", units="s")
+        item.setLabel("left", "Throughput", units="B/s")
+        item.showGrid(x=True, y=True, alpha=0.15)
+        item.setMenuEnabled(False)
+        self._legend = item.addLegend(offset=(10, 10))
+        self._curves: list[pg.PlotDataItem] = []
+        self.playhead = playhead_line(self.palette())
+        item.addItem(self.playhead, ignoreBounds=True)
+        self.caption = QLabel()
+        self.caption.setContentsMargins(4, 2, 4, 0)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.plot, 1)
+        self.bin_s = 0.0
+        self.rates: list[np.ndarray] = []
+        style_plot(self.plot, self.palette())
+
+    def show_packets(self, analysis: Analysis | None, seconds: np.ndarray,
+                     members: np.ndarray | None, name: str) -> None:
+        """Frame bytes of packets ``members`` (None: all) at ``seconds`` (one per packet).
+
+        A conversation gets a curve per direction, told apart by the sender
+        of its first packet.
+        """
+        if analysis is None or not len(seconds) or (members is not None and not len(members)):
+            self.show_bytes(np.zeros(0), np.zeros(0), [], f"No packets: {name}")
+            return
+        store = analysis.store
+        lengths = store.column("origlen")[:len(seconds)].astype(np.float64)
+        if members is None:
+            self.show_bytes(seconds, lengths, [(name, np.ones(len(seconds), dtype=bool))],
+                            f"Frame bytes per second, {name}")
+            return
+        first = int(members[0])
+        src, sport = store.column("src")[members], store.column("sport")[members]
+        forward = (src == src[0]) & (sport == sport[0])
+        a = format_endpoint(store.address(int(src[0])), int(sport[0]))
+        b = format_endpoint(store.address(int(store.column("dst")[first])),
+                            int(store.column("dport")[first]))
+        self.show_bytes(seconds[members], lengths[members],
+                        [(f"{a} → {b}", forward), (f"{b} → {a}", ~forward)],
+                        f"Frame bytes per second, {name}")
+
+    def show_bytes(self, seconds: np.ndarray, lengths: np.ndarray,
+                   groups: list[tuple[str, np.ndarray]], caption: str) -> None:
+        """Bin ``lengths`` at ``seconds``; ``groups``: (legend name, mask) per curve."""
+        item = self.plot.getPlotItem()
+        for curve in self._curves:
+            item.removeItem(curve)
+        self._curves.clear()
+        self._legend.clear()
+        self.rates = []
+        self.caption.setText(caption)
+        if len(seconds) == 0:
+            return
+        lo, hi = float(seconds.min()), float(seconds.max())
+        self.bin_s = width = nice_bin(hi - lo)
+        start = math.floor(lo / width) * width
+        n = max(1, math.ceil((hi - start) / width + 1e-9))
+        n = min(n, 5000)
+        edges = start + width * np.arange(n + 1)
+        colours = (KINDS[SYN_K].marker, KINDS[6].marker, KINDS[DATA_K].marker)
+        for (name, mask), colour in zip(groups, colours, strict=False):
+            counts, _ = np.histogram(seconds[mask], bins=n, range=(edges[0], edges[-1]),
+                                     weights=lengths[mask])
+            rate = counts / width
+            self.rates.append(rate)
+            fill = QColor(colour)
+            fill.setAlpha(60)
+            curve = pg.PlotDataItem(edges, rate, stepMode="center", fillLevel=0,
+                                    brush=fill, pen=pg.mkPen(colour, width=1.5))
+            item.addItem(curve)
+            self._legend.addItem(curve, name)
+            self._curves.append(curve)
+        self.caption.setText(f"{caption}; bins of {pg.siFormat(width, suffix='s')}")
+        item.enableAutoRange()
+
+    def changeEvent(self, event: QEvent | None) -> None:
+        if event is not None and event.type() == QEvent.Type.PaletteChange:
+            style_plot(self.plot, self.palette())
+            style_playhead(self.playhead, self.palette())
+        super().changeEvent(event)
