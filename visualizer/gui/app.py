@@ -1,22 +1,103 @@
-"""The desktop application's entry point.
+"""The desktop application's entry point: ``visualizer gui [FILE]``.
 
-The window itself (packet table, ladder animation, timeline) is the next
-piece of work; until it lands, starting the GUI says so and points to the
-commands that already work, rather than opening an empty window.
+Sets up Qt (application name for QSettings, the Fusion style with a light
+or dark palette following the system, the crash handler), shows the main
+window and opens FILE. ``--screenshot PNG`` renders the window once FILE
+has loaded and exits: the README's and docs' pictures are made this way.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import tempfile
+import time
+
+from visualizer.core.errors import BadInput
 
 
-def run_gui(file: str | None, *, screenshot: str | None = None, select: int | None = None) -> int:
-    del screenshot, select  # used once the window exists
-    print("Packet Visualizer: the desktop window is not built yet. What works today:\n"
-          "  visualizer scenarios                          list the built-in scenarios\n"
-          "  visualizer record tcp-handshake -o hs.pcapng  capture one (needs CAP_NET_RAW)\n"
-          "  visualizer analyze FILE | ladder FILE         see what happened\n"
-          "  visualizer export FILE -o OUT --stream N      cut out one conversation\n"
-          + (f"For {file}, try: visualizer ladder {file}\n" if file else ""),
-          file=sys.stderr)
+def make_app(argv: list[str] | None = None):
+    """The QApplication, created once (tests reuse pytest-qt's)."""
+    from PyQt6.QtWidgets import QApplication
+
+    from visualizer.gui.resources import icon
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(argv or [sys.argv[0]])
+    QApplication.setApplicationName("Packet Visualizer")
+    QApplication.setOrganizationName("packet-visualizer")
+    QApplication.setApplicationDisplayName("Packet Visualizer")
+    QApplication.setDesktopFileName("packet-visualizer")
+    QApplication.setStyle("Fusion")  # follows the system's light/dark colour scheme
+    QApplication.setWindowIcon(icon("app"))
+    return app
+
+
+def run_gui(file: str | None, *, screenshot: str | None = None, select: int | None = None,
+            size: tuple[int, int] = (1440, 900)) -> int:
+    if screenshot is not None and file is None:
+        raise BadInput("--screenshot needs a FILE to show")
+    if screenshot is not None:
+        directory = os.path.dirname(os.path.abspath(screenshot))
+        if not os.path.isdir(directory):
+            raise BadInput(f"{screenshot}: the directory {directory} does not exist")
+    if file is not None and not os.path.exists(file):
+        raise BadInput(f"{file}: no such file")
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") \
+            and "QT_QPA_PLATFORM" not in os.environ:
+        if screenshot is None:
+            raise BadInput("no display: run it in a desktop session, or under Xvfb "
+                           "(xvfb-run visualizer), or with QT_QPA_PLATFORM=offscreen")
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+
+    from PyQt6.QtCore import QSettings, QTimer
+
+    from visualizer.gui import crash
+    from visualizer.gui.mainwindow import MainWindow
+
+    app = make_app()
+    crash.install()
+    scratch = tempfile.mkdtemp(prefix="visualizer-screenshot-") if screenshot else None
+    # a screenshot shows the default layout, not the user's
+    settings = QSettings() if scratch is None else QSettings(
+        os.path.join(scratch, "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings)
+    if screenshot is not None:
+        window.resize(*size)
+    window.show()
+    if file is not None and not window.open_path(file) and screenshot is not None:
+        return 2
+    if screenshot is not None:
+        try:
+            return _screenshot(app, window, screenshot, select)
+        finally:
+            settings.sync()
+            shutil.rmtree(scratch or "", ignore_errors=True)
+    window.warn_if_root()
+    QTimer.singleShot(0, window.offer_recovery)
+    return int(app.exec())
+
+
+def _screenshot(app, window, path: str, select: int | None) -> int:
+    doc = window.document
+    deadline = time.monotonic() + 120
+    while doc.busy and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.01)
+    app.processEvents()
+    if select is not None:
+        if not 1 <= select <= doc.count:
+            raise BadInput(f"--select {select}: the file has {doc.count} packets "
+                           "(numbered from 1)")
+        window.stage.show_packet(select - 1)
+    for _ in range(20):  # let the views lay out and paint
+        app.processEvents()
+        time.sleep(0.01)
+    ok = window.grab().save(path)
+    window.close()
+    if not ok:
+        raise BadInput(f"{path}: cannot write the PNG")
+    print(f"wrote {path}")
     return 0

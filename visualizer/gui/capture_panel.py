@@ -222,6 +222,12 @@ class CapturePanel(QWidget):
         self._check_filter()  # the link type may differ: check again at once
 
     @pyqtSlot()
+    def request_start(self) -> None:
+        """Start as the Start button would (Ctrl+K): only with a valid filter."""
+        if not self._running:
+            self._on_start_clicked()
+
+    @pyqtSlot()
     def _on_return_pressed(self) -> None:
         if not self._running:  # Enter starts; it never stops a running capture
             self._on_start_clicked()

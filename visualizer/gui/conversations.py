@@ -255,6 +255,7 @@ class ConversationsPane(QWidget):
         self.show_all = QPushButton("Show all packets", self)
         self.show_all.setToolTip("Clear the conversation filter")
         self.status = QLabel(self)
+        self.status.setWordWrap(True)  # long counts must not widen the dock
         self._syncing = False
         self._setup_view()
 

@@ -1,0 +1,220 @@
+"""The main window, driven as a user would: open, step, export, run, capture."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from PyQt6.QtCore import QSettings, Qt
+from PyQt6.QtWidgets import QMessageBox
+
+from visualizer.core.privileges import CapturePermission, check_capture
+from visualizer.gui.mainwindow import MainWindow
+
+SAMPLES = Path(__file__).parents[2] / "resources" / "samples"
+HANDSHAKE = SAMPLES / "tcp-handshake.pcapng"
+
+
+@pytest.fixture
+def messages(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Message boxes are modal; record what they would have said instead."""
+    said: list[str] = []
+
+    def record(_parent: object, title: str, text: str, *args: object) -> object:
+        said.append(f"{title}: {text}")
+        return QMessageBox.StandardButton.Yes
+
+    for name in ("warning", "information", "question", "critical"):
+        monkeypatch.setattr(QMessageBox, name, record)
+    return said
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, messages: list[str]):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings=settings, permission=check_capture())
+    qtbot.addWidget(win)
+    win.resize(1400, 900)
+    win.show()
+    yield win
+    win.document.close()
+
+
+def _open(qtbot, win: MainWindow, path: Path) -> None:
+    with qtbot.wait_signal(win.document.finished, timeout=20_000):
+        assert win.open_path(str(path))
+
+
+def test_open_sample_fills_every_view(qtbot, window: MainWindow) -> None:
+    _open(qtbot, window, HANDSHAKE)
+    doc = window.document
+    assert doc.count == 14
+    assert "tcp-handshake.pcapng" in window.windowTitle()
+    assert window.packet_table.model.rowCount() == 14
+    assert window.conversations.model.rowCount() >= 1
+    # the first packet is selected: details, hex and explanation follow it
+    qtbot.wait_until(lambda: doc.current == 0)
+    labels = [n.label for n in window.detail.nodes()]
+    assert "TCP" in " ".join(labels)
+    assert "SYN" in window.stage.explanation.title.text()
+    # a field selected in the tree highlights its bytes
+    tcp = next(n for n in window.detail.nodes() if n.label.startswith("TCP"))
+    flags = next(c for c in tcp.children if c.label.lower().startswith("flags"))
+    assert window.detail.select_node(flags)
+    assert window.detail.selected_range() == (flags.start, flags.end)
+    # the ladder has the client and the server lane
+    assert window.stage.ladder is not None and len(window.stage.ladder.lanes) == 2
+
+
+def test_keys_step_through_every_view(qtbot, window: MainWindow) -> None:
+    _open(qtbot, window, HANDSHAKE)
+    doc = window.document
+    stage = window.stage
+    stage.first()
+    qtbot.wait_until(lambda: doc.current == 0)
+    qtbot.keyClick(window, Qt.Key.Key_Right)
+    qtbot.wait_until(lambda: doc.current == 1, timeout=5_000)  # after its flight
+    assert window.packet_table.selected_indices() == [1]
+    assert "SYN-ACK" in stage.explanation.title.text()
+    qtbot.keyClick(window, Qt.Key.Key_End)
+    qtbot.wait_until(lambda: doc.current == 13)
+    qtbot.keyClick(window, Qt.Key.Key_Left)
+    qtbot.wait_until(lambda: doc.current == 12)
+    qtbot.keyClick(window, Qt.Key.Key_Home)
+    qtbot.wait_until(lambda: doc.current == 0)
+    # clicking a row elsewhere moves the playback too
+    doc.set_current(6)
+    assert stage.playback.packet == 6
+
+
+def test_space_plays_the_animation(qtbot, window: MainWindow) -> None:
+    _open(qtbot, window, HANDSHAKE)
+    stage = window.stage
+    stage.first()
+    stage.speed.setValue(stage.speed.maximum())  # 16x: a packet every few frames
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert stage.playback.playing
+    qtbot.wait_until(lambda: window.document.current >= 3, timeout=10_000)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert not stage.playback.playing
+
+
+def test_export_conversation_matches_tshark(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed (apt install tshark)")
+    _open(qtbot, window, HANDSHAKE)
+    doc = window.document
+    doc.set_conversation(("tcp", 0))
+    visible = doc.visible_indices()
+    assert visible is not None
+    out = tmp_path / "conversation.pcapng"
+    window._export(str(out), "pcapng", visible.tolist())
+    rows = subprocess.run(["tshark", "-r", str(out), "-T", "fields", "-e", "tcp.seq",
+                           "-e", "tcp.flags.str"], capture_output=True, text=True,
+                          check=True).stdout.splitlines()
+    assert len(rows) == 14
+    seqs = [int(r.split("\t")[0]) for r in rows]
+    assert seqs == [int(v) for v in doc.analysis.column("rel_seq")[:14]]
+
+
+def test_without_capture_permission_banner_shows_and_files_open(
+        qtbot, tmp_path: Path, messages: list[str]) -> None:
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    denied = CapturePermission(False, sys.executable,
+                               "capture needs CAP_NET_RAW, which this user does not have")
+    win = MainWindow(settings=settings, permission=denied)
+    qtbot.addWidget(win)
+    win.show()
+    assert win.banner.isVisibleTo(win)
+    assert "CAP_NET_RAW" in win.banner.message.text()
+    assert not win.act_run.isEnabled() and not win.act_capture.isEnabled()
+    _open(qtbot, win, HANDSHAKE)
+    assert win.document.count == 14
+    win.document.close()
+
+
+def test_a_file_that_is_no_capture_gets_one_message(qtbot, window: MainWindow,
+                                                     tmp_path: Path,
+                                                     messages: list[str]) -> None:
+    bad = tmp_path / "notes.pcap"
+    bad.write_text("not a capture")
+    assert not window.open_path(str(bad))
+    assert len(messages) == 1 and "not a pcap or pcapng" in messages[0]
+    assert window.document.store is None
+
+
+@pytest.mark.capture
+def test_run_the_handshake_scenario_from_the_window(qtbot, window: MainWindow) -> None:
+    with qtbot.wait_signal(window.scenarios.recording_finished, timeout=30_000):
+        window.act_run.trigger()
+    qtbot.wait_until(lambda: window.document.count >= 10 and not window.document.busy,
+                     timeout=20_000)
+    assert window.document.conversations()[0].kind == "tcp"
+    assert window.stage.ladder is not None
+
+
+def _udp_burst(stop: threading.Event, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        while not stop.is_set():
+            s.sendto(b"live", ("127.0.0.1", port))
+            stop.wait(0.005)
+
+
+@pytest.mark.capture
+def test_start_and_stop_a_live_capture(qtbot, window: MainWindow) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind(("127.0.0.1", 0))
+        port = sink.getsockname()[1]
+        stop = threading.Event()
+        sender = threading.Thread(target=_udp_burst, args=(stop, port))
+        window.start_capture("lo", f"udp port {port}")
+        try:
+            qtbot.wait_until(lambda: window.document.store is not None, timeout=15_000)
+            sender.start()
+            qtbot.wait_until(lambda: window.document.count >= 20, timeout=15_000)
+            assert "Live capture" in window.windowTitle()
+            assert window.packet_table.model.rowCount() >= 20
+        finally:
+            stop.set()
+            if sender.is_alive():
+                sender.join()
+        with qtbot.wait_signal(window.document.finished, timeout=15_000):
+            window.act_capture.trigger()  # Ctrl+K: stop
+    assert window.act_save.isEnabled()
+    assert "Captured" in window.status_capture.text()
+
+
+def test_screenshot_command_offscreen(tmp_path: Path) -> None:
+    out = tmp_path / "shot.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_DATA_HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "visualizer", "gui", str(HANDSHAKE),
+                             "--screenshot", str(out), "--select", "2"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_size > 20_000
+    bad = subprocess.run([sys.executable, "-m", "visualizer", "gui", str(HANDSHAKE),
+                          "--screenshot", str(out), "--select", "99"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert bad.returncode == 2 and "has 14 packets" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_real_window_under_xvfb(tmp_path: Path) -> None:
+    if shutil.which("xvfb-run") is None:
+        pytest.skip("xvfb-run is not installed (apt install xvfb)")
+    out = tmp_path / "xvfb.png"
+    env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
+    env["XDG_DATA_HOME"] = str(tmp_path)
+    result = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24",
+                             sys.executable, "-m", "visualizer", "gui", str(HANDSHAKE),
+                             "--screenshot", str(out)],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_size > 20_000

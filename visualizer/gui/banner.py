@@ -1,0 +1,107 @@
+"""The banner that says capture is not permitted, and how to permit it."""
+
+from __future__ import annotations
+
+import html
+import sys
+
+from PyQt6.QtCore import pyqtSignal, pyqtSlot
+from PyQt6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from visualizer.core.privileges import CapturePermission, grant_commands
+from visualizer.gui.resources import icon
+
+
+def how_to_text(permission: CapturePermission) -> str:
+    """HTML: what is missing and the ways to get it, with exact commands."""
+    venv_bin = sys.executable.rsplit("/", 1)[0]
+    grant = "\n".join(grant_commands())
+    return (
+        f"<p><b>Capturing packets needs CAP_NET_RAW.</b> {html.escape(permission.reason)}.</p>"
+        "<p>Everything else works without it: open capture files, the sample "
+        "recordings (File &gt; Open Sample), the ladder, the timeline and export.</p>"
+        "<p><b>Recommended: give the capability to a dedicated interpreter</b> that "
+        "only the capture process uses; the window itself keeps running as you:</p>"
+        f"<pre>{html.escape(grant)}</pre>"
+        "<p>then restart Packet Visualizer. Anyone who can run that copy can capture "
+        "packets, so keep it where only trusted users can execute it "
+        "(e.g. <code>chmod 750</code> and a group).</p>"
+        "<p><b>Or run the whole application as root</b> (simplest, but the whole "
+        "GUI then runs with every privilege):</p>"
+        f"<pre>sudo {html.escape(venv_bin)}/visualizer\n"
+        f"pkexec env DISPLAY=$DISPLAY XAUTHORITY=$XAUTHORITY "
+        f"{html.escape(venv_bin)}/visualizer</pre>")
+
+
+class PrivilegeBanner(QFrame):
+    """A strip above the views, shown while capture is not permitted.
+
+    Signals:
+        dismissed(): the user closed it.
+    """
+
+    dismissed = pyqtSignal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("privilegeBanner")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setStyleSheet("#privilegeBanner { background: #fff4d6; border: 1px solid #e0b84c; }"
+                           "#privilegeBanner QLabel { color: #3b2a00; }")
+        self._permission: CapturePermission | None = None
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        badge = QLabel()
+        badge.setPixmap(icon("warning").pixmap(20, 20))
+        layout.addWidget(badge)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        layout.addWidget(self.message, 1)
+        how = QPushButton("How to enable capture…")
+        how.clicked.connect(self.show_help)
+        layout.addWidget(how)
+        close = QPushButton("Dismiss")
+        close.clicked.connect(self._on_dismiss)
+        layout.addWidget(close)
+        self.hide()
+
+    def set_permission(self, permission: CapturePermission) -> None:
+        self._permission = permission
+        if permission.permitted:
+            self.hide()
+            return
+        self.message.setText(
+            "<b>Live capture is off:</b> it needs the CAP_NET_RAW capability. "
+            "You can still open files and the sample recordings.")
+        self.show()
+
+    @pyqtSlot()
+    def show_help(self) -> None:
+        if self._permission is None:
+            return
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Enable packet capture")
+        text = QTextBrowser()
+        text.setHtml(how_to_text(self._permission))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(dialog.reject)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(text)
+        layout.addWidget(buttons)
+        dialog.resize(640, 460)
+        dialog.exec()
+
+    @pyqtSlot()
+    def _on_dismiss(self) -> None:
+        self.hide()
+        self.dismissed.emit()

@@ -1,0 +1,41 @@
+"""The explanation panel: what the current packet is and why its numbers are so."""
+
+from __future__ import annotations
+
+import html
+
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from visualizer.core.analysis import Analysis
+from visualizer.core.explain import explain
+
+
+class ExplanationPanel(QWidget):
+    """A title and a few sentences about one packet (``visualizer.core.explain``)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = QLabel()
+        self.title.setTextFormat(Qt.TextFormat.RichText)
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setTextFormat(Qt.TextFormat.RichText)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.text.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 6, 10, 6)
+        layout.setSpacing(2)
+        layout.addWidget(self.title)
+        layout.addWidget(self.text, 1)
+        self.clear()
+
+    def clear(self) -> None:
+        self.title.setText("<b>Nothing selected</b>")
+        self.text.setText("Run a scenario (Ctrl+R) or open a capture, then press Space to "
+                          "play it or Right to step through it packet by packet.")
+
+    def show_packet(self, analysis: Analysis, index: int, *, absolute: bool = False) -> None:
+        e = explain(analysis, index, absolute=absolute)
+        self.title.setText(f"<b>Packet {index + 1}: {html.escape(e.title)}</b>")
+        self.text.setText(html.escape(e.text).replace("\n", "<br>"))

@@ -1,0 +1,461 @@
+"""The central area: ladder, playback controls, explanation, timeline.
+
+The stage decides which packets the ladder plays (the selected
+conversation; with none selected, every conversation of a small capture or
+the current packet's conversation of a large one), owns the
+``PlaybackCursor`` and the animation timer, and keeps the ladder, the
+timeline and the document's current packet in step (DESIGN: Views).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSlot
+from PyQt6.QtGui import QAction, QActionGroup, QKeySequence
+from PyQt6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QMessageBox,
+    QSlider,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from visualizer.core.errors import VisualizerError
+from visualizer.core.ladder import Ladder, combined_ladder
+from visualizer.core.playback import SPEED_STEPS, PlaybackCursor
+from visualizer.core.timescale import SCALES
+from visualizer.gui.document import Document
+from visualizer.gui.explanation import ExplanationPanel
+from visualizer.gui.ladder_view import LadderView
+from visualizer.gui.resources import icon
+from visualizer.gui.timeline import Timeline
+
+FRAME_MS = 16                # ~60 frames per second while animating
+LADDER_ALL_LIMIT = 6         # conversations drawn together when none is selected
+REBUILD_MS = 250             # ladder rebuild throttle while a capture grows
+SCRUB_STEPS = 1000
+
+
+def _speed_text(speed: float) -> str:
+    return f"{speed:g}×"
+
+
+class Stage(QWidget):
+    """Ladder + playback bar + explanation above, timeline below."""
+
+    def __init__(self, document: Document, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.absolute = False
+        self.ladder: Ladder | None = None
+        self.playback = PlaybackCursor([], scale="log")
+        self.ladder_view = LadderView()
+        self.timeline = Timeline()
+        self.explanation = ExplanationPanel()
+        self._timer = QTimer(self)
+        self._timer.setInterval(FRAME_MS)
+        self._timer.timeout.connect(self._on_frame)
+        self._rebuild = QTimer(self)
+        self._rebuild.setSingleShot(True)
+        self._rebuild.setInterval(REBUILD_MS)
+        self._rebuild.timeout.connect(self._build_ladder)
+        self._landed = -1          # store index of the last packet that landed
+        self._scrubbing = False
+        self._build()
+        self._connect()
+        self._sync_controls()
+
+    # -- layout ----------------------------------------------------------------
+    def _button(self, name: str, tip: str, slot: object) -> QToolButton:
+        button = QToolButton()
+        button.setIcon(icon(name))
+        button.setToolTip(tip)
+        button.setAutoRaise(True)
+        button.clicked.connect(slot)  # type: ignore[arg-type]
+        return button
+
+    def _build(self) -> None:
+        self.btn_first = self._button("first", "First packet (Home)", self.first)
+        self.btn_back = self._button("step-back", "Step back (Left)", self.step_back)
+        self.btn_play = self._button("play", "Play / pause (Space)", self.toggle_play)
+        self.btn_forward = self._button("step-forward", "Step forward (Right)",
+                                        self.step_forward)
+        self.btn_last = self._button("last", "Last packet (End)", self.last)
+        self.scrubber = QSlider(Qt.Orientation.Horizontal)
+        self.scrubber.setRange(0, SCRUB_STEPS)
+        self.scrubber.setToolTip("Drag to move through the conversation")
+        self.speed = QSlider(Qt.Orientation.Horizontal)
+        self.speed.setRange(0, len(SPEED_STEPS) - 1)
+        self.speed.setValue(SPEED_STEPS.index(1.0))
+        self.speed.setMaximumWidth(110)
+        self.speed.setToolTip("Playback speed (+ / -)")
+        self.speed_label = QLabel(_speed_text(1.0))
+        self.speed_label.setMinimumWidth(36)
+        self.scale = QComboBox()
+        for key, text in SCALES.items():
+            self.scale.addItem(text, key)
+        self.scale.setCurrentIndex(list(SCALES).index("log"))
+        self.scale.setToolTip("Time scale: equal spacing, real time, or the logarithm of "
+                              "the gaps (microseconds and seconds both visible)")
+        self.position_label = QLabel()
+        self.position_label.setMinimumWidth(120)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(6, 2, 6, 2)
+        for w in (self.btn_first, self.btn_back, self.btn_play, self.btn_forward,
+                  self.btn_last):
+            bar.addWidget(w)
+        bar.addWidget(self.position_label)
+        bar.addWidget(self.scrubber, 1)
+        bar.addWidget(QLabel("Speed"))
+        bar.addWidget(self.speed)
+        bar.addWidget(self.speed_label)
+        bar.addWidget(QLabel("Time"))
+        bar.addWidget(self.scale)
+
+        upper = QWidget()
+        ul = QVBoxLayout(upper)
+        ul.setContentsMargins(0, 0, 0, 0)
+        ul.setSpacing(0)
+        ul.addWidget(self.ladder_view, 1)
+        ul.addLayout(bar)
+        ul.addWidget(self.explanation)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setObjectName("stage-splitter")
+        self.splitter.addWidget(upper)
+        self.splitter.addWidget(self.timeline)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([640, 170])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.splitter)
+
+    def _connect(self) -> None:
+        doc = self.document
+        doc.reset.connect(self._on_reset)
+        doc.grown.connect(self._on_grown)
+        doc.finished.connect(self._on_finished)
+        doc.current_changed.connect(self._on_current)
+        doc.conversation_changed.connect(self._on_conversation)
+        self.ladder_view.packet_clicked.connect(doc.set_current)
+        self.timeline.seek_requested.connect(doc.set_current)
+        self.timeline.range_export_requested.connect(self._on_export_range)
+        self.scrubber.sliderMoved.connect(self._on_scrub)
+        self.scrubber.sliderPressed.connect(self._on_scrub_pressed)
+        self.scrubber.sliderReleased.connect(self._on_scrub_released)
+        self.speed.valueChanged.connect(self._on_speed)
+        self.scale.currentIndexChanged.connect(self._on_scale)
+
+    # -- actions for the window's menus ------------------------------------------
+    def add_view_actions(self, menu: QMenu) -> None:
+        sub = menu.addMenu("Ladder &Time Scale")
+        assert sub is not None
+        group = QActionGroup(self)
+        self.scale_actions: dict[str, QAction] = {}
+        for key, text in SCALES.items():
+            action = QAction(text, self)
+            action.setCheckable(True)
+            action.setChecked(key == "log")
+            action.triggered.connect(lambda _=False, k=key: self.set_scale(k))
+            group.addAction(action)
+            sub.addAction(action)
+            self.scale_actions[key] = action
+        sub = menu.addMenu("&Future Packets")
+        assert sub is not None
+        group = QActionGroup(self)
+        self.future_actions: dict[str, QAction] = {}
+        for key, text in (("faint", "Faint"), ("hidden", "Hidden"), ("solid", "Solid")):
+            action = QAction(text, self)
+            action.setCheckable(True)
+            action.setChecked(key == "faint")
+            action.triggered.connect(lambda _=False, k=key: self.set_future_mode(k))
+            group.addAction(action)
+            sub.addAction(action)
+            self.future_actions[key] = action
+        export = menu.addAction("Export Ladder as &SVG or PNG…")
+        assert export is not None
+        export.triggered.connect(self.export_ladder)
+
+    def add_go_actions(self, menu: QMenu) -> None:
+        for text, keys, slot in (
+                ("&Play / Pause", ["Space"], self.toggle_play),
+                ("Step &Forward", ["Right"], self.step_forward),
+                ("Step &Back", ["Left"], self.step_back),
+                ("F&irst Packet", ["Home"], self.first),
+                ("&Last Packet", ["End"], self.last),
+                ("&Faster", ["+", "="], self.faster),
+                ("&Slower", ["-"], self.slower)):
+            action = QAction(text, self)
+            action.setShortcuts([QKeySequence(k) for k in keys])
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            action.triggered.connect(slot)
+            menu.addAction(action)
+            self.addAction(action)
+
+    # -- playback ---------------------------------------------------------------------
+    @pyqtSlot()
+    def toggle_play(self) -> None:
+        self.playback.toggle()
+        self._after_control()
+
+    @pyqtSlot()
+    def step_forward(self) -> None:
+        self.playback.step_forward()
+        self._after_control()
+
+    @pyqtSlot()
+    def step_back(self) -> None:
+        self.playback.step_back()
+        self._after_control()
+
+    @pyqtSlot()
+    def first(self) -> None:
+        self.playback.first()
+        self._after_control()
+
+    @pyqtSlot()
+    def last(self) -> None:
+        self.playback.last()
+        self._after_control()
+
+    @pyqtSlot()
+    def faster(self) -> None:
+        self.speed.setValue(self._speed_step(self.playback.faster()))
+
+    @pyqtSlot()
+    def slower(self) -> None:
+        self.speed.setValue(self._speed_step(self.playback.slower()))
+
+    @staticmethod
+    def _speed_step(speed: float) -> int:
+        return int(np.argmin([abs(s - speed) for s in SPEED_STEPS]))
+
+    def show_packet(self, index: int) -> None:
+        """Select packet ``index`` and show it landed (used by ``--screenshot``)."""
+        self.document.set_current(index)
+        self.playback.seek_packet(index)
+        self._render()
+
+    def _after_control(self) -> None:
+        self._render()
+        if self.playback.running and not self._timer.isActive():
+            self._timer.start()
+
+    @pyqtSlot()
+    def _on_frame(self) -> None:
+        if self.playback.tick():
+            self._render()
+        if not self.playback.running:
+            self._timer.stop()
+            self._render()
+
+    def _render(self) -> None:
+        c = self.playback
+        self.ladder_view.set_cursor(c.index, c.progress)
+        n = len(c)
+        if not self._scrubbing:
+            self.scrubber.blockSignals(True)
+            self.scrubber.setValue(int(SCRUB_STEPS * c.position() / (n - 1)) if n > 1 else 0)
+            self.scrubber.blockSignals(False)
+        self.position_label.setText(f"packet {c.index + 1} of {n}" if n else "no packets")
+        self.btn_play.setIcon(icon("pause" if c.playing else "play"))
+        if c.index >= 0 and c.progress >= 1.0 and c.packet != self._landed:
+            self._landed = c.packet
+            self.document.set_current(c.packet)
+
+    def _sync_controls(self) -> None:
+        enabled = len(self.playback) > 0
+        for w in (self.btn_first, self.btn_back, self.btn_play, self.btn_forward,
+                  self.btn_last, self.scrubber):
+            w.setEnabled(enabled)
+        self._render()
+
+    @pyqtSlot()
+    def _on_scrub_pressed(self) -> None:
+        self._scrubbing = True
+
+    @pyqtSlot()
+    def _on_scrub_released(self) -> None:
+        self._scrubbing = False
+        self._render()
+
+    @pyqtSlot(int)
+    def _on_scrub(self, value: int) -> None:
+        n = len(self.playback)
+        if n:
+            self.playback.seek_position(value / SCRUB_STEPS * (n - 1))
+            self._after_control()
+
+    @pyqtSlot(int)
+    def _on_speed(self, step: int) -> None:
+        speed = self.playback.set_speed(SPEED_STEPS[step])
+        self.speed_label.setText(_speed_text(speed))
+
+    @pyqtSlot(int)
+    def _on_scale(self, _index: int) -> None:
+        self.set_scale(str(self.scale.currentData()))
+
+    def set_scale(self, key: str) -> None:
+        if key == self.playback.scale:
+            return
+        self.playback.set_scale(key)
+        self.scale.blockSignals(True)
+        self.scale.setCurrentIndex(list(SCALES).index(key))
+        self.scale.blockSignals(False)
+        if hasattr(self, "scale_actions"):
+            self.scale_actions[key].setChecked(True)
+        if self.ladder is not None:
+            self.ladder_view.set_ladder(self.ladder, self.playback.positions)
+        self._render()
+
+    def set_future_mode(self, mode: str) -> None:
+        self.ladder_view.set_future_mode(mode)
+        if hasattr(self, "future_actions"):
+            self.future_actions[mode].setChecked(True)
+
+    def set_absolute(self, on: bool) -> None:
+        if on != self.absolute:
+            self.absolute = on
+            self._build_ladder()
+            self._on_current(self.document.current)
+
+    # -- which packets the ladder plays --------------------------------------------
+    def _ladder_selection(self) -> tuple[list[int], list[int]]:
+        """(TCP streams, UDP flows) to draw."""
+        doc = self.document
+        if doc.conversation is not None:
+            kind, number = doc.conversation
+            return ([number], []) if kind == "tcp" else ([], [number])
+        assert doc.analysis is not None
+        streams = len(doc.analysis.tcp.connections)
+        flows = len(doc.analysis.udp_flows)
+        if streams + flows <= LADDER_ALL_LIMIT:
+            return list(range(streams)), list(range(flows))
+        current = doc.current if doc.current >= 0 else 0
+        stream = int(doc.analysis.values("stream")[current]) if doc.count else -1
+        flow = int(doc.analysis.values("udp_flow")[current]) if doc.count else -1
+        if stream >= 0:
+            return [stream], []
+        if flow >= 0:
+            return [], [flow]
+        return ([0], []) if streams else ([], [0] if flows else [])
+
+    @pyqtSlot()
+    def _build_ladder(self) -> None:
+        doc = self.document
+        if doc.analysis is None or doc.count == 0:
+            self.ladder = None
+            self.ladder_view.set_ladder(None, np.zeros(0))
+            self.playback.set_timestamps([], [])
+            self._sync_controls()
+            return
+        streams, flows = self._ladder_selection()
+        with doc.lock:
+            ladder = combined_ladder(doc.analysis, streams, flows, absolute=self.absolute,
+                                     limit=doc.count)
+        self.ladder = ladder
+        ts = np.array([a.ts_ns for a in ladder.arrows], dtype=np.int64)
+        packets = np.array([a.index for a in ladder.arrows], dtype=np.int64)
+        self.playback.set_timestamps(ts, packets)
+        self.ladder_view.set_ladder(ladder, self.playback.positions)
+        if doc.current >= 0 and self.playback.packet < 0:
+            self.playback.seek_packet(doc.current)
+        self._sync_controls()
+
+    # -- document signals ----------------------------------------------------------------
+    @pyqtSlot()
+    def _on_reset(self) -> None:
+        self._timer.stop()
+        self._landed = -1
+        self.timeline.clear()
+        self.explanation.clear()
+        self._build_ladder()
+
+    @pyqtSlot(int)
+    def _on_grown(self, count: int) -> None:
+        doc = self.document
+        if doc.analysis is None:
+            return
+        if self.timeline.has_data():
+            self.timeline.extend(count)
+        else:
+            self.timeline.set_analysis(doc.analysis, count)
+        if not self._rebuild.isActive():
+            self._rebuild.start(0 if self.ladder is None else REBUILD_MS)
+
+    @pyqtSlot()
+    def _on_conversation(self) -> None:
+        conv = self.document.conversation
+        if conv is None:
+            self.timeline.set_conversation(None)
+        else:
+            self.timeline.set_conversation(conv[0], conv[1])
+        self._build_ladder()
+
+    @pyqtSlot(str)
+    def _on_finished(self, _message: str) -> None:
+        self._build_ladder()
+
+    @pyqtSlot(int)
+    def _on_current(self, index: int) -> None:
+        doc = self.document
+        if index < 0 or doc.analysis is None:
+            self.explanation.clear()
+            return
+        self.explanation.show_packet(doc.analysis, index, absolute=self.absolute)
+        self.timeline.set_current(index)
+        self.ladder_view.set_selected_packet(index)
+        if self.playback.packet != index:
+            self._landed = index
+            if not self.playback.seek_packet(index) and doc.conversation is None:
+                self._build_ladder()  # a packet of a conversation not on the ladder
+            self._render()
+
+    @pyqtSlot(int, int)
+    def _on_export_range(self, first: int, last: int) -> None:
+        export = getattr(self.window(), "export_range", None)
+        if export is not None:
+            export(first, last)
+
+    # -- export --------------------------------------------------------------------
+    @pyqtSlot()
+    def export_ladder(self) -> None:
+        if self.ladder is None:
+            return
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Export ladder", "ladder.svg",
+            "SVG image (*.svg);;PNG image (*.png);;SVG, visible part only (*.svg)")
+        if not path:
+            return
+        visible = "visible" in chosen
+        try:
+            if path.lower().endswith(".png"):
+                self.ladder_view.export_png(path, visible_only=visible)
+            else:
+                self.ladder_view.export_svg(path, visible_only=visible)
+        except (OSError, VisualizerError) as err:
+            QMessageBox.warning(self, "Export failed", str(err))
+
+    # -- settings ----------------------------------------------------------------------
+    def restore_settings(self, s: QSettings) -> None:
+        scale = str(s.value("view/scale", "log"))
+        if scale in SCALES:
+            self.set_scale(scale)
+        future = str(s.value("view/future", "faint"))
+        if future in ("faint", "hidden", "solid"):
+            self.set_future_mode(future)
+        step = s.value("view/speed_step", SPEED_STEPS.index(1.0), type=int)
+        if 0 <= step < len(SPEED_STEPS):
+            self.speed.setValue(step)
+
+    def save_settings(self, s: QSettings) -> None:
+        s.setValue("view/scale", self.playback.scale)
+        s.setValue("view/future", next((k for k, a in getattr(self, "future_actions", {})
+                                        .items() if a.isChecked()), "faint"))
+        s.setValue("view/speed_step", self.speed.value())
