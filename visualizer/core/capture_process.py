@@ -19,7 +19,6 @@ import contextlib
 import json
 import signal
 import subprocess
-import sys
 import threading
 import weakref
 from types import TracebackType
@@ -27,6 +26,7 @@ from typing import IO
 
 from visualizer.core.capture import CaptureStats
 from visualizer.core.errors import BadInput, CaptureFailed, CaptureNotPermitted, VisualizerError
+from visualizer.core.privileges import capture_python
 
 __all__ = ["CaptureProcess"]
 
@@ -124,7 +124,8 @@ class CaptureProcess:
         self.interface = interface
         self.bpf = bpf
         self.output = output
-        self.command = [python or sys.executable, "-m", "visualizer", "capture",
+        # The dedicated capture interpreter when one is set up (least privilege).
+        self.command = [python or capture_python(), "-m", "visualizer", "capture",
                         "-i", interface, "-o", output]
         if bpf:
             self.command[6:6] = ["-f", bpf]

@@ -75,9 +75,9 @@ def check_capture(python: str | None = None) -> CapturePermission:
 
 
 def grant_commands(python: str | None = None) -> list[str]:
-    """Shell commands that give a dedicated interpreter copy CAP_NET_RAW."""
+    """Shell commands that give a dedicated interpreter copy CAP_NET_RAW
+    (the README's recipe, with this installation's paths)."""
     base = python or sys.executable
     target = os.path.join(os.path.dirname(base), CAPTURE_PYTHON_NAME)
-    real = os.path.realpath(base)
-    return [f"cp {real} {target}",
-            f"sudo setcap cap_net_raw,cap_net_admin=eip {target}"]
+    return [f'cp "$(readlink -f {base})" {target}',
+            f"sudo setcap cap_net_raw+ep {target}"]
