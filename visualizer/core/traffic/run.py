@@ -78,7 +78,7 @@ class PreparedRun:
             raise
         for side in self._sides.values():
             side.attach(self.server_address, server_socket if side is server else None)
-        self.bpf_filter = f"{scenario.transport} port {self.server_address[1]}"
+        self.bpf_filter = scenario.capture_filter(self.server_address[1])
         self._state = "prepared"
 
     @property

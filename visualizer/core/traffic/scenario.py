@@ -50,6 +50,11 @@ class Scenario:
     def check(cls, values: Mapping[str, ParamValue]) -> None:
         """Raise ``BadInput`` for a combination of values that cannot work."""
 
+    def capture_filter(self, server_port: int) -> str:
+        """The BPF filter that selects this run's packets (override to add
+        e.g. ICMP errors, or a relay's second port)."""
+        return f"{self.transport} port {server_port}"
+
     def prepare(self) -> PreparedRun:
         """Bind the server (nothing goes on the wire yet); ``BadInput`` if the
         port is busy. The caller must ``close()`` the result or ``run()`` it."""
