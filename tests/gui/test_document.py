@@ -104,3 +104,28 @@ def test_bad_filter_is_reported_not_run(qtbot, tmp_path: Path) -> None:
         doc.start_capture("lo", "tcp port", str(tmp_path / "x.pcap"))
     assert "invalid capture filter" in blocker.args[0]
     assert doc.count == 0 and not (tmp_path / "x.pcap").exists()
+
+
+@pytest.mark.capture
+def test_capture_process_killed_mid_capture_is_reported_and_packets_stay(
+        qtbot, tmp_path: Path) -> None:
+    import os
+    import signal
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind(("127.0.0.1", 0))
+        port = sink.getsockname()[1]
+        doc = Document()
+        doc.start_capture("lo", f"udp port {port}", str(tmp_path / "live.pcap"))
+        qtbot.wait_until(lambda: doc.store is not None, timeout=15_000)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for _ in range(30):
+                s.sendto(b"before the kill", ("127.0.0.1", port))
+        qtbot.wait_until(lambda: doc.count == 30, timeout=15_000)
+        child = doc.capture_pid
+        assert child is not None
+        with qtbot.wait_signal(doc.finished, timeout=15_000) as blocker:
+            os.kill(child, signal.SIGKILL)
+        assert "SIGKILL" in blocker.args[0] and "30 packets" in blocker.args[0]
+        assert doc.count == 30 and not doc.busy
+        doc.close()

@@ -164,6 +164,12 @@ class Document(QObject):
         self.path, self.live, self.busy = path, live, True
         self.reset.emit()
 
+    @property
+    def capture_pid(self) -> int | None:
+        """The live capture process's PID while it runs (status, tests)."""
+        process = self._job.process if self._job is not None else None
+        return process.pid if process is not None and process.running else None
+
     # -- selection ---------------------------------------------------------
     def set_current(self, index: int) -> None:
         index = index if 0 <= index < self.count else -1
@@ -264,6 +270,7 @@ class _Job:
         self.cancel = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_signal = 0.0
+        self.process: CaptureProcess | None = None
 
     def start(self, body: Callable[[], str]) -> None:
         def run() -> None:
@@ -327,6 +334,7 @@ def _load(job: _Job, capture: CaptureFile) -> str:
 def _capture(job: _Job, interface: str, bpf: str | None, spool: str,
              python: str | None) -> str:
     process = CaptureProcess(interface=interface, bpf=bpf, output=spool, python=python)
+    job.process = process
     process.start()
     failure = ""
     try:
