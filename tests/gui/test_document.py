@@ -129,3 +129,32 @@ def test_capture_process_killed_mid_capture_is_reported_and_packets_stay(
         assert "SIGKILL" in blocker.args[0] and "30 packets" in blocker.args[0]
         assert doc.count == 30 and not doc.busy
         doc.close()
+
+
+@pytest.mark.capture
+def test_ring_buffer_keeps_the_most_recent_packets(qtbot, tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind(("127.0.0.1", 0))
+        port = sink.getsockname()[1]
+        doc = Document()
+        resets: list[int] = []
+        doc.reset.connect(lambda: resets.append(doc.count))
+        doc.start_capture("lo", f"udp port {port}", str(tmp_path / "ring.pcap"),
+                          keep_last=1000)
+        qtbot.wait_until(lambda: doc.store is not None, timeout=15_000)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for i in range(6000):
+                s.sendto(f"datagram {i:05d}".encode(), ("127.0.0.1", port))
+                if i % 500 == 0:
+                    qtbot.wait(60)  # let the follower take batches, as live traffic would
+        qtbot.wait_until(lambda: doc.first_number + doc.count - 1 == 6000, timeout=20_000)
+        assert 1000 <= doc.count <= 2000, "memory holds about keep_last packets"
+        assert len(resets) >= 3
+        last = doc.store.frame(doc.count - 1)
+        assert last.endswith(b"datagram 05999")
+        first = doc.store.frame(0)
+        assert first.endswith(f"datagram {doc.first_number - 1:05d}".encode())
+        with qtbot.wait_signal(doc.finished, timeout=15_000) as blocker:
+            doc.stop()
+        assert blocker.args == [""]
+        doc.close()

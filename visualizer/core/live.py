@@ -40,6 +40,13 @@ class GrowingCapture(CaptureFile):
         cap._mm = cap._fd = None  # now owned by ``grown``
         return grown
 
+    def skip_to(self, offset: int) -> None:
+        """Continue from the record header at byte ``offset`` (a ring buffer
+        that lets the oldest packets go starts a new follower there)."""
+        if not fmt.PCAP_FILE_HEADER_LEN <= offset <= len(self.data):
+            raise ValueError(f"offset {offset} is outside the records of {self.path}")
+        self._next = offset
+
     def refresh(self) -> bool:
         """Map the file again if it grew; True when there are new bytes."""
         if self._fd is None:

@@ -20,6 +20,7 @@ from PyQt6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSizePolicy,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -78,6 +79,15 @@ class CapturePanel(QWidget):
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.setToolTip(_FILTER_HINT)
         self.filter_edit.setMinimumWidth(160)
+        self.keep_box = QSpinBox()
+        self.keep_box.setRange(0, 100_000_000)
+        self.keep_box.setSingleStep(100_000)
+        self.keep_box.setSpecialValueText("all packets")
+        self.keep_box.setSuffix(" packets")
+        self.keep_box.setToolTip(
+            "Ring buffer for long captures: show only the most recent packets, so memory "
+            "stays bounded however long the capture runs (the spool file on disk keeps "
+            "everything). 'all packets' keeps everything in view.")
         self.start_button = QPushButton("Start")
         self.message_label = QLabel()
         self.message_label.setStyleSheet(_MESSAGE_STYLE)
@@ -97,6 +107,10 @@ class CapturePanel(QWidget):
         row.addWidget(self.interface_box)
         row.addWidget(filter_label)
         row.addWidget(self.filter_edit, 1)
+        keep_label = QLabel("&Keep last:")
+        keep_label.setBuddy(self.keep_box)
+        row.addWidget(keep_label)
+        row.addWidget(self.keep_box)
         row.addWidget(self.start_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -121,6 +135,10 @@ class CapturePanel(QWidget):
         """The chosen interface's name ("" when there is none)."""
         data = self.interface_box.currentData()
         return str(data) if data is not None else ""
+
+    def keep_last(self) -> int:
+        """Ring-buffer size in packets; 0 keeps every packet."""
+        return self.keep_box.value()
 
     def filter_text(self) -> str:
         return self.filter_edit.text().strip()

@@ -29,6 +29,7 @@ from visualizer.core.errors import VisualizerError
 from visualizer.core.kinds import packet_kinds
 from visualizer.core.live import GrowingCapture
 from visualizer.core.pcapfile import CaptureFile, FrameRecord
+from visualizer.core.pcapformat import PCAP_RECORD_HEADER
 from visualizer.core.recording import RecordingInfo
 from visualizer.core.store import PacketStore, format_endpoint
 
@@ -84,7 +85,8 @@ class Document(QObject):
     conversation_changed = pyqtSignal()
 
     # emitted from the worker thread; connected queued to the slots below
-    _batch = pyqtSignal(object, int)
+    _batch = pyqtSignal(object, object, int)
+    _rebased = pyqtSignal(object, object, object, int, int)
     _done = pyqtSignal(object, str)
     _progress = pyqtSignal(object, int, int)
     _stats = pyqtSignal(object, int, int)
@@ -99,11 +101,13 @@ class Document(QObject):
         self.live = False           # a live capture is (or was) the source
         self.busy = False           # loading or capturing right now
         self.count = 0
+        self.first_number = 1       # frame number of index 0 (a ring buffer moves it on)
         self.current = -1
         self.conversation: tuple[str, int] | None = None
         self._job: _Job | None = None
         self._kinds = np.zeros(0, dtype=np.uint8)
         self._batch.connect(self._on_batch)
+        self._rebased.connect(self._on_rebased)
         self._done.connect(self._on_done)
         self._progress.connect(self._on_progress)
         self._stats.connect(self._on_stats)
@@ -115,23 +119,26 @@ class Document(QObject):
         self._start(capture, path, live=False)
         self.recording = RecordingInfo.from_capture(capture)
         job = _Job(self)
+        job.store, job.analysis = self.store, self.analysis
         self._job = job
         job.start(lambda: _load(job, capture))
 
     def start_capture(self, interface: str, bpf: str | None, spool: str, *,
-                      python: str | None = None) -> None:
+                      python: str | None = None, keep_last: int = 0) -> None:
         """Capture live into ``spool`` and show the packets as they come.
 
         Starting the capture process waits for its ready line, which can
         take a moment, so that also happens in the background; failures
-        arrive as ``finished`` with the reason.
+        arrive as ``finished`` with the reason. ``keep_last`` > 0 is a ring
+        buffer: only about that many recent packets stay in memory and in
+        view (the spool keeps them all), so a capture can run for hours.
         """
         self.close()
         self.path, self.live, self.busy = spool, True, True
         self.reset.emit()
         job = _Job(self)
         self._job = job
-        job.start(lambda: _capture(job, interface, bpf, spool, python))
+        job.start(lambda: _capture(job, interface, bpf, spool, python, keep_last))
 
     def stop(self) -> None:
         """Stop loading or capturing; what arrived so far stays."""
@@ -154,6 +161,7 @@ class Document(QObject):
             self.store = self.analysis = self.recording = None
         self.path, self.live, self.busy = None, False, False
         self.count, self.current, self.conversation = 0, -1, None
+        self.first_number = 1
         self._kinds = np.zeros(0, dtype=np.uint8)
         self.reset.emit()
 
@@ -231,9 +239,26 @@ class Document(QObject):
         return rows
 
     # -- worker results (GUI thread) -------------------------------------
-    @pyqtSlot(object, int)
-    def _on_batch(self, job: _Job, count: int) -> None:
-        if job is self._job and count > self.count:
+    @pyqtSlot(object, object, object, int, int)
+    def _on_rebased(self, job: _Job, store: PacketStore, analysis: Analysis, count: int,
+                    first_number: int) -> None:
+        """The ring buffer moved on: show the worker's new, shorter store."""
+        if job is not self._job:
+            return
+        with self.lock:
+            old, self.store, self.analysis = self.store, store, analysis
+        self.count, self.first_number = count, first_number
+        self.current, self.conversation = -1, None
+        self._kinds = np.zeros(0, dtype=np.uint8)
+        if old is not None and old is not store:
+            old.close()
+        self.reset.emit()
+        self.grown.emit(count)
+
+    @pyqtSlot(object, object, int)
+    def _on_batch(self, job: _Job, store: PacketStore, count: int) -> None:
+        # a batch counted in a store the ring buffer has replaced is stale
+        if job is self._job and store is self.store and count > self.count:
             self.count = count
             self.grown.emit(count)
 
@@ -255,11 +280,12 @@ class Document(QObject):
             self.capture_stats.emit(received, dropped)
 
     # -- used by the worker --------------------------------------------------
-    def _attach_live(self, capture: GrowingCapture) -> None:
+    def _attach_live(self, job: _Job, capture: GrowingCapture) -> None:
         """Worker: the spool exists now; set up the store on it."""
         with self.lock:
             store = PacketStore(capture)
             self.store, self.analysis = store, Analysis(store)
+            job.store, job.analysis = store, self.analysis
 
 
 class _Job:
@@ -271,6 +297,8 @@ class _Job:
         self._thread: threading.Thread | None = None
         self._last_signal = 0.0
         self.process: CaptureProcess | None = None
+        self.store: PacketStore | None = None      # what the worker appends to
+        self.analysis: Analysis | None = None
 
     def start(self, body: Callable[[], str]) -> None:
         def run() -> None:
@@ -295,7 +323,7 @@ class _Job:
         """Decode and analyse up to ``limit`` more frames; the new count."""
         doc = self.doc
         with doc.lock:
-            store, analysis = doc.store, doc.analysis
+            store, analysis = self.store, self.analysis
             assert store is not None and analysis is not None
             store.extend(frames, limit=len(store) + limit)
             analysis.run()
@@ -305,7 +333,7 @@ class _Job:
         now = time.monotonic()
         if force or now - self._last_signal >= MIN_SIGNAL_SECONDS:
             self._last_signal = now
-            self.doc._batch.emit(self, count)
+            self.doc._batch.emit(self, self.store, count)
 
 
 def _load(job: _Job, capture: CaptureFile) -> str:
@@ -331,16 +359,41 @@ def _load(job: _Job, capture: CaptureFile) -> str:
     return ""
 
 
+def _rebase(job: _Job, spool: str, keep: int, first_number: int
+            ) -> tuple[GrowingCapture, int, int]:
+    """Ring buffer: a new store over the last ``keep`` packets of the spool.
+
+    Built aside (the GUI keeps showing the old store meanwhile) and handed
+    over with ``_rebased``; the old store is closed by the GUI thread. The
+    analysis starts over at the first kept packet, as it would for a
+    capture that began there (connections already open join mid-stream).
+    """
+    old = job.store
+    assert old is not None
+    start = len(old) - keep
+    tail = GrowingCapture.follow(spool)
+    tail.skip_to(old.values("offset")[start] - PCAP_RECORD_HEADER.size)
+    store = PacketStore(tail)
+    analysis = Analysis(store)
+    store.extend(iter(tail.new_frames()))
+    analysis.run()
+    job.store, job.analysis = store, analysis
+    first_number += start
+    job.doc._rebased.emit(job, store, analysis, len(store), first_number)
+    return tail, len(store), first_number
+
+
 def _capture(job: _Job, interface: str, bpf: str | None, spool: str,
-             python: str | None) -> str:
+             python: str | None, keep_last: int) -> str:
     process = CaptureProcess(interface=interface, bpf=bpf, output=spool, python=python)
     job.process = process
     process.start()
     failure = ""
+    first_number = 1
+    count = 0
     try:
         growing = GrowingCapture.follow(spool)
-        job.doc._attach_live(growing)
-        count = 0
+        job.doc._attach_live(job, growing)
         while True:
             stopping = job.cancel.is_set() or not process.running
             if stopping:
@@ -351,13 +404,17 @@ def _capture(job: _Job, interface: str, bpf: str | None, spool: str,
             growing.refresh()
             while frames := growing.new_frames():
                 count = job.add(iter(frames), len(frames))
-            job.announce(count, force=stopping)
+            if keep_last and count >= keep_last + max(keep_last // 4, 1000):
+                growing, count, first_number = _rebase(job, spool, keep_last, first_number)
+            else:
+                job.announce(count, force=stopping)
             job.doc._stats.emit(job, process.received, process.dropped)
             if stopping:
                 break
             time.sleep(LIVE_POLL_SECONDS)
     finally:
         process.kill()
+    count += first_number - 1  # every packet captured, shown or not
     kept = f"; the {count:,} packets captured before are kept"
     if failure:
         return failure + kept

@@ -378,7 +378,8 @@ class MainWindow(QMainWindow):
         if not self._may_discard():
             return
         spool = str(new_spool_path())
-        self.document.start_capture(interface, bpf or None, spool, python=self.permission.python)
+        self.document.start_capture(interface, bpf or None, spool, python=self.permission.python,
+                                    keep_last=self.capture_panel.keep_last())
         self._saved = False
         self.capture_panel.set_running(True)
         self._update_title()
@@ -556,6 +557,9 @@ class MainWindow(QMainWindow):
                                         "or open a file.")
             return
         text = f"{doc.count:,} packets"
+        if doc.first_number > 1:
+            text += (f" (ring buffer: showing {doc.first_number:,}–"
+                     f"{doc.first_number + doc.count - 1:,}; the spool keeps them all)")
         if doc.busy:
             text += " · capturing…" if doc.live else " · loading…"
         self.status_packets.setText(text)

@@ -156,7 +156,7 @@ class PacketTableModel(QAbstractTableModel):
             return None
         if role == Qt.ItemDataRole.DisplayRole:
             if column == NUMBER:
-                return str(i + 1)
+                return str(i + self.document.first_number)
             if column == TIME:
                 return self._time_text(row, i)
             return self._row_texts(i)[column - SOURCE]
