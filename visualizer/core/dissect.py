@@ -177,14 +177,14 @@ def _from_class(cls: type, frame: bytes, base: int) -> list[Node]:
     return nodes
 
 
-def _clamp(nodes: Iterable[Node], size: int) -> None:
-    """Keep every range inside the frame, whatever a dissector did."""
+def _clamp(nodes: Iterable[Node], size: int, low: int = 0) -> None:
+    """Keep every range inside the frame (or ``frame[low:size]``), whatever a dissector did."""
     for top in nodes:
         for node in top.walk():
             if node.start is None or node.end is None:
                 node.start = node.end = None
                 continue
-            node.start = min(max(node.start, 0), size)
+            node.start = min(max(node.start, low), size)
             node.end = min(max(node.end, node.start), size)
 
 
@@ -472,6 +472,14 @@ def _field_children(layer: Any, fld: Any, value: Any, start: int | None, end: in
             if isinstance(pkt, Packet):
                 nodes, pos = _layers(pkt, frame, pos)
                 out.extend(nodes)
+        if end is not None and pos > end:
+            # The packets are not where the field lies (ICMP extensions are a
+            # trailer scapy takes from further on): show them without bytes.
+            for node in out:
+                for sub in node.walk():
+                    sub.start = sub.end = None
+        elif end is not None:
+            _clamp(out, end, start)  # notes on these packets stop where the field does
         return out
     return []
 

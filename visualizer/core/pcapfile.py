@@ -65,6 +65,7 @@ class CaptureFile:
     _mm: mmap.mmap | None = None
     _fd: int | None = None
     _released: int = 0
+    _clamped: bool = False            # a timestamp out of int64 range was warned about
 
     # -- opening -------------------------------------------------------
     @classmethod
@@ -312,7 +313,14 @@ class CaptureFile:
             for code, value in _options(data, e, opt_start, end):
                 if code == fmt.OPT_COMMENT:
                     comment = value.decode("utf-8", "replace")
-        return FrameRecord(_to_ns((ts_hi << 32) | ts_lo, iface), caplen, max(origlen, caplen),
+        ts_ns = _to_ns((ts_hi << 32) | ts_lo, iface)
+        if not _NS_MIN <= ts_ns <= _NS_MAX:  # the store keeps int64 ns (years 1678..2262)
+            if not self._clamped:
+                self.warnings.append(f"packet block at byte {pos}: timestamp out of range "
+                                     "(damaged, or a wrong if_tsresol); clamped")
+                self._clamped = True
+            ts_ns = min(max(ts_ns, _NS_MIN), _NS_MAX)
+        return FrameRecord(ts_ns, caplen, max(origlen, caplen),
                            iface.linktype, start, iface_id, comment)
 
     def _simple_packet_block(self, e: str, body: int, end: int, pos: int) -> FrameRecord | None:
@@ -327,6 +335,7 @@ class CaptureFile:
 
 _CUSTOM_OPTIONS = (2988, 2989, 19372, 19373)
 _PCAP_MAGIC_KUZNETZOV = 0xA1B2CD34  # "modified pcap" with 24-byte record headers
+_NS_MIN, _NS_MAX = -(1 << 63), (1 << 63) - 1
 
 
 def _to_ns(ts: int, iface: Interface) -> int:

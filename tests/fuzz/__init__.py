@@ -1,0 +1,1 @@
+"""Fuzzing: shared checks (targets.py), the atheris harness and tools; see README.md."""
