@@ -148,3 +148,18 @@ def test_pcap_writer_output_is_what_the_reader_reads(tmp_path: Path) -> None:
     with CaptureFile.open(str(path)) as cap:
         recs = list(cap.frames())
     assert [(r.ts_ns, r.caplen, r.origlen) for r in recs] == [(TS_A, 60, 60), (TS_B, 75, 1500)]
+
+
+def test_a_comment_too_long_for_one_option_is_cut_not_an_error(tmp_path) -> None:
+    import io
+
+    from visualizer.core.pcapfile import CaptureFile
+    from visualizer.core.pcapwrite import PcapngWriter
+
+    out = io.BytesIO()
+    writer = PcapngWriter(out, [(1, "lo")])
+    writer.write(1_000, b"\0" * 60, 60, comment="é" * 40_000)  # 80,000 bytes of UTF-8
+    cap = CaptureFile.from_bytes(out.getvalue())
+    (frame,) = list(cap.frames())
+    assert frame.comment is not None and frame.comment.endswith(" [...]")
+    assert len(frame.comment.encode()) <= 0xFFFF

@@ -44,7 +44,7 @@ class PcapngWriter:
         self._out = out
         opts = fmt.pcapng_option(fmt.SHB_USERAPPL, f"{APP_NAME} {__version__}".encode())
         if comment:
-            opts = fmt.pcapng_option(fmt.OPT_COMMENT, comment.encode()) + opts
+            opts = fmt.pcapng_option(fmt.OPT_COMMENT, comment_bytes(comment)) + opts
         if custom is not None:
             # A custom option of the section header, not a custom block:
             # Wireshark 4.0 lists custom blocks as frames, shifting frame numbers.
@@ -72,6 +72,18 @@ class PcapngWriter:
                            len(frame), origlen)
         body = head + frame + b"\0" * (fmt.pad4(len(frame)) - len(frame))
         if comment:
-            body += fmt.pcapng_option(fmt.OPT_COMMENT, comment.encode())
+            body += fmt.pcapng_option(fmt.OPT_COMMENT, comment_bytes(comment))
             body += fmt.pcapng_option(fmt.OPT_ENDOFOPT, b"")
         self._out.write(fmt.pcapng_block(fmt.PCAPNG_EPB, body))
+
+
+MAX_OPTION = 0xFFFF  # a pcapng option's length is 16 bits
+
+
+def comment_bytes(comment: str) -> bytes:
+    """``comment`` as UTF-8, cut (at a character boundary) to fit one option."""
+    raw = comment.encode()
+    if len(raw) <= MAX_OPTION:
+        return raw
+    marker = b" [...]"
+    return raw[:MAX_OPTION - len(marker)].decode(errors="ignore").encode() + marker
