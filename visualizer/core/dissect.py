@@ -112,6 +112,15 @@ def _quiet_scapy() -> Iterator[None]:
             logger.setLevel(level)
 
 
+def warm_up() -> None:
+    """Import scapy's layers now (from a background thread at start-up), so
+    the first packet shown does not wait a second for the import."""
+    with _quiet_scapy():
+        import scapy.layers.inet
+        import scapy.layers.inet6
+        import scapy.layers.l2  # noqa: F401
+
+
 def _dissect(frame: bytes, linktype: int) -> list[Node]:
     from scapy.layers.inet import IP
     from scapy.layers.inet6 import IPv6

@@ -34,7 +34,8 @@ from visualizer.core.recording import RecordingInfo
 from visualizer.core.store import PacketStore, format_endpoint
 
 FIRST_BATCH = 2_000      # small, so the first rows show at once
-BATCH = 16_384           # then big enough to keep the per-batch overhead low
+BATCH = 8_192            # then big enough to keep the per-batch overhead low, small
+                         # enough that the GUI thread never waits long for the lock
 LIVE_POLL_SECONDS = 0.05
 MIN_SIGNAL_SECONDS = 0.1  # at most ten ``grown`` signals a second
 

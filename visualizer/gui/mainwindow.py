@@ -12,6 +12,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import threading
 import time
 
 from PyQt6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl, pyqtSlot
@@ -26,6 +27,7 @@ from PyQt6.QtGui import (
     QShowEvent,
 )
 from PyQt6.QtWidgets import (
+    QCheckBox,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -39,9 +41,15 @@ from PyQt6.QtWidgets import (
 )
 
 from visualizer import __version__
+from visualizer.core.dissect import analysis_nodes, warm_up
 from visualizer.core.errors import VisualizerError
-from visualizer.core.export import export_packets
-from visualizer.core.privileges import CapturePermission, check_capture, running_as_root
+from visualizer.core.export import export_packets, packet_comments
+from visualizer.core.privileges import (
+    CapturePermission,
+    check_capture,
+    grant_commands,
+    running_as_root,
+)
 from visualizer.core.spool import new_spool_path, orphans, recordings_dir
 from visualizer.gui.banner import PrivilegeBanner
 from visualizer.gui.capture_panel import CapturePanel
@@ -72,6 +80,12 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.setDockNestingEnabled(True)
         self._saved = True          # False after a live capture nobody saved yet
+        self._select_first = QTimer(self)
+        self._select_first.setSingleShot(True)
+        self._select_first.setInterval(100)
+        self._select_first.timeout.connect(self._on_select_first)
+        # scapy's import takes up to a second: do it now, off the GUI thread
+        threading.Thread(target=warm_up, name="scapy-import", daemon=True).start()
         self._needs_default_layout = True
         self._build_views()
         self._build_actions()
@@ -423,7 +437,8 @@ class MainWindow(QMainWindow):
             indices = self.packet_table.selected_indices()
         else:
             indices = range(doc.count)
-        self._export(dialog.path.text(), dialog.chosen_format(), indices)
+        self._export(dialog.path.text(), dialog.chosen_format(), indices,
+                     annotate=dialog.annotate())
 
     def export_range(self, first: int, last: int) -> None:
         """Export packets ``first..last`` (a range chosen on the timeline)."""
@@ -435,12 +450,17 @@ class MainWindow(QMainWindow):
             self._export(path, "pcap" if path.endswith(".pcap") else "pcapng",
                          range(first, last + 1))
 
-    def _export(self, path: str, fmt: str, indices: list[int] | range) -> None:
+    def _export(self, path: str, fmt: str, indices: list[int] | range, *,
+                annotate: bool = False) -> None:
+        """Write ``indices`` to ``path``; ``annotate``: explanations as packet comments."""
         doc = self.document
         assert doc.store is not None
         try:
             with doc.lock:
-                n = export_packets(doc.store, indices, path, fmt, info=doc.recording)
+                comments = (packet_comments(doc.analysis, indices)
+                            if annotate and doc.analysis is not None else None)
+                n = export_packets(doc.store, indices, path, fmt, comments=comments,
+                                   info=doc.recording)
         except (VisualizerError, OSError) as err:
             QMessageBox.warning(self, "Export failed",
                                 f"{err}\n\nNothing was written; any earlier file at that "
@@ -511,8 +531,15 @@ class MainWindow(QMainWindow):
     @pyqtSlot(int)
     def _on_grown(self, _count: int) -> None:
         self._update_status()
-        if self.document.current < 0 and self.document.count and not self.document.live:
-            self.document.set_current(0)
+        if self.document.current < 0 and self.document.count and not self.document.live \
+                and not self._select_first.isActive():
+            self._select_first.start()  # after the first rows are painted
+
+    @pyqtSlot()
+    def _on_select_first(self) -> None:
+        doc = self.document
+        if doc.current < 0 and doc.count and not doc.live:
+            doc.set_current(0)
 
     @pyqtSlot(int, int)
     def _on_progress(self, done: int, total: int) -> None:
@@ -541,8 +568,6 @@ class MainWindow(QMainWindow):
         if index < 0 or doc.store is None or doc.analysis is None:
             self.detail.clear()
             return
-        from visualizer.core.dissect import analysis_nodes
-
         with doc.lock:
             frame = doc.store.frame(index)
             linktype = int(doc.store.values("linktype")[index])
@@ -687,8 +712,42 @@ class MainWindow(QMainWindow):
                 target = newest.path
             self.open_path(str(target))
 
-    def warn_if_root(self) -> None:
-        if running_as_root():
-            self.statusBar().showMessage(  # type: ignore[union-attr]
-                "Running as root: only the capture needs privileges; see Capture > "
-                "Capture Privileges for a safer set-up.", 20000)
+    ROOT_WARNING_OFF = "warnings/root_off"   # settings key: "don't warn me again"
+
+    def warn_if_root(self) -> QMessageBox | None:
+        """Says, once per start, that the whole window runs as root.
+
+        It works, but then the code that parses packets from the network runs
+        with every privilege, when only the capture process needs one. The
+        warning is a window-modal box (not a status message that scrolls
+        away) with the command that makes root unnecessary, and a "don't warn
+        me again" box for those who run as root on purpose (a lab's demo
+        machine). Returns the box, or None when there is nothing to say.
+        """
+        if not running_as_root():
+            return None
+        self.statusBar().showMessage(  # type: ignore[union-attr]
+            "Running as root: only the capture needs privileges (Capture > Capture "
+            "Privileges)")
+        if self.settings.value(self.ROOT_WARNING_OFF, False, type=bool):
+            return None
+        box = QMessageBox(QMessageBox.Icon.Warning, "Running as root",
+                          "Packet Visualizer is running as root: the whole application, "
+                          "including the code that reads packets from the network, has "
+                          "every privilege. Only capturing needs one.",
+                          QMessageBox.StandardButton.Ok, self)
+        box.setInformativeText(
+            "Set up a dedicated capture interpreter once, then start Packet Visualizer "
+            "as your own user:\n\n" + "\n".join(grant_commands()))
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.setCheckBox(QCheckBox("Don't warn me again"))
+        box.finished.connect(self._on_root_warning_finished)
+        self._root_warning = box
+        box.open()
+        return box
+
+    @pyqtSlot(int)
+    def _on_root_warning_finished(self, _result: int) -> None:
+        check = self._root_warning.checkBox()
+        if check is not None and check.isChecked():
+            self.settings.setValue(self.ROOT_WARNING_OFF, True)

@@ -27,7 +27,7 @@ from PyQt6.QtWidgets import (
 )
 
 from visualizer.core.errors import VisualizerError
-from visualizer.core.ladder import Ladder, combined_ladder
+from visualizer.core.ladder import Ladder, attach_calls, combined_ladder
 from visualizer.core.playback import SPEED_STEPS, PlaybackCursor
 from visualizer.core.timescale import SCALES
 from visualizer.gui.document import Document
@@ -39,6 +39,7 @@ from visualizer.gui.timeline import Timeline
 FRAME_MS = 16                # ~60 frames per second while animating
 LADDER_ALL_LIMIT = 6         # conversations drawn together when none is selected
 REBUILD_MS = 250             # ladder rebuild throttle while a capture grows
+LOCK_WAIT_S = 0.02           # longest the GUI thread waits for the loader's lock
 SCRUB_STEPS = 1000
 
 
@@ -355,10 +356,18 @@ class Stage(QWidget):
             self.playback.set_timestamps([], [])
             self._sync_controls()
             return
-        streams, flows = self._ladder_selection()
-        with doc.lock:
+        # The loader holds the lock for a batch at a time: never wait for it
+        # here (the window would stall); try again a little later instead.
+        if not doc.lock.acquire(timeout=LOCK_WAIT_S):
+            self._rebuild.start(REBUILD_MS)
+            return
+        try:
+            streams, flows = self._ladder_selection()
             ladder = combined_ladder(doc.analysis, streams, flows, absolute=self.absolute,
                                      limit=doc.count)
+        finally:
+            doc.lock.release()
+        ladder = attach_calls(ladder, doc.recording)   # the socket calls beside the packets
         self.ladder = ladder
         ts = np.array([a.ts_ns for a in ladder.arrows], dtype=np.int64)
         packets = np.array([a.index for a in ladder.arrows], dtype=np.int64)
@@ -386,7 +395,9 @@ class Stage(QWidget):
             self.timeline.extend(count)
         else:
             self.timeline.set_analysis(doc.analysis, count)
-        if not self._rebuild.isActive():
+        # A file being opened: draw the first packets at once, the rest when
+        # it is loaded; a live capture: follow it, a few times a second.
+        if self.ladder is None or (doc.live and not self._rebuild.isActive()):
             self._rebuild.start(0 if self.ladder is None else REBUILD_MS)
 
     @pyqtSlot()
