@@ -29,6 +29,7 @@ QT_MODULES = ("PyQt6", "pyqtgraph")
     "visualizer.commands.record",
     "visualizer.commands.export",
     "visualizer.commands.ladder",
+    "visualizer.commands.setup_capture",
 ])
 def test_headless_modules_load_no_qt(module: str) -> None:
     code = (f"import sys, {module}; "

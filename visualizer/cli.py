@@ -74,6 +74,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
                           annotate=args.annotate, absolute=args.absolute, scale=args.scale)
 
 
+def _cmd_setup_capture(args: argparse.Namespace) -> int:
+    from visualizer.commands.setup_capture import setup_capture_command
+
+    return setup_capture_command(venv=args.venv, group=args.group, remove=args.remove,
+                                 with_net_admin=args.with_net_admin, out=sys.stdout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="visualizer",
                      description="Makes TCP and UDP visible. With no command, starts the GUI.")
@@ -132,6 +139,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--absolute", action="store_true", help="svg: absolute seq/ack numbers")
     p.add_argument("--scale", choices=("order", "real", "log"), default=None,
                    help="svg: time axis, event order (default), real time or log of gaps")
+
+    p = add("setup-capture", _cmd_setup_capture,
+            "let the capture process, and only it, capture (run with sudo)")
+    p.description = ("Copies this venv's interpreter to <venv>/bin/python-capture, runnable "
+                     "by root and GROUP only (mode 0750), and gives it CAP_NET_RAW; the "
+                     "application runs its capture process with it and needs no privilege "
+                     "itself. Run with sudo.")
+    p.add_argument("--group", metavar="GROUP",
+                   help="the existing group whose members may capture (default: the primary "
+                        "group of the user running sudo; for a lab, a group such as 'pcap' "
+                        "holding the students)")
+    p.add_argument("--with-net-admin", action="store_true",
+                   help="also grant CAP_NET_ADMIN: capture may then raise its receive buffer "
+                        "past net.core.rmem_max (fewer drops in bursts), but every member of "
+                        "GROUP can also reconfigure this machine's network through that "
+                        "interpreter. It does not make tcp-lossy run unprivileged: the "
+                        "application creates that network namespace itself, as root")
+    p.add_argument("--remove", action="store_true", help="delete the dedicated interpreter")
+    p.add_argument("--venv", metavar="DIR",
+                   help="the virtual environment to set up (default: the one running this)")
     return parser
 
 

@@ -247,9 +247,9 @@ def _attach_filter(sock: socket.socket, program: list[Instruction], bpf: str | N
 
 def _not_permitted(interface: str) -> CaptureNotPermitted:
     return CaptureNotPermitted(
-        f"capturing on {interface!r} needs the CAP_NET_RAW capability: run as root, or grant "
-        "it to a dedicated copy of the Python interpreter with "
-        "'sudo setcap cap_net_raw+ep /path/to/python-copy' (see README)")
+        f"capturing on {interface!r} needs the CAP_NET_RAW capability: run as root, or give "
+        "it to a dedicated capture interpreter once with "
+        "'sudo .venv/bin/visualizer setup-capture' (see README, Capture privileges)")
 
 
 class _Reader:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import os
 import sys
 
 from PyQt6.QtCore import pyqtSignal, pyqtSlot
@@ -18,26 +19,38 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from visualizer.core.privileges import CapturePermission, grant_commands
+from visualizer.core.privileges import (
+    CAPTURE_PYTHON_NAME,
+    CapturePermission,
+    grant_commands,
+    manual_commands,
+)
 from visualizer.gui.resources import icon
 
 
 def how_to_text(permission: CapturePermission) -> str:
     """HTML: what is missing and the ways to get it, with exact commands."""
-    venv_bin = sys.executable.rsplit("/", 1)[0]
-    grant = "\n".join(grant_commands())
+    venv_bin = os.path.dirname(sys.executable)
+    setup = "\n".join(grant_commands())
+    manual = "\n".join(manual_commands())
     return (
         f"<p><b>Capturing packets needs CAP_NET_RAW.</b> {html.escape(permission.reason)}.</p>"
         "<p>Everything else works without it: open capture files, the sample "
         "recordings (File &gt; Open Sample), the ladder, the timeline and export.</p>"
         "<p><b>Recommended: give the capability to a dedicated interpreter</b> that "
-        "only the capture process uses; the window itself keeps running as you:</p>"
-        f"<pre>{html.escape(grant)}</pre>"
-        "<p>then restart Packet Visualizer. Anyone who can run that copy can capture "
-        "packets, so keep it where only trusted users can execute it "
-        "(e.g. <code>chmod 750</code> and a group).</p>"
+        "only the capture process uses; the window itself keeps running as you, "
+        "without privileges. Run once:</p>"
+        f"<pre>{html.escape(setup)}</pre>"
+        "<p>then restart Packet Visualizer. It copies this installation's Python to "
+        f"<code>{html.escape(CAPTURE_PYTHON_NAME)}</code>, which only root and your group "
+        "may run (<code>--group GROUP</code> names another group, e.g. the students of a "
+        "lab), gives it CAP_NET_RAW and checks that it captures. "
+        "<code>--remove</code> undoes it.</p>"
+        "<p>The same by hand:</p>"
+        f"<pre>{html.escape(manual)}</pre>"
         "<p><b>Or run the whole application as root</b> (simplest, but the whole "
-        "GUI then runs with every privilege):</p>"
+        "GUI, including the code that reads packets from the network, then runs with "
+        "every privilege):</p>"
         f"<pre>sudo {html.escape(venv_bin)}/visualizer\n"
         f"pkexec env DISPLAY=$DISPLAY XAUTHORITY=$XAUTHORITY "
         f"{html.escape(venv_bin)}/visualizer</pre>")

@@ -740,7 +740,7 @@ class MainWindow(QMainWindow):
             "Set up a dedicated capture interpreter once, then start Packet Visualizer "
             "as your own user:\n\n" + "\n".join(grant_commands()))
         box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        box.setCheckBox(QCheckBox("Don't warn me again"))
+        box.setCheckBox(QCheckBox("Don't warn me again", box))
         box.finished.connect(self._on_root_warning_finished)
         self._root_warning = box
         box.open()
