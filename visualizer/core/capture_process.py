@@ -11,6 +11,11 @@ pcap stream to ``output`` and its status as JSON lines on stderr (see
 
 The child never outlives its ``CaptureProcess``: leaving the ``with``
 block, an exception, garbage collection and interpreter exit all stop it.
+
+With ``netns`` the child runs inside that named network namespace
+(``ip netns exec NAME python -m visualizer capture ...``, which execs, so
+the child's pid and signals are the capture's own) and captures that
+namespace's interfaces.
 """
 
 from __future__ import annotations
@@ -120,15 +125,16 @@ class CaptureProcess:
     or "-" for a pipe readable from :attr:`stdout`)."""
 
     def __init__(self, *, interface: str = "lo", bpf: str | None = None, output: str,
-                 python: str | None = None) -> None:
+                 python: str | None = None, netns: str | None = None) -> None:
         self.interface = interface
         self.bpf = bpf
         self.output = output
+        self.netns = netns
         # The dedicated capture interpreter when one is set up (least privilege).
         self.command = [python or capture_python(), "-m", "visualizer", "capture",
-                        "-i", interface, "-o", output]
-        if bpf:
-            self.command[6:6] = ["-f", bpf]
+                        "-i", interface, *(["-f", bpf] if bpf else []), "-o", output]
+        if netns is not None:
+            self.command = ["ip", "netns", "exec", netns, *self.command]
         self._proc: subprocess.Popen[bytes] | None = None
         self._status: _StatusReader | None = None
         self._finalizer: weakref.finalize[..., CaptureProcess] | None = None

@@ -105,8 +105,10 @@ def record(scenario: str, param_pairs: Sequence[str], output: str, *, fmt: str =
     try:
         with cls(params).prepare() as prepared:
             stage(STAGE_CAPTURE)
+            # A scenario in a private network namespace is captured on that
+            # namespace's interface (tcp-lossy: its lo, where the loss happens).
             with CaptureProcess(interface=interface, bpf=prepared.bpf_filter,
-                                output=spool) as capture:
+                                output=spool, netns=prepared.netns) as capture:
                 # Entering started the capture and waited for its ready signal.
                 _check_cancel(cancel)
                 if on_ready is not None:

@@ -4,12 +4,34 @@ from __future__ import annotations
 
 from visualizer.core.errors import BadInput
 from visualizer.core.traffic.scenario import Scenario
+from visualizer.core.traffic.tcp_abort import TcpAbort
+from visualizer.core.traffic.tcp_bulk import TcpBulk
+from visualizer.core.traffic.tcp_half_close import TcpHalfClose
 from visualizer.core.traffic.tcp_handshake import TcpHandshake
+from visualizer.core.traffic.tcp_lossy import TcpLossy
+from visualizer.core.traffic.tcp_many_clients import TcpManyClients
+from visualizer.core.traffic.tcp_nagle import TcpNagle
+from visualizer.core.traffic.tcp_refused import TcpRefused
+from visualizer.core.traffic.tcp_simultaneous_close import TcpSimultaneousClose
+from visualizer.core.traffic.tcp_zero_window import TcpZeroWindow
+from visualizer.core.traffic.udp_closed_port import UdpClosedPort
 from visualizer.core.traffic.udp_datagrams import UdpDatagrams
+from visualizer.core.traffic.udp_loss_reorder import UdpLossReorder
 
 _SCENARIOS: tuple[type[Scenario], ...] = (
     TcpHandshake,
+    TcpRefused,
+    TcpHalfClose,
+    TcpAbort,
+    TcpSimultaneousClose,
+    TcpBulk,
+    TcpNagle,
+    TcpZeroWindow,
+    TcpManyClients,
+    TcpLossy,
     UdpDatagrams,
+    UdpClosedPort,
+    UdpLossReorder,
 )
 
 

@@ -4,6 +4,11 @@
 thread; the first side to fail aborts the others (their blocking calls
 notice within ``WAIT_SLICE``), and when ``run`` returns every thread has
 ended and every socket is closed, whatever happened.
+
+A run may be given a private network namespace (``tcp-lossy``): the server
+is bound inside it, each side thread enters it before its first socket
+(namespaces belong to threads), and ``close()`` removes it. Runs without
+one never touch namespaces.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from visualizer.core.traffic.params import ParamValue
 from visualizer.core.traffic.side import Side
 
 if TYPE_CHECKING:
+    from visualizer.core.netns import NetworkNamespace
     from visualizer.core.traffic.scenario import Scenario, SideFunction
 
 # How long past its deadline a side may take to notice and stop.
@@ -58,10 +64,15 @@ class PreparedRun:
 
     ``bpf_filter`` selects the run's packets; ``server_address`` is
     (host, port). Use as a context manager, or call ``close()``.
+
+    With a ``namespace`` the run owns it from here on: everything happens
+    inside it, and ``close()`` (or a failing prepare) removes it.
     """
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, *, namespace: NetworkNamespace | None = None
+                 ) -> None:
         self.scenario = scenario
+        self.namespace = namespace
         self.params: dict[str, ParamValue] = dict(scenario.values)
         self._log = CallLog()
         self._control = RunControl()
@@ -71,15 +82,26 @@ class PreparedRun:
         server = self._sides.get("server") or Side("server", self.params, self._log,
                                                    self._control)
         try:
-            server_socket = scenario.bind(server)
+            if namespace is None:
+                server_socket = scenario.bind(server)
+            else:
+                with namespace.entered():
+                    server_socket = scenario.bind(server)
             self.server_address: Address = server_socket.bound_address()
         except BaseException:
             self._release("prepare failed")
+            if namespace is not None:
+                namespace.remove()
             raise
         for side in self._sides.values():
             side.attach(self.server_address, server_socket if side is server else None)
         self.bpf_filter = scenario.capture_filter(self.server_address[1])
         self._state = "prepared"
+
+    @property
+    def netns(self) -> str | None:
+        """The name of the run's network namespace, None when it runs on the host."""
+        return self.namespace.name if self.namespace is not None else None
 
     @property
     def server_text(self) -> str:
@@ -108,6 +130,8 @@ class PreparedRun:
 
         def side_main(side: Side, function: SideFunction) -> None:
             try:
+                if self.namespace is not None:
+                    self._enter_namespace(side)  # before the side's first socket
                 function(side)
             except RunAborted:
                 pass
@@ -146,6 +170,14 @@ class PreparedRun:
             started_ns=started_ns, ended_ns=ended_ns,
             failed_sides=[name for name, _exc in failures])
 
+    def _enter_namespace(self, side: Side) -> None:
+        assert self.namespace is not None
+        try:
+            self.namespace.enter_thread()
+        except OSError as err:
+            raise ScenarioFailed(f"the {side.name} could not enter the network namespace "
+                                 f"{self.namespace.name}: {err.strerror}") from err
+
     def _join(self, threads: list[threading.Thread], failures: list[tuple[str, Exception]],
               lock: threading.Lock) -> None:
         for thread in threads:
@@ -166,10 +198,13 @@ class PreparedRun:
                 sock.close(note)
 
     def close(self) -> None:
-        """Release the server socket(s) if the run never happened; idempotent."""
+        """Release the server socket(s) if the run never happened, and remove the
+        run's network namespace, if any; idempotent."""
         if self._state == "prepared":
             self._release("closed without running")
             self._state = "closed"
+        if self.namespace is not None:
+            self.namespace.remove()
 
     def __enter__(self) -> PreparedRun:
         return self
