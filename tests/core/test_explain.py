@@ -281,9 +281,9 @@ def mid_stream() -> Conversation:
 
 CASES: list[tuple[Callable[[], Conversation], int, str, tuple[str, ...]]] = [
     (rto, 5, "Retransmission: the client resends 100 bytes",
-     ("first sent in frame 4", "retransmission timer (RTO) expired")),
+     ("first in frame 4", "retransmission timer (RTO) expired")),
     (fast_retransmission, 8, "Duplicate ACK #1: the server still asks for 1",
-     ("duplicate number 1", "beyond a gap", "three duplicates")),
+     ("duplicate number 1", "beyond a gap", "resends after three")),
     (fast_retransmission, 10, "Duplicate ACK #3: the server still asks for 1",
      ("duplicate number 3",)),
     (fast_retransmission, 11, "Fast retransmission: the client resends 100 bytes after "

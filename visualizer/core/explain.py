@@ -63,6 +63,17 @@ def explain(analysis: Analysis, index: int, *, absolute: bool = False) -> Explan
     return _unanalysed(analysis, index)
 
 
+MIN_RTO_NS = 200_000_000  # Linux's TCP_RTO_MIN
+
+
+def _duration(ns: int) -> str:
+    if ns < 1_000_000:
+        return f"{ns / 1000:.0f} µs"
+    if ns < 1_000_000_000:
+        return f"{ns / 1_000_000:.1f} ms"
+    return f"{ns / 1e9:.2f} s"
+
+
 def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -118,6 +129,11 @@ class _TcpPacket:
         if self.handshake:
             return f"{'the peer' if peer else 'its'} ISN {base}"
         return f"relative numbers count from {base}"
+
+    def peer_window_closed(self) -> bool:
+        """Whether the receiver's latest packet advertised a zero window."""
+        prev = self.look_back(1 - self.d)
+        return prev >= 0 and self.a.values("window")[prev] == 0
 
     def look_back(self, direction: int, want_flags: int = 0) -> int:
         """The latest earlier packet of this stream from ``direction`` (with all of
@@ -342,6 +358,8 @@ class _TcpPacket:
         f, who, what = self.names_flags, self.sender, self.what()
         if "zero_window_probe" in f:
             return f"Zero-window probe: {who} tests the closed window"
+        if "keep_alive" in f and self.peer_window_closed():
+            return f"Zero-window probe: {who} asks whether {self.receiver}'s window has opened"
         if "keep_alive" in f:
             return f"Keep-alive: {who} checks that {self.receiver} is still there"
         if "fast_retransmission" in f:
@@ -388,14 +406,17 @@ class _TcpPacket:
                        f"answer, so {who}'s retransmission timer expired and it sends the same "
                        "one again, with the same ISN; each retry waits twice as long.")
         elif "retransmission" in f:
-            first = self.first_sent()
-            when = f" (first sent in frame {first + 1})" if first >= 0 else ""
-            out.append(f"These sequence numbers were sent before{when} and not acknowledged "
-                       f"in time, so {who}'s retransmission timer (RTO) expired and it sends "
-                       "them again.")
+            out.append(self.resend_sentence("These sequence numbers were sent before"))
         if "out_of_order" in f:
-            out.append(f"Its seq is below data {who} already sent, and it arrives just after "
-                       "it: the segments were reordered on the way.")
+            if self.first_sent() >= 0:
+                out.append(self.resend_sentence("Its seq is below data "
+                                                f"{who} already sent: these bytes were sent before")
+                           + " Wireshark calls it out-of-order rather than a retransmission "
+                           "because it follows the newer data by less than the handshake's "
+                           "round-trip time.")
+            else:
+                out.append(f"Its seq is below data {who} already sent, and it arrives just "
+                           "after it: the segments were reordered on the way.")
         if "lost_segment" in f:
             prev = self.look_back(self.d)
             expected = (f" {who} was expected to continue at "
@@ -409,8 +430,10 @@ class _TcpPacket:
         if "duplicate_ack" in f:
             out.append(f"It repeats ack = {self.r(self.ack)} with no data and no window change "
                        f"(duplicate number {self.dup_count}): {who} received a segment beyond a "
-                       f"gap and keeps asking for {self.r(self.ack)}; after three duplicates "
-                       "the sender retransmits at once.")
+                       f"gap and keeps asking for {self.r(self.ack)}. Duplicate ACKs (with "
+                       "SACK blocks naming what did arrive) tell the sender a segment is "
+                       "missing; the classic rule resends after three, and Linux, using SACK, "
+                       "often resends after the first.")
         if "zero_window" in f:
             out.append(f"It advertises window 0: {who}'s receive buffer is full because its "
                        f"application is not reading, so {peer} must stop sending and probe "
@@ -429,7 +452,13 @@ class _TcpPacket:
         if "window_full" in f:
             out.append(f"This segment fills {peer}'s advertised window to the last byte: "
                        f"{who} must now wait for an ACK before sending more.")
-        if "keep_alive" in f:
+        if "keep_alive" in f and self.peer_window_closed():
+            out.append(f"{_cap(peer)} last advertised window 0, so {who} may not send data; "
+                       f"its persist timer fires and it sends seq = next - 1 "
+                       f"({self.s(self.seq)}) with no data, which forces {peer} to answer "
+                       "with its current window. This is Linux's zero-window probe; "
+                       "Wireshark labels it a keep-alive because of its shape.")
+        elif "keep_alive" in f:
             out.append(f"After a quiet spell {who} sends seq = next expected - 1 "
                        f"({self.s(self.seq)}) with {_bytes(self.length)} of old data, which "
                        f"forces {peer} to answer with an ACK (SO_KEEPALIVE).")
@@ -440,6 +469,27 @@ class _TcpPacket:
             out.append("The same addresses and ports carried an earlier connection; this SYN "
                        "with a new ISN starts a new one.")
         return out
+
+    def resend_sentence(self, opening: str) -> str:
+        """Why these bytes are sent again: the timer, or the peer's SACKs / dup ACKs.
+
+        A resend far sooner than Linux's smallest retransmission timeout
+        (200 ms) cannot be the timer: the sender learnt of the loss from
+        the receiver's duplicate ACKs and their SACK blocks.
+        """
+        first = self.first_sent()
+        if first < 0:
+            return (f"{opening} and not acknowledged in time, so {self.sender} sends them "
+                    "again.")
+        gap_ns = int(self.a.store.values("ts_ns")[self.i]) - int(
+            self.a.store.values("ts_ns")[first])
+        text = f"{opening} (first in frame {first + 1}, {_duration(gap_ns)} earlier)"
+        if gap_ns < MIN_RTO_NS:
+            return (text + f" and were lost; {self.receiver}'s duplicate ACKs and SACK blocks "
+                    f"told {self.sender} so, and it resends them long before its "
+                    "retransmission timer (at least 200 ms) would have.")
+        return (text + f" and not acknowledged in time, so {self.sender}'s retransmission "
+                "timer (RTO) expired and it sends them again.")
 
     # -- states and numbers -----------------------------------------------------------
     def state_sentence(self) -> str:
@@ -452,8 +502,16 @@ class _TcpPacket:
             if path == [TcpState.CLOSED, TcpState.LISTEN]:
                 clauses.append(f"{who} is taken to be listening (LISTEN)")
                 continue
+            if path == [TcpState.LISTEN, TcpState.CLOSED] and self.flags & RST:
+                # The tracker took the port to be listening when the SYN came;
+                # the RST shows nobody was: say nothing about a listener closing.
+                continue
             via = "".join(f" through {s}" for s in path[1:-1])
             clause = f"{who} moves from {path[0]}{via} to {path[-1]}"
+            if TcpState.CLOSING in path[1:]:
+                clause += (" (the two FINs crossed: each side sent its FIN before the "
+                           "other's arrived, so this is a simultaneous close and both sides "
+                           "pass through CLOSING to TIME-WAIT)")
             if path[-1] is TcpState.TIME_WAIT:
                 clause += (", where it waits twice the maximum segment lifetime so that a "
                            "lost last ACK can still be repeated")
@@ -525,8 +583,14 @@ def _udp(analysis: Analysis, i: int) -> Explanation:
         parts = [f"{sender} sends {size} to {receiver}. UDP has no sequence numbers: if "
                  "datagrams are lost or reordered, the receiving application has to notice "
                  "by itself."]
-    parts.append("One sendto() call is one datagram: the receiver's recvfrom() returns it "
-                 "whole, never merged with another.")
+    error = next((j for j, link in analysis.icmp_links.items() if link.datagram == i), None)
+    if error is not None:
+        parts.append(f"Nobody receives it: no socket is bound to the destination port, so "
+                     f"the receiving host answers with the ICMP error in frame {error + 1} "
+                     "and drops it.")
+    else:
+        parts.append("One sendto() call is one datagram: the receiver's recvfrom() returns "
+                     "it whole, never merged with another.")
     port = min((p for p in (src[1], store.values("dport")[i]) if p in _WELL_KNOWN_UDP),
                default=None)
     if port is not None:
