@@ -1,5 +1,10 @@
 """``visualizer export``: everything or one conversation, to pcap or pcapng, or the
-ladder diagram to SVG."""
+ladder diagram to SVG.
+
+``--annotate`` writes each packet's explanation as a pcapng packet comment
+(Wireshark shows it under "Packet comments"), so a teacher can hand the
+file to students who open it in Wireshark.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,12 @@ import sys
 
 from visualizer.core.analysis import analyze
 from visualizer.core.errors import BadInput
-from visualizer.core.export import export_packets, format_for_path
+from visualizer.core.export import (
+    ExportFailed,
+    export_packets,
+    format_for_path,
+    packet_comments,
+)
 from visualizer.core.recording import RecordingInfo
 from visualizer.core.store import PacketStore
 
@@ -26,32 +36,35 @@ def export_command(path: str, output: str, *, stream: int | None, fmt: str | Non
         raise BadInput(f"--absolute and --scale only apply to --format svg, not {fmt}")
     if annotate and fmt != "pcapng":
         raise BadInput("--annotate needs pcapng: classic pcap has no packet comments")
-    if annotate:
-        raise BadInput("--annotate is not available yet: packet explanations come with "
-                       "the teaching scenarios")
     store = PacketStore.from_file(path)
     try:
-        if stream is None:
+        analysis = analyze(store) if stream is not None or annotate else None
+        if analysis is None or stream is None:
             indices = list(range(len(store)))
         else:
-            analysis = analyze(store)
             count = len(analysis.tcp_summaries)
             if not 0 <= stream < count:
                 raise BadInput(f"there is no TCP stream {stream}: {path} has {count} "
                                "(numbered from 0, see 'visualizer analyze --stats')")
             indices = analysis.stream_indices(stream).tolist()
         info = RecordingInfo.from_capture(store.capture)
-        written = export_packets(store, indices, output, fmt, info=info)
+        comments = packet_comments(analysis, indices) if annotate and analysis else {}
+        try:
+            written = export_packets(store, indices, output, fmt, comments=comments, info=info)
+        except ExportFailed as err:
+            raise ExportFailed(f"{err}: nothing was written, and any earlier {output} is "
+                               "unchanged") from None
     finally:
         store.close()
-    print(f"wrote {output}: {written} packets ({fmt})", file=sys.stderr)
+    note = ", each with its explanation as a comment" if comments else ""
+    print(f"wrote {output}: {written} packets ({fmt}){note}", file=sys.stderr)
     return 0
 
 
 def _export_svg(path: str, output: str, *, stream: int | None, absolute: bool,
                 scale: str) -> int:
     """The ladder of ``stream``, or of every conversation in one picture, as SVG."""
-    from visualizer.core.ladder import combined_ladder, tcp_ladder
+    from visualizer.core.ladder import attach_calls, combined_ladder, tcp_ladder
     from visualizer.core.ladder_svg import LadderScene, write_svg
     from visualizer.core.timescale import positions
 
@@ -65,6 +78,7 @@ def _export_svg(path: str, output: str, *, stream: int | None, absolute: bool,
             if not streams + flows:
                 raise BadInput(f"{path} has no TCP stream or UDP flow to draw")
             ladder = combined_ladder(analysis, range(streams), range(flows), absolute=absolute)
+        ladder = attach_calls(ladder, RecordingInfo.from_capture(store.capture))
         write_svg(LadderScene(ladder, positions(ladder.timestamps(), scale)), output)
     finally:
         store.close()

@@ -1,11 +1,19 @@
-"""``visualizer ladder``: the ladder diagram as text."""
+"""``visualizer ladder``: the ladder diagram as text.
+
+A recording's socket calls appear between the packets, in time order, in
+the column of the lane that made them: a call that returns before the next
+packet on one line (``send(64 bytes) → 64``), one that spans packets as
+``connect(127.0.0.1:80) …`` before them and ``→ connect() returned 0``
+after.
+"""
 
 from __future__ import annotations
 
 from typing import TextIO
 
 from visualizer.core.analysis import analyze
-from visualizer.core.ladder import Ladder, all_ladders, tcp_ladder
+from visualizer.core.ladder import CallEvent, Ladder, all_ladders, attach_calls, tcp_ladder
+from visualizer.core.recording import RecordingInfo
 from visualizer.core.store import PacketStore
 
 TIME_WIDTH = 12
@@ -30,7 +38,20 @@ def render(ladder: Ladder) -> list[str]:
     if ladder.initial_states:
         lines.append(row({k: str(s) for k, s in ladder.initial_states.items()}))
     t0 = ladder.arrows[0].ts_ns if ladder.arrows else 0
-    for arrow in ladder.arrows:
+
+    def calls(events: list[CallEvent]) -> None:
+        for event in events:
+            call = ladder.calls[event.call]
+            text = {"whole": call.summary, "start": f"{call.opening} …",
+                    "end": f"→ {call.returned}"}[event.part]
+            if call.lane < n - 1 and len(text) > LANE_GAP - 2:   # keep the next lane's column
+                text = text[:LANE_GAP - 3] + "…"
+            lines.append(row({call.lane: text}))
+
+    gaps = ladder.call_events if ladder.calls else []
+    for number, arrow in enumerate(ladder.arrows):
+        if gaps:
+            calls(gaps[number])
         a, b = xs[arrow.src_lane], xs[arrow.dst_lane]
         left, right = min(a, b), max(a, b)
         label = f" {arrow.label} "
@@ -45,6 +66,8 @@ def render(ladder: Ladder) -> list[str]:
         if arrow.transitions:
             lines.append(row({k: " → ".join(map(str, states))
                               for k, states in arrow.transitions.items()}))
+    if gaps:
+        calls(gaps[-1])
     return lines
 
 
@@ -55,6 +78,8 @@ def ladder_command(path: str, *, stream: int | None, absolute: bool, out: TextIO
         ladders = [tcp_ladder(analysis, stream, absolute=absolute)]
     else:
         ladders = all_ladders(analysis, absolute=absolute)
+    recording = RecordingInfo.from_capture(store.capture)
+    ladders = [attach_calls(ladder, recording) for ladder in ladders]
     if not ladders:
         out.write("no TCP stream or UDP flow in this capture\n")
     for k, ladder in enumerate(ladders):

@@ -1,7 +1,9 @@
 """Exporting packets of a PacketStore to pcap or pcapng.
 
 Frames and timestamps are copied as they are: exporting everything of a
-pcap to pcap reproduces the input's packet records byte for byte.
+pcap to pcap reproduces the input's packet records byte for byte. An
+annotated pcapng export carries each packet's explanation as its packet
+comment (:func:`packet_comments`), for students who open it in Wireshark.
 """
 
 from __future__ import annotations
@@ -11,13 +13,23 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from typing import BinaryIO
 
-from visualizer.core.errors import BadInput
+from visualizer.core.analysis import Analysis, analysis_names
+from visualizer.core.errors import BadInput, VisualizerError
+from visualizer.core.explain import explain
 from visualizer.core.pcapformat import LINKTYPE_NAMES
 from visualizer.core.pcapwrite import PcapngWriter, PcapWriter
 from visualizer.core.recording import RecordingInfo
 from visualizer.core.store import PacketStore
 
 FORMATS = ("pcap", "pcapng")
+
+
+class ExportFailed(VisualizerError):
+    """Writing the export failed (disk full, file size limit, I/O error).
+
+    Nothing was written: the temporary file is gone and any earlier file at
+    the path is as it was, which callers may tell the user.
+    """
 
 
 def format_for_path(path: str, requested: str | None) -> str:
@@ -27,13 +39,34 @@ def format_for_path(path: str, requested: str | None) -> str:
     return "pcap" if path.lower().endswith((".pcap", ".cap", ".dmp")) else "pcapng"
 
 
+def annotation(analysis: Analysis, index: int) -> str:
+    """The comment an annotated export gives packet ``index``: its explanation, one paragraph,
+    then its analysis flags by name (as the ladder and ``analyze`` show them)."""
+    text = explain(analysis, index).plain()
+    names = analysis_names(int(analysis.values("analysis")[index]))
+    if names:
+        text += " Analysis flags: " + ", ".join(n.replace("_", " ") for n in names) + "."
+    return text
+
+
+def packet_comments(analysis: Analysis, indices: Iterable[int]) -> dict[int, str]:
+    """:func:`annotation` of each packet in ``indices``, for ``export_packets(comments=...)``.
+
+    Packets the analysis has not reached yet (a capture still loading) get none.
+    """
+    analysed = len(analysis.values("stream"))
+    return {i: annotation(analysis, i) for i in indices if 0 <= i < analysed}
+
+
 def export_packets(store: PacketStore, indices: Iterable[int], path: str, fmt: str, *,
                    comments: Mapping[int, str] | None = None,
                    info: RecordingInfo | None = None) -> int:
     """Write the packets at ``indices`` (0-based, in order) to ``path``.
 
     ``comments`` (pcapng only) adds a comment per packet index, after any
-    comment the packet already had. ``info`` is carried into a pcapng.
+    comment the packet already had (unless that one already ends with it:
+    annotating an annotated file does not repeat the explanations).
+    ``info`` is carried into a pcapng.
     The file is written to a temporary name and renamed, so a failure
     never leaves a half-written export behind. Returns the packet count.
     """
@@ -52,8 +85,10 @@ def export_packets(store: PacketStore, indices: Iterable[int], path: str, fmt: s
             else:
                 _write_pcapng(store, indices, out, comments or {}, info)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         os.unlink(tmp)
+        if isinstance(err, OSError):  # ENOSPC, EFBIG, EIO: say so in one line
+            raise ExportFailed(f"cannot write {path}: {err.strerror or err}") from None
         raise
     return len(indices)
 
@@ -82,7 +117,10 @@ def _write_pcapng(store: PacketStore, indices: list[int], out: BinaryIO,
                           custom=info.to_payload() if info else None)
     ts, orig, iface = store.column("ts_ns"), store.column("origlen"), store.column("interface")
     for i in indices:
-        text = "\n".join(c for c in (store.comments.get(i), comments.get(i)) if c) or None
+        old, new = store.comments.get(i), comments.get(i)
+        if old and new and old.endswith(new):
+            new = None
+        text = "\n".join(c for c in (old, new) if c) or None
         writer.write(int(ts[i]), store.frame(i), int(orig[i]), interface=int(iface[i]),
                      comment=text)
 

@@ -9,20 +9,25 @@ ladder all draw this model.
 from __future__ import annotations
 
 import bisect
+import ipaddress
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
+from itertools import chain
+from typing import NamedTuple
 
 import numpy as np
 
 from visualizer.core.analysis import Analysis, analysis_names
 from visualizer.core.errors import BadInput
 from visualizer.core.kinds import ICMP_K, OTHER_K, UDP_K, packet_kinds
+from visualizer.core.recording import RecordingInfo
 from visualizer.core.store import format_endpoint
 from visualizer.core.tcp.options import parse_options
 from visualizer.core.tcp.segment import ACK, SYN, flag_text
 from visualizer.core.tcp.states import TcpState
+from visualizer.core.traffic.calls import SocketCall
 
 
 @dataclass(frozen=True)
@@ -90,12 +95,67 @@ class StateChange:
     states: tuple[TcpState, ...]    # passed through in order; the last is the new state
 
 
+@dataclass(frozen=True)
+class LaneCall:
+    """A socket call drawn on the lane of the endpoint that made it.
+
+    The call's start and return are placed *between* the arrows, by time:
+    gap ``g`` lies after arrow ``g - 1`` and before arrow ``g`` (gap 0 is
+    before the first packet, gap ``len(arrows)`` after the last). A call
+    whose return lies in a later gap than its start spans packets, e.g.
+    connect() from before the SYN to after the SYN-ACK: drawn as a bracket.
+    """
+
+    lane: int
+    side: str           # "client", "server", "client 2"...
+    call: str           # "connect", "accept", "recv"...
+    args: str
+    result: str
+    start_ns: int
+    end_ns: int
+    start_gap: int
+    end_gap: int
+    failed: bool = False
+    local: str = ""     # the socket's endpoints as the log has them ("" when unknown)
+    remote: str = ""
+
+    @property
+    def spans(self) -> bool:
+        """True when packets passed while the call was running."""
+        return self.end_gap > self.start_gap
+
+    @property
+    def opening(self) -> str:
+        """``"connect(127.0.0.1:52147)"``."""
+        return f"{self.call}({self.args})"
+
+    @property
+    def summary(self) -> str:
+        """The call and its result on one line: ``"send(64 bytes) → 64"``."""
+        return f"{self.opening} → {self.result}"
+
+    @property
+    def returned(self) -> str:
+        """``"connect() returned 0"``, ``"connect() failed: ECONNREFUSED"``."""
+        verb = "failed:" if self.failed else "returned"
+        return f"{self.call}() {verb} {self.result}".rstrip()
+
+
+class CallEvent(NamedTuple):
+    """A call starting, returning, or both (``part`` "whole") within one gap."""
+
+    ns: int
+    call: int   # index into Ladder.calls
+    part: str   # "whole" | "start" | "end"
+
+
 @dataclass
 class Ladder:
     title: str
     lanes: list[Lane]
     initial_states: dict[int, TcpState]
     arrows: list[Arrow]
+    calls: list[LaneCall] = field(default_factory=list)   # see attach_calls
 
     def timestamps(self) -> np.ndarray:
         """The arrows' capture times (int64 ns), for ``timescale.positions``."""
@@ -110,6 +170,24 @@ class Ladder:
             for lane, states in arrow.transitions.items():
                 changes[lane].append(StateChange(lane, n, lane == arrow.src_lane, states))
         return changes
+
+    @cached_property
+    def call_events(self) -> list[list[CallEvent]]:
+        """Per gap between arrows (``len(arrows) + 1`` of them), its call events in time order.
+
+        A call that starts and returns in the same gap is one "whole" event;
+        one that spans packets has a "start" and, in a later gap, an "end".
+        """
+        gaps: list[list[CallEvent]] = [[] for _ in range(len(self.arrows) + 1)]
+        for k, call in enumerate(self.calls):
+            if call.spans:
+                gaps[call.start_gap].append(CallEvent(call.start_ns, k, "start"))
+                gaps[call.end_gap].append(CallEvent(call.end_ns, k, "end"))
+            else:
+                gaps[call.start_gap].append(CallEvent(call.start_ns, k, "whole"))
+        for events in gaps:
+            events.sort()
+        return gaps
 
     @cached_property
     def _change_arrows(self) -> list[list[int]]:
@@ -311,6 +389,117 @@ def _combined_title(streams: Sequence[int], flows: Sequence[int]) -> str:
         word = "UDP flow" if len(flows) == 1 else "UDP flows"
         parts.append(f"{word} {', '.join(map(str, flows))}")
     return " + ".join(parts)
+
+
+# -- socket calls -----------------------------------------------------------------------
+def attach_calls(ladder: Ladder, recording: RecordingInfo | None) -> Ladder:
+    """``ladder`` with the socket calls of ``recording`` on their lanes (DESIGN: Views).
+
+    A call goes on the lane of its socket's local endpoint; a socket bound
+    to the wildcard address (0.0.0.0:port, a listening or unconnected
+    socket) goes on the one lane with its port. A call whose peer is known
+    but is no lane here belongs to another conversation and is left out;
+    a call made before the socket had an address (socket(), setsockopt())
+    goes where that side's next call with an address goes. Malformed
+    records are skipped: a recording is a file from anywhere. Apply this
+    to the final ladder (after :func:`merge_ladders`), which it does not
+    change; without a recording or arrows the ladder comes back as it was.
+    """
+    if recording is None or not recording.calls or not ladder.arrows:
+        return ladder
+    calls: list[SocketCall] = []
+    for record in recording.calls:
+        try:
+            calls.append(SocketCall.from_dict(record))
+        except BadInput:
+            continue
+    calls.sort(key=lambda c: c.start_ns)
+    lanes = ladder.lanes
+    # None: the socket has no address yet; -1: another conversation's socket.
+    placed: list[int | None] = [_lane_of_call(c, lanes) for c in calls]
+    for k, call in enumerate(calls):
+        if placed[k] is None:
+            nearest = (j for j in chain(range(k + 1, len(calls)), range(k - 1, -1, -1))
+                       if calls[j].side == call.side and calls[j].local)
+            placed[k] = next((placed[j] for j in nearest if placed[j] is not None), -1)
+    ts = np.maximum.accumulate(ladder.timestamps())
+    marks = []
+    for call, lane in zip(calls, placed, strict=True):
+        if lane is None or lane < 0:
+            continue
+        end = max(call.end_ns, call.start_ns)
+        start_gap, end_gap = np.searchsorted(ts, [call.start_ns, end], side="right").tolist()
+        marks.append(LaneCall(lane, call.side, call.call, call.args, call.result,
+                              call.start_ns, end, start_gap, end_gap, call.failed,
+                              call.local, call.remote))
+    return replace(ladder, calls=marks)
+
+
+def _lane_of_call(call: SocketCall, lanes: Sequence[Lane]) -> int | None:
+    """The lane of ``call``'s socket: None when it has no address, -1 when not here."""
+    local = _endpoint(call.local)
+    if local is None:
+        return None
+    lane = _find_lane(local, lanes)
+    if lane < 0:
+        return -1
+    remote = _endpoint(call.remote)
+    if remote is not None and _find_lane(remote, lanes) < 0:
+        return -1
+    return lane
+
+
+def _find_lane(endpoint: tuple[bytes, int], lanes: Sequence[Lane]) -> int:
+    address, port = endpoint
+    for k, lane in enumerate(lanes):
+        if lane.address == address and lane.port == port:
+            return k
+    if not any(address):   # the wildcard: whichever single lane has the port
+        same = [k for k, lane in enumerate(lanes) if lane.port == port]
+        if len(same) == 1:
+            return same[0]
+    return -1
+
+
+def _endpoint(text: str) -> tuple[bytes, int] | None:
+    """``"127.0.0.1:80"`` or ``"[::1]:80"`` as (packed address, port); None if not one."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.packed, int(port)
+
+
+def describe_call(ladder: Ladder, number: int) -> str:
+    """Several lines about socket call ``number``, for a tooltip or an SVG title."""
+    call = ladder.calls[number]
+    t0 = ladder.arrows[0].ts_ns if ladder.arrows else call.start_ns
+    lane = ladder.lanes[call.lane]
+    lines = [f"{call.side.capitalize()} ({lane.endpoint}): {call.opening}",
+             call.returned,
+             f"socket {call.local or '(no address yet)'}"
+             + (f" ↔ {call.remote}" if call.remote else ""),
+             f"called at {(call.start_ns - t0) / 1e9:.6f} s, "
+             f"took {_duration(call.end_ns - call.start_ns)}"]
+    if call.spans:
+        first = ladder.arrows[call.start_gap].index + 1
+        last = ladder.arrows[call.end_gap - 1].index + 1
+        lines.append(f"packets meanwhile: frame {first}" if first == last
+                     else f"packets meanwhile: frames {first}–{last}")
+    return "\n".join(lines)
+
+
+def _duration(ns: int) -> str:
+    if ns < 1_000_000:
+        return f"{ns / 1e3:.0f} µs"
+    return f"{ns / 1e6:.1f} ms" if ns < 1_000_000_000 else f"{ns / 1e9:.2f} s"
 
 
 def describe(ladder: Ladder, arrow_number: int) -> str:

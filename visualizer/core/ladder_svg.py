@@ -18,6 +18,17 @@ An arrow never ends below the start of the next packet's arrow (when
 packets follow closely it flattens instead), so arrows never cross: a tap
 cannot tell whether two packets passed each other in flight.
 
+A recording's socket calls (``Ladder.calls``) are drawn as boxes against
+the band of the lane that made them, on its side facing the next lane
+(the last lane: the previous one), each in a row of its own between the
+arrows, in time order, clear of the arrows' labels. A call that returns
+before the next packet is one box; one that spans packets also has a box
+for its result, joined to the first by a bracket along the inside of the
+band, like an activation bar of a UML sequence diagram. The scene makes
+room for the rows, so with calls the arrows' positions are the time
+scale's plus that room (``positions`` holds the result); the width is
+unchanged.
+
 Only what intersects the requested rectangle is produced (arrows are found
 by binary search on their positions), so a 10^4-arrow ladder costs what
 its visible part costs.
@@ -36,7 +47,7 @@ import numpy as np
 
 from visualizer.core.errors import BadInput
 from visualizer.core.kinds import KINDS, PROBLEM_FLAGS
-from visualizer.core.ladder import Ladder, describe
+from visualizer.core.ladder import CallEvent, Ladder, LaneCall, describe, describe_call
 from visualizer.core.tcp.states import TcpState
 
 # -- geometry (px) ---------------------------------------------------------
@@ -63,6 +74,18 @@ TAG_TEXT_ROOM = 14.0     # just the flags; also the time column and the analysis
 HEAD_STEP = 6.0
 
 FUTURE_MODES = ("faint", "hidden", "solid")
+# Socket calls: rows of boxes between the arrows (in steps, so they scale with
+# the time axis like the arrows), clear of the line and options above them and
+# of the label of the arrow below.
+CALL_ROW = 0.42        # steps per row
+CALL_ABOVE = SLOPE + 0.12   # steps from the arrow above: its line...
+CALL_OPTIONS = 0.3     # ...and more when its options are written under it
+CALL_BELOW = 0.55      # steps to the arrow below: its label sits above its line
+CALL_TEXT_STEP = 40.0  # px per step from which the boxes have words; below, marks
+CALL_SIZE = 10         # font size of the boxes
+CALL_GAP = 8.0         # px between the band and a box
+TRACK = 5.0            # px between the brackets of calls that overlap in time
+
 FAINT = 0.22           # opacity of arrows not played yet in "faint" mode
 FAINT_BAND = 0.4
 PROBLEM_COLOUR = KINDS[8].marker
@@ -124,6 +147,13 @@ class Colours:
     dark: bool = False
 
 
+def call_fill(colours: Colours, failed: bool = False) -> str:
+    """The fill of a socket call's box: neutral, or red for a call that failed."""
+    if failed:
+        return "#5c2220" if colours.dark else "#ffd8d3"
+    return "#2c323b" if colours.dark else "#e6ebf1"
+
+
 LIGHT = Colours("#ffffff", "#1f2328", "#59636e", "#c9d1d9", "#f6f8fa", "#0969da")
 DARK = Colours("#16181d", "#e6edf3", "#9198a1", "#3d444d", "#1f2329", "#4493f8", dark=True)
 
@@ -176,8 +206,9 @@ class Look:
 
 
 # -- primitives --------------------------------------------------------------
-# ``group`` is the arrow number a primitive belongs to (-1: none); ``cls``
-# names the part for SVG readers and tests.
+# ``group`` is the arrow number a primitive belongs to (-1: none), ``call``
+# the socket call's number (-1: none); ``cls`` names the part for SVG readers
+# and tests.
 class Rect(NamedTuple):
     x: float
     y: float
@@ -188,6 +219,7 @@ class Rect(NamedTuple):
     radius: float = 0.0
     group: int = -1
     cls: str = ""
+    call: int = -1
 
 
 class Line(NamedTuple):
@@ -201,6 +233,7 @@ class Line(NamedTuple):
     dash: bool = False
     group: int = -1
     cls: str = ""
+    call: int = -1
 
 
 class Poly(NamedTuple):
@@ -209,12 +242,15 @@ class Poly(NamedTuple):
     opacity: float = 1.0
     group: int = -1
     cls: str = ""
+    call: int = -1
 
 
 class Text(NamedTuple):
     """Text whose baseline ``anchor`` point is (x, y), turned ``angle`` degrees about it.
 
     ``box``: fill of a rounded box behind the text (see :func:`text_box`).
+    ``room``: the most px it may take, cut short with "…" beyond (0: no limit);
+    the GUI measures, SVG estimates (:func:`fit_text`).
     """
 
     x: float
@@ -229,6 +265,8 @@ class Text(NamedTuple):
     box: str = ""
     group: int = -1
     cls: str = ""
+    call: int = -1
+    room: float = 0.0
 
 
 Item = Rect | Line | Poly | Text
@@ -248,15 +286,21 @@ def text_box(left: float, baseline: float, width: float, size: float
 # -- the scene ---------------------------------------------------------------
 @dataclass
 class LadderScene:
-    """A ladder and its arrows' positions (``timescale.positions``), ready to draw."""
+    """A ladder and its arrows' positions (``timescale.positions``), ready to draw.
+
+    ``show_calls``: draw the ladder's socket calls (when it has any); the
+    positions then make room for them (see the module docstring).
+    """
 
     ladder: Ladder
     positions: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    show_calls: bool = True
     _src: np.ndarray = field(init=False, repr=False)
     _dst: np.ndarray = field(init=False, repr=False)
     _by_packet: dict[int, int] = field(init=False, repr=False)
     _notes: dict[int, str] = field(init=False, repr=False)
     _pos: list[float] = field(init=False, repr=False)
+    call_layout: CallLayout | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         n = len(self.ladder.arrows)
@@ -266,6 +310,10 @@ class LadderScene:
             raise ValueError(f"{len(pos)} positions for {n} arrows")
         if n > 1 and bool(np.any(np.diff(pos) < 0)):
             raise ValueError("positions must not decrease")
+        self.call_layout = (CallLayout(self.ladder, pos)
+                      if self.show_calls and self.ladder.calls and n else None)
+        if self.call_layout is not None:
+            pos = self.call_layout.positions
         self.positions = pos
         self._pos = pos.tolist()   # Python floats: quicker one at a time
         self._src = np.fromiter((a.src_lane for a in self.ladder.arrows), np.int32, n)
@@ -281,6 +329,8 @@ class LadderScene:
 
     def geometry(self, *, zoom: float = 1.0, width: float | None = None) -> Geometry:
         last = float(self.positions[-1]) if len(self.positions) else 0.0
+        if self.call_layout is not None:
+            last = max(last, self.call_layout.extent)
         return fit_geometry(len(self.ladder.lanes), last, zoom=zoom, width=width)
 
     def arrow_for_packet(self, index: int) -> int:
@@ -319,6 +369,18 @@ class LadderScene:
         lo = np.searchsorted(self.positions, g.position(top) - 1.0, side="left")
         hi = np.searchsorted(self.positions, g.position(bottom) + 1.0, side="right")
         return range(int(lo), int(hi))
+
+    def call_at(self, g: Geometry, x: float, y: float, look: Look) -> int:
+        """The socket call whose box or bracket is at (x, y), or -1."""
+        if self.call_layout is None:
+            return -1
+        for k in self.call_layout.visible(g.position(y - g.step), g.position(y + g.step)):
+            if look.future == "hidden" and self._call_alpha(g, k, look)[0] == 0.0:
+                continue
+            for bx, by, bw, bh in self.call_layout.hit_boxes(g, k):
+                if bx <= x <= bx + bw and by <= y <= by + bh:
+                    return k
+        return -1
 
     def arrow_at(self, g: Geometry, x: float, y: float, look: Look) -> int:
         """The arrow drawn nearest to (x, y) within its row, or -1."""
@@ -361,6 +423,10 @@ class LadderScene:
                               dash=True, cls="now"))
         for n in arrows:
             self._arrow(items, g, n, look)
+        if self.call_layout is not None:
+            for k in self.call_layout.visible(g.position(vy + HEADER), g.position(vy + vh)):
+                if self.call_layout.in_x(g, k, vx, vx + vw):
+                    self._call(items, g, k, look, now)
         self._header(items, g, view, look)
         return items
 
@@ -371,8 +437,10 @@ class LadderScene:
     def _now_y(self, g: Geometry, cursor: Cursor | None) -> float:
         if cursor is None:
             return math.inf
-        if cursor.arrow < 0 or not len(self.positions):
+        if not len(self.positions):
             return FIRST - 0.5 * g.step
+        if cursor.arrow < 0:   # before the first packet: what came before it has happened
+            return g.y(self._pos[0]) - 0.5 * g.step
         _, y1, _, y2 = self.ends(g, cursor.arrow)
         return y1 + cursor.progress * (y2 - y1)
 
@@ -501,6 +569,49 @@ class LadderScene:
                               angle=angle, box=PROBLEM_COLOUR if problem else
                               KINDS[arrow.kind].marker, group=n, cls="analysis"))
 
+    def _call_alpha(self, g: Geometry, k: int, look: Look) -> list[float]:
+        """The opacity of each mark of call ``k`` (start, then end): played, faint or hidden."""
+        assert self.call_layout is not None
+        now = self._now_y(g, look.cursor)
+        future = {"solid": 1.0, "faint": FAINT, "hidden": 0.0}[look.future]
+        return [1.0 if g.y(p) <= now else future for p in self.call_layout.marks[k]]
+
+    def _call(self, items: list[Item], g: Geometry, k: int, look: Look, now: float) -> None:
+        """Socket call ``k``: its box, or boxes for its start and result joined by a bracket."""
+        layout = self.call_layout
+        assert layout is not None
+        call = self.ladder.calls[k]
+        c = look.colours
+        alphas = self._call_alpha(g, k, look)
+        side = layout.sides[call.lane]
+        edge, near, text_x = layout.x_of(g, k)
+        ys = [g.y(p) for p in layout.marks[k]]
+        colour = c.muted
+        start = edge
+        if call.spans:   # the bracket, inside the band: solid up to now, then faint
+            start = layout.bracket_x(g, k)
+            split = min(max(now, ys[0]), ys[1])
+            for a, b, alpha in ((ys[0], split, alphas[0]), (split, ys[1], alphas[1])):
+                if b > a and alpha > 0:
+                    items.append(Line(start, a, start, b, colour, 2.0, alpha,
+                                      cls="call-bracket", call=k))
+        fill = call_fill(c, call.failed)
+        words = g.step >= CALL_TEXT_STEP
+        room = max(g.gap - BAND - 2 * CALL_GAP - 12.0, 60.0)
+        for y, alpha, text in zip(ys, alphas, call_texts(call), strict=True):
+            if alpha <= 0:
+                continue
+            items.append(Line(start, y, near, y, colour, 2.0 if call.spans else 1.2, alpha,
+                              cls="call-tick", call=k))
+            if words:
+                items.append(Text(text_x, y + 3.5, text, CALL_SIZE, c.text,
+                                  "start" if side > 0 else "end", opacity=alpha, box=fill,
+                                  cls="call-box", call=k, room=room))
+            else:   # zoomed out: a mark without words
+                mark = PROBLEM_COLOUR if call.failed else colour
+                items.append(Rect(min(near, near + side * 12.0), y - 2.0, 12.0, 4.0, mark,
+                                  alpha, radius=1.5, cls="call-box", call=k))
+
     def _header(self, items: list[Item], g: Geometry, view: tuple[float, float, float, float],
                 look: Look) -> None:
         vx, vy, vw, _ = view
@@ -552,6 +663,135 @@ def _distance(x: float, y: float, x1: float, y1: float, x2: float, y2: float) ->
     return math.hypot(x - (x1 + t * dx), y - (y1 + t * dy))
 
 
+def fit_text(text: str, size: float, room: float) -> str:
+    """``text``, cut short with "…" when its estimated width exceeds ``room`` px."""
+    if text_width(text, size) <= room:
+        return text
+    keep = max(1, int(room / (size * 0.58)) - 1)
+    return text[:keep] + "…"
+
+
+def call_texts(call: LaneCall) -> list[str]:
+    """What a call's boxes say: the call and its result, or its start, then its result."""
+    if not call.spans:
+        return [call.summary]
+    return [call.opening, f"→ {call.result}"]
+
+
+class CallLayout:
+    """Where a ladder's socket calls go: rows between the arrows, sides, brackets.
+
+    Built from the time scale's ``positions``; :attr:`positions` are those
+    with room added where a gap between two arrows is too small for its
+    rows. Every call event of a gap (a call, its start or its return) has
+    a row of its own, in time order across all lanes, so boxes of two lanes
+    never meet; rows are placed by time between the two arrows and pushed
+    apart to a row each. Before the first arrow they stack up from it,
+    after the last down from it. Positions are in steps, so the rows scale
+    with the zoom like the arrows do.
+    """
+
+    def __init__(self, ladder: Ladder, positions: np.ndarray) -> None:
+        n = len(ladder.arrows)
+        lanes = len(ladder.lanes)
+        # Each lane's boxes face the next lane; the last lane's face the previous one.
+        self.sides = tuple(1 if lane < lanes - 1 or lanes == 1 else -1
+                           for lane in range(lanes))
+        events = ladder.call_events
+        rows = np.array([len(gap) for gap in events], dtype=np.float64)
+        above = np.array([CALL_ABOVE + (CALL_OPTIONS if a.short_options else 0.0)
+                          for a in ladder.arrows])
+        need = np.where(rows[1:n] > 0, above[:n - 1] + rows[1:n] * CALL_ROW + CALL_BELOW, 0.0)
+        extra = np.maximum(0.0, need - np.diff(positions))
+        lead = rows[0] * CALL_ROW + CALL_BELOW if rows[0] else 0.0
+        pos = positions + lead
+        pos[1:] += np.cumsum(extra)
+        self.positions = pos
+        ts = np.maximum.accumulate(ladder.timestamps()).tolist()
+        at: dict[tuple[int, str], float] = {}
+        for g, gap in enumerate(events):
+            top = float(pos[g - 1] + above[g - 1]) if g else 0.0
+            for event, centre in zip(gap, self._centres(g, gap, pos, ts, top), strict=True):
+                at[(event.call, event.part)] = centre
+        self.marks: list[tuple[float, ...]] = []
+        for k, call in enumerate(ladder.calls):
+            self.marks.append((at[(k, "start")], at[(k, "end")]) if call.spans
+                              else (at[(k, "whole")],))
+        self.extent = max(max(m) for m in self.marks) + CALL_ROW / 2
+        self._tops = np.array([m[0] - CALL_ROW / 2 for m in self.marks])
+        self._bottoms = np.array([m[-1] + CALL_ROW / 2 for m in self.marks])
+        self._lanes = [call.lane for call in ladder.calls]
+        self._texts = [max(map(len, call_texts(call))) for call in ladder.calls]
+        self.track = [0] * len(ladder.calls)
+        ends: dict[int, list[float]] = {}   # lane -> where each track's last bracket ends
+        for k in sorted(range(len(ladder.calls)), key=lambda k: self.marks[k][0]):
+            if not ladder.calls[k].spans:
+                continue
+            lane_ends = ends.setdefault(self._lanes[k], [])
+            free = [t for t, end in enumerate(lane_ends) if end < self.marks[k][0]]
+            t = free[0] if free else len(lane_ends)
+            if t == len(lane_ends):
+                lane_ends.append(0.0)
+            lane_ends[t] = self.marks[k][1]
+            self.track[k] = t
+
+    @staticmethod
+    def _centres(g: int, events: list[CallEvent], pos: np.ndarray, ts: list[int],
+                 top: float) -> list[float]:
+        """Row centres (positions) of the ``events`` of gap ``g``; ``top``: the room's top."""
+        n, k = len(pos), len(events)
+        half = CALL_ROW / 2
+        if g == 0:
+            return [float(pos[0]) - CALL_BELOW - (k - j - 0.5) * CALL_ROW for j in range(k)]
+        if g == n:
+            return [top + (j + 0.5) * CALL_ROW for j in range(k)]
+        low, high = top + half, float(pos[g]) - CALL_BELOW - half
+        t0, t1 = ts[g - 1], ts[g]
+        span = float(pos[g] - pos[g - 1])
+        centres = [float(pos[g - 1]) + span * ((e.ns - t0) / (t1 - t0) if t1 > t0 else 0.5)
+                   for e in events]
+        for j in range(k):   # down, below the arrow above and the row before...
+            centres[j] = max(centres[j], low, centres[j - 1] + CALL_ROW if j else low)
+        for j in range(k - 1, -1, -1):   # ...and up, above the arrow below and the row after
+            centres[j] = min(centres[j], centres[j + 1] - CALL_ROW if j + 1 < k else high)
+        return centres
+
+    def visible(self, top: float, bottom: float) -> list[int]:
+        """Numbers of the calls reaching into positions ``top``..``bottom``."""
+        return np.flatnonzero((self._tops <= bottom) & (self._bottoms >= top)).tolist()
+
+    def x_of(self, g: Geometry, k: int) -> tuple[float, float, float]:
+        """(band edge, box's near edge, text anchor x) of call ``k``."""
+        lane = self._lanes[k]
+        side = self.sides[lane]
+        edge = g.lane_x(lane) + side * BAND / 2
+        near = edge + side * CALL_GAP
+        return edge, near, near + side * 5.0
+
+    def bracket_x(self, g: Geometry, k: int) -> float:
+        """Where call ``k``'s bracket runs: inside its lane's band, along the edge."""
+        edge, _, _ = self.x_of(g, k)
+        return edge - self.sides[self._lanes[k]] * (5.0 + self.track[k] * TRACK)
+
+    def in_x(self, g: Geometry, k: int, left: float, right: float) -> bool:
+        edge, _, _ = self.x_of(g, k)
+        return left - g.gap <= edge <= right + g.gap
+
+    def hit_boxes(self, g: Geometry, k: int) -> list[tuple[float, float, float, float]]:
+        """Rectangles (x, y, w, h) where call ``k`` answers the mouse: its boxes, its bracket."""
+        _, near, _ = self.x_of(g, k)
+        side = self.sides[self._lanes[k]]
+        width = min(text_width("x" * self._texts[k], CALL_SIZE) + 10.0, g.gap - BAND)
+        left = near if side > 0 else near - width
+        half = max(CALL_ROW * g.step / 2, 4.0)
+        boxes = [(left, g.y(p) - half, width, 2 * half) for p in self.marks[k]]
+        if len(self.marks[k]) > 1:
+            bx = self.bracket_x(g, k)
+            y0, y1 = g.y(self.marks[k][0]), g.y(self.marks[k][1])
+            boxes.append((bx - 3.0, y0, 6.0, y1 - y0))
+        return boxes
+
+
 # -- SVG -------------------------------------------------------------------
 def svg_text(scene: LadderScene, *, geometry: Geometry | None = None,
              look: Look | None = None,
@@ -559,7 +799,8 @@ def svg_text(scene: LadderScene, *, geometry: Geometry | None = None,
     """The ladder as an SVG document: the whole of it, or the ``view`` rectangle.
 
     Each arrow is one ``<g class="arrow kind-...">`` with the packet's
-    summary as its ``<title>`` (a tooltip in browsers); lane labels are
+    summary as its ``<title>`` (a tooltip in browsers), each socket call one
+    ``<g class="call">`` with its own; lane labels are
     ``<text class="lane-label">``.
     """
     g = geometry or scene.geometry()
@@ -572,16 +813,23 @@ def svg_text(scene: LadderScene, *, geometry: Geometry | None = None,
         "font-family": look.font_family,
     })
     ET.SubElement(root, "title").text = scene.ladder.title
-    parent, group = root, -1
+    parent, owner = root, (-1, -1)
     for item in scene.build(g, view, look):
-        if item.group != group:
-            parent, group = root, item.group
-            if group >= 0:
-                arrow = scene.ladder.arrows[group]
+        if (item.group, item.call) != owner:
+            parent, owner = root, (item.group, item.call)
+            if item.group >= 0:
+                arrow = scene.ladder.arrows[item.group]
                 parent = ET.SubElement(root, "g", {
                     "class": f"arrow kind-{KINDS[arrow.kind].name}",
                     "id": f"packet-{arrow.index + 1}", "data-packet": str(arrow.index)})
-                ET.SubElement(parent, "title").text = describe(scene.ladder, group)
+                ET.SubElement(parent, "title").text = describe(scene.ladder, item.group)
+            elif item.call >= 0:
+                call = scene.ladder.calls[item.call]
+                parent = ET.SubElement(root, "g", {
+                    "class": "call failed" if call.failed else "call",
+                    "id": f"call-{item.call + 1}", "data-call": call.call,
+                    "data-side": call.side})
+                ET.SubElement(parent, "title").text = describe_call(scene.ladder, item.call)
         _svg_item(parent, item)
     ET.indent(root, space=" ")
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
@@ -616,6 +864,8 @@ def _svg_item(parent: ET.Element, item: Item) -> None:
 
 
 def _svg_text_item(parent: ET.Element, item: Text, attrs: dict[str, str]) -> None:
+    if item.room:
+        item = item._replace(text=fit_text(item.text, item.size, item.room))
     target = parent
     if item.angle or item.box:   # a group turns or fades text and box together
         target = ET.SubElement(parent, "g")

@@ -1,4 +1,9 @@
-"""File > Export: which packets, which format, where."""
+"""File > Export: which packets, which format, where, and whether to annotate.
+
+Annotating writes each packet's explanation as a pcapng packet comment, so
+a teacher can hand the file to students who open it in Wireshark; classic
+pcap has no comments, so the option is off for it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import os
 from PyQt6.QtCore import pyqtSlot
 from PyQt6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -24,7 +30,7 @@ SCOPES = ("all", "conversation", "selected")
 
 
 class ExportDialog(QDialog):
-    """Choose the scope (all / conversation / selected packets), format and path."""
+    """Choose the scope (all / conversation / selected packets), format, path and comments."""
 
     def __init__(self, parent: QWidget | None, *, directory: str, total: int,
                  conversation: str | None, conversation_count: int, selected: int) -> None:
@@ -54,6 +60,7 @@ class ExportDialog(QDialog):
         self.format.addItem("pcapng (keeps comments and the recording's notes)", "pcapng")
         self.format.addItem("pcap (the classic format, read by every tool)", "pcap")
         self.format.currentIndexChanged.connect(self._on_format)
+        self.annotate_box = QCheckBox("Add explanations as packet comments (for Wireshark)")
         self.path = QLineEdit(os.path.join(directory, "export.pcapng"))
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._on_browse)
@@ -63,6 +70,7 @@ class ExportDialog(QDialog):
         form = QFormLayout()
         form.addRow("Packets:", box)
         form.addRow("Format:", self.format)
+        form.addRow("", self.annotate_box)
         form.addRow("File:", row)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
                                    | QDialogButtonBox.StandardButton.Cancel)
@@ -72,6 +80,7 @@ class ExportDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(buttons)
         self.resize(560, 0)
+        self._sync_annotate()
 
     def scope(self) -> str:
         return SCOPES[max(self._scope.checkedId(), 0)]
@@ -79,11 +88,24 @@ class ExportDialog(QDialog):
     def chosen_format(self) -> str:
         return str(self.format.currentData())
 
+    def annotate(self) -> bool:
+        """True when each packet's explanation should go in as a packet comment."""
+        return self.annotate_box.isEnabled() and self.annotate_box.isChecked()
+
+    def _sync_annotate(self) -> None:
+        pcapng = self.chosen_format() == "pcapng"
+        self.annotate_box.setEnabled(pcapng)
+        self.annotate_box.setToolTip(
+            "Each packet gets its plain-language explanation and analysis flags as a "
+            "pcapng packet comment, shown by Wireshark under \"Packet comments\"."
+            if pcapng else "Classic pcap has no packet comments: choose pcapng to annotate.")
+
     @pyqtSlot(int)
     def _on_format(self, _index: int) -> None:
         base, ext = os.path.splitext(self.path.text())
         if ext in (".pcap", ".pcapng"):
             self.path.setText(f"{base}.{self.chosen_format()}")
+        self._sync_annotate()
 
     @pyqtSlot()
     def _on_browse(self) -> None:

@@ -6,6 +6,9 @@ widget paints with QPainter and the SVG export writes out. Off-screen
 arrows and lanes are never even turned into primitives, which keeps a
 repaint cheap however long the conversation
 (``tests/benchmarks/ladder_repaint.py`` measures it).
+
+A recording's socket calls are drawn beside the lanes that made them
+(``set_show_calls`` turns them off); hovering one shows what it was.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from PyQt6.QtGui import (
 from PyQt6.QtWidgets import QAbstractScrollArea, QScrollBar, QToolTip, QWidget
 
 from visualizer.core.errors import BadInput
-from visualizer.core.ladder import Ladder, describe
+from visualizer.core.ladder import Ladder, describe, describe_call
 from visualizer.core.ladder_svg import (
     FUTURE_MODES,
     HEADER,
@@ -78,7 +81,10 @@ class LadderView(QAbstractScrollArea):
         self._zoom = 1.0
         self._look = Look()
         self._follow = True
+        self._show_calls = True
+        self._positions = np.zeros(0)
         self._drawn: list[int] = []
+        self._drawn_calls: list[int] = []
         self._painter = _ItemPainter()
         self._vp.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -95,14 +101,15 @@ class LadderView(QAbstractScrollArea):
         old = self._scene
         selected = (old.ladder.arrows[self._look.selected].index
                     if old is not None and self._look.selected >= 0 else -1)
+        self._positions = np.zeros(0) if positions is None else positions
         if ladder is None:
             self._scene = None
         else:
-            self._scene = LadderScene(ladder, np.zeros(0) if positions is None else positions)
+            self._scene = LadderScene(ladder, self._positions, show_calls=self._show_calls)
         cursor = self._look.cursor
         if ladder is None or cursor is None or cursor.arrow >= len(ladder.arrows):
             cursor = None
-        self._drawn = []
+        self._drawn, self._drawn_calls = [], []
         self._look = replace(self._look, cursor=cursor, hovered=-1,
                              selected=self._scene.arrow_for_packet(selected)
                              if self._scene else -1)
@@ -114,6 +121,17 @@ class LadderView(QAbstractScrollArea):
 
     def scene(self) -> LadderScene | None:
         return self._scene
+
+    def set_show_calls(self, on: bool) -> None:
+        """Draw the recording's socket calls beside the lanes (on by default)."""
+        if on == self._show_calls:
+            return
+        self._show_calls = on
+        if self._scene is not None:
+            self.set_ladder(self._scene.ladder, self._positions)
+
+    def shows_calls(self) -> bool:
+        return self._show_calls
 
     # -- playback --------------------------------------------------------------
     def set_cursor(self, arrow_number: int, progress: float = 1.0) -> None:
@@ -199,14 +217,38 @@ class LadderView(QAbstractScrollArea):
         x, y = self._to_content(pos)
         return self._scene.arrow_at(self._geometry, x, y, self._look)
 
+    def call_at(self, pos: QPoint | QPointF) -> int:
+        """The number of the socket call (in ``Ladder.calls``) drawn at ``pos``, or -1."""
+        if self._scene is None or self._geometry is None or pos.y() < HEADER:
+            return -1
+        x, y = self._to_content(pos)
+        return self._scene.call_at(self._geometry, x, y, self._look)
+
+    def call_point(self, number: int) -> QPoint:
+        """A viewport point on socket call ``number``'s (first) box."""
+        scene, g = self._require()
+        if scene.call_layout is None:
+            raise ValueError("the ladder view shows no socket calls")
+        x, y, w, h = scene.call_layout.hit_boxes(g, number)[0]
+        return self._to_viewport(x + w / 2, y + h / 2).toPoint()
+
     def tooltip_at(self, pos: QPoint | QPointF) -> str:
-        """The packet summary shown when hovering viewport point ``pos`` ("" for none)."""
+        """The packet or socket call shown when hovering viewport point ``pos`` ("" for none)."""
+        if self._scene is None:
+            return ""
         n = self.arrow_at(pos)
-        return describe(self._scene.ladder, n) if n >= 0 and self._scene else ""
+        if n >= 0:
+            return describe(self._scene.ladder, n)
+        k = self.call_at(pos)
+        return describe_call(self._scene.ladder, k) if k >= 0 else ""
 
     def drawn_arrows(self) -> list[int]:
         """The arrow numbers the last paint drew, in order."""
         return list(self._drawn)
+
+    def drawn_calls(self) -> list[int]:
+        """The socket calls (numbers in ``Ladder.calls``) the last paint drew, in order."""
+        return list(self._drawn_calls)
 
     def ensure_visible(self, arrow_number: int) -> None:
         """Scroll so that the arrow's row is in sight, below the header."""
@@ -284,7 +326,7 @@ class LadderView(QAbstractScrollArea):
             painter.drawText(self._vp.rect(), Qt.AlignmentFlag.AlignCenter,
                              "No conversation to draw: open a capture or a sample recording.")
             painter.end()
-            self._drawn = []
+            self._drawn, self._drawn_calls = [], []
             return
         view = self._visible_rect()
         items = self._scene.build(self._geometry, view, self._look)
@@ -292,6 +334,7 @@ class LadderView(QAbstractScrollArea):
         self._painter.paint(painter, items, self.font(), self._look.colours.background)
         painter.end()
         self._drawn = sorted({item.group for item in items if item.group >= 0})
+        self._drawn_calls = sorted({item.call for item in items if item.call >= 0})
 
     @property
     def _vp(self) -> QWidget:
@@ -490,7 +533,10 @@ class _ItemPainter:
     def _text(self, painter: QPainter, item: Text, family: str) -> None:
         font, metrics = self._font(family, item.size, item.bold)
         painter.setFont(font)
-        width = metrics.horizontalAdvance(item.text)
+        text = item.text
+        if item.room:
+            text = metrics.elidedText(text, Qt.TextElideMode.ElideRight, item.room)
+        width = metrics.horizontalAdvance(text)
         dx = {"start": 0.0, "middle": -width / 2, "end": -width}[item.anchor]
         turned = bool(item.angle)
         if turned:
@@ -505,7 +551,7 @@ class _ItemPainter:
             painter.setBrush(self._colour(item.box, item.opacity))
             painter.drawRoundedRect(QRectF(*text_box(x, y, width, item.size)), 4, 4)
         painter.setPen(self._colour(item.colour, item.opacity))
-        painter.drawText(QPointF(x, y), item.text)
+        painter.drawText(QPointF(x, y), text)
         if turned:
             painter.restore()
 
