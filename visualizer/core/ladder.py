@@ -214,12 +214,14 @@ class Ladder:
 
 
 def tcp_ladder(analysis: Analysis, stream: int, *, absolute: bool = False,
-               kinds: np.ndarray | None = None, limit: int | None = None) -> Ladder:
+               kinds: np.ndarray | None = None, limit: int | None = None,
+               start: int = 0) -> Ladder:
     """The ladder of TCP stream ``stream``.
 
     ``kinds`` (``packet_kinds`` of every packet) saves recomputing them when
     many ladders are built from one analysis. ``limit``: only packets below
-    this index (a live capture's analysis may run ahead of what is shown).
+    this index (a live capture's analysis may run ahead of what is shown);
+    ``start``: only packets from this index on (a window into a huge stream).
     """
     summaries = analysis.tcp_summaries
     if not 0 <= stream < len(summaries):
@@ -229,6 +231,8 @@ def tcp_ladder(analysis: Analysis, stream: int, *, absolute: bool = False,
     indices = analysis.stream_indices(stream)
     if limit is not None:
         indices = indices[indices < limit]
+    if start:
+        indices = indices[indices >= start]
     summary = summaries[stream]
     title = f"TCP stream {stream}"
     if not len(indices):
@@ -276,8 +280,10 @@ def tcp_ladder(analysis: Analysis, stream: int, *, absolute: bool = False,
     return Ladder(title, lanes, initial, arrows)
 
 
-def udp_ladder(analysis: Analysis, flow: int, *, limit: int | None = None) -> Ladder:
-    """The ladder of UDP flow ``flow`` (and ICMP errors answering it), below ``limit``."""
+def udp_ladder(analysis: Analysis, flow: int, *, limit: int | None = None,
+               start: int = 0) -> Ladder:
+    """The ladder of UDP flow ``flow`` (and ICMP errors answering it), packets
+    ``start`` to ``limit``."""
     if not 0 <= flow < len(analysis.udp_flows):
         raise BadInput(f"there is no UDP flow {flow}")
     store = analysis.store
@@ -289,8 +295,10 @@ def udp_ladder(analysis: Analysis, flow: int, *, limit: int | None = None) -> La
     title = f"UDP flow {flow}"
     arrows = []
     stop = len(udp_flow) if limit is None else limit
-    linked = {i for i, link in analysis.icmp_links.items() if link.flow == flow and i < stop}
-    for i in sorted({*np.flatnonzero(udp_flow[:stop] == flow).tolist(), *linked}):
+    linked = {i for i, link in analysis.icmp_links.items()
+              if link.flow == flow and start <= i < stop}
+    own = (np.flatnonzero(udp_flow[start:stop] == flow) + start).tolist()
+    for i in sorted({*own, *linked}):
         if i not in linked:
             side = 0 if (store.address(int(src[i])), int(sport[i])) == info.endpoints[0] else 1
             arrows.append(Arrow(i, int(ts[i]), side, 1 - side,
@@ -316,17 +324,19 @@ def all_ladders(analysis: Analysis, *, absolute: bool = False) -> list[Ladder]:
 
 def combined_ladder(analysis: Analysis, streams: Iterable[int] = (),
                     flows: Iterable[int] = (), *, absolute: bool = False,
-                    limit: int | None = None) -> Ladder:
+                    limit: int | None = None, start: int = 0) -> Ladder:
     """One ladder for several TCP streams and UDP flows: a lane per endpoint.
 
     Lanes are ordered by first appearance. An endpoint that takes part in
     several TCP streams (a server with many clients) has one state per
     connection, not one state, so its lane shows no state band; a lane of a
-    single TCP stream keeps its states. ``limit`` as for :func:`tcp_ladder`.
+    single TCP stream keeps its states. ``limit`` and ``start`` as for
+    :func:`tcp_ladder`.
     """
     streams, flows = list(dict.fromkeys(streams)), list(dict.fromkeys(flows))
-    parts = [tcp_ladder(analysis, s, absolute=absolute, limit=limit) for s in streams]
-    parts += [udp_ladder(analysis, f, limit=limit) for f in flows]
+    parts = [tcp_ladder(analysis, s, absolute=absolute, limit=limit, start=start)
+             for s in streams]
+    parts += [udp_ladder(analysis, f, limit=limit, start=start) for f in flows]
     if not parts:
         raise BadInput("choose at least one TCP stream or UDP flow")
     if len(parts) == 1:

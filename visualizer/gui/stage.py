@@ -40,6 +40,7 @@ FRAME_MS = 16                # ~60 frames per second while animating
 LADDER_ALL_LIMIT = 6         # conversations drawn together when none is selected
 REBUILD_MS = 250             # ladder rebuild throttle while a capture grows
 LOCK_WAIT_S = 0.02           # longest the GUI thread waits for the loader's lock
+WINDOW = 5_000               # most packets the ladder draws (live: the newest)
 SCRUB_STEPS = 1000
 
 
@@ -67,6 +68,7 @@ class Stage(QWidget):
         self._rebuild.setInterval(REBUILD_MS)
         self._rebuild.timeout.connect(self._build_ladder)
         self._landed = -1          # store index of the last packet that landed
+        self._window = 0           # first packet index the ladder draws
         self._scrubbing = False
         self._build()
         self._connect()
@@ -347,6 +349,24 @@ class Stage(QWidget):
             return [], [flow]
         return ([0], []) if streams else ([], [0] if flows else [])
 
+    def _window_start(self, streams: list[int], flows: list[int]) -> int:
+        """First packet index the ladder draws.
+
+        A ladder of hundreds of thousands of arrows helps nobody and costs
+        seconds to build, so a live capture shows its newest WINDOW packets
+        and a huge conversation the WINDOW packets from the current one on.
+        """
+        doc = self.document
+        assert doc.analysis is not None
+        if doc.live and doc.busy:
+            return max(0, doc.count - WINDOW)
+        sizes = {c.key: c.packets for c in doc.conversations()}
+        total = sum(sizes.get(("tcp", s), 0) for s in streams) + sum(
+            sizes.get(("udp", f), 0) for f in flows)
+        if total <= WINDOW:
+            return 0
+        return max(0, doc.current - WINDOW // 10)
+
     @pyqtSlot()
     def _build_ladder(self) -> None:
         doc = self.document
@@ -363,10 +383,12 @@ class Stage(QWidget):
             return
         try:
             streams, flows = self._ladder_selection()
+            start = self._window_start(streams, flows)
             ladder = combined_ladder(doc.analysis, streams, flows, absolute=self.absolute,
-                                     limit=doc.count)
+                                     limit=doc.count, start=start)
         finally:
             doc.lock.release()
+        self._window = start
         ladder = attach_calls(ladder, doc.recording)   # the socket calls beside the packets
         self.ladder = ladder
         ts = np.array([a.ts_ns for a in ladder.arrows], dtype=np.int64)
@@ -424,8 +446,10 @@ class Stage(QWidget):
         self.ladder_view.set_selected_packet(index)
         if self.playback.packet != index:
             self._landed = index
-            if not self.playback.seek_packet(index) and doc.conversation is None:
-                self._build_ladder()  # a packet of a conversation not on the ladder
+            if not self.playback.seek_packet(index) and (doc.conversation is None
+                                                         or self._window):
+                # a conversation not on the ladder, or outside its window
+                self._build_ladder()
             self._render()
 
     @pyqtSlot(int, int)
