@@ -40,7 +40,8 @@ FRAME_MS = 16                # ~60 frames per second while animating
 LADDER_ALL_LIMIT = 6         # conversations drawn together when none is selected
 REBUILD_MS = 250             # ladder rebuild throttle while a capture grows
 LOCK_WAIT_S = 0.02           # longest the GUI thread waits for the loader's lock
-WINDOW = 5_000               # most packets the ladder draws (live: the newest)
+WINDOW = 5_000               # most packets the ladder draws
+LIVE_WINDOW = 2_000          # a live capture's ladder: its newest packets
 SCRUB_STEPS = 1000
 
 
@@ -349,23 +350,24 @@ class Stage(QWidget):
             return [], [flow]
         return ([0], []) if streams else ([], [0] if flows else [])
 
-    def _window_start(self, streams: list[int], flows: list[int]) -> int:
-        """First packet index the ladder draws.
+    def _window_range(self, streams: list[int], flows: list[int]) -> tuple[int, int]:
+        """The packet indices [start, stop) the ladder draws.
 
         A ladder of hundreds of thousands of arrows helps nobody and costs
-        seconds to build, so a live capture shows its newest WINDOW packets
-        and a huge conversation the WINDOW packets from the current one on.
+        seconds to build, so a live capture shows its newest LIVE_WINDOW packets
+        and a huge conversation the WINDOW packets around the current one.
         """
         doc = self.document
-        assert doc.analysis is not None
         if doc.live and doc.busy:
-            return max(0, doc.count - WINDOW)
+            return max(0, doc.count - LIVE_WINDOW), doc.count
         sizes = {c.key: c.packets for c in doc.conversations()}
         total = sum(sizes.get(("tcp", s), 0) for s in streams) + sum(
             sizes.get(("udp", f), 0) for f in flows)
         if total <= WINDOW:
-            return 0
-        return max(0, doc.current - WINDOW // 10)
+            return 0, doc.count
+        current = doc.current if doc.current >= 0 else max(0, doc.count - 1) if doc.live else 0
+        start = max(0, min(current - WINDOW // 10, doc.count - WINDOW))
+        return start, min(doc.count, start + WINDOW)
 
     @pyqtSlot()
     def _build_ladder(self) -> None:
@@ -383,12 +385,12 @@ class Stage(QWidget):
             return
         try:
             streams, flows = self._ladder_selection()
-            start = self._window_start(streams, flows)
+            start, stop = self._window_range(streams, flows)
             ladder = combined_ladder(doc.analysis, streams, flows, absolute=self.absolute,
-                                     limit=doc.count, start=start)
+                                     limit=stop, start=start)
         finally:
             doc.lock.release()
-        self._window = start
+        self._window = start or int(stop < doc.count)
         ladder = attach_calls(ladder, doc.recording)   # the socket calls beside the packets
         self.ladder = ladder
         ts = np.array([a.ts_ns for a in ladder.arrows], dtype=np.int64)
