@@ -23,6 +23,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from visualizer.core.pcapformat import linktype_text
+
 if TYPE_CHECKING:
     from visualizer.core.analysis import Analysis
 
@@ -156,7 +158,8 @@ def _dissect(frame: bytes, linktype: int) -> list[Node]:
 
 
 def _frame_node(frame: bytes, linktype: int) -> Node:
-    return Node("Frame", f"{len(frame)} bytes, link type {linktype} (not dissected)",
+    return Node("Frame", f"{len(frame)} bytes, link type {linktype_text(linktype)} "
+                         "(not dissected)",
                 0, len(frame))
 
 

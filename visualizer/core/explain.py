@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from visualizer.core import decode as dec
 from visualizer.core.analysis import Analysis, analysis_names
+from visualizer.core.pcapformat import linktype_text
 from visualizer.core.store import format_address, format_endpoint
 from visualizer.core.tcp.options import parse_options
 from visualizer.core.tcp.segment import ACK, FIN, PSH, RST, SYN, URG, flag_text
@@ -715,8 +716,9 @@ def _unanalysed(analysis: Analysis, i: int) -> Explanation:
         link = store.values("linktype")[i]
         return Explanation(
             "Link type not decoded",
-            f"The capture's link type {link} is not one this program decodes, so the packet "
-            "is listed but not analysed; Wireshark may know it.", (f"link type {link}",))
+            f"The capture's link type {linktype_text(link)} is not one this program decodes, "
+            "so the packet is listed but not analysed; Wireshark may know it.",
+            (f"link type {linktype_text(link)}",))
     if status == dec.MALFORMED:
         return Explanation(
             f"Malformed packet: {note}",

@@ -17,7 +17,7 @@ from visualizer.core.analysis import Analysis, analysis_names
 from visualizer.core.errors import BadInput, VisualizerError
 from visualizer.core.explain import explain
 from visualizer.core.pcapformat import LINKTYPE_NAMES
-from visualizer.core.pcapwrite import PcapngWriter, PcapWriter
+from visualizer.core.pcapwrite import PcapngWriter, PcapWriter, document_mode
 from visualizer.core.recording import RecordingInfo
 from visualizer.core.store import PacketStore
 
@@ -79,6 +79,7 @@ def export_packets(store: PacketStore, indices: Iterable[int], path: str, fmt: s
     except OSError as err:
         raise BadInput(f"{path}: cannot write here: {err.strerror}") from None
     try:
+        os.fchmod(fd, document_mode())
         with os.fdopen(fd, "wb") as out:
             if fmt == "pcap":
                 _write_pcap(store, indices, out)

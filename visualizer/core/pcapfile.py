@@ -172,9 +172,10 @@ class CaptureFile:
         self.nanosecond = magic == fmt.PCAP_MAGIC_NSEC
         self.kuznetzov = magic == _PCAP_MAGIC_KUZNETZOV
         self.snaplen = snaplen
-        # The top bits of the link-type field carry FCS info (pcap-linktype).
+        # The link type is the low 16 bits; the top bits carry FCS info
+        # (pcap-linktype(7)), e.g. Ethernet with its FCS is 0x04000001.
         resolution = (10, 9 if self.nanosecond else 6)
-        self.interfaces = [Interface(network & 0x0FFFFFFF, tsresol=resolution)]
+        self.interfaces = [Interface(network & 0xFFFF, tsresol=resolution)]
         if major != 2:
             self.warnings.append(f"unusual pcap version {major}.{minor}")
 

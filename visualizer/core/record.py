@@ -32,7 +32,7 @@ from visualizer.core.capture import CaptureStats
 from visualizer.core.capture_process import CaptureProcess
 from visualizer.core.errors import BadInput, VisualizerError
 from visualizer.core.pcapfile import CaptureFile
-from visualizer.core.pcapwrite import PcapngWriter
+from visualizer.core.pcapwrite import PcapngWriter, document_mode
 from visualizer.core.recording import RecordingInfo
 from visualizer.core.traffic import PreparedRun, RunResult, get_scenario, parse_params
 
@@ -190,12 +190,6 @@ def _settle(spool: str, cancel: threading.Event | None = None) -> None:
         time.sleep(0.02)
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def _finish(spool: str, output: str, fmt: str, info: RecordingInfo, interface: str) -> int:
     """Turn the spool into the output file; returns the packet count."""
     try:
@@ -211,7 +205,7 @@ def _finish(spool: str, output: str, fmt: str, info: RecordingInfo, interface: s
         fd, tmp = tempfile.mkstemp(prefix=".record-", suffix=".pcapng",
                                    dir=os.path.dirname(os.path.abspath(output)))
         try:
-            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a recording is a document
+            os.fchmod(fd, document_mode())
             with os.fdopen(fd, "wb") as out:
                 linktype = capture.interfaces[0].linktype
                 writer = PcapngWriter(out, [(linktype, interface)], comment=info.summary(),

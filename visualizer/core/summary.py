@@ -22,7 +22,7 @@ import numpy as np
 from visualizer.core import decode as dec
 from visualizer.core.analysis import Analysis, analysis_names
 from visualizer.core.pcapfile import CaptureFile
-from visualizer.core.pcapformat import LINKTYPE_NAMES
+from visualizer.core.pcapformat import LINKTYPE_NAMES, linktype_text
 from visualizer.core.store import PacketStore, format_address, format_endpoint
 from visualizer.core.tcp.connection import ANALYSIS_FLAGS
 from visualizer.core.tcp.options import (
@@ -199,7 +199,7 @@ class PacketSummary:
         status = self._status[i]
         if status == dec.UNSUPPORTED_LINK:
             link = self._linktype[i]
-            return LINKTYPE_NAMES.get(link, f"link {link}")
+            return LINKTYPE_NAMES.get(link, linktype_text(link))
         if status == dec.NOT_IP:
             note = self.store.notes.get(i, "")
             if note.startswith("ethertype 0x"):
@@ -305,7 +305,7 @@ class PacketSummary:
                 text += f" [Malformed: {note}]"
             return text
         if status == dec.UNSUPPORTED_LINK:
-            return f"link type {self.protocol(i)} is not decoded"
+            return f"link type {self.protocol(i)} is not decoded"  # e.g. LINKTYPE_USER0 (147)
         if status == dec.NOT_IP:
             name = self.protocol(i)
             detail = f"{name} ({note})" if note and name not in note else (note or name)
