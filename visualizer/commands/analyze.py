@@ -1,15 +1,26 @@
-"""``visualizer analyze``: one line per packet, as a table or JSON Lines."""
+"""``visualizer analyze``: one line per packet, as a table or JSON Lines.
+
+``--stats`` prints the conversation summary only. It comes from
+``faststats.conversation_stats`` (the TCP tracker fed only the packets that
+can change a summary); with the environment variable
+``VISUALIZER_FULL_ANALYSIS=1`` it comes from the full analysis instead (every
+packet through the tracker), which must print the same.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
+import numpy as np
+
 from visualizer.core import decode as dec
 from visualizer.core.analysis import Analysis, analysis_names, analyze
-from visualizer.core.pcapformat import LINKTYPE_NAMES
+from visualizer.core.faststats import ConversationStats, conversation_stats, full_stats
+from visualizer.core.pcapformat import linktype_text
 from visualizer.core.store import PacketStore, format_address, format_endpoint
 from visualizer.core.tcp.segment import flag_text
 
@@ -78,9 +89,7 @@ def packet_records(store: PacketStore, analysis: Analysis) -> Iterator[dict[str,
             rec["status"] = dec.STATUS_NAMES[status]
             rec["note"] = store.notes.get(i, "")
             if status == dec.UNSUPPORTED_LINK:
-                linktype = int(cols["linktype"][i])
-                name = LINKTYPE_NAMES.get(linktype, str(linktype))
-                rec["note"] = f"link type {name} is not decoded"
+                rec["note"] = f"link type {linktype_text(int(cols['linktype'][i]))} is not decoded"
         yield rec
 
 
@@ -115,20 +124,31 @@ def _endpoint_text(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
-def print_stats(store: PacketStore, analysis: Analysis, out: TextIO) -> None:
-    out.write(f"{len(store)} packets, {len(analysis.tcp_summaries)} TCP streams, "
-              f"{len(analysis.udp_flows)} UDP flows\n")
+FULL_ANALYSIS_ENV = "VISUALIZER_FULL_ANALYSIS"
+
+
+def stats_of(store: PacketStore) -> ConversationStats:
+    """The conversation summary: fast, or from the full analysis when the
+    environment asks for it (to compare the two)."""
+    if os.environ.get(FULL_ANALYSIS_ENV, "") not in ("", "0"):
+        return full_stats(analyze(store))
+    return conversation_stats(store)
+
+
+def print_stats(stats: ConversationStats, out: TextIO) -> None:
+    out.write(f"{stats.packets} packets, {len(stats.tcp)} TCP streams, "
+              f"{len(stats.udp)} UDP flows\n")
     header = (f"{'#':>6}  {'endpoint A':>28}   {'endpoint B':<28} {'pkts A→B':>9} "
               f"{'pkts B→A':>9} {'bytes A→B':>10} {'bytes B→A':>10} {'duration':>10}")
-    if analysis.tcp_summaries:
+    if stats.tcp:
         out.write(f"\nTCP streams\n{header}  final states\n")
-        for c in analysis.tcp_summaries:
+        for c in stats.tcp:
             out.write(_conversation_line(c.stream, c.endpoints, c.packets, c.bytes,
                                          c.last_ts_ns - c.first_ts_ns)
                       + f"  {c.states[0]} / {c.states[1]}\n")
-    if analysis.udp_flows:
+    if stats.udp:
         out.write(f"\nUDP flows\n{header}\n")
-        for f in analysis.udp_flows:
+        for f in stats.udp:
             out.write(_conversation_line(f.flow, f.endpoints, f.packets, f.bytes,
                                          f.last_ts_ns - f.first_ts_ns)
                       + (f"  {f.icmp_errors} ICMP errors" if f.icmp_errors else "") + "\n")
@@ -142,13 +162,32 @@ def _conversation_line(number: int, endpoints: tuple[tuple[bytes, int], tuple[by
             f"{duration_ns / 1e9:>10.6f}")
 
 
-def analyze_command(path: str, *, json_lines: bool, stats: bool, out: TextIO) -> int:
-    store, analysis = load(path)
-    for warning in store.capture.warnings:
+def _warn(path: str, store: PacketStore) -> None:
+    for warning in [*store.capture.warnings, *undecoded_warnings(store)]:
         print(f"visualizer: {path}: {warning}", file=sys.stderr)
+
+
+def undecoded_warnings(store: PacketStore) -> list[str]:
+    """One line per link type of the file that is not decoded, naming it.
+
+    Such packets are still listed (time, length, bytes), as tshark lists
+    frames it has no dissector for; the line says why they show nothing more.
+    """
+    links = store.column("linktype")[store.column("status") == dec.UNSUPPORTED_LINK]
+    kinds, counts = np.unique(links, return_counts=True)
+    return [f"link type {linktype_text(int(k))} is not decoded: its {int(n)} "
+            f"packet{'s are' if n != 1 else ' is'} listed but not analysed"
+            for k, n in zip(kinds, counts, strict=True)]
+
+
+def analyze_command(path: str, *, json_lines: bool, stats: bool, out: TextIO) -> int:
     if stats:
-        print_stats(store, analysis, out)
+        store = PacketStore.from_file(path)
+        _warn(path, store)
+        print_stats(stats_of(store), out)
         return 0
+    store, analysis = load(path)
+    _warn(path, store)
     for rec in packet_records(store, analysis):
         if json_lines:
             out.write(json.dumps(rec, separators=(",", ":")) + "\n")

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from visualizer.core import decode as dec
+from visualizer.core import fastdecode as fast
 from visualizer.core.pcapfile import CaptureFile, FrameRecord
 
 # name -> array typecode (the matching numpy dtype follows from it)
@@ -31,6 +32,7 @@ COLUMNS: dict[str, str] = {
     "icmp_type": "h", "icmp_code": "h",
     "fragment": "B",  # part of a fragmented IP datagram (not reassembled)
 }
+BATCH = 8192  # frames decoded at once; the mapped bytes are released after each
 
 
 class PacketStore:
@@ -56,75 +58,68 @@ class PacketStore:
         frames; returning False stops loading (what was read stays).
         """
         store = cls(CaptureFile.open(path))
-        store.extend(store.capture.frames(), progress=progress, limit=limit)
+        capture = store.capture
+        read = (fast.pcap_chunks(capture) if capture.format == "pcap"
+                else fast.record_chunks(capture.frames()))
+        store._extend(read, progress, limit)
         return store
 
     def extend(self, frames: Iterator[FrameRecord], *,
                progress: Callable[[int, int], bool] | None = None,
                limit: int | None = None) -> None:
-        c = self._cols
-        ts, caplen_c, origlen_c, offset_c = c["ts_ns"], c["caplen"], c["origlen"], c["offset"]
-        link_c, iface_c = c["linktype"], c["interface"]
-        status_c, ipv_c = c["status"], c["ip_version"]
-        proto_c, src_c, dst_c, sport_c = c["proto"], c["src"], c["dst"], c["sport"]
-        dport_c, flags_c, seq_c, ack_c = c["dport"], c["tcp_flags"], c["seq"], c["ack"]
-        win_c, urg_c, plen_c, l4_c = c["window"], c["urgent"], c["payload_len"], c["l4_offset"]
-        thl_c, it_c, ic_c = c["tcp_header_len"], c["icmp_type"], c["icmp_code"]
-        frag_c = c["fragment"]
-        ids, addresses = self._address_ids, self._addresses
-        data, decode = self.capture.data, dec.decode
+        """Decode and append ``frames`` (up to ``limit`` packets in the store).
+
+        Takes no more frames from the iterator than it stores, so a caller
+        can go on with the same iterator later (the GUI loads in batches).
+        ``progress`` is as for :meth:`from_file`.
+        """
+        self._extend(fast.record_chunks(frames), progress, limit)
+
+    def _extend(self, read: fast.ChunkReader, progress: Callable[[int, int], bool] | None,
+                limit: int | None) -> None:
+        # Chunks end where the frame-by-frame loop this replaces released the
+        # mapped bytes and reported progress (every BATCH frames), and at
+        # ``limit``; that loop stored at least one frame even at its limit.
         total = self.capture.size
-        index = len(ts)
-        for rec in frames:
-            d = decode(rec.linktype, data, rec.offset, rec.caplen, rec.origlen)
-            ts.append(rec.ts_ns)
-            caplen_c.append(rec.caplen)
-            origlen_c.append(rec.origlen)
-            offset_c.append(rec.offset)
-            link_c.append(rec.linktype)
-            iface_c.append(rec.interface)
-            status_c.append(d.status)
-            ipv_c.append(d.ip_version)
-            proto_c.append(d.proto)
-            src = ids.get(d.src)
-            if src is None:
-                src = ids[d.src] = len(addresses)
-                addresses.append(d.src)
-            dst = ids.get(d.dst)
-            if dst is None:
-                dst = ids[d.dst] = len(addresses)
-                addresses.append(d.dst)
-            src_c.append(src)
-            dst_c.append(dst)
-            sport_c.append(d.sport)
-            dport_c.append(d.dport)
-            flags_c.append(d.tcp_flags)
-            seq_c.append(d.seq)
-            ack_c.append(d.ack)
-            win_c.append(d.window)
-            urg_c.append(d.urgent)
-            plen_c.append(min(d.payload_len, 0xFFFFFFFF))
-            l4_c.append(d.l4_offset)
-            thl_c.append(d.tcp_header_len)
-            it_c.append(d.icmp_type)
-            ic_c.append(d.icmp_code)
-            frag_c.append(d.fragment)
-            if d.note:
-                self.notes[index] = d.note
-            if d.quoted is not None:
-                self.quoted[index] = d.quoted
-            if rec.comment is not None:
-                self.comments[index] = rec.comment
-            index += 1
-            if not index % 8192:
-                self.capture.release(rec.offset)
-                if progress is not None and not progress(rec.offset, total):
+        while True:
+            index = len(self)
+            size = BATCH - index % BATCH
+            if limit is not None:
+                size = min(size, max(limit - index, 1))
+            chunk = read(size)
+            if chunk is None:
+                break
+            self._append(chunk)
+            index += len(chunk.offset)
+            last_offset = int(chunk.offset[-1])
+            if not index % BATCH:
+                self.capture.release(last_offset)
+                if progress is not None and not progress(last_offset, total):
                     break
             if limit is not None and index >= limit:
                 break
         self._np_cache.clear()
         if progress is not None:
             progress(total, total)
+
+    def _append(self, chunk: fast.FrameChunk) -> None:
+        decoded = fast.decode_chunk(self.capture.data, chunk)
+        ids = fast.intern_addresses(decoded, self._address_ids, self._addresses)
+        base = len(self)
+        c = self._cols
+        for name, values in (("ts_ns", chunk.ts_ns), ("caplen", chunk.caplen),
+                             ("origlen", chunk.origlen), ("offset", chunk.offset),
+                             ("linktype", chunk.linktype), ("interface", chunk.interface),
+                             ("src", ids[0::2]), ("dst", ids[1::2]),
+                             *decoded.columns.items()):
+            col = c[name]
+            col.frombytes(values.astype(np.dtype(col.typecode)).tobytes())
+        for i, note in decoded.notes.items():
+            self.notes[base + i] = note
+        for i, quoted in decoded.quoted.items():
+            self.quoted[base + i] = quoted
+        for i, comment in chunk.comments:
+            self.comments[base + i] = comment
 
     # -- reading -------------------------------------------------------
     def __len__(self) -> int:
@@ -169,6 +164,11 @@ class PacketStore:
 
     def address(self, address_id: int) -> bytes:
         return self._addresses[address_id] if address_id >= 0 else b""
+
+    def address_id(self, raw: bytes) -> int | None:
+        """The id of a packed address some packet carries (None: none does)."""
+        found = self._address_ids.get(raw)
+        return None if found is None or found < 0 else found
 
     def address_text(self, address_id: int) -> str:
         return format_address(self.address(address_id))

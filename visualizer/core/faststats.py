@@ -1,0 +1,352 @@
+"""The conversation summary (``analyze --stats``) without tracking every packet.
+
+The summary of a TCP stream is its endpoints, packets and bytes per side,
+first and last time, final endpoint states and initial RTT. Counting is
+numpy's work once each packet's stream and side are known, and only a few
+packets can change anything else; the TCP tracker (the same
+:class:`TcpStreamTable` as the full analysis) is fed just those, in frame
+order:
+
+- every SYN, FIN or RST (a SYN may start a new stream; all three move states);
+- per 4-tuple, in each stretch between SYN-without-ACK packets (where a new
+  stream may start), the first packet from each direction and the first with
+  ACK from each direction (they set the base sequence numbers that decide
+  whether a later SYN starts a new stream);
+- while a side's SYN or FIN waits for its acknowledgement, the next packet
+  with ACK from the other side (it may acknowledge it: a state change);
+- while the initial RTT is unknown after a SYN, the next ACK without SYN.
+
+What the tracker keeps that matters here (base sequence numbers, the SYN and
+FIN ends awaiting an ACK, the states, the SYN time) changes only on those
+packets, and how it changes depends only on those facts and the packet; so
+the states, streams and RTTs come out exactly as with every packet fed, and
+a packet not fed belongs to the stream of the last fed packet of its 4-tuple
+(tests/core/test_faststats.py compares the summaries with the full analysis).
+UDP flows and ICMP errors are grouped with numpy.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import NamedTuple
+
+import numpy as np
+
+from visualizer.core import decode as dec
+from visualizer.core.analysis import Analysis, UdpFlow
+from visualizer.core.store import PacketStore
+from visualizer.core.tcp.connection import TcpConnection
+from visualizer.core.tcp.segment import ACK, FIN, RST, SYN, TcpSegment
+from visualizer.core.tcp.streams import ConnectionSummary, TcpStreamTable
+
+_TRUNCATED_OPTIONS = "TCP options truncated"  # decode's note; still tracked as TCP
+
+
+class ConversationStats(NamedTuple):
+    """What ``analyze --stats`` prints."""
+
+    packets: int
+    tcp: list[ConnectionSummary]
+    udp: list[UdpFlow]
+
+
+def full_stats(analysis: Analysis) -> ConversationStats:
+    """The summary from a full analysis (every packet through the tracker)."""
+    return ConversationStats(len(analysis.store), analysis.tcp_summaries, analysis.udp_flows)
+
+
+def conversation_stats(store: PacketStore) -> ConversationStats:
+    """The summary of the whole store, as :func:`full_stats` gives it, faster."""
+    return ConversationStats(len(store), _tcp_summaries(store), _udp_flows(store))
+
+
+# --------------------------------------------------------------------------
+# Columns
+#
+# The arrays here are gathered from transient views of the store's live
+# columns rather than from ``store.column()``, whose cached full copies would
+# stay in memory after the summary (a million packets: tens of MB). The store
+# must not grow meanwhile (the GUI appends under its document's lock).
+
+
+def _gather(store: PacketStore, name: str, rows: np.ndarray) -> np.ndarray:
+    """Column ``name`` at ``rows``, as a new array."""
+    col = store.values(name)
+    view = np.frombuffer(col, dtype=np.dtype(col.typecode))
+    picked = view[rows]
+    del view
+    return picked
+
+
+def _where(store: PacketStore, name: str, value: int) -> np.ndarray:
+    """Per packet: column ``name`` equals ``value``."""
+    col = store.values(name)
+    view = np.frombuffer(col, dtype=np.dtype(col.typecode))
+    equal = view == value
+    del view
+    return equal
+
+
+def _codes(store: PacketStore, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(source, destination) of each row as one int64: address id and port."""
+    codes = []
+    for address, port in (("src", "sport"), ("dst", "dport")):
+        code = _gather(store, address, rows).astype(np.int64)
+        code <<= 16
+        code |= _gather(store, port, rows)
+        codes.append(code)
+    return codes[0], codes[1]
+
+
+def _pairs(store: PacketStore, rows: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Endpoint pairs of ``rows``: (source codes, direction, order, starts).
+
+    ``order`` is a stable order that puts the rows of each pair together (in
+    file order within a pair), ``starts`` marks where each pair's run begins
+    in it, and ``direction`` is True for a row sent by the pair's higher
+    endpoint.
+    """
+    src, hi = _codes(store, rows)
+    direction = src > hi
+    lo = np.minimum(src, hi)
+    np.maximum(src, hi, out=hi)
+    span = int(hi.max()) + 1
+    if int(lo.max()) < (1 << 62) // span:  # one int64 key: a faster sort, less memory
+        lo *= span
+        lo += hi
+        del hi
+        order = np.argsort(lo, kind="stable")
+        key = lo[order]
+        del lo
+        starts = np.ones(len(order), bool)
+        starts[1:] = key[1:] != key[:-1]
+    else:
+        order = np.lexsort((hi, lo))
+        lo, hi = lo[order], hi[order]
+        starts = np.ones(len(order), bool)
+        starts[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
+    return src, direction, order, starts
+
+
+# --------------------------------------------------------------------------
+# TCP
+
+
+def _tcp_rows(store: PacketStore) -> np.ndarray:
+    """Indices of the packets the analysis gives to the TCP tracker."""
+    ok = _where(store, "status", dec.OK)
+    status, thl = store.values("status"), store.values("tcp_header_len")
+    for i, note in store.notes.items():
+        if note == _TRUNCATED_OPTIONS and status[i] == dec.MALFORMED and thl[i] >= 20:
+            ok[i] = True
+    ok &= _where(store, "proto", dec.PROTO_TCP)
+    ok &= _where(store, "fragment", 0)
+    return np.flatnonzero(ok)
+
+
+class _Pairs:
+    """The TCP rows grouped by endpoint pair ("position": index in that order)."""
+
+    def __init__(self, store: PacketStore, rows: np.ndarray) -> None:
+        src, direction, order, starts = _pairs(store, rows)
+        del src
+        index = np.int32 if len(order) < 1 << 31 else np.int64
+        self.order = order.astype(index)            # position -> row number
+        del order
+        self.rank = np.empty_like(self.order)       # row number -> position
+        self.rank[self.order] = np.arange(len(self.order), dtype=index)
+        self.starts = starts
+        self.first = np.flatnonzero(starts)         # each pair's first position
+        self.direction = direction[self.order]
+        self.flags = _gather(store, "tcp_flags", rows)[self.order]
+
+    def end_of_pair(self, position: int) -> int:
+        """The position just after the last of ``position``'s pair."""
+        j = int(self.first.searchsorted(self.first.dtype.type(position), side="right"))
+        return int(self.first[j]) if j < len(self.first) else len(self.order)
+
+    def next_in_pair(self, candidates: np.ndarray, position: int) -> int:
+        """The first of ``candidates`` (sorted positions) after ``position`` in its pair."""
+        # (the key in the array's own type: another would convert the whole array)
+        j = int(candidates.searchsorted(candidates.dtype.type(position + 1)))
+        if j < len(candidates) and candidates[j] < self.end_of_pair(position):
+            return int(candidates[j])
+        return -1
+
+    def static_feed(self) -> np.ndarray:
+        """Positions that must be fed whatever the tracker's state (module docstring)."""
+        flags, direction = self.flags, self.direction
+        feed = (flags & (SYN | FIN | RST)) != 0
+        stretch = np.cumsum(self.starts | ((flags & (SYN | ACK)) == SYN))
+        has_ack = (flags & ACK) != 0
+        for d in (False, True):
+            for wanted in (direction == d, (direction == d) & has_ack):
+                at = np.flatnonzero(wanted)
+                s = stretch[at]
+                first = np.ones(len(at), bool)
+                first[1:] = s[1:] != s[:-1]
+                feed[at[first]] = True
+        return np.flatnonzero(feed)
+
+
+def _waiting_sides(conn: TcpConnection) -> tuple[int, ...]:
+    """Sides whose SYN or FIN still waits for an acknowledgement.
+
+    Read from the tracker's per-side state: the next ACK from the other side
+    may acknowledge it, and must be fed.
+    """
+    flows = conn._flows
+    return tuple(side for side in (0, 1)
+                 if flows[side].syn_end is not None or flows[side].fin_end is not None)
+
+
+def _rtt_pending(conn: TcpConnection) -> bool:
+    """A SYN was seen and the initial RTT is still unknown (the tracker's rule)."""
+    return bool(conn._ts_mru_syn) and not conn._first_rtt
+
+
+def _tcp_summaries(store: PacketStore) -> list[ConnectionSummary]:
+    rows = _tcp_rows(store)
+    n = len(rows)
+    if not n:
+        return []
+    pairs = _Pairs(store, rows)
+    order, rank = pairs.order, pairs.rank
+    has_ack = (pairs.flags & ACK) != 0
+    index = order.dtype
+    acks_from = [np.flatnonzero(has_ack & (pairs.direction == d)).astype(index)
+                 for d in (False, True)]
+    acks_no_syn = np.flatnonzero(has_ack & ((pairs.flags & SYN) == 0)).astype(index)
+    del has_ack
+
+    v = store.values
+    ts, src, dst, sport, dport = v("ts_ns"), v("src"), v("dst"), v("sport"), v("dport")
+    seq, ack, flags, window = v("seq"), v("ack"), v("tcp_flags"), v("window")
+    plen, urgent, thl = v("payload_len"), v("urgent"), v("tcp_header_len")
+    address = store.address
+
+    table = TcpStreamTable()
+    ep0_is_hi: list[bool] = []              # per stream: side 0 is the higher endpoint
+    ends: list[tuple[int, int]] = []        # per stream: (side 0, side 1) endpoint codes
+    fed_at: list[int] = []                  # positions fed, and their streams
+    fed_stream: list[int] = []
+    queued = np.zeros(n, bool)
+    heap = order[pairs.static_feed()].tolist()   # row numbers: file order
+    queued[heap] = True
+    heapq.heapify(heap)
+
+    def push(position: int) -> None:
+        if position >= 0:
+            row = int(order[position])
+            if not queued[row]:
+                queued[row] = True
+                heapq.heappush(heap, row)
+
+    while heap:
+        row = heapq.heappop(heap)
+        i = int(rows[row])
+        seg = TcpSegment(i + 1, ts[i], address(src[i]), sport[i], address(dst[i]), dport[i],
+                         seq[i], ack[i], flags[i], window[i], plen[i],
+                         store.tcp_options(i) if thl[i] > 20 else b"", urgent[i])
+        stream = table.feed(seg).stream
+        conn = table.connections[stream]
+        if stream == len(ends):
+            a, b = src[i] << 16 | sport[i], dst[i] << 16 | dport[i]
+            side0 = a if conn.endpoints[0] == (seg.src, seg.sport) else b
+            ends.append((side0, a + b - side0))
+            ep0_is_hi.append(side0 > a + b - side0)
+        position = int(rank[row])
+        fed_at.append(position)
+        fed_stream.append(stream)
+        for side in _waiting_sides(conn):   # the other side's next ACK
+            acker, other = ends[stream][1 - side], ends[stream][side]
+            push(pairs.next_in_pair(acks_from[acker > other], position))
+        if _rtt_pending(conn):
+            push(pairs.next_in_pair(acks_no_syn, position))
+    del acks_from, acks_no_syn, rank
+
+    # Every packet not fed belongs to the stream of the last fed one of its pair
+    # (the first of each pair is fed); positions keep a stream's packets together.
+    count = len(table.connections)
+    stream_at: np.ndarray = np.full(n, -1, np.int32 if count < 1 << 31 else np.int64)
+    stream_at[fed_at] = fed_stream
+    last_fed = np.where(stream_at >= 0, np.arange(n), 0)
+    np.maximum.accumulate(last_fed, out=last_fed)
+    stream_at = stream_at[last_fed]
+    del last_fed
+    run_ends = np.append(np.flatnonzero(stream_at[1:] != stream_at[:-1]), n - 1)
+    last = np.empty(count, np.int64)
+    last[stream_at[run_ends]] = rows[order[run_ends]]
+    cell = stream_at.astype(np.int64)
+    cell *= 2
+    cell += pairs.direction ^ np.asarray(ep0_is_hi, bool)[stream_at]  # the side
+    del stream_at
+    packets = np.bincount(cell, minlength=2 * count)
+    octets = np.bincount(cell, weights=_gather(store, "payload_len", rows)[order],
+                         minlength=2 * count)
+    del cell
+    return [ConnectionSummary(
+        c.stream, c.endpoints, (int(packets[2 * k]), int(packets[2 * k + 1])),
+        (int(octets[2 * k]), int(octets[2 * k + 1])), c.first_ts_ns, ts[last[k]],
+        c.first_frame, int(last[k]) + 1, c.states, c.initial_rtt_ns)
+        for k, c in enumerate(table.connections)]
+
+
+# --------------------------------------------------------------------------
+# UDP
+
+
+def _udp_flows(store: PacketStore) -> list[UdpFlow]:
+    udp = _where(store, "status", dec.OK)
+    udp &= _where(store, "proto", dec.PROTO_UDP)
+    udp &= _where(store, "fragment", 0)
+    rows = np.flatnonzero(udp)
+    del udp
+    if not len(rows):
+        return []
+    src, _, order, starts = _pairs(store, rows)
+    group = np.empty(len(order), np.int64)
+    group[order] = np.cumsum(starts) - 1
+    firsts = order[starts]                      # each pair's first row (the order is stable)
+    lasts = order[np.append(np.flatnonzero(starts)[1:], len(order)) - 1]
+    del order, starts
+    numbering = np.argsort(firsts)              # flows are numbered by their first packet
+    flow_of_group = np.empty(len(firsts), np.int64)
+    flow_of_group[numbering] = np.arange(len(firsts))
+    flow = flow_of_group[group]
+    del group
+    first_row, last_row = firsts[numbering], lasts[numbering]
+    cell = flow * 2 + (src != src[first_row][flow])
+    count = len(firsts)
+    packets = np.bincount(cell, minlength=2 * count)
+    octets = np.bincount(cell, weights=_gather(store, "payload_len", rows), minlength=2 * count)
+    ts, address = store.values("ts_ns"), store.address
+    sport, dport = store.values("sport"), store.values("dport")
+    src_id, dst_id = store.values("src"), store.values("dst")
+    flows = []
+    for k, (first, last) in enumerate(zip(rows[first_row].tolist(), rows[last_row].tolist(),
+                                          strict=True)):
+        flows.append(UdpFlow(
+            k, ((address(src_id[first]), sport[first]), (address(dst_id[first]), dport[first])),
+            ts[first], ts[last], first + 1, last + 1,
+            [int(packets[2 * k]), int(packets[2 * k + 1])],
+            [int(octets[2 * k]), int(octets[2 * k + 1])]))
+    if store.quoted:
+        a, b = _codes(store, rows[first_row])
+        _count_icmp_errors(store, flows, np.minimum(a, b), np.maximum(a, b))
+    return flows
+
+
+def _count_icmp_errors(store: PacketStore, flows: list[UdpFlow], lo: np.ndarray,
+                       hi: np.ndarray) -> None:
+    """An ICMP error quoting a datagram of a flow seen before it counts on that flow."""
+    by_pair = dict(zip(zip(lo.tolist(), hi.tolist(), strict=True), flows, strict=True))
+    for i, q in store.quoted.items():
+        a, b = store.address_id(q.src), store.address_id(q.dst)
+        if q.proto != dec.PROTO_UDP or a is None or b is None:
+            continue
+        ends = sorted((a << 16 | q.sport, b << 16 | q.dport))
+        found = by_pair.get((ends[0], ends[1]))
+        if found is not None and found.first_frame <= i:
+            found.icmp_errors += 1
