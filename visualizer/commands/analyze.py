@@ -183,15 +183,20 @@ def undecoded_warnings(store: PacketStore) -> list[str]:
 def analyze_command(path: str, *, json_lines: bool, stats: bool, out: TextIO) -> int:
     if stats:
         store = PacketStore.from_file(path)
-        _warn(path, store)
-        print_stats(stats_of(store), out)
+        try:
+            _warn(path, store)
+            print_stats(stats_of(store), out)
+        finally:
+            store.close()  # the mapping and its descriptor: callers may run many files
         return 0
     store, analysis = load(path)
-    _warn(path, store)
-    for rec in packet_records(store, analysis):
-        if json_lines:
-            out.write(json.dumps(rec, separators=(",", ":")) + "\n")
-        else:
-            out.write(_table_line(rec) + "\n")
+    try:
+        _warn(path, store)
+        for rec in packet_records(store, analysis):
+            if json_lines:
+                out.write(json.dumps(rec, separators=(",", ":")) + "\n")
+            else:
+                out.write(_table_line(rec) + "\n")
+    finally:
+        store.close()
     return 0
-

@@ -73,17 +73,20 @@ def render(ladder: Ladder) -> list[str]:
 
 def ladder_command(path: str, *, stream: int | None, absolute: bool, out: TextIO) -> int:
     store = PacketStore.from_file(path)
-    analysis = analyze(store)
-    if stream is not None:
-        ladders = [tcp_ladder(analysis, stream, absolute=absolute)]
-    else:
-        ladders = all_ladders(analysis, absolute=absolute)
-    recording = RecordingInfo.from_capture(store.capture)
-    ladders = [attach_calls(ladder, recording) for ladder in ladders]
-    if not ladders:
-        out.write("no TCP stream or UDP flow in this capture\n")
-    for k, ladder in enumerate(ladders):
-        if k:
-            out.write("\n")
-        out.write("\n".join(render(ladder)) + "\n")
+    try:
+        analysis = analyze(store)
+        if stream is not None:
+            ladders = [tcp_ladder(analysis, stream, absolute=absolute)]
+        else:
+            ladders = all_ladders(analysis, absolute=absolute)
+        recording = RecordingInfo.from_capture(store.capture)
+        ladders = [attach_calls(ladder, recording) for ladder in ladders]
+        if not ladders:
+            out.write("no TCP stream or UDP flow in this capture\n")
+        for k, ladder in enumerate(ladders):
+            if k:
+                out.write("\n")
+            out.write("\n".join(render(ladder)) + "\n")
+    finally:
+        store.close()
     return 0

@@ -69,7 +69,9 @@ class _Meeting:
                 raise RunAborted from None  # the peer failed before it came
             side.fail(f"waited {_MEET_LIMIT:g} s for the other side to be ready to close")
         assert self._gate is not None
-        select.select([self._gate[0]], [], [], _MEET_LIMIT)
+        poller = select.poll()  # not select(): it fails for descriptors past 1023
+        poller.register(self._gate[0], select.POLLIN)
+        poller.poll(_MEET_LIMIT * 1000)
 
     def leave(self) -> None:
         """Called by each side as it ends, however it ends."""
