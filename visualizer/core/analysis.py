@@ -193,6 +193,11 @@ class Analysis:
             arr = self._np[name] = np.frombuffer(col.tobytes(), dtype=np.dtype(col.typecode))
         return arr
 
+    def column_slice(self, name: str, start: int, stop: int) -> np.ndarray:
+        """Entries ``start:stop`` only (see ``PacketStore.column_slice``)."""
+        col = self._cols[name]
+        return np.frombuffer(col[start:stop].tobytes(), dtype=np.dtype(col.typecode))
+
     def values(self, name: str) -> array[Any]:
         """The live column (plain ints on indexing), for per-packet loops."""
         return self._cols[name]

@@ -56,13 +56,12 @@ def packet_kinds(analysis: Analysis, start: int = 0, stop: int | None = None) ->
     """The kind code (``uint8``) of packets ``start:stop``."""
     store = analysis.store
     stop = len(analysis.values("stream")) if stop is None else stop
-    sl = slice(start, stop)
-    proto = store.column("proto")[sl]
-    status = store.column("status")[sl]
-    flags = store.column("tcp_flags")[sl].astype(np.int32)
-    plen = store.column("payload_len")[sl]
-    stream = analysis.column("stream")[sl]
-    bits = analysis.column("analysis")[sl]
+    proto = store.column_slice("proto", start, stop)
+    status = store.column_slice("status", start, stop)
+    flags = store.column_slice("tcp_flags", start, stop).astype(np.int32)
+    plen = store.column_slice("payload_len", start, stop)
+    stream = analysis.column_slice("stream", start, stop)
+    bits = analysis.column_slice("analysis", start, stop)
     kinds = np.full(stop - start, OTHER_K, dtype=np.uint8)
     tcp = stream >= 0
     kinds[tcp & (flags & ACK != 0) & (plen == 0)] = ACK_K

@@ -139,6 +139,15 @@ class PacketStore:
             self._np_cache[name] = arr
         return arr
 
+    def column_slice(self, name: str, start: int, stop: int) -> np.ndarray:
+        """Entries ``start:stop`` of a column as numpy, copying only those.
+
+        For views that take a growing capture a batch at a time: ``column``
+        copies the whole column each time it has grown.
+        """
+        col = self._cols[name]
+        return np.frombuffer(col[start:stop].tobytes(), dtype=np.dtype(col.typecode))
+
     def values(self, name: str) -> array[Any]:
         """The live column itself: indexing gives plain ints, cheaply.
 

@@ -39,6 +39,7 @@ from visualizer.gui.timeline import Timeline
 FRAME_MS = 16                # ~60 frames per second while animating
 LADDER_ALL_LIMIT = 6         # conversations drawn together when none is selected
 REBUILD_MS = 250             # ladder rebuild throttle while a capture grows
+TIMELINE_MS = 400            # timeline update throttle while packets arrive
 LOCK_WAIT_S = 0.02           # longest the GUI thread waits for the loader's lock
 WINDOW = 5_000               # most packets the ladder draws
 LIVE_WINDOW = 2_000          # a live capture's ladder: its newest packets
@@ -68,6 +69,10 @@ class Stage(QWidget):
         self._rebuild.setSingleShot(True)
         self._rebuild.setInterval(REBUILD_MS)
         self._rebuild.timeout.connect(self._build_ladder)
+        self._timeline_timer = QTimer(self)
+        self._timeline_timer.setSingleShot(True)
+        self._timeline_timer.setInterval(TIMELINE_MS)
+        self._timeline_timer.timeout.connect(self._on_timeline_due)
         self._landed = -1          # store index of the last packet that landed
         self._window = 0           # first packet index the ladder draws
         self._scrubbing = False
@@ -415,14 +420,22 @@ class Stage(QWidget):
         doc = self.document
         if doc.analysis is None:
             return
-        if self.timeline.has_data():
-            self.timeline.extend(count)
-        else:
+        # The timeline redraws a million markers on every extend: coalesce
+        # batches (qutebrowser's throttle), except for the very first.
+        if not self.timeline.has_data():
             self.timeline.set_analysis(doc.analysis, count)
+        elif not self._timeline_timer.isActive():
+            self._timeline_timer.start()
         # A file being opened: draw the first packets at once, the rest when
         # it is loaded; a live capture: follow it, a few times a second.
         if self.ladder is None or (doc.live and not self._rebuild.isActive()):
             self._rebuild.start(0 if self.ladder is None else REBUILD_MS)
+
+    @pyqtSlot()
+    def _on_timeline_due(self) -> None:
+        doc = self.document
+        if doc.analysis is not None and self.timeline.has_data():
+            self.timeline.extend(doc.count)
 
     @pyqtSlot()
     def _on_conversation(self) -> None:
@@ -435,6 +448,8 @@ class Stage(QWidget):
 
     @pyqtSlot(str)
     def _on_finished(self, _message: str) -> None:
+        self._timeline_timer.stop()
+        self._on_timeline_due()
         self._build_ladder()
 
     @pyqtSlot(int)

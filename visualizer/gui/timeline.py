@@ -390,10 +390,10 @@ class Timeline(QWidget):
         if analysis is None or count <= start:
             return
         if start == 0:
-            self._t0_ns = int(analysis.store.column("ts_ns")[0])
-        times = (analysis.store.column("ts_ns")[start:count] - self._t0_ns) / 1e9
-        stream = analysis.column("stream")[start:count]
-        flow = analysis.column("udp_flow")[start:count]
+            self._t0_ns = int(analysis.store.values("ts_ns")[0])
+        times = (analysis.store.column_slice("ts_ns", start, count) - self._t0_ns) / 1e9
+        stream = analysis.column_slice("stream", start, count)
+        flow = analysis.column_slice("udp_flow", start, count)
         keys = np.zeros(count - start, dtype=np.int32)
         keys[stream >= 0] = 1 + 2 * stream[stream >= 0]
         keys[flow >= 0] = 2 + 2 * flow[flow >= 0]
