@@ -13,10 +13,12 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from typing import BinaryIO
 
+import numpy as np
+
 from visualizer.core.analysis import Analysis, analysis_names
 from visualizer.core.errors import BadInput, VisualizerError
 from visualizer.core.explain import explain
-from visualizer.core.pcapformat import LINKTYPE_NAMES
+from visualizer.core.pcapformat import LINKTYPE_NAMES, PCAP_RECORD_HEADER_LEN
 from visualizer.core.pcapwrite import PcapngWriter, PcapWriter, document_mode
 from visualizer.core.recording import RecordingInfo
 from visualizer.core.store import PacketStore
@@ -96,7 +98,8 @@ def export_packets(store: PacketStore, indices: Iterable[int], path: str, fmt: s
 
 def _write_pcap(store: PacketStore, indices: list[int], out: BinaryIO) -> None:
     link = store.column("linktype")
-    kinds = sorted({int(link[i]) for i in indices}) or [_first_linktype(store)]
+    picked = np.asarray(indices, dtype=np.int64)
+    kinds = np.unique(link[picked]).tolist() or [_first_linktype(store)]
     if len(kinds) > 1:
         names = ", ".join(LINKTYPE_NAMES.get(k, str(k)) for k in kinds)
         raise BadInput(f"these packets have several link types ({names}); classic pcap holds "
@@ -105,9 +108,34 @@ def _write_pcap(store: PacketStore, indices: list[int], out: BinaryIO) -> None:
     # Keep the input's resolution so timestamps are written back unchanged.
     nanosecond = cap.nanosecond if cap.format == "pcap" else True
     writer = PcapWriter(out, kinds[0], nanosecond=nanosecond, snaplen=cap.snaplen)
+    if cap.format == "pcap" and not cap.big_endian and not cap.kuznetzov and len(picked):
+        _copy_records(store, picked, out)
+        return
     ts, orig = store.column("ts_ns"), store.column("origlen")
     for i in indices:
         writer.write(int(ts[i]), store.frame(i), int(orig[i]))
+
+
+def _copy_records(store: PacketStore, picked: np.ndarray, out: BinaryIO) -> None:
+    """Copy the input's records as they are, one write per run of adjacent ones.
+
+    For a little-endian pcap source the records we would write are the ones
+    in the file (same resolution, byte order and header layout), so a
+    million-packet export is a few large writes instead of two million small
+    ones.
+    """
+    data = store.capture.data
+    starts = store.column("offset")[picked] - PCAP_RECORD_HEADER_LEN
+    ends = store.column("offset")[picked] + store.column("caplen")[picked]
+    breaks = np.flatnonzero(starts[1:] != ends[:-1]) + 1
+    firsts = np.concatenate(([0], breaks)).tolist()
+    lasts = np.concatenate((breaks, [len(picked)])).tolist()
+    view = memoryview(data)
+    try:
+        for a, b in zip(firsts, lasts, strict=True):
+            out.write(view[int(starts[a]):int(ends[b - 1])])
+    finally:
+        view.release()
 
 
 def _write_pcapng(store: PacketStore, indices: list[int], out: BinaryIO,
