@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 from conftest import can_capture
+from loopback import needs_ipv6
 
 from visualizer.core.capture import (
     CaptureStats,
@@ -51,15 +52,6 @@ TSHARK = shutil.which("tshark")
 SETPRIV = shutil.which("setpriv")
 CAP_NET_RAW_BIT = 1 << 13
 DROP_NET_RAW = ["--inh-caps=-net_raw", "--bounding-set=-net_raw"]
-
-
-def has_ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-            s.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 # --------------------------------------------------------------------------
@@ -390,7 +382,7 @@ def test_tcp_handshake_is_captured_once_per_segment(
 
 
 @pytest.mark.capture
-@pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 on lo")
+@needs_ipv6
 def test_ipv6_loopback_datagrams_are_captured_once(
         tmp_path: Path, run_cli: list[CaptureChild]) -> None:
     out = tmp_path / "udp6.pcap"

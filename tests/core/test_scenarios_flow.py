@@ -12,7 +12,6 @@ import collections
 import errno
 import itertools
 import os
-import socket
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from loopback import FAMILIES
 
 from visualizer.core.analysis import Analysis, analysis_names, analyze
 from visualizer.core.errors import BadInput
@@ -40,19 +40,6 @@ NAMES = ("tcp-bulk", "tcp-nagle", "tcp-zero-window", "udp-closed-port", "udp-los
 # Titles of explain's fallbacks for packets it cannot say anything specific about.
 GENERIC_TITLES = ("IP packet carrying", "Not an IP packet", "Malformed packet",
                   "Link type not decoded", "IP fragment", "TCP segment with")
-
-
-def _ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
-            sock.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-FAMILIES = ["ipv4", pytest.param("ipv6", marks=pytest.mark.skipif(
-    not _ipv6_loopback(), reason="no IPv6 loopback (::1) here"))]
 
 
 @dataclass

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from loopback import FAMILIES, needs_ipv6
 
 from visualizer.core.analysis import Analysis, analyze
 from visualizer.core.explain import explain
@@ -34,19 +35,6 @@ from visualizer.core.traffic import RunResult, ScenarioFailed, Side, SocketCall,
 from visualizer.core.traffic.tcp_simultaneous_close import TcpSimultaneousClose, _Meeting
 
 S = TcpState
-
-
-def _ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
-            sock.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-FAMILIES = ["ipv4", pytest.param("ipv6", marks=pytest.mark.skipif(
-    not _ipv6_loopback(), reason="no IPv6 loopback (::1) here"))]
 
 
 @dataclass
@@ -390,7 +378,7 @@ def test_simultaneous_close_leaves_no_thread_or_pipe_behind() -> None:
 
 @pytest.mark.capture
 @pytest.mark.parametrize(("family", "clients"), [("ipv4", 3), pytest.param(
-    "ipv6", 5, marks=pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback"))])
+    "ipv6", 5, marks=needs_ipv6)])
 def test_many_clients_share_the_server_port(recorded: Recorder, family: str,
                                             clients: int) -> None:
     rec = recorded("tcp-many-clients", f"family={family}", f"clients={clients}")

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from loopback import needs_ipv6
 
 from visualizer.core.errors import BadInput, VisualizerError
 from visualizer.core.traffic import (
@@ -30,18 +31,6 @@ from visualizer.core.traffic import (
 )
 from visualizer.core.traffic.params import PORT
 from visualizer.core.traffic.scenario import SideFunction
-
-
-def _ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
-            sock.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-needs_ipv6 = pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback (::1) here")
 
 
 def _fds() -> int:

@@ -26,6 +26,7 @@ from visualizer.core import decode as dec
 from visualizer.core.analysis import Analysis, analysis_names
 from visualizer.core.pcapformat import linktype_text
 from visualizer.core.store import format_address, format_endpoint
+from visualizer.core.summary import format_duration
 from visualizer.core.tcp.options import parse_options
 from visualizer.core.tcp.segment import ACK, FIN, PSH, RST, SYN, URG, flag_text
 from visualizer.core.tcp.states import TcpState
@@ -65,14 +66,6 @@ def explain(analysis: Analysis, index: int, *, absolute: bool = False) -> Explan
 
 
 MIN_RTO_NS = 200_000_000  # Linux's TCP_RTO_MIN
-
-
-def _duration(ns: int) -> str:
-    if ns < 1_000_000:
-        return f"{ns / 1000:.0f} µs"
-    if ns < 1_000_000_000:
-        return f"{ns / 1_000_000:.1f} ms"
-    return f"{ns / 1e9:.2f} s"
 
 
 def _cap(text: str) -> str:
@@ -484,7 +477,7 @@ class _TcpPacket:
                     "again.")
         gap_ns = int(self.a.store.values("ts_ns")[self.i]) - int(
             self.a.store.values("ts_ns")[first])
-        text = f"{opening} (first in frame {first + 1}, {_duration(gap_ns)} earlier)"
+        text = f"{opening} (first in frame {first + 1}, {format_duration(gap_ns)} earlier)"
         if gap_ns < MIN_RTO_NS:
             return (text + f" and were lost; {self.receiver}'s duplicate ACKs and SACK blocks "
                     f"told {self.sender} so, and it resends them long before its "

@@ -24,6 +24,7 @@ from visualizer.core.errors import BadInput
 from visualizer.core.kinds import ICMP_K, OTHER_K, UDP_K, packet_kinds
 from visualizer.core.recording import RecordingInfo
 from visualizer.core.store import format_endpoint
+from visualizer.core.summary import format_duration
 from visualizer.core.tcp.options import parse_options
 from visualizer.core.tcp.segment import ACK, SYN, flag_text
 from visualizer.core.tcp.states import TcpState
@@ -497,19 +498,13 @@ def describe_call(ladder: Ladder, number: int) -> str:
              f"socket {call.local or '(no address yet)'}"
              + (f" ↔ {call.remote}" if call.remote else ""),
              f"called at {(call.start_ns - t0) / 1e9:.6f} s, "
-             f"took {_duration(call.end_ns - call.start_ns)}"]
+             f"took {format_duration(call.end_ns - call.start_ns)}"]
     if call.spans:
         first = ladder.arrows[call.start_gap].index + 1
         last = ladder.arrows[call.end_gap - 1].index + 1
         lines.append(f"packets meanwhile: frame {first}" if first == last
                      else f"packets meanwhile: frames {first}–{last}")
     return "\n".join(lines)
-
-
-def _duration(ns: int) -> str:
-    if ns < 1_000_000:
-        return f"{ns / 1e3:.0f} µs"
-    return f"{ns / 1e6:.1f} ms" if ns < 1_000_000_000 else f"{ns / 1e9:.2f} s"
 
 
 def describe(ladder: Ladder, arrow_number: int) -> str:

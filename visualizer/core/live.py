@@ -13,12 +13,11 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
-import struct
 from collections.abc import Iterator
 
 from visualizer.core import pcapformat as fmt
 from visualizer.core.errors import BadInput
-from visualizer.core.pcapfile import MAX_FRAME, CaptureFile, FrameRecord
+from visualizer.core.pcapfile import CaptureFile, FrameRecord
 
 
 class GrowingCapture(CaptureFile):
@@ -67,26 +66,11 @@ class GrowingCapture(CaptureFile):
         """The complete records written since the last call."""
         if self.damaged:
             return []
-        data, size = self.data, len(self.data)
-        rec = struct.Struct((">" if self.big_endian else "<") + "IIII")
-        linktype = self.interfaces[0].linktype
-        mult = 1 if self.nanosecond else 1000
-        limit = min(max(self.snaplen, 262144), MAX_FRAME)
-        out = []
-        pos = self._next
-        while pos + 16 <= size:
-            sec, frac, caplen, origlen = rec.unpack_from(data, pos)
-            if caplen > limit:
-                self.warnings.append(f"record at byte {pos} claims {caplen} captured bytes: "
-                                     "the spool is damaged from there on")
-                self.damaged = True
-                break
-            if pos + 16 + caplen > size:
-                break  # still being written
-            out.append(FrameRecord(sec * 1_000_000_000 + frac * mult, caplen,
-                                   max(origlen, caplen), linktype, pos + 16, 0, None))
-            pos += 16 + caplen
-        self._next = pos
+        warned = len(self.warnings)
+        out = list(self._pcap_frames(self._next, growing=True))
+        if out:
+            self._next = out[-1].offset + out[-1].caplen
+        self.damaged = len(self.warnings) > warned  # a damaged record: stop following
         return out
 
     def frames(self) -> Iterator[FrameRecord]:

@@ -179,18 +179,22 @@ class CaptureFile:
         if major != 2:
             self.warnings.append(f"unusual pcap version {major}.{minor}")
 
-    def _pcap_frames(self) -> Iterator[FrameRecord]:
+    def _pcap_frames(self, pos: int = fmt.PCAP_FILE_HEADER_LEN, *,
+                     growing: bool = False) -> Iterator[FrameRecord]:
+        """Records from byte ``pos``. ``growing``: the file is still being
+        written, so a record cut off at the end is not damage, just not
+        complete yet (no warning; the follower asks again later)."""
         data, size = self.data, len(self.data)
         e = ">" if self.big_endian else "<"
         rec = struct.Struct(e + "IIII")
         hdr_len = 24 if self.kuznetzov else 16
         linktype = self.interfaces[0].linktype
         mult = 1 if self.nanosecond else 1000
-        pos = fmt.PCAP_FILE_HEADER_LEN
         limit = min(max(self.snaplen, 262144), MAX_FRAME)  # as Wireshark: >= 256 KiB
         while pos < size:
             if pos + hdr_len > size:
-                self.warnings.append(f"file ends inside a record header at byte {pos}")
+                if not growing:
+                    self.warnings.append(f"file ends inside a record header at byte {pos}")
                 return
             sec, frac, caplen, origlen = rec.unpack_from(data, pos)
             if caplen > limit:
@@ -200,7 +204,9 @@ class CaptureFile:
                 return
             start = pos + hdr_len
             if start + caplen > size:
-                self.warnings.append(f"file ends inside the frame that starts at byte {start}")
+                if not growing:
+                    self.warnings.append(
+                        f"file ends inside the frame that starts at byte {start}")
                 return
             yield FrameRecord(sec * 1_000_000_000 + frac * mult, caplen, max(origlen, caplen),
                               linktype, start, 0, None)

@@ -151,6 +151,15 @@ def format_seconds(ns: int, digits: int = 9) -> str:
     return f"{sign}{sec}.{frac // 10 ** (9 - digits):0{digits}d}"
 
 
+def format_duration(ns: int) -> str:
+    """A span for a sentence: ``"35 µs"``, ``"1.2 ms"``, ``"3.00 s"``."""
+    if ns < 1_000_000:
+        return f"{ns / 1000:.0f} µs"
+    if ns < 1_000_000_000:
+        return f"{ns / 1_000_000:.1f} ms"
+    return f"{ns / 1e9:.2f} s"
+
+
 def format_absolute(ts_ns: int, digits: int = 9) -> str:
     """Local date and time: ``"2026-11-21 22:35:01.123456789"``."""
     sec, frac = divmod(ts_ns, 1_000_000_000)

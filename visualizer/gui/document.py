@@ -117,8 +117,12 @@ class Document(QObject):
     def open_file(self, path: str) -> None:
         """Start loading ``path`` in the background; ``BadInput`` if it is no capture."""
         capture = CaptureFile.open(path)
-        self._start(capture, path, live=False)
-        self.recording = RecordingInfo.from_capture(capture)
+        self.close()
+        store = PacketStore(capture)
+        self.store, self.analysis = store, Analysis(store)
+        self.recording = RecordingInfo.from_capture(capture)  # before views hear of it
+        self.path, self.busy = path, True
+        self.reset.emit()
         job = _Job(self)
         job.store, job.analysis = self.store, self.analysis
         self._job = job
@@ -164,13 +168,6 @@ class Document(QObject):
         self.count, self.current, self.conversation = 0, -1, None
         self.first_number = 1
         self._kinds = np.zeros(0, dtype=np.uint8)
-        self.reset.emit()
-
-    def _start(self, capture: CaptureFile, path: str, *, live: bool) -> None:
-        self.close()
-        store = PacketStore(capture)
-        self.store, self.analysis = store, Analysis(store)
-        self.path, self.live, self.busy = path, live, True
         self.reset.emit()
 
     @property

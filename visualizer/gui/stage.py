@@ -423,7 +423,7 @@ class Stage(QWidget):
         # The timeline redraws a million markers on every extend: coalesce
         # batches (qutebrowser's throttle), except for the very first.
         if not self.timeline.has_data():
-            self.timeline.set_analysis(doc.analysis, count)
+            self.timeline.set_analysis(doc.analysis, count, doc.kinds())
         elif not self._timeline_timer.isActive():
             self._timeline_timer.start()
         # A file being opened: draw the first packets at once, the rest when
@@ -435,7 +435,7 @@ class Stage(QWidget):
     def _on_timeline_due(self) -> None:
         doc = self.document
         if doc.analysis is not None and self.timeline.has_data():
-            self.timeline.extend(doc.count)
+            self.timeline.extend(doc.count, doc.kinds())
 
     @pyqtSlot()
     def _on_conversation(self) -> None:

@@ -378,14 +378,19 @@ class Timeline(QWidget):
         self._restyle()
 
     # -- data ---------------------------------------------------------------
-    def set_analysis(self, analysis: Analysis, count: int) -> None:
+    def set_analysis(self, analysis: Analysis, count: int,
+                     kinds: np.ndarray | None = None) -> None:
         """Show packets [0, count) of ``analysis`` (a new capture)."""
         self.clear()
         self._analysis = analysis
-        self.extend(count)
+        self.extend(count, kinds)
 
-    def extend(self, count: int) -> None:
-        """Packets up to ``count`` exist now (a live capture grew): add only those."""
+    def extend(self, count: int, kinds: np.ndarray | None = None) -> None:
+        """Packets up to ``count`` exist now (a live capture grew): add only those.
+
+        ``kinds``: the kind codes of packets [0, count) when the caller has
+        them already (the Document keeps them), so they are not computed twice.
+        """
         analysis, start = self._analysis, self._count
         if analysis is None or count <= start:
             return
@@ -400,7 +405,8 @@ class Timeline(QWidget):
         for i, link in dict(analysis.icmp_links).items():  # ICMP errors on their UDP row
             if start <= i < count:
                 keys[i - start] = 2 + 2 * link.flow
-        kinds = packet_kinds(analysis, start, count)
+        kinds = (packet_kinds(analysis, start, count) if kinds is None
+                 else kinds[start:count])
         if self._sorted and len(times) and (
                 (self._times.size and times[0] < self._times.view[-1])
                 or np.any(np.diff(times) < 0)):
