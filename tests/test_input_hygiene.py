@@ -27,8 +27,9 @@ PACKAGE = REPO / "visualizer"
 
 # Scenarios this test does not run, and why.
 SKIPPED = {
-    "tcp-lossy": "creates a network namespace (needs CAP_NET_ADMIN); its server and "
-                 "namespace clean-up are tested in tests/core/test_scenario_lossy.py",
+    "tcp-lossy": "its sockets live in its own network namespace, invisible to this "
+                 "process's /proc/net; their clean-up and the namespace's are tested in "
+                 "tests/core/test_scenario_lossy.py",
 }
 
 

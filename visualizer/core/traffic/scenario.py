@@ -86,3 +86,26 @@ def payload(label: str, index: int, size: int) -> bytes:
     """``size`` readable bytes for message ``index``: "request 1 request 1 req..."."""
     unit = f"{label} {index} ".encode()
     return (unit * (size // len(unit) + 1))[:size]
+
+
+def ask(side: Side, sock: LoggedSocket, number: int, size: int) -> None:
+    """Client: send request ``number`` of ``size`` bytes and wait for the whole reply."""
+    sock.sendall(payload("request", number, size))
+    reply = sock.recv_exactly(size)
+    if len(reply) < size:
+        side.fail(f"got {len(reply)} of {size} bytes of reply {number} "
+                  "before the server closed")
+
+
+def answer(side: Side, conn: LoggedSocket, number: int, size: int) -> bool:
+    """Server: read request ``number`` and send its reply. False, sending
+    nothing, when the client closed first (recv() returned 0)."""
+    request = conn.recv_exactly(size)
+    if not request:
+        return False
+    if len(request) < size:
+        side.fail(f"got {len(request)} of {size} bytes of request {number} "
+                  "before the client closed")
+    conn.sendall(payload("reply", number, size))
+    return True
+

@@ -9,7 +9,7 @@ import struct
 from visualizer.core.traffic.failures import SocketCallFailed
 from visualizer.core.traffic.logged_socket import LoggedSocket
 from visualizer.core.traffic.params import FAMILY, PORT, Param
-from visualizer.core.traffic.scenario import Scenario, payload
+from visualizer.core.traffic.scenario import Scenario, answer, ask
 from visualizer.core.traffic.side import Side
 
 # struct linger {int l_onoff; int l_linger;}: linger on, for 0 seconds.
@@ -51,10 +51,7 @@ class TcpAbort(Scenario):
         listener.close()
         served = 0
         try:
-            while request := conn.recv_exactly(size):
-                if len(request) < size:
-                    side.fail(f"got {len(request)} of {size} bytes of request {served + 1}")
-                conn.sendall(payload("reply", served + 1, size))
+            while answer(side, conn, served + 1, size):
                 served += 1
         except SocketCallFailed as exc:
             if exc.errno != errno.ECONNRESET:
@@ -70,9 +67,6 @@ class TcpAbort(Scenario):
         sock = side.socket(socket.SOCK_STREAM)
         sock.connect(side.server_address)
         for number in range(1, int(self.values["count"]) + 1):
-            sock.sendall(payload("request", number, size))
-            reply = sock.recv_exactly(size)
-            if len(reply) < size:
-                side.fail(f"got {len(reply)} of {size} bytes of reply {number}")
+            ask(side, sock, number, size)
         sock.setsockopt("SO_LINGER", LINGER_ABORT, shown="{l_onoff=1, l_linger=0}")
         sock.close()  # with linger 0: RST, no FIN, no TIME-WAIT

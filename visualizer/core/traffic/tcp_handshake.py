@@ -6,7 +6,7 @@ import socket
 
 from visualizer.core.traffic.logged_socket import LoggedSocket
 from visualizer.core.traffic.params import FAMILY, PORT, Param
-from visualizer.core.traffic.scenario import Scenario, payload
+from visualizer.core.traffic.scenario import Scenario, answer, ask
 from visualizer.core.traffic.side import Side
 
 
@@ -43,14 +43,7 @@ class TcpHandshake(Scenario):
         conn, _peer = listener.accept()
         listener.close()  # one client only: stop listening
         served = 0
-        while True:
-            request = conn.recv_exactly(size)
-            if not request:  # recv() returned 0: the client closed
-                break
-            if len(request) < size:
-                side.fail(f"got {len(request)} of {size} bytes of request {served + 1} "
-                          "before the client closed")
-            conn.sendall(payload("reply", served + 1, size))
+        while answer(side, conn, served + 1, size):  # until the client closes
             served += 1
         conn.close()
         if served != self.values["count"]:
@@ -61,9 +54,5 @@ class TcpHandshake(Scenario):
         sock = side.socket(socket.SOCK_STREAM)
         sock.connect(side.server_address)
         for number in range(1, int(self.values["count"]) + 1):
-            sock.sendall(payload("request", number, size))
-            reply = sock.recv_exactly(size)
-            if len(reply) < size:
-                side.fail(f"got {len(reply)} of {size} bytes of reply {number} "
-                          "before the server closed")
+            ask(side, sock, number, size)
         sock.close()  # the active close: this side ends in TIME-WAIT

@@ -12,7 +12,7 @@ from functools import partial
 from visualizer.core.traffic.failures import RunAborted
 from visualizer.core.traffic.logged_socket import LoggedSocket
 from visualizer.core.traffic.params import FAMILY, PORT, Param
-from visualizer.core.traffic.scenario import Scenario, SideFunction, payload
+from visualizer.core.traffic.scenario import Scenario, SideFunction, answer, ask
 from visualizer.core.traffic.side import Side
 
 # How long after both sides are ready the gate opens: long enough for both
@@ -137,10 +137,8 @@ class TcpSimultaneousClose(Scenario):
                 if connection == connections:
                     listener.close()
                 for number in range(1, int(self.values["count"]) + 1):
-                    request = conn.recv_exactly(size)
-                    if len(request) < size:
-                        side.fail(f"got {len(request)} of {size} bytes of request {number}")
-                    conn.sendall(payload("reply", number, size))
+                    if not answer(side, conn, number, size):
+                        side.fail(f"the client closed before request {number}")
                 self._close_together(side, conn, meeting)
         finally:
             meeting.leave()
@@ -152,10 +150,7 @@ class TcpSimultaneousClose(Scenario):
                 sock = side.socket(socket.SOCK_STREAM)
                 sock.connect(side.server_address)
                 for number in range(1, int(self.values["count"]) + 1):
-                    sock.sendall(payload("request", number, size))
-                    reply = sock.recv_exactly(size)
-                    if len(reply) < size:
-                        side.fail(f"got {len(reply)} of {size} bytes of reply {number}")
+                    ask(side, sock, number, size)
                 self._close_together(side, sock, meeting)
         finally:
             meeting.leave()
