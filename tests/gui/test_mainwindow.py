@@ -218,3 +218,16 @@ def test_real_window_under_xvfb(tmp_path: Path) -> None:
                             capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert out.stat().st_size > 20_000
+
+
+def test_screenshot_of_a_file_that_is_no_capture_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.pcap"
+    bad.write_text("not a capture")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_DATA_HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "visualizer", "gui", str(bad),
+                             "--screenshot", str(tmp_path / "x.png")],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"visualizer: {bad}: not a pcap or pcapng capture file"]
+    assert not (tmp_path / "x.png").exists()

@@ -15,6 +15,7 @@ import tempfile
 import time
 
 from visualizer.core.errors import BadInput
+from visualizer.core.pcapfile import CaptureFile
 
 
 def make_app(argv: list[str] | None = None):
@@ -45,6 +46,9 @@ def run_gui(file: str | None, *, screenshot: str | None = None, select: int | No
             raise BadInput(f"{screenshot}: the directory {directory} does not exist")
     if file is not None and not os.path.exists(file):
         raise BadInput(f"{file}: no such file")
+    if file is not None and screenshot is not None:
+        # No one is there to read a message box: refuse a bad file here, in one line.
+        CaptureFile.open(file).close()
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") \
             and "QT_QPA_PLATFORM" not in os.environ:
         if screenshot is None:
@@ -67,8 +71,8 @@ def run_gui(file: str | None, *, screenshot: str | None = None, select: int | No
     if screenshot is not None:
         window.resize(*size)
     window.show()
-    if file is not None and not window.open_path(file) and screenshot is not None:
-        return 2
+    if file is not None:
+        window.open_path(file)
     if screenshot is not None:
         try:
             return _screenshot(app, window, screenshot, select)
