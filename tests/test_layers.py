@@ -46,3 +46,14 @@ def test_cli_headless_commands_load_no_qt() -> None:
             "sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_core_module_loads_qt() -> None:
+    """Every module under visualizer.core, including ones added after this list."""
+    code = ("import importlib, pkgutil, sys, visualizer.core as core\n"
+            "for m in pkgutil.walk_packages(core.__path__, 'visualizer.core.'):\n"
+            "    importlib.import_module(m.name)\n"
+            f"bad = [m for m in sys.modules if m.split('.')[0] in {QT_MODULES!r}]\n"
+            "print(','.join(bad)); sys.exit(1 if bad else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, f"a core module loaded Qt: {result.stdout}{result.stderr}"
