@@ -281,6 +281,27 @@ def _segments(path: Path) -> tuple[collections.Counter[int], list[list[str]]]:
     return counts, names
 
 
+def _late_first_copies(path: Path) -> int:
+    """Client data segments seen for the first time after a later one (overtaken)."""
+    store = PacketStore.from_file(str(path))
+    try:
+        analysis = analyze(store)
+        seq, size = analysis.column("rel_seq"), store.column("payload_len")
+        direction = analysis.column("direction")
+        seen: set[int] = set()
+        highest, late = 0, 0
+        for s, n, d in zip(seq, size, direction, strict=True):
+            if d != 0 or n == 0:
+                continue
+            if int(s) not in seen and int(s) + int(n) <= highest:
+                late += 1
+            seen.add(int(s))
+            highest = max(highest, int(s) + int(n))
+    finally:
+        store.close()
+    return late
+
+
 @needs_admin
 @needs_nft
 @pytest.mark.capture
@@ -327,10 +348,18 @@ def test_recorded_lossy_transfer_shows_retransmissions_as_tshark_does(tmp_path: 
     flags = collections.Counter(name for packet in names for name in packet)
     assert flags["retransmission"] + flags["fast_retransmission"] > 0, flags
     assert flags["duplicate_ack"] > 0, flags
-    # Every resend (whatever tshark calls it) repeats a segment already in the capture.
-    assert not {"lost_segment", "ack_lost_segment"} & flags.keys(), flags
+    # The capture process missed nothing. A "previous segment not captured" can
+    # still appear: lo hands packets to the receiving CPU's backlog, and when the
+    # sender moves between CPUs a segment can overtake the one before it (about
+    # one run in six). That gap is then filled by the late segment itself.
+    assert result.stats.dropped == 0
+    assert "ack_lost_segment" not in flags, flags
+    late = _late_first_copies(path)
+    assert ("lost_segment" in flags) <= (late > 0), flags
+    # Every packet flagged as a resend is an extra copy of a segment or one of
+    # those overtaken segments.
     resent = sum(1 for packet in names if {"retransmission", "out_of_order"} & set(packet))
-    assert resent == sum(n - 1 for n in counts.values()) > 0
+    assert resent == sum(n - 1 for n in counts.values()) + late > 0
     agreement = compare_file(path)
     assert agreement.differences == []
     assert agreement.only_ours == agreement.only_tshark == 0

@@ -75,7 +75,11 @@ class TcpLossy(Scenario):
         "lost too, or the last segment was lost, only the retransmission timer helps: a "
         "pause of at least 200 ms, then a retransmission, and sometimes a burst that "
         "resends segments whose ACK was already on its way (spurious retransmission). "
-        "The server's recv() still returns "
+        "Now and then the link itself reorders: lo hands each packet to the backlog of the "
+        "CPU the sender runs on, and when the sender moves to the other CPU a segment can "
+        "overtake the one before it. The capture then shows a gap (\"previous segment not "
+        "captured\") filled a moment later by the overtaken segment, flagged out-of-order, "
+        "and the client may resend it needlessly. The server's recv() still returns "
         "every byte, in order. nftables' random numbers cannot be seeded, so every run loses "
         "different segments. Needs root (CAP_NET_ADMIN) for the namespace."
     )
