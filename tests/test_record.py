@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from signals import default_sigint
 
 from visualizer.core.pcapfile import CaptureFile
 from visualizer.core.recording import RecordingInfo
@@ -156,7 +157,8 @@ def test_ctrl_c_keeps_the_packets_captured_so_far(tmp_path: Path) -> None:
     out = tmp_path / "cut.pcapng"
     proc = subprocess.Popen([sys.executable, "-m", "visualizer", "record", "udp-datagrams",
                              "-o", str(out), "--param", "count=100000"],
-                            start_new_session=True, stderr=subprocess.PIPE, text=True)
+                            start_new_session=True, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
     time.sleep(1.0)
     os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C: the whole process group
     _, err = proc.communicate(timeout=60)

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from signals import default_sigint
 
 from visualizer.core.analysis import analysis_names, analyze
 from visualizer.core.capture_process import CaptureProcess
@@ -421,7 +422,8 @@ def test_ctrl_c_during_a_recording_removes_the_namespace(tmp_path: Path) -> None
     out = tmp_path / "x.pcapng"
     proc = subprocess.Popen(_cli("record", "tcp-lossy", "-o", str(out), "--param", "loss=20",
                                  "--param", "kilobytes=10000"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 10
         while not our_namespaces(proc.pid) and time.monotonic() < deadline:
