@@ -69,12 +69,14 @@ def run(app: QApplication, exe: str, view: str, home: str, rate: float,
     spool = os.path.join(home, f"live-{view}.pcap")
     window = None
     if view == "window":
+        from visualizer.gui.app import freeze_startup_objects
         from visualizer.gui.mainwindow import MainWindow
 
         window = MainWindow(settings=QSettings(os.path.join(home, "bench.ini"),
                                                QSettings.Format.IniFormat))
         window.resize(1440, 900)
         window.show()
+        freeze_startup_objects()  # as run_gui does
         for _ in range(20):
             app.processEvents()
             time.sleep(0.005)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import gc
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from visualizer.core.errors import BadInput
 from visualizer.core.tcp.testing import Conversation, write_pcap
-from visualizer.gui.document import FIRST_BATCH, Document
+from visualizer.gui import document
+from visualizer.gui.document import CHUNK, FIRST_BATCH, Document
 
 SAMPLES = Path(__file__).parents[2] / "resources" / "samples"
 
@@ -158,3 +161,56 @@ def test_ring_buffer_keeps_the_most_recent_packets(qtbot, tmp_path: Path) -> Non
             doc.stop()
         assert blocker.args == [""]
         doc.close()
+
+
+def _busy_capture(tmp_path: Path, exchanges: int) -> Path:
+    conv = Conversation()
+    conv.handshake()
+    for _ in range(exchanges):
+        conv.c2s("PA", data=10)
+        conv.s2c("A")
+    return write_pcap(tmp_path / "busy.pcap", conv.segments)
+
+
+def test_loader_makes_way_while_the_window_is_busy(qtbot, tmp_path: Path) -> None:
+    """The event loop held up (here by a sleep, as by a long paint in Qt's C++
+    code): the loader waits instead of competing; free again, the load goes on."""
+    path = _busy_capture(tmp_path, 40_000)
+    doc = Document()
+    doc.open_file(str(path))
+    qtbot.waitUntil(lambda: doc.count >= FIRST_BATCH, timeout=10_000)
+    store = doc.store
+    assert store is not None
+    qtbot.wait(50)  # the heartbeat is running
+    before = len(store)
+    time.sleep(0.6)  # no event loop: the heartbeat stops
+    during = len(store) - before
+    with qtbot.wait_signal(doc.finished, timeout=60_000):
+        pass
+    assert doc.count == 80_003
+    # a chunk may be under way when the heartbeat stops, and one more follows each
+    # longest wait (0.25 s); without the waiting the loader read the whole file
+    assert during <= 4 * CHUNK, during
+    doc.close()
+
+
+def test_wait_does_not_slow_the_loader_down(qtbot, tmp_path: Path) -> None:
+    """``wait()`` blocks the GUI thread on purpose: no heartbeat then, and no backing off."""
+    path = _busy_capture(tmp_path, 20_000)
+    doc = Document()
+    doc.open_file(str(path))
+    start = time.monotonic()
+    assert doc.wait(30)
+    # backing off would take at least 0.25 s per chunk: 40 chunks, 10 s
+    assert time.monotonic() - start < 5
+    assert len(doc.store or ()) == 40_003
+    doc.close()
+
+
+def test_a_big_capture_is_frozen_out_of_the_garbage_collector(
+        qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(document, "FREEZE_FROM", 1_000)
+    frozen = gc.get_freeze_count()
+    doc = _open(qtbot, _busy_capture(tmp_path, 2_000))
+    assert gc.get_freeze_count() > frozen
+    doc.close()

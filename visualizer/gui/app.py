@@ -8,6 +8,7 @@ has loaded and exits: the README's and docs' pictures are made this way.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import sys
@@ -34,6 +35,19 @@ def make_app(argv: list[str] | None = None):
     QApplication.setStyle("Fusion")  # follows the system's light/dark colour scheme
     QApplication.setWindowIcon(icon("app"))
     return app
+
+
+def freeze_startup_objects() -> None:
+    """Exempt what start-up built from Python's cyclic garbage collector.
+
+    Modules, classes, Qt wrappers and the window live as long as the app,
+    yet every full collection walks them again: while a big file loads,
+    such a collection held the GIL, and so the window, for up to 66 ms.
+    Frozen, they are skipped (measured: the longest full collection during
+    a million-packet load halves).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def run_gui(file: str | None, *, screenshot: str | None = None, select: int | None = None,
@@ -71,6 +85,7 @@ def run_gui(file: str | None, *, screenshot: str | None = None, select: int | No
     if screenshot is not None:
         window.resize(*size)
     window.show()
+    freeze_startup_objects()
     if file is not None:
         window.open_path(file)
     if screenshot is not None:

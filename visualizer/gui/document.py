@@ -11,17 +11,33 @@ Threading: the loader thread appends to the store and the analysis under
 read rows below ``count`` freely (the columns only ever grow); anything
 that walks the analysis's own structures (``conversations()``) takes the
 lock.
+
+The loader is Python too, so it competes with the window for the GIL, and
+Python shares the GIL evenly: every time Qt calls into Python to paint a
+cell or run a slot, the window could wait for the loader's turn to end.
+The window gets priority instead: while busy, the document runs a 10 ms
+heartbeat timer, and the loader works in small chunks and, between two,
+sleeps while the heartbeat is late (the event loop is busy and wants the
+GIL) and goes on at full speed while the window is idle.
+
+Python's cyclic garbage collector gets in the way too: a big analysis is
+hundreds of thousands of objects, and each full collection walks them all
+with the GIL held (up to 66 ms for a million packets). They hold no
+reference cycles (refcounting frees them with the store), so once a
+capture is big the loader moves them out of the collector's sight
+(``gc.freeze()``) after every chunk.
 """
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from PyQt6.QtCore import QObject, pyqtSignal, pyqtSlot
+from PyQt6.QtCore import QObject, Qt, QTimer, pyqtSignal, pyqtSlot
 
 from visualizer.core.analysis import Analysis
 from visualizer.core.capture_process import CaptureProcess
@@ -34,10 +50,15 @@ from visualizer.core.recording import RecordingInfo
 from visualizer.core.store import PacketStore, format_endpoint
 
 FIRST_BATCH = 2_000      # small, so the first rows show at once
-BATCH = 8_192            # then big enough to keep the per-batch overhead low, small
-                         # enough that the GUI thread never waits long for the lock
+CHUNK = 1_024            # then packets per turn of the loader (about 10 ms of work):
+                         # how long the window may wait for the lock or for the
+                         # loader to notice that it is busy
 LIVE_POLL_SECONDS = 0.05
 MIN_SIGNAL_SECONDS = 0.1  # at most ten ``grown`` signals a second
+HEARTBEAT_MS = 10        # the window's pulse while loading or capturing
+LATE_SECONDS = 0.025     # a pulse this late: the event loop is busy, the loader waits
+MAX_WAIT_SECONDS = 0.25  # but never longer than this at a time
+FREEZE_FROM = 100_000    # packets: from here on the loader freezes what it made
 
 
 @dataclass(frozen=True)
@@ -107,6 +128,12 @@ class Document(QObject):
         self.conversation: tuple[str, int] | None = None
         self._job: _Job | None = None
         self._kinds = np.zeros(0, dtype=np.uint8)
+        self._endpoint_text: dict[tuple[str, int], tuple[str, str]] = {}
+        self._states_text: dict[tuple[object, ...], str] = {}
+        self._heartbeat = QTimer(self)
+        self._heartbeat.setTimerType(Qt.TimerType.PreciseTimer)
+        self._heartbeat.setInterval(HEARTBEAT_MS)
+        self._heartbeat.timeout.connect(self._beat)
         self._batch.connect(self._on_batch)
         self._rebased.connect(self._on_rebased)
         self._done.connect(self._on_done)
@@ -125,8 +152,7 @@ class Document(QObject):
         self.reset.emit()
         job = _Job(self)
         job.store, job.analysis = self.store, self.analysis
-        self._job = job
-        job.start(lambda: _load(job, capture))
+        self._start(job, lambda: _load(job, capture))
 
     def start_capture(self, interface: str, bpf: str | None, spool: str, *,
                       python: str | None = None, keep_last: int = 0) -> None:
@@ -142,8 +168,17 @@ class Document(QObject):
         self.path, self.live, self.busy = spool, True, True
         self.reset.emit()
         job = _Job(self)
+        self._start(job, lambda: _capture(job, interface, bpf, spool, python, keep_last))
+
+    def _start(self, job: _Job, body: Callable[[], str]) -> None:
         self._job = job
-        job.start(lambda: _capture(job, interface, bpf, spool, python, keep_last))
+        self._heartbeat.start()
+        job.start(body)
+
+    @pyqtSlot()
+    def _beat(self) -> None:
+        if self._job is not None:
+            self._job.pulse = time.monotonic()
 
     def stop(self) -> None:
         """Stop loading or capturing; what arrived so far stays."""
@@ -157,6 +192,7 @@ class Document(QObject):
 
     def close(self) -> None:
         job, self._job = self._job, None
+        self._heartbeat.stop()
         if job is not None:
             job.cancel.set()
             job.join(10.0)
@@ -168,6 +204,7 @@ class Document(QObject):
         self.count, self.current, self.conversation = 0, -1, None
         self.first_number = 1
         self._kinds = np.zeros(0, dtype=np.uint8)
+        self._endpoint_text.clear()
         self.reset.emit()
 
     @property
@@ -215,24 +252,32 @@ class Document(QObject):
         if self.analysis is None:
             return []
         a = self.analysis
+        # Called twice a second while packets arrive, over thousands of
+        # conversations: the text that never changes is made once.
+        names, states_text = self._endpoint_text, self._states_text
         with self.lock:
             rows = []
             stream = a.column("stream")[:self.count]
             bits = a.column("analysis")[:self.count]
             problems = np.bincount(stream[(stream >= 0) & (bits != 0)],
-                                   minlength=len(a.tcp.connections))
-            for s in a.tcp.summaries():
-                (ea, pa), (eb, pb) = s.endpoints
-                states = " / ".join(st.value for st in s.states)
+                                   minlength=len(a.tcp.connections)).tolist()
+            for c in a.tcp.connections:
+                key = ("tcp", c.stream)
+                if (ends := names.get(key)) is None:
+                    ends = names[key] = _endpoint_pair(c.endpoints)
+                if (states := states_text.get(c.states)) is None:
+                    states = states_text[c.states] = " / ".join(st.value for st in c.states)
                 rows.append(Conversation(
-                    "tcp", s.stream, (format_endpoint(ea, pa), format_endpoint(eb, pb)),
-                    sum(s.packets), sum(s.bytes), s.first_ts_ns, s.last_ts_ns, states,
-                    int(problems[s.stream]) if s.stream < len(problems) else 0))
+                    "tcp", c.stream, ends, c.packets[0] + c.packets[1],
+                    c.bytes[0] + c.bytes[1], c.first_ts_ns, c.last_ts_ns, states,
+                    problems[c.stream] if c.stream < len(problems) else 0))
             for f in a.udp_flows:
-                (ea, pa), (eb, pb) = f.endpoints
+                key = ("udp", f.flow)
+                if (ends := names.get(key)) is None:
+                    ends = names[key] = _endpoint_pair(f.endpoints)
                 rows.append(Conversation(
-                    "udp", f.flow, (format_endpoint(ea, pa), format_endpoint(eb, pb)),
-                    sum(f.packets), sum(f.bytes), f.first_ts_ns, f.last_ts_ns,
+                    "udp", f.flow, ends, f.packets[0] + f.packets[1], f.bytes[0] + f.bytes[1],
+                    f.first_ts_ns, f.last_ts_ns,
                     f"{f.icmp_errors} ICMP error(s)" if f.icmp_errors else "", 0))
         return rows
 
@@ -248,6 +293,7 @@ class Document(QObject):
         self.count, self.first_number = count, first_number
         self.current, self.conversation = -1, None
         self._kinds = np.zeros(0, dtype=np.uint8)
+        self._endpoint_text.clear()  # the new analysis numbers its streams anew
         if old is not None and old is not store:
             old.close()
         self.reset.emit()
@@ -265,6 +311,7 @@ class Document(QObject):
         if job is not self._job:
             return
         self.busy = False
+        self._heartbeat.stop()
         self.finished.emit(message)
 
     @pyqtSlot(object, int, int)
@@ -286,6 +333,12 @@ class Document(QObject):
             job.store, job.analysis = store, self.analysis
 
 
+def _endpoint_pair(endpoints: tuple[tuple[bytes, int], tuple[bytes, int]]
+                   ) -> tuple[str, str]:
+    (ea, pa), (eb, pb) = endpoints
+    return format_endpoint(ea, pa), format_endpoint(eb, pb)
+
+
 class _Job:
     """One background load or capture, with its cancel flag."""
 
@@ -294,6 +347,8 @@ class _Job:
         self.cancel = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_signal = 0.0
+        self.pulse = time.monotonic()  # the window's heartbeat, set by the GUI thread
+        self.joining = False           # the GUI thread waits for this job: no pulse
         self.process: CaptureProcess | None = None
         self.store: PacketStore | None = None      # what the worker appends to
         self.analysis: Analysis | None = None
@@ -314,8 +369,18 @@ class _Job:
     def join(self, timeout: float) -> bool:
         if self._thread is None:
             return True
+        self.joining = True
         self._thread.join(timeout)
+        self.joining = False
         return not self._thread.is_alive()
+
+    def make_way(self) -> None:
+        """Worker: sleep while the window is busy (its heartbeat is late)."""
+        start = time.monotonic()
+        while (not self.joining and not self.cancel.is_set()
+               and time.monotonic() - self.pulse > LATE_SECONDS
+               and time.monotonic() - start < MAX_WAIT_SECONDS):
+            time.sleep(0.002)
 
     def add(self, frames: Iterator[FrameRecord], limit: int) -> int:
         """Decode and analyse up to ``limit`` more frames; the new count."""
@@ -325,13 +390,20 @@ class _Job:
             assert store is not None and analysis is not None
             store.extend(frames, limit=len(store) + limit)
             analysis.run()
-            return len(store)
+            count = len(store)
+        if count >= FREEZE_FROM:
+            gc.collect(1)  # the young garbage first, so none of it is frozen
+            gc.freeze()
+        return count
 
-    def announce(self, count: int, *, force: bool = False) -> None:
+    def announce(self, count: int, *, force: bool = False) -> bool:
+        """Tell the window about ``count`` packets (at most ten times a second)."""
         now = time.monotonic()
         if force or now - self._last_signal >= MIN_SIGNAL_SECONDS:
             self._last_signal = now
             self.doc._batch.emit(self, self.store, count)
+            return True
+        return False
 
 
 def _load(job: _Job, capture: CaptureFile) -> str:
@@ -341,13 +413,12 @@ def _load(job: _Job, capture: CaptureFile) -> str:
         new = job.add(frames, limit)
         if new == count:
             break
-        count, limit = new, BATCH
-        job.announce(count, force=count <= FIRST_BATCH)
-        time.sleep(0.001)  # the lock is not fair: let the GUI thread in between batches
-        last = job.doc.store
-        if last is not None and count:
-            offset = last.values("offset")[count - 1]
+        count, limit = new, CHUNK
+        store = job.store
+        if job.announce(count, force=count <= FIRST_BATCH) and store is not None:
+            offset = int(store.values("offset")[count - 1])
             job.doc._progress.emit(job, offset, capture.size)
+        job.make_way()
     job.announce(count, force=True)
     job.doc._progress.emit(job, capture.size, capture.size)
     if job.cancel.is_set():
@@ -402,6 +473,7 @@ def _capture(job: _Job, interface: str, bpf: str | None, spool: str,
             growing.refresh()
             while frames := growing.new_frames():
                 count = job.add(iter(frames), len(frames))
+                job.make_way()
             if keep_last and count >= keep_last + max(keep_last // 4, 1000):
                 growing, count, first_number = _rebase(job, spool, keep_last, first_number)
             else:
