@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import time
 from pathlib import Path
 
 from PyQt6.QtCore import QItemSelectionModel, Qt
@@ -153,7 +155,9 @@ def test_refreshes_while_growing_and_keeps_the_selection(qtbot, qtmodeltester,
     with qtbot.wait_signal(doc.finished, timeout=30_000):
         doc.open_file(str(path))
     assert doc.count > FIRST_BATCH  # it did arrive in batches
-    assert pane.model.rowCount() == len(doc.conversations()) == 600
+    # the last refresh follows ``finished`` in an event-loop turn of its own
+    qtbot.waitUntil(lambda: pane.model.rowCount() == 600, timeout=5_000)
+    assert len(doc.conversations()) == 600
     assert picked == [("tcp", 0)]
     assert doc.conversation == ("tcp", 0) == pane.selected_key()
     last = pane.model.row_of(("tcp", 599))
@@ -175,3 +179,26 @@ def test_grown_bursts_are_throttled(qtbot, tmp_path: Path) -> None:
     qtbot.wait_until(lambda: len(calls) == 1, timeout=2000)
     qtbot.wait(100)
     assert len(calls) == 1
+
+
+def test_a_costly_refresh_comes_less_often(qtbot, tmp_path: Path) -> None:
+    """Thousands of conversations make a refresh slow: it then takes at most
+    a tenth of the time, not a slice twice a second."""
+    doc = open_doc(qtbot, conversations_capture(tmp_path))
+    model = ConversationsModel(doc)
+    calls: list[float] = []
+    fetch = model._fetch
+
+    def slow_fetch():
+        calls.append(time.monotonic())
+        time.sleep(0.1)
+        return fetch()
+
+    model._fetch = slow_fetch  # type: ignore[method-assign]
+    model.refresh()
+    for _ in range(30):  # grown signals for 1.5 s
+        doc.grown.emit(doc.count)
+        qtbot.wait(50)
+    # at REFRESH_SECONDS there would have been 3 or 4 refreshes; now 1 s apart
+    assert 2 <= len(calls) <= 3
+    assert all(b - a >= 0.95 for a, b in itertools.pairwise(calls))

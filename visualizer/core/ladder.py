@@ -224,21 +224,22 @@ def tcp_ladder(analysis: Analysis, stream: int, *, absolute: bool = False,
     this index (a live capture's analysis may run ahead of what is shown);
     ``start``: only packets from this index on (a window into a huge stream).
     """
-    summaries = analysis.tcp_summaries
-    if not 0 <= stream < len(summaries):
+    connections = analysis.tcp.connections
+    if not 0 <= stream < len(connections):
         raise BadInput(f"there is no TCP stream {stream}: this capture has "
-                       f"{len(summaries)} (numbered from 0, see 'analyze --stats')")
+                       f"{len(connections)} (numbered from 0, see 'analyze --stats')")
     store = analysis.store
     indices = analysis.stream_indices(stream)
     if limit is not None:
         indices = indices[indices < limit]
     if start:
         indices = indices[indices >= start]
-    summary = summaries[stream]
+    endpoints = connections[stream].endpoints
     title = f"TCP stream {stream}"
     if not len(indices):
-        return Ladder(title, [Lane(a, p, "") for a, p in summary.endpoints], {}, [])
-    flags_c = store.column("tcp_flags")
+        return Ladder(title, [Lane(a, p, "") for a, p in endpoints], {}, [])
+    # the live columns: plain ints per index, and no copy of a million entries
+    flags_c = store.values("tcp_flags")
     first = int(indices[0])
     if kinds is None:
         last = int(indices[-1]) + 1
@@ -246,12 +247,12 @@ def tcp_ladder(analysis: Analysis, stream: int, *, absolute: bool = False,
         kinds[first:] = packet_kinds(analysis, first, last)
     opener_syn = flags_c[first] & (SYN | ACK) == SYN
     roles = ("client", "server") if opener_syn else ("", "")
-    lanes = [Lane(a, p, role) for (a, p), role in zip(summary.endpoints, roles, strict=True)]
-    cols = {n: analysis.column(n) for n in ("direction", "rel_seq", "rel_ack", "window",
+    lanes = [Lane(a, p, role) for (a, p), role in zip(endpoints, roles, strict=True)]
+    cols = {n: analysis.values(n) for n in ("direction", "rel_seq", "rel_ack", "window",
                                             "analysis")}
-    plen, seq_raw, ack_raw, ts = (store.column("payload_len"), store.column("seq"),
-                                  store.column("ack"), store.column("ts_ns"))
-    thl = store.column("tcp_header_len")
+    plen, seq_raw, ack_raw, ts = (store.values("payload_len"), store.values("seq"),
+                                  store.values("ack"), store.values("ts_ns"))
+    thl = store.values("tcp_header_len")
     initial: dict[int, TcpState] = {}
     arrows = []
     for i in indices.tolist():

@@ -2,7 +2,9 @@
 
 A view over the shared ``Document``. While packets arrive the list is
 refreshed at most twice a second (a live capture at 10k packets/s must not
-rebuild it 10k times), and only by inserting the new conversations and
+rebuild it 10k times), less often when a refresh is costly (thousands of
+conversations: at most a tenth of the window's time goes to it), and only
+by inserting the new conversations and
 updating the numbers of the old ones, so the selection and the scroll
 position stay where the user left them.
 """
@@ -54,6 +56,7 @@ _HEADER_TIPS = {
 KEY_ROLE = Qt.ItemDataRole.UserRole + 1    # the conversation's (kind, number)
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2   # a value that sorts numerically
 REFRESH_SECONDS = 0.5
+REFRESH_SHARE = 0.1        # while packets arrive, at most this share of the time
 LOCK_WAIT_SECONDS = 0.02   # the longest the window waits for the loader's lock
 LOCK_RETRY_MS = 250
 _Index = QModelIndex | QPersistentModelIndex
@@ -71,6 +74,7 @@ class ConversationsModel(QAbstractTableModel):
         self.document = document
         self._rows: list[Conversation] = []
         self._last_refresh = 0.0
+        self._interval = REFRESH_SECONDS
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.refresh)
@@ -137,11 +141,14 @@ class ConversationsModel(QAbstractTableModel):
     def refresh(self) -> None:
         """Insert new conversations and update the numbers of the known ones."""
         self._timer.stop()
+        started = time.monotonic()
         rows = self._fetch()
         if rows is None:  # the loader holds the lock: try again in a moment
             self._timer.start(LOCK_RETRY_MS)
             return
         self._last_refresh = time.monotonic()
+        self._interval = max(REFRESH_SECONDS,
+                             (self._last_refresh - started) / REFRESH_SHARE)
         old_keys = [c.key for c in self._rows]
         new_keys = [c.key for c in rows]
         known = set(old_keys)
@@ -189,6 +196,7 @@ class ConversationsModel(QAbstractTableModel):
     @pyqtSlot()
     def _on_reset(self) -> None:
         self._timer.stop()
+        self._interval = REFRESH_SECONDS
         self.beginResetModel()
         self._take_all()
         self.endResetModel()
@@ -197,7 +205,7 @@ class ConversationsModel(QAbstractTableModel):
     def _on_grown(self, _count: int) -> None:
         if self._timer.isActive():
             return
-        wait = REFRESH_SECONDS - (time.monotonic() - self._last_refresh)
+        wait = self._interval - (time.monotonic() - self._last_refresh)
         if wait <= 0:
             self.refresh()
         else:
@@ -205,7 +213,8 @@ class ConversationsModel(QAbstractTableModel):
 
     @pyqtSlot(str)
     def _on_finished(self, _message: str) -> None:
-        self.refresh()
+        # in a turn of its own: the other views redraw on ``finished`` too
+        self._timer.start(0)
 
 
 def _text(conv: Conversation, column: int) -> str:

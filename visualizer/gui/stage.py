@@ -365,9 +365,12 @@ class Stage(QWidget):
         doc = self.document
         if doc.live and doc.busy:
             return max(0, doc.count - LIVE_WINDOW), doc.count
-        sizes = {c.key: c.packets for c in doc.conversations()}
-        total = sum(sizes.get(("tcp", s), 0) for s in streams) + sum(
-            sizes.get(("udp", f), 0) for f in flows)
+        assert doc.analysis is not None
+        total = 0
+        for name, numbers in (("stream", streams), ("udp_flow", flows)):
+            if numbers:
+                column = doc.analysis.column(name)[:doc.count]
+                total += int(np.count_nonzero(np.isin(column, numbers)))
         if total <= WINDOW:
             return 0, doc.count
         current = doc.current if doc.current >= 0 else max(0, doc.count - 1) if doc.live else 0
