@@ -85,7 +85,6 @@ def run_gui(file: str | None, *, screenshot: str | None = None, select: int | No
     if screenshot is not None:
         window.resize(*size)
     window.show()
-    freeze_startup_objects()
     if file is not None:
         window.open_path(file)
     if screenshot is not None:
@@ -96,6 +95,7 @@ def run_gui(file: str | None, *, screenshot: str | None = None, select: int | No
             shutil.rmtree(scratch or "", ignore_errors=True)
     window.warn_if_root()
     QTimer.singleShot(0, window.offer_recovery)
+    QTimer.singleShot(0, freeze_startup_objects)  # after the first paint: it takes ~50 ms
     return int(app.exec())
 
 
