@@ -73,6 +73,18 @@ def test_open_sample_fills_every_view(qtbot, window: MainWindow) -> None:
     assert window.stage.ladder is not None and len(window.stage.ladder.lanes) == 2
 
 
+def test_a_recording_shows_its_scenario_and_parameters(qtbot, window: MainWindow) -> None:
+    """The description beside the packets is the opened recording's, and Run repeats it."""
+    panel = window.scenarios
+    panel.select_scenario("udp-datagrams")
+    panel.show_recording("udp-datagrams", {"count": 9})  # as if the user had typed 9
+    panel.select_scenario("tcp-refused")
+    _open(qtbot, window, SAMPLES / "udp-datagrams.pcapng")
+    assert panel.scenario.name == "udp-datagrams"
+    assert panel.values()["count"] == 5  # the sample was made with count=5
+    assert "datagram" in panel.description.toPlainText()
+
+
 def test_keys_step_through_every_view(qtbot, window: MainWindow) -> None:
     _open(qtbot, window, HANDSHAKE)
     doc = window.document

@@ -520,6 +520,9 @@ class MainWindow(QMainWindow):
     @pyqtSlot()
     def _on_reset(self) -> None:
         self.detail.clear()
+        recording = self.document.recording
+        if recording is not None and recording.scenario:
+            self.scenarios.show_recording(recording.scenario, recording.params)
         self.progress.setValue(0)
         if self.document.busy and not self.document.live:
             self.progress.show()

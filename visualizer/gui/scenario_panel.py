@@ -384,6 +384,25 @@ class ScenarioPanel(QWidget):
         index = self.scenario_box.findData(get_scenario(name).name)
         self.scenario_box.setCurrentIndex(index)
 
+    def show_recording(self, scenario: str, params: Mapping[str, object]) -> None:
+        """Show the scenario and parameters a recording was made with, so the
+        description beside it explains what is on screen and Run repeats it.
+
+        Nothing changes while a recording runs, or for a scenario this
+        version does not have; parameters it does not know are left out.
+        """
+        if self.runner.running:
+            return
+        try:
+            self.select_scenario(scenario)
+        except BadInput:
+            return
+        for name, value in params.items():
+            field = self._fields.get(name)
+            if field is not None and isinstance(value, int | str):
+                self._set_field(field, value)
+        self._check()
+
     def set_capture_permitted(self, permitted: bool, reason: str = "") -> None:
         """Enable Run only when capture works; ``reason`` says why it does not."""
         self._permitted = permitted
