@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from visualizer.core.ladder_svg import (
     Look,
     Text,
     svg_text,
+    text_width,
     write_svg,
 )
 from visualizer.core.store import PacketStore
@@ -262,6 +264,43 @@ def test_text_items_have_positions_inside_the_picture() -> None:
     texts = [i for i in scene.build(g, (0.0, 0.0, g.width, g.height), Look())
              if isinstance(i, Text)]
     assert all(0 <= t.x <= g.width and 0 <= t.y <= g.height for t in texts)
+
+
+def _baseline(t: Text, x: float) -> float:
+    return t.y + math.tan(math.radians(t.angle)) * (x - t.x)
+
+
+def _span(t: Text) -> tuple[float, float]:
+    half = text_width(t.text, t.size) / 2 * math.cos(math.radians(t.angle))
+    return t.x - half, t.x + half
+
+
+@pytest.mark.parametrize("scale", ["order", "log"])
+def test_an_options_line_never_runs_into_the_next_label(scale: str) -> None:
+    """The SYN slants down to the right, the SYN-ACK under it down to the left:
+    their texts come closer at one end than in the middle. Whatever the zoom,
+    an options line is left out rather than written over the next label."""
+    ladder = tcp_ladder(analysis_of(HANDSHAKE), 0)
+    scene = LadderScene(ladder, positions(ladder.timestamps(), scale))
+    shown = 0
+    for zoom in np.linspace(0.5, 2.5, 41):
+        g = scene.geometry(zoom=float(zoom))
+        texts = [i for i in scene.build(g, (0.0, 0.0, g.width, g.height), Look())
+                 if isinstance(i, Text)]
+        options = {t.group: t for t in texts if t.cls == "options"}
+        labels = {t.group: t for t in texts if t.cls == "label"}
+        for n, below in options.items():
+            shown += 1
+            over = labels.get(n + 1)
+            if over is None:
+                continue
+            (a_lo, a_hi), (b_lo, b_hi) = _span(below), _span(over)
+            lo, hi = max(a_lo, b_lo), min(a_hi, b_hi)
+            for x in (lo, (lo + hi) / 2, hi) if lo < hi else ():
+                # the options' descent plus the label's ascent
+                room = _baseline(over, x) - _baseline(below, x)
+                assert room >= 0.25 * below.size + 0.75 * over.size, (zoom, n, x, room)
+    assert shown  # at the larger zooms the options are there
 
 
 # -- the command line ----------------------------------------------------------------

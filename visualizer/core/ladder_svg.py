@@ -51,7 +51,7 @@ from visualizer.core.ladder import CallEvent, Ladder, LaneCall, describe, descri
 from visualizer.core.tcp.states import TcpState
 
 # -- geometry (px) ---------------------------------------------------------
-STEP = 52.0            # between consecutive positions at zoom 1
+STEP = 56.0            # between consecutive positions at zoom 1
 SLOPE = 0.35           # the receiving end lies this many steps below the sending end
 MIN_SLOPE = 3.0        # px, when the next packet follows closer than that
 ZOOM_MIN, ZOOM_MAX = 0.04, 4.0
@@ -69,7 +69,7 @@ LEFT = TIME_W + 12.0 + BAND / 2  # x of the first lane's centre
 # much of its text fits, so crowded arrows (zoomed out, or bunched in the real
 # and log scales) shed their labels rather than overprint each other.
 FULL_TEXT_ROOM = 30.0    # the whole label
-OPTIONS_ROOM = 44.0      # and the options line below it
+OPTIONS_ROOM = 40.0      # and the options line below it
 TAG_TEXT_ROOM = 14.0     # just the flags; also the time column and the analysis badge
 HEAD_STEP = 6.0
 
@@ -529,6 +529,8 @@ class LadderScene:
         room = min(below, (pos[n] - pos[n - 1]) * g.step if n else math.inf)
         if status == "current" or n == look.selected:   # the arrow in focus is always read
             room = below = math.inf
+        elif below < math.inf:
+            below = self._options_room(g, n, below)
         if room >= TAG_TEXT_ROOM:
             self._arrow_text(items, n, ends, room, below, alpha, look.colours)
         if status == "current":
@@ -536,6 +538,33 @@ class LadderScene:
             px, py = x1 + dx * along - nx * 3.5, y1 + dy * along - ny * 3.5
             items.append(Text(px, py, arrow.tag, 10, "#ffffff", bold=True, angle=angle,
                               box=colour, group=n, cls="packet"))
+
+    def _options_room(self, g: Geometry, n: int, below: float) -> float:
+        """The room under arrow ``n`` for its options line, next to the label
+        over arrow ``n + 1``: ``below`` is measured where the arrows start,
+        but two arrows slant (a SYN down to the right, its SYN-ACK down to
+        the left), so where their texts overlap they can come much closer."""
+        arrows = self.ladder.arrows
+        options = arrows[n].short_options
+        if not options or n + 1 >= len(arrows):
+            return below
+        texts = []
+        widths = (text_width(options, 10), text_width(arrows[n + 1].label, 12))
+        for k, width in zip((n, n + 1), widths, strict=True):
+            x1, y1, x2, y2 = self.ends(g, k)
+            if x1 == x2:
+                return below
+            middle = (x1 + x2) / 2
+            texts.append((x1, y1, (y2 - y1) / (x2 - x1), middle - width / 2, middle + width / 2))
+        (ax, ay, a_tilt, a_lo, a_hi), (bx, by, b_tilt, b_lo, b_hi) = texts
+        lo, hi = max(a_lo, b_lo), min(a_hi, b_hi)
+        if lo >= hi:  # side by side, not one above the other
+            return below
+        def gap(x: float) -> float:  # the vertical distance between the two lines at x
+            return by + (x - bx) * b_tilt - (ay + (x - ax) * a_tilt)
+
+        # it changes linearly along x: least at one end of the overlap
+        return below - (gap((lo + hi) / 2) - min(gap(lo), gap(hi)))
 
     def _arrow_text(self, items: list[Item], n: int, ends: tuple[float, float, float, float],
                     room: float, below: float, alpha: float, c: Colours) -> None:
@@ -556,7 +585,7 @@ class LadderScene:
                               angle=angle, group=n, cls="label"))
             options = arrow.short_options
             if options and below >= OPTIONS_ROOM:
-                items.append(Text(mx - nx * 19, my - ny * 19, options, 10, c.muted,
+                items.append(Text(mx - nx * 16, my - ny * 16, options, 10, c.muted,
                                   opacity=alpha, angle=angle, group=n, cls="options"))
         else:
             items.append(Text(mx + nx * 4, my + ny * 4, arrow.tag, 10, c.text, opacity=alpha,
