@@ -65,6 +65,24 @@ def test_icmp_port_unreachable_is_linked_to_its_datagram(tmp_path: Path, family:
     assert "unreachable" in ladder.arrows[-1].label
 
 
+def test_udp_lanes_are_client_and_server(tmp_path: Path) -> None:
+    """The side that sent first is the client, unless only the other one
+    uses a well-known port (a DNS server whose reply the capture saw first)."""
+    ip = IP(src=LO, dst=LO)
+    store = store_of(tmp_path, [
+        Ether() / ip / UDP(sport=50000, dport=51000) / b"request",
+        Ether() / ip / UDP(sport=51000, dport=50000) / b"reply",
+        Ether() / ip / UDP(sport=53, dport=40000) / b"answer",
+        Ether() / ip / UDP(sport=40000, dport=53) / b"next query",
+    ])
+    a = analyze(store)
+    exchange, dns = udp_ladder(a, 0), udp_ladder(a, 1)
+    assert [(lane.port, lane.role) for lane in exchange.lanes] == [(50000, "client"),
+                                                                   (51000, "server")]
+    assert [(lane.port, lane.role) for lane in dns.lanes] == [(53, "server"), (40000, "client")]
+    assert dns.lanes[0].label.endswith("(server)")
+
+
 def test_tcp_ladder_lanes_are_ip_and_port_and_states_change(tmp_path: Path) -> None:
     c, s = dict(sport=40000, dport=80), dict(sport=80, dport=40000)
     ip = IP(src=LO, dst=LO)

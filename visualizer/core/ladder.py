@@ -282,6 +282,20 @@ def tcp_ladder(analysis: Analysis, stream: int, *, absolute: bool = False,
     return Ladder(title, lanes, initial, arrows)
 
 
+def udp_roles(endpoints: Sequence[tuple[bytes, int]]) -> tuple[str, str]:
+    """Client and server of a UDP flow whose side 0 sent first.
+
+    UDP has no handshake to say who started: the side with the only
+    well-known port (below 1024) is the server, as for DNS seen from its
+    reply; otherwise the side that sent first is the client, as in every
+    request/reply exchange.
+    """
+    (_, port0), (_, port1) = endpoints
+    if (port0 < 1024) != (port1 < 1024):
+        return ("server", "client") if port0 < 1024 else ("client", "server")
+    return ("client", "server")
+
+
 def udp_ladder(analysis: Analysis, flow: int, *, limit: int | None = None,
                start: int = 0) -> Ladder:
     """The ladder of UDP flow ``flow`` (and ICMP errors answering it), packets
@@ -290,7 +304,8 @@ def udp_ladder(analysis: Analysis, flow: int, *, limit: int | None = None,
         raise BadInput(f"there is no UDP flow {flow}")
     store = analysis.store
     info = analysis.udp_flows[flow]
-    lanes = [Lane(a, p, "") for a, p in info.endpoints]
+    lanes = [Lane(a, p, role) for (a, p), role in zip(info.endpoints, udp_roles(info.endpoints),
+                                                      strict=True)]
     udp_flow = analysis.column("udp_flow")
     src, sport = store.column("src"), store.column("sport")
     plen, ts = store.column("payload_len"), store.column("ts_ns")
