@@ -35,7 +35,6 @@ import numpy as np
 from visualizer.core import decode as dec
 from visualizer.core.analysis import Analysis, UdpFlow
 from visualizer.core.store import PacketStore
-from visualizer.core.tcp.connection import TcpConnection
 from visualizer.core.tcp.segment import ACK, FIN, RST, SYN, TcpSegment
 from visualizer.core.tcp.streams import ConnectionSummary, TcpStreamTable
 
@@ -190,22 +189,6 @@ class _Pairs:
         return np.flatnonzero(feed)
 
 
-def _waiting_sides(conn: TcpConnection) -> tuple[int, ...]:
-    """Sides whose SYN or FIN still waits for an acknowledgement.
-
-    Read from the tracker's per-side state: the next ACK from the other side
-    may acknowledge it, and must be fed.
-    """
-    flows = conn._flows
-    return tuple(side for side in (0, 1)
-                 if flows[side].syn_end is not None or flows[side].fin_end is not None)
-
-
-def _rtt_pending(conn: TcpConnection) -> bool:
-    """A SYN was seen and the initial RTT is still unknown (the tracker's rule)."""
-    return bool(conn._ts_mru_syn) and not conn._first_rtt
-
-
 def _tcp_summaries(store: PacketStore) -> list[ConnectionSummary]:
     rows = _tcp_rows(store)
     n = len(rows)
@@ -259,10 +242,10 @@ def _tcp_summaries(store: PacketStore) -> list[ConnectionSummary]:
         position = int(rank[row])
         fed_at.append(position)
         fed_stream.append(stream)
-        for side in _waiting_sides(conn):   # the other side's next ACK
+        for side in conn.waiting_sides():   # the other side's next ACK
             acker, other = ends[stream][1 - side], ends[stream][side]
             push(pairs.next_in_pair(acks_from[acker > other], position))
-        if _rtt_pending(conn):
+        if conn.rtt_pending:
             push(pairs.next_in_pair(acks_no_syn, position))
     del acks_from, acks_no_syn, rank
 

@@ -218,6 +218,17 @@ class TcpConnection:
         """tcp.analysis.initial_rtt: SYN to first ACK, None until known."""
         return self._first_rtt or None
 
+    def waiting_sides(self) -> tuple[int, ...]:
+        """Sides whose SYN or FIN still waits for an acknowledgement."""
+        return tuple(side for side in (0, 1)
+                     if self._flows[side].syn_end is not None
+                     or self._flows[side].fin_end is not None)
+
+    @property
+    def rtt_pending(self) -> bool:
+        """A SYN was seen and the initial RTT is not known yet."""
+        return bool(self._ts_mru_syn) and not self._first_rtt
+
     def side_of(self, seg: TcpSegment) -> int:
         """0 or 1: which side sent ``seg``."""
         return 0 if (seg.src, seg.sport) == self.endpoints[0] else 1
