@@ -199,6 +199,7 @@ def test_a_costly_refresh_comes_less_often(qtbot, tmp_path: Path) -> None:
     for _ in range(30):  # grown signals for 1.5 s
         doc.grown.emit(doc.count)
         qtbot.wait(50)
-    # at REFRESH_SECONDS there would have been 3 or 4 refreshes; now 1 s apart
-    assert 2 <= len(calls) <= 3
-    assert all(b - a >= 0.95 for a, b in itertools.pairwise(calls))
+    # it goes on refreshing, but 1 s apart (ten times the 0.1 s a refresh takes),
+    # not every REFRESH_SECONDS (0.5 s)
+    assert len(calls) >= 2
+    assert all(b - a >= 0.95 for a, b in itertools.pairwise(calls)), calls
