@@ -57,6 +57,13 @@ class Side:
             raise RuntimeError(f"the {self.name} side has no server socket")
         return self._server_socket
 
+    def accept_one(self) -> LoggedSocket:
+        """Accept the one client on the server socket, then stop listening."""
+        listener = self.server_socket
+        conn, _peer = listener.accept()
+        listener.close()
+        return conn
+
     def attach(self, address: Address, server_socket: LoggedSocket | None) -> None:
         self._server_address = address
         self._server_socket = server_socket

@@ -46,9 +46,7 @@ class TcpAbort(Scenario):
 
     def server(self, side: Side) -> None:
         size = int(self.values["size"])
-        listener = side.server_socket
-        conn, _peer = listener.accept()
-        listener.close()
+        conn = side.accept_one()
         served = 0
         try:
             while answer(side, conn, served + 1, size):

@@ -54,9 +54,7 @@ class TcpBulk(Scenario):
         return server.listen_loopback(backlog=1)
 
     def server(self, side: Side) -> None:
-        listener = side.server_socket
-        conn, _peer = listener.accept()
-        listener.close()
+        conn = side.accept_one()
         received = 0
         while chunk := conn.recv(CHUNK):
             received += len(chunk)

@@ -40,9 +40,7 @@ class TcpHalfClose(Scenario):
 
     def server(self, side: Side) -> None:
         size, count = int(self.values["size"]), int(self.values["count"])
-        listener = side.server_socket
-        conn, _peer = listener.accept()
-        listener.close()
+        conn = side.accept_one()
         received = 0
         while chunk := conn.recv(65_536):  # until recv() returns 0: the client's FIN
             received += len(chunk)

@@ -39,9 +39,7 @@ class TcpHandshake(Scenario):
 
     def server(self, side: Side) -> None:
         size = int(self.values["size"])
-        listener = side.server_socket
-        conn, _peer = listener.accept()
-        listener.close()  # one client only: stop listening
+        conn = side.accept_one()
         served = 0
         while answer(side, conn, served + 1, size):  # until the client closes
             served += 1

@@ -125,9 +125,7 @@ class TcpLossy(Scenario):
     def server(self, side: Side) -> None:
         self._on_one_cpu()
         total = self.total_bytes()
-        listener = side.server_socket
-        conn, _peer = listener.accept()
-        listener.close()
+        conn = side.accept_one()
         data = conn.recv_exactly(total)
         if len(data) < total:
             side.fail(f"got {len(data)} of {total} bytes before the client closed")

@@ -57,9 +57,7 @@ class TcpZeroWindow(Scenario):
         return sock
 
     def server(self, side: Side) -> None:
-        listener = side.server_socket
-        conn, _peer = listener.accept()
-        listener.close()
+        conn = side.accept_one()
         time.sleep(int(self.values["pause"]) / 1000)  # busy: the buffer fills up
         size, interval = int(self.values["read"]), int(self.values["interval"]) / 1000
         received = 0
