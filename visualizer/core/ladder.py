@@ -291,9 +291,7 @@ def udp_roles(endpoints: Sequence[tuple[bytes, int]]) -> tuple[str, str]:
     request/reply exchange.
     """
     (_, port0), (_, port1) = endpoints
-    if (port0 < 1024) != (port1 < 1024):
-        return ("server", "client") if port0 < 1024 else ("client", "server")
-    return ("client", "server")
+    return ("server", "client") if port0 < 1024 <= port1 else ("client", "server")
 
 
 def udp_ladder(analysis: Analysis, flow: int, *, limit: int | None = None,

@@ -548,23 +548,21 @@ class LadderScene:
         options = arrows[n].short_options
         if not options or n + 1 >= len(arrows):
             return below
-        texts = []
+        spans = []
         widths = (text_width(options, 10), text_width(arrows[n + 1].label, 12))
         for k, width in zip((n, n + 1), widths, strict=True):
             x1, y1, x2, y2 = self.ends(g, k)
             if x1 == x2:
                 return below
             middle = (x1 + x2) / 2
-            texts.append((x1, y1, (y2 - y1) / (x2 - x1), middle - width / 2, middle + width / 2))
-        (ax, ay, a_tilt, a_lo, a_hi), (bx, by, b_tilt, b_lo, b_hi) = texts
-        lo, hi = max(a_lo, b_lo), min(a_hi, b_hi)
-        if lo >= hi:  # side by side, not one above the other
+            spans.append(((y2 - y1) / (x2 - x1), middle - width / 2, middle + width / 2))
+        (a_tilt, a_lo, a_hi), (b_tilt, b_lo, b_hi) = spans
+        overlap = min(a_hi, b_hi) - max(a_lo, b_lo)
+        if overlap <= 0:  # side by side, not one above the other
             return below
-        def gap(x: float) -> float:  # the vertical distance between the two lines at x
-            return by + (x - bx) * b_tilt - (ay + (x - ax) * a_tilt)
-
-        # it changes linearly along x: least at one end of the overlap
-        return below - (gap((lo + hi) / 2) - min(gap(lo), gap(hi)))
+        # the distance between the lines changes linearly along the overlap: at
+        # its nearer end it is this much less than in the middle
+        return below - abs(b_tilt - a_tilt) * overlap / 2
 
     def _arrow_text(self, items: list[Item], n: int, ends: tuple[float, float, float, float],
                     room: float, below: float, alpha: float, c: Colours) -> None:
