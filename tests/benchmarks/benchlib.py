@@ -26,6 +26,10 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from PyQt6.QtCore import QTimer
+    from PyQt6.QtWidgets import QApplication
+
+    from visualizer.gui.document import Document
+    from visualizer.gui.mainwindow import MainWindow
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -296,3 +300,28 @@ def close_modal_dialogs(log: list[str]) -> QTimer:
     timer.timeout.connect(check)
     timer.start()
     return timer
+
+
+def open_view(app: QApplication, view: str, settings_dir: str
+              ) -> tuple[MainWindow | None, Document]:
+    """(window or None, document): for ``view == "window"`` the main window as
+    ``run_gui`` shows it (1440×900, start-up objects frozen), laid out and
+    painted before the clock starts; otherwise a bare ``Document``."""
+    from PyQt6.QtCore import QSettings
+
+    if view != "window":
+        from visualizer.gui.document import Document
+
+        return None, Document()
+    from visualizer.gui.app import freeze_startup_objects
+    from visualizer.gui.mainwindow import MainWindow
+
+    window = MainWindow(settings=QSettings(os.path.join(settings_dir, "bench.ini"),
+                                           QSettings.Format.IniFormat))
+    window.resize(1440, 900)
+    window.show()
+    freeze_startup_objects()
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.005)
+    return window, window.document

@@ -41,10 +41,11 @@ from benchlib import (
     big_pcap,
     close_modal_dialogs,
     machine,
+    open_view,
     print_table,
     verdict,
 )
-from PyQt6.QtCore import QEvent, QObject, QSettings, QTimer
+from PyQt6.QtCore import QEvent, QObject, QTimer
 from PyQt6.QtWidgets import QApplication, QTableView
 
 FIRST_ROWS_S = 1.0
@@ -87,25 +88,7 @@ class Result:
 
 
 def run(app: QApplication, path: str, view: str, settings_dir: str) -> Result:
-    window = None
-    if view == "window":
-        from visualizer.gui.app import freeze_startup_objects
-        from visualizer.gui.mainwindow import MainWindow
-
-        settings = QSettings(os.path.join(settings_dir, "bench.ini"),
-                             QSettings.Format.IniFormat)
-        window = MainWindow(settings=settings)
-        window.resize(1440, 900)
-        window.show()
-        freeze_startup_objects()  # as run_gui does
-        for _ in range(20):  # let it lay out and paint before the clock starts
-            app.processEvents()
-            time.sleep(0.005)
-        doc = window.document
-    else:
-        from visualizer.gui.document import Document
-
-        doc = Document()
+    window, doc = open_view(app, view, settings_dir)
     result = Result(view)
     meter = StallMeter(10)
     guard = close_modal_dialogs(result.dialogs)

@@ -25,7 +25,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -36,11 +35,12 @@ from benchlib import (
     close_modal_dialogs,
     free_port,
     machine,
+    open_view,
     print_table,
     start_blast,
     verdict,
 )
-from PyQt6.QtCore import QSettings, QTimer
+from PyQt6.QtCore import QTimer
 from PyQt6.QtWidgets import QApplication
 
 from visualizer.core.pcapfile import CaptureFile
@@ -67,24 +67,7 @@ def run(app: QApplication, exe: str, view: str, home: str, rate: float,
         seconds: float) -> Result:
     port = free_port()
     spool = os.path.join(home, f"live-{view}.pcap")
-    window = None
-    if view == "window":
-        from visualizer.gui.app import freeze_startup_objects
-        from visualizer.gui.mainwindow import MainWindow
-
-        window = MainWindow(settings=QSettings(os.path.join(home, "bench.ini"),
-                                               QSettings.Format.IniFormat))
-        window.resize(1440, 900)
-        window.show()
-        freeze_startup_objects()  # as run_gui does
-        for _ in range(20):
-            app.processEvents()
-            time.sleep(0.005)
-        doc = window.document
-    else:
-        from visualizer.gui.document import Document
-
-        doc = Document()
+    window, doc = open_view(app, view, home)
     result = Result(view)
     meter = StallMeter(10)
     guard = close_modal_dialogs(result.dialogs)
