@@ -6,6 +6,7 @@ import itertools
 import time
 from pathlib import Path
 
+from documents import open_document
 from PyQt6.QtCore import QItemSelectionModel, Qt
 
 from visualizer.core.tcp.testing import Capture, Conversation, write_pcap
@@ -25,14 +26,6 @@ from visualizer.gui.document import FIRST_BATCH, Document
 from visualizer.gui.packet_table import PacketTable
 
 SAMPLES = Path(__file__).parents[2] / "resources" / "samples"
-
-
-def open_doc(qtbot, path: Path) -> Document:
-    doc = Document()
-    with qtbot.wait_signal(doc.finished, timeout=30_000) as blocker:
-        doc.open_file(str(path))
-    assert blocker.args == [""]
-    return doc
 
 
 def text(model, row: int, column: int) -> str:
@@ -57,7 +50,7 @@ def conversations_capture(tmp_path: Path, count: int = 2, exchanges: int = 2) ->
 
 
 def test_tcp_sample_is_one_closed_stream(qtbot, qtmodeltester) -> None:
-    doc = open_doc(qtbot, SAMPLES / "tcp-handshake.pcapng")
+    doc = open_document(qtbot, SAMPLES / "tcp-handshake.pcapng")
     model = ConversationsModel(doc)
     assert model.rowCount() == 1
     assert text(model, 0, NAME) == "TCP 0"
@@ -72,7 +65,7 @@ def test_tcp_sample_is_one_closed_stream(qtbot, qtmodeltester) -> None:
 
 
 def test_udp_sample_is_one_flow(qtbot, qtmodeltester) -> None:
-    doc = open_doc(qtbot, SAMPLES / "udp-datagrams.pcapng")
+    doc = open_document(qtbot, SAMPLES / "udp-datagrams.pcapng")
     model = ConversationsModel(doc)
     assert model.rowCount() == 1
     assert (text(model, 0, NAME), text(model, 0, PACKETS)) == ("UDP 0", "10")
@@ -80,7 +73,7 @@ def test_udp_sample_is_one_flow(qtbot, qtmodeltester) -> None:
 
 
 def test_selecting_a_conversation_filters_the_packet_table(qtbot, tmp_path: Path) -> None:
-    doc = open_doc(qtbot, conversations_capture(tmp_path))
+    doc = open_document(qtbot, conversations_capture(tmp_path))
     pane = ConversationsPane(doc)
     table = PacketTable(doc)
     qtbot.addWidget(pane)
@@ -103,7 +96,7 @@ def test_selecting_a_conversation_filters_the_packet_table(qtbot, tmp_path: Path
 
 
 def test_the_document_filter_moves_the_selection(qtbot, tmp_path: Path) -> None:
-    doc = open_doc(qtbot, conversations_capture(tmp_path))
+    doc = open_document(qtbot, conversations_capture(tmp_path))
     pane = ConversationsPane(doc)
     qtbot.addWidget(pane)
     doc.set_conversation(("tcp", 0))
@@ -116,7 +109,7 @@ def test_the_document_filter_moves_the_selection(qtbot, tmp_path: Path) -> None:
 
 
 def test_sorting_by_packets(qtbot, tmp_path: Path) -> None:
-    doc = open_doc(qtbot, conversations_capture(tmp_path, count=3))
+    doc = open_document(qtbot, conversations_capture(tmp_path, count=3))
     pane = ConversationsPane(doc)
     qtbot.addWidget(pane)
     pane.view.sortByColumn(PACKETS, Qt.SortOrder.DescendingOrder)
@@ -168,7 +161,7 @@ def test_refreshes_while_growing_and_keeps_the_selection(qtbot, qtmodeltester,
 
 
 def test_grown_bursts_are_throttled(qtbot, tmp_path: Path) -> None:
-    doc = open_doc(qtbot, conversations_capture(tmp_path))
+    doc = open_document(qtbot, conversations_capture(tmp_path))
     model = ConversationsModel(doc)
     calls: list[int] = []
     fetch = model._fetch
@@ -184,7 +177,7 @@ def test_grown_bursts_are_throttled(qtbot, tmp_path: Path) -> None:
 def test_a_costly_refresh_comes_less_often(qtbot, tmp_path: Path) -> None:
     """Thousands of conversations make a refresh slow: it then takes at most
     a tenth of the time, not a slice twice a second."""
-    doc = open_doc(qtbot, conversations_capture(tmp_path))
+    doc = open_document(qtbot, conversations_capture(tmp_path))
     model = ConversationsModel(doc)
     calls: list[float] = []
     fetch = model._fetch

@@ -9,25 +9,17 @@ import time
 from pathlib import Path
 
 import pytest
+from documents import exchanges_pcap, open_document
 
 from visualizer.core.errors import BadInput
-from visualizer.core.tcp.testing import Conversation, write_pcap
 from visualizer.gui import document
 from visualizer.gui.document import CHUNK, FIRST_BATCH, Document
 
 SAMPLES = Path(__file__).parents[2] / "resources" / "samples"
 
 
-def _open(qtbot, path: Path) -> Document:
-    doc = Document()
-    with qtbot.wait_signal(doc.finished, timeout=20_000) as blocker:
-        doc.open_file(str(path))
-    assert blocker.args == [""]
-    return doc
-
-
 def test_open_sample(qtbot) -> None:
-    doc = _open(qtbot, SAMPLES / "tcp-handshake.pcapng")
+    doc = open_document(qtbot, SAMPLES / "tcp-handshake.pcapng")
     assert doc.count == 14 and not doc.busy
     assert doc.recording is not None and doc.recording.scenario == "tcp-handshake"
     (conv,) = doc.conversations()
@@ -41,12 +33,7 @@ def test_open_sample(qtbot) -> None:
 
 
 def test_large_file_arrives_in_batches(qtbot, tmp_path: Path) -> None:
-    conv = Conversation()
-    conv.handshake()
-    for _ in range(3000):
-        conv.c2s("PA", data=10)
-        conv.s2c("A")
-    path = write_pcap(tmp_path / "big.pcap", conv.segments)
+    path = exchanges_pcap(tmp_path / "big.pcap", 3000)
     doc = Document()
     counts: list[int] = []
     doc.grown.connect(counts.append)
@@ -163,19 +150,10 @@ def test_ring_buffer_keeps_the_most_recent_packets(qtbot, tmp_path: Path) -> Non
         doc.close()
 
 
-def _busy_capture(tmp_path: Path, exchanges: int) -> Path:
-    conv = Conversation()
-    conv.handshake()
-    for _ in range(exchanges):
-        conv.c2s("PA", data=10)
-        conv.s2c("A")
-    return write_pcap(tmp_path / "busy.pcap", conv.segments)
-
-
 def test_loader_makes_way_while_the_window_is_busy(qtbot, tmp_path: Path) -> None:
     """The event loop held up (here by a sleep, as by a long paint in Qt's C++
     code): the loader waits instead of competing; free again, the load goes on."""
-    path = _busy_capture(tmp_path, 40_000)
+    path = exchanges_pcap(tmp_path / "busy.pcap", 40_000)
     doc = Document()
     doc.open_file(str(path))
     qtbot.waitUntil(lambda: doc.count >= FIRST_BATCH, timeout=10_000)
@@ -198,7 +176,7 @@ def test_loader_makes_way_while_the_window_is_busy(qtbot, tmp_path: Path) -> Non
 
 def test_wait_does_not_slow_the_loader_down(qtbot, tmp_path: Path) -> None:
     """``wait()`` blocks the GUI thread on purpose: no heartbeat then, and no backing off."""
-    path = _busy_capture(tmp_path, 20_000)
+    path = exchanges_pcap(tmp_path / "busy.pcap", 20_000)
     doc = Document()
     doc.open_file(str(path))
     start = time.monotonic()
@@ -213,6 +191,6 @@ def test_a_big_capture_is_frozen_out_of_the_garbage_collector(
         qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(document, "FREEZE_FROM", 1_000)
     frozen = gc.get_freeze_count()
-    doc = _open(qtbot, _busy_capture(tmp_path, 2_000))
+    doc = open_document(qtbot, exchanges_pcap(tmp_path / "busy.pcap", 2_000))
     assert gc.get_freeze_count() > frozen
     doc.close()

@@ -6,6 +6,7 @@ import itertools
 from pathlib import Path
 
 import pytest
+from documents import exchanges_pcap, open_document
 from PyQt6.QtCore import QItemSelectionModel, Qt
 from PyQt6.QtGui import QColor, QPalette
 
@@ -29,14 +30,6 @@ from visualizer.gui.packet_table import (
 
 SAMPLES = Path(__file__).parents[2] / "resources" / "samples"
 DISPLAY = Qt.ItemDataRole.DisplayRole
-
-
-def open_doc(qtbot, path: Path) -> Document:
-    doc = Document()
-    with qtbot.wait_signal(doc.finished, timeout=30_000) as blocker:
-        doc.open_file(str(path))
-    assert blocker.args == [""]
-    return doc
 
 
 def cell(model: PacketTableModel, row: int, column: int,
@@ -63,7 +56,7 @@ def two_conversations(tmp_path: Path, exchanges: int = 3) -> Path:
 
 @pytest.fixture
 def handshake(qtbot) -> tuple[Document, PacketTable]:
-    doc = open_doc(qtbot, SAMPLES / "tcp-handshake.pcapng")
+    doc = open_document(qtbot, SAMPLES / "tcp-handshake.pcapng")
     table = PacketTable(doc)
     qtbot.addWidget(table)
     table.resize(1000, 400)
@@ -106,7 +99,7 @@ def test_problem_rows_use_the_problem_text_colour(qtbot, tmp_path: Path) -> None
     first = conv.c2s("PA", data=100)
     assert first is not None
     conv.c2s("PA", data=100, seq=first.seq)
-    doc = open_doc(qtbot, write_pcap(tmp_path / "r.pcap", conv.segments))
+    doc = open_document(qtbot, write_pcap(tmp_path / "r.pcap", conv.segments))
     m = PacketTableModel(doc)
     problem = next(k for k in KINDS if k.name == "problem")
     assert cell(m, 4, INFO, Qt.ItemDataRole.ForegroundRole) == QColor(problem.text)
@@ -144,7 +137,7 @@ def test_absolute_sequence_numbers(handshake) -> None:
 
 
 def test_models_pass_the_model_tester(qtbot, qtmodeltester, tmp_path: Path) -> None:
-    doc = open_doc(qtbot, two_conversations(tmp_path))
+    doc = open_document(qtbot, two_conversations(tmp_path))
     model = PacketTableModel(doc)
     qtmodeltester.check(model)
     doc.set_conversation(("tcp", 1))
@@ -177,7 +170,7 @@ def test_extended_selection_lists_packets_in_order(handshake) -> None:
 
 
 def test_conversation_filter_shows_its_packets_only(qtbot, tmp_path: Path) -> None:
-    doc = open_doc(qtbot, two_conversations(tmp_path))
+    doc = open_document(qtbot, two_conversations(tmp_path))
     table = PacketTable(doc)
     qtbot.addWidget(table)
     m = table.model
@@ -196,12 +189,7 @@ def test_conversation_filter_shows_its_packets_only(qtbot, tmp_path: Path) -> No
 
 
 def test_rows_arrive_as_the_document_grows(qtbot, tmp_path: Path) -> None:
-    conv = Conversation()
-    conv.handshake()
-    for _ in range(3000):
-        conv.c2s("PA", data=10)
-        conv.s2c("A")
-    path = write_pcap(tmp_path / "big.pcap", conv.segments)
+    path = exchanges_pcap(tmp_path / "big.pcap", 3000)
     doc = Document()
     table = PacketTable(doc)
     qtbot.addWidget(table)
@@ -238,12 +226,7 @@ def test_filtered_rows_grow_too(qtbot, qtmodeltester, tmp_path: Path) -> None:
 
 
 def _follow_doc(qtbot, tmp_path: Path) -> tuple[Document, PacketTable, Path]:
-    conv = Conversation()
-    conv.handshake()
-    for _ in range(4000):
-        conv.c2s("PA", data=10)
-        conv.s2c("A")
-    path = write_pcap(tmp_path / "live.pcap", conv.segments)
+    path = exchanges_pcap(tmp_path / "live.pcap", 4000)
     doc = Document()
     table = PacketTable(doc)
     qtbot.addWidget(table)
