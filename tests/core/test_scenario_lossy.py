@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from leaks import open_fds
 from signals import default_sigint
 
 from visualizer.core.analysis import analysis_names, analyze
@@ -70,18 +71,14 @@ def thread_netns() -> int:
     return os.stat("/proc/thread-self/ns/net").st_ino
 
 
-def _fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
 @pytest.fixture
 def clean() -> Iterator[None]:
     """Fail the test if it leaves a namespace, a thread or a file descriptor behind."""
-    threads, fds = threading.active_count(), _fds()
+    threads, fds = threading.active_count(), open_fds()
     yield
     assert our_namespaces() == []
     assert threading.active_count() == threads, threading.enumerate()
-    assert _fds() == fds
+    assert open_fds() == fds
 
 
 def dropped_count(namespace: NetworkNamespace) -> int:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import socket
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
+from leaks import open_fds
 from loopback import needs_ipv6
 
 from visualizer.core.errors import BadInput, VisualizerError
@@ -33,17 +33,13 @@ from visualizer.core.traffic.params import PORT
 from visualizer.core.traffic.scenario import SideFunction
 
 
-def _fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
 @pytest.fixture
 def no_leaks() -> Iterator[None]:
     """Fail the test if it leaves a thread or a file descriptor behind."""
-    threads, fds = threading.active_count(), _fds()
+    threads, fds = threading.active_count(), open_fds()
     yield
     assert threading.active_count() == threads, threading.enumerate()
-    assert _fds() == fds
+    assert open_fds() == fds
 
 
 def run(name: str, *pairs: str, timeout: float = 10.0) -> RunResult:
