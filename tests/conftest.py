@@ -6,9 +6,12 @@ Markers (pyproject.toml): ``capture`` needs CAP_NET_RAW, ``corpus`` needs
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import socket
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,3 +48,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def corpus_dir() -> Path:
     return CORPUS
+
+
+@pytest.fixture(autouse=True)
+def delete_closed_widgets() -> Iterator[None]:
+    """Delete the widgets pytest-qt closed after a test while the test's objects
+    still stand, instead of whenever the garbage collector next runs, in the
+    middle of a later test (a half-deleted plot can crash Qt there)."""
+    yield
+    widgets = sys.modules.get("PyQt6.QtWidgets")
+    if widgets is None:
+        return
+    app = widgets.QApplication.instance()
+    if app is None:
+        return
+    from PyQt6.QtCore import QEvent
+
+    app.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    gc.collect()
+    app.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)

@@ -496,13 +496,17 @@ def test_a_window_started_as_root_warns_until_told_not_to(
     status = window.statusBar()
     assert status is not None and "root" in status.currentMessage()
     box.accept()  # closed without ticking "don't warn me again": it warns next time
-    again = make_window(qtbot, tmp_path).warn_if_root()
+    # (Each window stays referenced until the test ends: one the garbage collector
+    # deleted while Qt was delivering an event to it would crash the process.)
+    second = make_window(qtbot, tmp_path)
+    again = second.warn_if_root()
     assert again is not None
     check = again.checkBox()
     assert check is not None
     check.setChecked(True)
     again.accept()
-    assert make_window(qtbot, tmp_path).warn_if_root() is None
+    third = make_window(qtbot, tmp_path)
+    assert third.warn_if_root() is None
 
 
 def test_a_window_started_as_a_user_does_not_warn(
