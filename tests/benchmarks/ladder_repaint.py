@@ -59,10 +59,10 @@ def bulk_ladder(n: int) -> Ladder:
             ack = seq
             arrows.append(Arrow(i, ts, 0, 1, f"ACK seq=1 ack={ack} len=0 win=1024", (), {},
                                 ACK_K, f"TS={i}/{i - 1}"))
-    closing = [(0, 1, "FIN,ACK", {0: (TcpState.FIN_WAIT_1,), 1: (TcpState.CLOSE_WAIT,)}),
-               (1, 0, "FIN,ACK", {1: (TcpState.LAST_ACK,),
-                                  0: (TcpState.FIN_WAIT_2, TcpState.TIME_WAIT)}),
-               (0, 1, "ACK", {1: (TcpState.CLOSED,)})]
+    closing: list[tuple[int, int, str, dict[int, tuple[TcpState, ...]]]] = [
+        (0, 1, "FIN,ACK", {0: (TcpState.FIN_WAIT_1,), 1: (TcpState.CLOSE_WAIT,)}),
+        (1, 0, "FIN,ACK", {1: (TcpState.LAST_ACK,), 0: (TcpState.FIN_WAIT_2, TcpState.TIME_WAIT)}),
+        (0, 1, "ACK", {1: (TcpState.CLOSED,)})]
     for k, (src, dst, flags, transitions) in enumerate(closing):
         ts += 30_000
         arrows.append(Arrow(n - 3 + k, ts, src, dst, f"{flags} seq=1 ack={seq} len=0 win=502",

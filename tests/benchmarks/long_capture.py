@@ -69,7 +69,7 @@ def main() -> None:
         while doc.store is None:
             app.processEvents()
             time.sleep(0.01)
-        stop, sent = threading.Event(), []
+        stop, sent = threading.Event(), list[int]()
         sender = threading.Thread(target=send, args=(stop, port, args.rate, sent))
         start = time.monotonic()
         sender.start()

@@ -89,13 +89,17 @@ def measure(path: str) -> None:
         renders += 1
         return render(*args)  # type: ignore[arg-type]
 
-    widget.markers._render = counted  # type: ignore[method-assign]
+    widget.markers._render = counted  # type: ignore[method-assign, assignment]
     viewport.repaint()
     renders = 0
     full = median_ms(panned(x0, x1))
     assert renders == ROUNDS, f"{renders} rasterisations for {ROUNDS} pans"
     print(f"repaint, full zoom, after a pan:    {full:8.2f} ms")
-    static = median_ms(lambda i: (widget.set_current(i * 1000), viewport.repaint()))
+    def playhead_moved(i: int) -> None:
+        widget.set_current(i * 1000)
+        viewport.repaint()
+
+    static = median_ms(playhead_moved)
     print(f"repaint, full zoom, playhead moved: {static:8.2f} ms")
     mid, span = (x0 + x1) / 2, (x1 - x0) / 100
     pixel = span / viewport.width()
