@@ -31,7 +31,14 @@ def log_path() -> Path:
     return data_dir() / "crash.log"
 
 
+# Qt messages that say nothing about the program: the offscreen platform (used by
+# --screenshot and headless runs) cannot pass size hints to a window manager.
+UNLOGGED = ("This plugin does not support propagateSizeHints()",)
+
+
 def _qt_message(mode: QtMsgType, context: QMessageLogContext, message: str | None) -> None:
+    if message in UNLOGGED:
+        return
     level = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO,
              QtMsgType.QtWarningMsg: logging.WARNING}.get(mode, logging.ERROR)
     log.log(level, "Qt: %s", message)
