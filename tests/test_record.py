@@ -153,14 +153,18 @@ def test_analyze_json_of_a_recording(tmp_path: Path) -> None:
     assert client_states[-1] == "TIME-WAIT"
 
 
-def test_ctrl_c_keeps_the_packets_captured_so_far(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", ["ctrl-c", "kill"])
+def test_ctrl_c_or_kill_keeps_the_packets_captured_so_far(tmp_path: Path, stop: str) -> None:
     out = tmp_path / "cut.pcapng"
     proc = subprocess.Popen([sys.executable, "-m", "visualizer", "record", "udp-datagrams",
                              "-o", str(out), "--param", "count=100000"],
                             start_new_session=True, stderr=subprocess.PIPE, text=True,
                             preexec_fn=default_sigint)
     time.sleep(1.0)
-    os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C: the whole process group
+    if stop == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)  # the terminal signals the whole process group
+    else:
+        proc.send_signal(signal.SIGTERM)  # kill PID: the recorder alone
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "captured so far" in err and "Traceback" not in err

@@ -11,8 +11,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from types import FrameType
 
 from visualizer import __version__
 from visualizer.core.errors import BadInput, VisualizerError
@@ -79,6 +82,25 @@ def _cmd_setup_capture(args: argparse.Namespace) -> int:
 
     return setup_capture_command(venv=args.venv, group=args.group, remove=args.remove,
                                  with_net_admin=args.with_net_admin, out=sys.stdout)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (kill, timeout, a service manager) stops a command as Ctrl-C does: a
+    recording writes what it captured and removes its network namespace, instead
+    of dying with both left behind. Only the main thread may set a handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,7 +191,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command is None:
             args = parser.parse_args(["gui"])
-        result: int = args.func(args)
+        if args.command == "gui":  # the window keeps the default: its spool is recovered
+            result: int = args.func(args)
+            return result
+        with _terminate_as_interrupt():
+            result = args.func(args)
         return result
     except VisualizerError as err:
         print(f"visualizer: {err}", file=sys.stderr)

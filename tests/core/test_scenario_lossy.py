@@ -415,7 +415,9 @@ def _cli(*args: str) -> list[str]:
 @needs_admin
 @needs_nft
 @pytest.mark.capture
-def test_ctrl_c_during_a_recording_removes_the_namespace(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_kill_during_a_recording_removes_the_namespace(tmp_path: Path,
+                                                                 signum: int) -> None:
     out = tmp_path / "x.pcapng"
     proc = subprocess.Popen(_cli("record", "tcp-lossy", "-o", str(out), "--param", "loss=20",
                                  "--param", "kilobytes=10000"),
@@ -427,7 +429,7 @@ def test_ctrl_c_during_a_recording_removes_the_namespace(tmp_path: Path) -> None
             time.sleep(0.01)
         assert our_namespaces(proc.pid), "the namespace never appeared"
         time.sleep(0.5)  # capture started, transfer under way
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         _stdout, stderr = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
