@@ -50,6 +50,34 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
+def close_on_ctrl_c(window) -> None:
+    """Ctrl-C in the terminal closes the window as its close button does.
+
+    Python runs a signal handler only between bytecodes, and an idle Qt event
+    loop runs none, so Ctrl-C alone would wait for the next mouse movement.
+    The interpreter's C handler writes a byte to the wake-up socket, which
+    wakes Qt; the notifier's slot is Python, so the handler runs. A SIGINT
+    ignored at start (a job started with ``&``) stays ignored.
+    """
+    import signal
+    import socket
+
+    from PyQt6.QtCore import QSocketNotifier
+
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno())
+    # PyQt takes the descriptor as an int, though its stubs say voidptr
+    notifier = QSocketNotifier(reader.fileno(),  # type: ignore[call-overload]
+                               QSocketNotifier.Type.Read, window)
+    notifier.activated.connect(lambda: reader.recv(64))
+    notifier.sockets = (reader, writer)  # they live as long as the window
+    signal.signal(signal.SIGINT, lambda signum, frame: window.close())
+
+
 def run_gui(file: str | None, *, screenshot: str | None = None, select: int | None = None,
             size: tuple[int, int] = (1440, 900)) -> int:
     if screenshot is not None and file is None:
@@ -93,6 +121,7 @@ def run_gui(file: str | None, *, screenshot: str | None = None, select: int | No
         finally:
             settings.sync()
             shutil.rmtree(scratch or "", ignore_errors=True)
+    close_on_ctrl_c(window)
     window.warn_if_root()
     QTimer.singleShot(0, window.offer_recovery)
     QTimer.singleShot(0, freeze_startup_objects)  # after the first paint: it takes ~50 ms
