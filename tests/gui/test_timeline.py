@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from benchmarks.make_pcap import generate
-from PyQt6.QtCore import QPoint, QPointF, Qt
-from PyQt6.QtGui import QColor, QImage, QPalette, QWheelEvent
+from PyQt6.QtCore import QEvent, QPoint, QPointF, Qt
+from PyQt6.QtGui import QColor, QImage, QMouseEvent, QPalette, QWheelEvent
 from PyQt6.QtWidgets import QApplication, QWidget
 
 from visualizer.core.analysis import Analysis, analyze
@@ -282,6 +283,50 @@ def test_range_selection_returns_the_packets_inside(qtbot, timeline: Timeline,
     assert not timeline.export_button.isEnabled()
     timeline.range_button.click()
     assert not timeline.region.isVisible() and timeline.selected_range() is None
+
+
+def _drag(widget: QWidget, start: QPoint, end: QPoint,
+          modifiers: Qt.KeyboardModifier) -> None:
+    """Press the left button at ``start``, move in steps to ``end``, release. The
+    steps are 15 ms apart: pyqtgraph drops mouse moves closer than 10 ms."""
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+
+    def send(kind: QEvent.Type, at: QPoint, button: Qt.MouseButton,
+             buttons: Qt.MouseButton) -> None:
+        QApplication.sendEvent(widget, QMouseEvent(kind, QPointF(at),
+                                                   QPointF(widget.mapToGlobal(at)),
+                                                   button, buttons, modifiers))
+
+    send(QEvent.Type.MouseButtonPress, start, left, left)
+    for step in range(1, 11):
+        time.sleep(0.015)
+        send(QEvent.Type.MouseMove, start + (end - start) * step / 10, none, left)
+    send(QEvent.Type.MouseButtonRelease, end, left, none)
+
+
+def test_shift_drag_selects_a_range_and_a_plain_drag_pans(timeline: Timeline,
+                                                          handshake: Analysis) -> None:
+    timeline.set_analysis(handshake, 14)
+    vb = timeline.plot.getPlotItem().getViewBox()
+    viewport = timeline.plot.viewport()
+    assert viewport is not None
+    times = timeline.packet_times()
+
+    def at(seconds: float) -> QPoint:
+        scene = vb.mapViewToScene(QPointF(seconds, 0.0))
+        return timeline.plot.mapFromScene(scene)
+
+    before = vb.viewRange()[0]
+    _drag(viewport, at((times[1] + times[2]) / 2), at((times[5] + times[6]) / 2),
+          Qt.KeyboardModifier.ShiftModifier)
+    assert timeline.range_button.isChecked() and timeline.region.isVisible()
+    assert timeline.selected_range() == (2, 5)
+    assert timeline.range_label.text() == "frames 3–6"
+    assert vb.viewRange()[0] == pytest.approx(before)  # the view did not move
+    # Without Shift a drag outside the range pans, and the range stays as it was.
+    _drag(viewport, at(times[9]), at(times[12]), Qt.KeyboardModifier.NoModifier)
+    assert vb.viewRange()[0] != pytest.approx(before)
+    assert timeline.selected_range() == (2, 5)
 
 
 # -- time-sequence -----------------------------------------------------------------

@@ -37,7 +37,7 @@ from PyQt6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from pyqtgraph.GraphicsScene.mouseEvents import MouseClickEvent
+from pyqtgraph.GraphicsScene.mouseEvents import MouseClickEvent, MouseDragEvent
 
 from visualizer.core import kinds as K
 from visualizer.core.analysis import Analysis
@@ -274,6 +274,26 @@ class RowAxis(pg.AxisItem):
                 for v in values]
 
 
+class TimelineBox(pg.ViewBox):
+    """The timeline's view: a Shift+drag marks a time range instead of panning.
+
+    Signal: range_dragged(float, float): the times under the drag's start and
+    current point, emitted as the drag goes on.
+    """
+
+    range_dragged = pyqtSignal(float, float)
+
+    def mouseDragEvent(self, ev: MouseDragEvent, axis: int | None = None) -> None:
+        if (ev.button() == Qt.MouseButton.LeftButton
+                and ev.modifiers() & Qt.KeyboardModifier.ShiftModifier):
+            ev.accept()
+            start = self.mapSceneToView(ev.buttonDownScenePos()).x()
+            here = self.mapSceneToView(ev.scenePos()).x()
+            self.range_dragged.emit(min(start, here), max(start, here))
+            return
+        super().mouseDragEvent(ev, axis)
+
+
 class Timeline(QWidget):
     """Timeline, time-sequence and throughput tabs over one capture.
 
@@ -309,7 +329,9 @@ class Timeline(QWidget):
         self._follow = True  # fit the view as packets arrive, until the user pans or zooms
 
         self.axis = RowAxis()
-        self.plot = pg.PlotWidget(axisItems={"left": self.axis})
+        self.box = TimelineBox()
+        self.box.range_dragged.connect(self.show_range)
+        self.plot = pg.PlotWidget(viewBox=self.box, axisItems={"left": self.axis})
         item = self.plot.getPlotItem()
         item.setLabel("bottom", "Time", units="s")
         item.setMenuEnabled(False)
@@ -347,7 +369,8 @@ class Timeline(QWidget):
         self.fit_button.clicked.connect(self.fit)
         self.range_button = QPushButton("Select range")
         self.range_button.setCheckable(True)
-        self.range_button.setToolTip("Show a time range to drag and resize, for export")
+        self.range_button.setToolTip("Show a time range to drag and resize, for export "
+                                     "(or Shift+drag across the timeline)")
         self.range_button.toggled.connect(self._on_range_toggled)
         self.export_button = QPushButton("Export range…")
         self.export_button.setEnabled(False)
