@@ -191,11 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command is None:
             args = parser.parse_args(["gui"])
-        if args.command == "gui":  # the window keeps the default: its spool is recovered
+        # The window keeps SIGTERM's default: a capture's spool is offered back at start.
+        with contextlib.nullcontext() if args.command == "gui" else _terminate_as_interrupt():
             result: int = args.func(args)
-            return result
-        with _terminate_as_interrupt():
-            result = args.func(args)
         return result
     except VisualizerError as err:
         print(f"visualizer: {err}", file=sys.stderr)
