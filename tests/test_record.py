@@ -174,3 +174,40 @@ def test_ctrl_c_or_kill_keeps_the_packets_captured_so_far(tmp_path: Path, stop: 
         info = RecordingInfo.from_capture(cap)
     assert info is not None and info.capture["interrupted"] is True
     assert [p.name for p in tmp_path.iterdir()] == ["cut.pcapng"]  # no spool left
+
+
+def test_a_second_ctrl_c_while_writing_keeps_the_spool(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C as the write stage begins used to delete the spool: the whole
+    recording was lost. Now the spool stays, and the error says where."""
+    from visualizer.core.record import STAGE_WRITE, RecordingInterrupted, record
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+    def stop_at_write(stage: str) -> None:
+        if stage == STAGE_WRITE:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "hs.pcapng"
+    with pytest.raises(RecordingInterrupted, match="kept in") as caught:
+        record("tcp-handshake", [], str(out), on_stage=stop_at_write)
+    assert not out.exists()
+    spool = Path(str(caught.value).rsplit("kept in ", 1)[1])
+    assert spool.parent == tmp_path / "data" / "packet-visualizer" / "spool"
+    assert (spool.parent.stat().st_mode & 0o777) == 0o700   # nobody else can plant a link
+    with CaptureFile.open(str(spool)) as cap:
+        assert len(list(cap.frames())) >= 10   # the handshake, data and close
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mknod needs root")
+def test_a_failed_write_keeps_the_spool_and_says_where(tmp_path: Path) -> None:
+    full = tmp_path / "full"
+    os.mknod(full, 0o666 | 0o020000, os.makedev(1, 7))   # like /dev/full: ENOSPC
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+    result = visualizer("record", "tcp-handshake", "-o", str(full), env=env)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert "No space left on device" in line and "kept in" in line
+    spool = Path(line.rsplit("kept in ", 1)[1])
+    with CaptureFile.open(str(spool)) as cap:
+        assert len(list(cap.frames())) >= 10

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import sys
 
+from visualizer.commands import warn_about
 from visualizer.core.analysis import analyze
 from visualizer.core.errors import BadInput
-from visualizer.core.export import (
-    ExportFailed,
-    export_packets,
-    format_for_path,
-    packet_comments,
-)
+from visualizer.core.export import export_packets, format_for_path, packet_comments
+from visualizer.core.output import check_output
 from visualizer.core.recording import RecordingInfo
 from visualizer.core.store import PacketStore
 
 
 def export_command(path: str, output: str, *, stream: int | None, fmt: str | None,
                    annotate: bool, absolute: bool = False, scale: str | None = None) -> int:
+    check_output(output)  # a directory or a disk is refused before any work
     if fmt is None and output.lower().endswith(".svg"):
         fmt = "svg"
     fmt = format_for_path(output, fmt)
@@ -38,6 +36,7 @@ def export_command(path: str, output: str, *, stream: int | None, fmt: str | Non
         raise BadInput("--annotate needs pcapng: classic pcap has no packet comments")
     store = PacketStore.from_file(path)
     try:
+        warn_about(path, store)
         analysis = analyze(store) if stream is not None or annotate else None
         if analysis is None or stream is None:
             indices = list(range(len(store)))
@@ -49,11 +48,7 @@ def export_command(path: str, output: str, *, stream: int | None, fmt: str | Non
             indices = analysis.stream_indices(stream).tolist()
         info = RecordingInfo.from_capture(store.capture)
         comments = packet_comments(analysis, indices) if annotate and analysis else {}
-        try:
-            written = export_packets(store, indices, output, fmt, comments=comments, info=info)
-        except ExportFailed as err:
-            raise ExportFailed(f"{err}: nothing was written, and any earlier {output} is "
-                               "unchanged") from None
+        written = export_packets(store, indices, output, fmt, comments=comments, info=info)
     finally:
         store.close()
     note = ", each with its explanation as a comment" if comments else ""
@@ -70,14 +65,18 @@ def _export_svg(path: str, output: str, *, stream: int | None, absolute: bool,
 
     store = PacketStore.from_file(path)
     try:
+        warn_about(path, store)
         analysis = analyze(store)
         if stream is not None:
             ladder = tcp_ladder(analysis, stream, absolute=absolute)
         else:
             streams, flows = len(analysis.tcp_summaries), len(analysis.udp_flows)
-            if not streams + flows:
-                raise BadInput(f"{path} has no TCP stream or UDP flow to draw")
-            ladder = combined_ladder(analysis, range(streams), range(flows), absolute=absolute)
+            try:
+                ladder = combined_ladder(analysis, range(streams), range(flows),
+                                         absolute=absolute, others=True)
+            except BadInput:
+                raise BadInput(f"{path}: nothing to draw: no packet has IP or Ethernet "
+                               "addresses") from None
         ladder = attach_calls(ladder, RecordingInfo.from_capture(store.capture))
         write_svg(LadderScene(ladder, positions(ladder.timestamps(), scale)), output)
     finally:

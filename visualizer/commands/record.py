@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import errno
 import sys
 from collections.abc import Sequence
 
-from visualizer.core.errors import CaptureFailed, VisualizerError
+from visualizer.core.errors import CaptureFailed
 from visualizer.core.record import record
-
-# Errors of writing a file (disk full, quota, file size limit, I/O): the
-# recording is written to a temporary name and renamed, so these leave any
-# earlier file at the output path as it was.
-_WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
 
 
 def record_command(scenario: str, output: str, params: Sequence[str], fmt: str,
                    interface: str) -> int:
-    unchanged = f"nothing was written, and any earlier {output} is unchanged"
     try:
         result = record(scenario, params, output, fmt=fmt, interface=interface)
-    except OSError as err:
-        if err.errno not in _WRITE_ERRORS:
-            raise
-        raise VisualizerError(f"cannot write the recording {output}: {err.strerror}: "
-                              f"{unchanged}") from None
     except CaptureFailed as err:  # the output is written only after a capture succeeds
-        raise CaptureFailed(f"{err}: {unchanged}") from None
+        raise CaptureFailed(f"{err}: nothing was written, and any earlier {output} is "
+                            "unchanged") from None
     stats = result.stats
     print(f"wrote {result.path}: {result.packets} packets of {scenario}, "
           f"{len(result.run.calls)} socket calls "

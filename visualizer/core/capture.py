@@ -35,7 +35,6 @@ import select
 import signal
 import socket
 import struct
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -44,6 +43,7 @@ from types import FrameType
 from typing import BinaryIO, TextIO
 
 from visualizer.core.errors import BadInput, CaptureFailed, CaptureNotPermitted, VisualizerError
+from visualizer.core.output import GrowingOutput
 from visualizer.core.pcapformat import (
     LINKTYPE_ETHERNET,
     LINKTYPE_RAW,
@@ -528,16 +528,6 @@ def _gc_paused() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _open_output(output: str) -> tuple[BinaryIO, bool]:
-    """The output stream, and whether it is ours to close."""
-    if output == "-":
-        return sys.stdout.buffer, False
-    try:
-        return open(output, "wb", buffering=0), True  # closed by the caller
-    except OSError as err:
-        raise BadInput(f"cannot write {output!r}: {err.strerror}") from None
-
-
 def _write_all(out: BinaryIO, data: bytearray | bytes) -> None:
     view = memoryview(data)
     while view:
@@ -611,10 +601,12 @@ def _run(interface: str, bpf: str | None, output: str, count: int | None,
     stop = _StopRequest()
     with (_stop_on_signals(stop),
           contextlib.closing(open_capture(interface, program, bpf, method)) as reader):
-        out, ours = _open_output(output)
+        output_file = GrowingOutput(output)
+        out = output_file.file
         try:
             try:
                 _write_all(out, pcap_file_header(linktype))
+                output_file.publish()
                 status.emit("ready", interface=interface, linktype=linktype, filter=bpf,
                             kernel_filter=description, snaplen=PCAP_SNAPLEN,
                             method=reader.name)
@@ -626,8 +618,7 @@ def _run(interface: str, bpf: str | None, output: str, count: int | None,
                 raise CaptureFailed(f"capture on {interface!r} failed: {err.strerror or err}"
                                     ) from None
         finally:
-            if ours:
-                out.close()
+            output_file.close()
         stats = CaptureStats(received=reader.received, dropped=reader.update_drops(),
                              reason=reason)
     status.emit("stopped", received=stats.received, dropped=stats.dropped, reason=stats.reason)

@@ -8,30 +8,21 @@ comment (:func:`packet_comments`), for students who open it in Wireshark.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from typing import BinaryIO
 
 import numpy as np
 
 from visualizer.core.analysis import Analysis, analysis_names
-from visualizer.core.errors import BadInput, VisualizerError
+from visualizer.core.errors import BadInput
 from visualizer.core.explain import explain
+from visualizer.core.output import written
 from visualizer.core.pcapformat import LINKTYPE_NAMES, PCAP_RECORD_HEADER_LEN
-from visualizer.core.pcapwrite import PcapngWriter, PcapWriter, document_mode
+from visualizer.core.pcapwrite import PcapngWriter, PcapWriter
 from visualizer.core.recording import RecordingInfo
 from visualizer.core.store import PacketStore
 
 FORMATS = ("pcap", "pcapng")
-
-
-class ExportFailed(VisualizerError):
-    """Writing the export failed (disk full, file size limit, I/O error).
-
-    Nothing was written: the temporary file is gone and any earlier file at
-    the path is as it was, which callers may tell the user.
-    """
 
 
 def format_for_path(path: str, requested: str | None) -> str:
@@ -69,31 +60,40 @@ def export_packets(store: PacketStore, indices: Iterable[int], path: str, fmt: s
     comment the packet already had (unless that one already ends with it:
     annotating an annotated file does not repeat the explanations).
     ``info`` is carried into a pcapng.
-    The file is written to a temporary name and renamed, so a failure
-    never leaves a half-written export behind. Returns the packet count.
+    ``path`` is written by the rules of :mod:`visualizer.core.output`: a
+    regular file through a temporary name (a failure never leaves a
+    half-written export behind), a device or FIFO in place. Returns the
+    packet count; raises OutputFailed when the write fails.
     """
     if fmt not in FORMATS:
         raise BadInput(f"unknown export format {fmt!r}: choose pcap or pcapng")
     indices = list(indices)
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".export-", dir=directory)
-    except OSError as err:
-        raise BadInput(f"{path}: cannot write here: {err.strerror}") from None
-    try:
-        os.fchmod(fd, document_mode())
-        with os.fdopen(fd, "wb") as out:
-            if fmt == "pcap":
-                _write_pcap(store, indices, out)
-            else:
-                _write_pcapng(store, indices, out, comments or {}, info)
-        os.replace(tmp, path)
-    except BaseException as err:
-        os.unlink(tmp)
-        if isinstance(err, OSError):  # ENOSPC, EFBIG, EIO: say so in one line
-            raise ExportFailed(f"cannot write {path}: {err.strerror or err}") from None
-        raise
+    _check_times(store, indices, fmt)
+    with written(path, prefix=".export-") as out:
+        if fmt == "pcap":
+            _write_pcap(store, indices, out)
+        else:
+            _write_pcapng(store, indices, out, comments or {}, info)
     return len(indices)
+
+
+PCAP_LAST_NS = (2**32 - 1) * 10**9 + 999_999_999   # 2106-02-07: 32-bit seconds end there
+
+
+def _check_times(store: PacketStore, indices: list[int], fmt: str) -> None:
+    """BadInput for a time the format cannot hold: before 1970 (a file's negative
+    timestamp offset can make one), or past 2106 in classic pcap."""
+    if not indices:
+        return
+    ts = store.column("ts_ns")[np.asarray(indices, dtype=np.int64)]
+    early = np.flatnonzero(ts < 0)
+    if len(early):
+        raise BadInput(f"packet {indices[int(early[0])] + 1} is dated before 1970 (the file's "
+                       f"timestamp offset puts it there): {fmt} cannot hold that time")
+    late = np.flatnonzero(ts > PCAP_LAST_NS)
+    if fmt == "pcap" and len(late):
+        raise BadInput(f"packet {indices[int(late[0])] + 1} is dated after 2106, past what "
+                       "classic pcap can hold: export to pcapng instead")
 
 
 def _write_pcap(store: PacketStore, indices: list[int], out: BinaryIO) -> None:

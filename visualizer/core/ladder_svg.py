@@ -37,17 +37,22 @@ its visible part costs.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 
-from visualizer.core.errors import BadInput
 from visualizer.core.kinds import KINDS, PROBLEM_FLAGS
-from visualizer.core.ladder import CallEvent, Ladder, LaneCall, describe, describe_call
+from visualizer.core.ladder import (
+    NO_PORT,
+    CallEvent,
+    Ladder,
+    LaneCall,
+    describe,
+    describe_call,
+)
+from visualizer.core.output import written
 from visualizer.core.tcp.states import TcpState
 
 # -- geometry (px) ---------------------------------------------------------
@@ -322,9 +327,11 @@ class LadderScene:
         tcp = {lane for a in self.ladder.arrows if a.conversation.startswith("TCP")
                for lane in (a.src_lane, a.dst_lane)}
         # What a lane without a state band says instead (see combined_ladder).
+        # A host lane (ICMP, ARP...) has no connection to speak of: no note.
         self._notes = {lane: "several connections" if lane in tcp else "no connection state"
                        for lane in range(len(self.ladder.lanes))
                        if lane not in self.ladder.initial_states
+                       and self.ladder.lanes[lane].port != NO_PORT
                        and not self.ladder.state_changes[lane]}
 
     def geometry(self, *, zoom: float = 1.0, width: float | None = None) -> Geometry:
@@ -921,17 +928,8 @@ def _n(value: float) -> str:
 def write_svg(scene: LadderScene, path: str, *, geometry: Geometry | None = None,
               look: Look | None = None,
               view: tuple[float, float, float, float] | None = None) -> None:
-    """:func:`svg_text` to ``path``, through a temporary file (never half-written)."""
+    """:func:`svg_text` to ``path``, by the rules of :mod:`visualizer.core.output`
+    (a regular file through a temporary one: never half-written)."""
     text = svg_text(scene, geometry=geometry, look=look, view=view)
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=".svg", dir=directory)
-    except OSError as err:
-        raise BadInput(f"{path}: cannot write here: {err.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with written(path, prefix=".export-") as out:
+        out.write(text.encode("utf-8"))

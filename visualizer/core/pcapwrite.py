@@ -7,7 +7,6 @@ packet records.
 
 from __future__ import annotations
 
-import os
 import struct
 from typing import BinaryIO
 
@@ -88,14 +87,3 @@ def comment_bytes(comment: str) -> bytes:
         return raw
     marker = b" [...]"
     return raw[:MAX_OPTION - len(marker)].decode(errors="ignore").encode() + marker
-
-
-def document_mode() -> int:
-    """The mode a new document gets under the current umask (0644 usually).
-
-    Files are written to a ``mkstemp`` name, which is 0600, then renamed: a
-    recording or an export is a document to share, not a secret.
-    """
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask

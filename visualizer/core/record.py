@@ -10,8 +10,11 @@ The order is what makes a recording complete:
    ACK of the close is in, then stop the capture,
 5. write the recording: the packets plus parameters and socket calls.
 
-The capture writes to a spool file beside the output; the output appears
-only when complete, and a failed scenario still leaves its packets.
+The capture writes to a spool file in the user's private spool folder
+(never a shared one: the capture process creates it by name); the output
+appears only when complete, and a failed scenario still leaves its packets.
+When writing the output fails or is interrupted, the spool is kept and the
+error says where.
 
 A caller in another thread (the GUI's runner) can follow the stages with
 ``on_stage`` and stop a recording with ``cancel``: the capture is stopped
@@ -21,7 +24,7 @@ cleanly, nothing is written, and ``RecordingCancelled`` is raised.
 from __future__ import annotations
 
 import os
-import tempfile
+import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -31,9 +34,12 @@ from visualizer import __version__
 from visualizer.core.capture import CaptureStats
 from visualizer.core.capture_process import CaptureProcess
 from visualizer.core.errors import BadInput, VisualizerError
+from visualizer.core.output import OutputFailed, check_output, written
 from visualizer.core.pcapfile import CaptureFile
-from visualizer.core.pcapwrite import PcapngWriter, document_mode
+from visualizer.core.pcapformat import PCAP_FILE_HEADER_LEN
+from visualizer.core.pcapwrite import PcapngWriter
 from visualizer.core.recording import RecordingInfo
+from visualizer.core.spool import new_spool_path
 from visualizer.core.traffic import PreparedRun, RunResult, get_scenario, parse_params
 
 
@@ -88,14 +94,9 @@ def record(scenario: str, param_pairs: Sequence[str], output: str, *, fmt: str =
         raise BadInput(f"unknown recording format {fmt!r}: choose pcapng or pcap")
     cls = get_scenario(scenario)
     params = parse_params(cls, param_pairs)
-    directory = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(directory):
-        raise BadInput(f"{output}: the directory {directory} does not exist")
-    if not os.access(directory, os.W_OK):
-        raise BadInput(f"{output}: cannot write to {directory}")
-    fd, spool = tempfile.mkstemp(prefix=".record-", suffix=".pcap", dir=directory)
-    os.close(fd)
-    os.unlink(spool)  # the capture process creates it once its socket is ready
+    check_output(output)  # a directory, a disk or "" is refused before anything runs
+    spool = ""    # made once the scenario is prepared (its privileges checked first)
+    keep = False  # keep the spool: the output could not be written
 
     def stage(name: str) -> None:
         _check_cancel(cancel)
@@ -104,6 +105,7 @@ def record(scenario: str, param_pairs: Sequence[str], output: str, *, fmt: str =
 
     try:
         with cls(params).prepare() as prepared:
+            spool = _new_spool()  # the capture process creates the file when ready
             stage(STAGE_CAPTURE)
             # A scenario in a private network namespace is captured on that
             # namespace's interface (tcp-lossy: its lo, where the loss happens).
@@ -133,12 +135,27 @@ def record(scenario: str, param_pairs: Sequence[str], output: str, *, fmt: str =
                      "received": stats.received, "dropped": stats.dropped,
                      "interrupted": interrupted},
             app_version=__version__)
-        packets = _finish(spool, output, fmt, info, interface)
+        try:
+            packets = _finish(spool, output, fmt, info, interface)
+        except KeyboardInterrupt:
+            keep = True  # the packets are safe in the spool: say where
+            raise RecordingInterrupted(f"interrupted while writing {output}: the packets "
+                                       f"captured are kept in {spool}") from None
+        except OutputFailed as err:
+            keep = True
+            raise OutputFailed(f"{err}; the packets captured are kept in {spool}") from None
         if interrupted or run is None:
             raise RecordingInterrupted(
                 f"interrupted: the {packets} packets captured so far are in {output}")
+    except KeyboardInterrupt:
+        # A second Ctrl-C while the first one's capture was being stopped.
+        keep = _has_packets(spool)
+        if keep:
+            raise RecordingInterrupted(
+                f"interrupted: the packets captured so far are kept in {spool}") from None
+        raise
     finally:
-        if os.path.exists(spool):
+        if not keep and spool and os.path.exists(spool):
             os.unlink(spool)
     return RecordResult(output, packets, stats, run, info)
 
@@ -190,30 +207,36 @@ def _settle(spool: str, cancel: threading.Event | None = None) -> None:
         time.sleep(0.02)
 
 
+def _new_spool() -> str:
+    try:
+        return str(new_spool_path("record"))
+    except OSError as err:
+        raise BadInput(f"cannot make the spool folder {err.filename}: {err.strerror} "
+                       "(set XDG_DATA_HOME to a folder of yours)") from None
+
+
+def _has_packets(spool: str) -> bool:
+    try:
+        return os.path.getsize(spool) > PCAP_FILE_HEADER_LEN
+    except OSError:
+        return False
+
+
 def _finish(spool: str, output: str, fmt: str, info: RecordingInfo, interface: str) -> int:
-    """Turn the spool into the output file; returns the packet count."""
+    """Write the spool's packets to ``output``; returns the packet count."""
     try:
         capture = CaptureFile.open(spool)
     except BadInput as err:
         raise VisualizerError(f"the capture produced no readable file: {err}") from None
-    with capture:
+    with capture, written(output, prefix=".record-") as out:
         frames = list(capture.frames())
         if fmt == "pcap":
-            capture.close()
-            os.replace(spool, output)
+            with open(spool, "rb") as source:
+                shutil.copyfileobj(source, out)
             return len(frames)
-        fd, tmp = tempfile.mkstemp(prefix=".record-", suffix=".pcapng",
-                                   dir=os.path.dirname(os.path.abspath(output)))
-        try:
-            os.fchmod(fd, document_mode())
-            with os.fdopen(fd, "wb") as out:
-                linktype = capture.interfaces[0].linktype
-                writer = PcapngWriter(out, [(linktype, interface)], comment=info.summary(),
-                                      custom=info.to_payload())
-                for rec in frames:
-                    writer.write(rec.ts_ns, capture.frame_bytes(rec), rec.origlen)
-            os.replace(tmp, output)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        linktype = capture.interfaces[0].linktype
+        writer = PcapngWriter(out, [(linktype, interface)], comment=info.summary(),
+                              custom=info.to_payload())
+        for rec in frames:
+            writer.write(rec.ts_ns, capture.frame_bytes(rec), rec.origlen)
     return len(frames)

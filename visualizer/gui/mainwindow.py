@@ -462,9 +462,7 @@ class MainWindow(QMainWindow):
                 n = export_packets(doc.store, indices, path, fmt, comments=comments,
                                    info=doc.recording)
         except (VisualizerError, OSError) as err:
-            QMessageBox.warning(self, "Export failed",
-                                f"{err}\n\nNothing was written; any earlier file at that "
-                                "path is unchanged.")
+            QMessageBox.warning(self, "Export failed", str(err))
             return
         self.settings.setValue("files/last_dir", os.path.dirname(os.path.abspath(path)))
         if len(indices) == doc.count and doc.live and not doc.busy and not self._saved:
