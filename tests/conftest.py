@@ -20,6 +20,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus" / "tcpdump"
+REAL_CORPUS = REPO.parent / "shared" / "corpus" / "real"   # and SOURCES.md, not a capture
 
 
 def can_capture() -> bool:
@@ -48,6 +49,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def corpus_dir() -> Path:
     return CORPUS
+
+
+def corpus_files(directory: Path) -> list[Path]:
+    """The captures of a corpus folder, in name order."""
+    return sorted(p for p in directory.iterdir() if p.suffix != ".md")
 
 
 @pytest.fixture(autouse=True)

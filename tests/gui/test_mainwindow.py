@@ -11,40 +11,14 @@ import threading
 from pathlib import Path
 
 import pytest
+from documents import hosts_pcap
 from PyQt6.QtCore import QSettings, Qt
-from PyQt6.QtWidgets import QMessageBox
 
-from visualizer.core.privileges import CapturePermission, check_capture
+from visualizer.core.privileges import CapturePermission
 from visualizer.gui.mainwindow import MainWindow
 
 SAMPLES = Path(__file__).parents[2] / "resources" / "samples"
 HANDSHAKE = SAMPLES / "tcp-handshake.pcapng"
-
-
-@pytest.fixture
-def messages(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Message boxes are modal; record what they would have said instead."""
-    said: list[str] = []
-
-    def record(_parent: object, title: str, text: str, *args: object) -> object:
-        said.append(f"{title}: {text}")
-        return QMessageBox.StandardButton.Yes
-
-    for name in ("warning", "information", "question", "critical"):
-        monkeypatch.setattr(QMessageBox, name, record)
-    return said
-
-
-@pytest.fixture
-def window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, messages: list[str]):
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings=settings, permission=check_capture())
-    qtbot.addWidget(win)
-    win.resize(1400, 900)
-    win.show()
-    yield win
-    win.document.close()
 
 
 def _open(qtbot, win: MainWindow, path: Path) -> None:
@@ -243,3 +217,33 @@ def test_screenshot_of_a_file_that_is_no_capture_is_one_line(tmp_path: Path) -> 
     assert result.stderr.strip().splitlines() == [
         f"visualizer: {bad}: not a pcap or pcapng capture file"]
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_capture_with_no_conversation_shows_its_hosts(qtbot, window: MainWindow,
+                                                       messages: list[str],
+                                                       tmp_path: Path) -> None:
+    """Pings and ARP only: no TCP stream or UDP flow. The window used to raise
+    "choose at least one TCP stream or UDP flow" from the ladder; now the
+    packets travel between host lanes, and the last packet can be reached."""
+    _open(qtbot, window, hosts_pcap(tmp_path / "pings.pcap"))
+    ladder = window.stage.ladder
+    assert ladder is not None
+    assert [lane.endpoint for lane in ladder.lanes] == [
+        "192.0.2.1", "192.0.2.2", "02:00:00:00:00:01", "ff:ff:ff:ff:ff:ff"]
+    assert [a.index for a in ladder.arrows] == [0, 1, 2, 3, 4]
+    assert ladder.arrows[1].label.startswith("ICMP Echo (ping) reply")
+    assert (ladder.arrows[1].src_lane, ladder.arrows[1].dst_lane) == (1, 0)
+    qtbot.keyClick(window.stage.ladder_view, Qt.Key.Key_End)
+    assert window.stage.playback.packet == 4
+    assert not messages
+
+
+def test_screenshot_of_a_capture_with_no_conversation(tmp_path: Path) -> None:
+    out = tmp_path / "shot.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_DATA_HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "visualizer", "gui",
+                             str(hosts_pcap(tmp_path / "pings.pcap")),
+                             "--screenshot", str(out), "--select", "5"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_size > 20_000

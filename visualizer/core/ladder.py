@@ -23,22 +23,26 @@ from visualizer.core.analysis import Analysis, analysis_names
 from visualizer.core.errors import BadInput
 from visualizer.core.kinds import ICMP_K, OTHER_K, UDP_K, packet_kinds
 from visualizer.core.recording import RecordingInfo
-from visualizer.core.store import format_endpoint
-from visualizer.core.summary import format_duration
+from visualizer.core.store import format_address, format_endpoint
+from visualizer.core.summary import PacketSummary, format_duration
 from visualizer.core.tcp.options import parse_options
 from visualizer.core.tcp.segment import ACK, SYN, flag_text
 from visualizer.core.tcp.states import TcpState
 from visualizer.core.traffic.calls import SocketCall
 
+NO_PORT = -1   # a host lane (ICMP, ARP...): an address without a port
+
 
 @dataclass(frozen=True)
 class Lane:
     address: bytes
-    port: int
+    port: int  # NO_PORT for a host lane
     role: str  # "client", "server", or "" when unknown
 
     @property
     def endpoint(self) -> str:
+        if self.port == NO_PORT:
+            return format_address(self.address)
         return format_endpoint(self.address, self.port)
 
     @property
@@ -328,6 +332,56 @@ def udp_ladder(analysis: Analysis, flow: int, *, limit: int | None = None,
     return Ladder(title, lanes, {}, arrows)
 
 
+OTHER_TITLE = "other packets"
+ETHERNET = 1   # LINKTYPE_ETHERNET: a non-IP frame's hosts are its MAC addresses
+
+
+def other_indices(analysis: Analysis, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Packets ``start:stop`` that belong to no TCP stream or UDP flow and answer
+    none (ICMP echo, ARP, IGMP, routing protocols...)."""
+    stream = analysis.column("stream")
+    stop = len(stream) if stop is None else min(stop, len(stream))
+    alone = ((stream[start:stop] < 0) & (analysis.column("udp_flow")[start:stop] < 0))
+    found = np.flatnonzero(alone) + start
+    if analysis.icmp_links:
+        found = found[~np.isin(found, np.fromiter(analysis.icmp_links, dtype=np.int64))]
+    return found
+
+
+def other_ladder(analysis: Analysis, *, limit: int | None = None, start: int = 0) -> Ladder:
+    """The packets of :func:`other_indices` between hosts: a lane per IP address
+    (or, for a non-IP Ethernet frame, per MAC address). Frames with neither
+    (another link type, a truncated header) are left to the table and timeline."""
+    store = analysis.store
+    src, dst, link = store.values("src"), store.values("dst"), store.values("linktype")
+    indices = other_indices(analysis, start, limit)
+    kinds = packet_kinds(analysis, start, int(indices[-1]) + 1) if len(indices) else None
+    summary = PacketSummary(store, analysis)
+    lanes: dict[bytes, int] = {}
+    arrows = []
+    for i in indices.tolist():
+        ends = _hosts(store.address(src[i]), store.address(dst[i]),
+                      store.frame(i)[:12] if link[i] == ETHERNET else b"")
+        if ends is None:
+            continue
+        a, b = (lanes.setdefault(host, len(lanes)) for host in ends)
+        name, info = summary.protocol(i), summary.info(i)
+        label = info if info.startswith(name) else f"{name} {info}"
+        arrows.append(Arrow(i, int(store.values("ts_ns")[i]), a, b, label, (),
+                            kind=int(kinds[i - start]) if kinds is not None else OTHER_K,
+                            conversation=OTHER_TITLE))
+    return Ladder(OTHER_TITLE, [Lane(host, NO_PORT, "") for host in lanes], {}, arrows)
+
+
+def _hosts(src: bytes, dst: bytes, ethernet: bytes) -> tuple[bytes, bytes] | None:
+    """The two hosts of a packet: its IP addresses, else its frame's MAC addresses."""
+    if src and dst and src != dst:
+        return src, dst
+    if len(ethernet) == 12 and ethernet[6:] != ethernet[:6]:
+        return ethernet[6:], ethernet[:6]
+    return None
+
+
 def all_ladders(analysis: Analysis, *, absolute: bool = False) -> list[Ladder]:
     """Every TCP stream's ladder, then every UDP flow's."""
     kinds = packet_kinds(analysis) if analysis.tcp_summaries else None
@@ -339,8 +393,10 @@ def all_ladders(analysis: Analysis, *, absolute: bool = False) -> list[Ladder]:
 
 def combined_ladder(analysis: Analysis, streams: Iterable[int] = (),
                     flows: Iterable[int] = (), *, absolute: bool = False,
-                    limit: int | None = None, start: int = 0) -> Ladder:
+                    limit: int | None = None, start: int = 0, others: bool = False
+                    ) -> Ladder:
     """One ladder for several TCP streams and UDP flows: a lane per endpoint.
+    With ``others``, the packets of no conversation (:func:`other_ladder`) too.
 
     Lanes are ordered by first appearance. An endpoint that takes part in
     several TCP streams (a server with many clients) has one state per
@@ -352,6 +408,10 @@ def combined_ladder(analysis: Analysis, streams: Iterable[int] = (),
     parts = [tcp_ladder(analysis, s, absolute=absolute, limit=limit, start=start)
              for s in streams]
     parts += [udp_ladder(analysis, f, limit=limit, start=start) for f in flows]
+    if others:
+        rest = other_ladder(analysis, limit=limit, start=start)
+        if rest.arrows:
+            parts.append(rest)
     if not parts:
         raise BadInput("choose at least one TCP stream or UDP flow")
     if len(parts) == 1:

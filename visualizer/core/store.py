@@ -22,6 +22,7 @@ import numpy as np
 from visualizer.core import decode as dec
 from visualizer.core import fastdecode as fast
 from visualizer.core.pcapfile import CaptureFile, FrameRecord
+from visualizer.core.pcapformat import linktype_text
 
 # name -> array typecode (the matching numpy dtype follows from it)
 COLUMNS: dict[str, str] = {
@@ -182,6 +183,18 @@ class PacketStore:
     def address_text(self, address_id: int) -> str:
         return format_address(self.address(address_id))
 
+    def warnings(self) -> list[str]:
+        """What a user should be told about the file: the reader's warnings
+        (damage, a cut-off record), then one line per link type that is not
+        decoded (such packets are listed, as tshark lists frames it has no
+        dissector for, but not analysed)."""
+        links = self.column("linktype")[self.column("status") == dec.UNSUPPORTED_LINK]
+        kinds, counts = np.unique(links, return_counts=True)
+        return [*self.capture.warnings,
+                *(f"link type {linktype_text(int(k))} is not decoded: its {int(n)} "
+                  f"packet{'s are' if n != 1 else ' is'} listed but not analysed"
+                  for k, n in zip(kinds, counts, strict=True))]
+
     def close(self) -> None:
         self._np_cache.clear()
         self.capture.close()
@@ -191,10 +204,14 @@ _text_cache: dict[bytes, str] = {}
 
 
 def format_address(raw: bytes) -> str:
-    """``b'\\x7f\\0\\0\\1'`` -> ``'127.0.0.1'``; IPv6 compressed; ``''`` for none."""
+    """``b'\\x7f\\0\\0\\1'`` -> ``'127.0.0.1'``; IPv6 compressed; a MAC address
+    as ``'00:11:22:33:44:55'``; ``''`` for none."""
     text = _text_cache.get(raw)
     if text is None:
-        text = str(ipaddress.ip_address(raw)) if len(raw) == 4 or len(raw) == 16 else raw.hex()
+        if len(raw) == 4 or len(raw) == 16:
+            text = str(ipaddress.ip_address(raw))
+        else:
+            text = raw.hex(":") if len(raw) == 6 else raw.hex()
         if len(_text_cache) < 100_000:
             _text_cache[raw] = text
     return text

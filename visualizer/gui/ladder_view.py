@@ -59,6 +59,9 @@ from visualizer.core.ladder_svg import (
 )
 from visualizer.core.tcp.states import TcpState
 
+NO_CAPTURE_TEXT = "Nothing to draw: open a capture or a sample recording."
+NO_HOSTS_TEXT = ("No packet here has IP or Ethernet addresses to draw between: "
+                 "see the packet list and the timeline.")
 ZOOM_STEP = 1.15      # per wheel notch or key press
 MAX_IMAGE_SIDE = 32_000  # QPainter cannot draw into a taller image
 
@@ -79,6 +82,7 @@ class LadderView(QAbstractScrollArea):
         self._scene: LadderScene | None = None
         self._geometry: Geometry | None = None
         self._zoom = 1.0
+        self.empty_text = NO_CAPTURE_TEXT  # shown when there is no ladder
         self._look = Look()
         self._follow = True
         self._show_calls = True
@@ -324,7 +328,7 @@ class LadderView(QAbstractScrollArea):
         if self._scene is None or self._geometry is None:
             painter.setPen(QColor(colours.muted))
             painter.drawText(self._vp.rect(), Qt.AlignmentFlag.AlignCenter,
-                             "No conversation to draw: open a capture or a sample recording.")
+                             self.empty_text)
             painter.end()
             self._drawn, self._drawn_calls = [], []
             return

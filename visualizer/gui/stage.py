@@ -26,13 +26,13 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from visualizer.core.errors import VisualizerError
-from visualizer.core.ladder import Ladder, attach_calls, combined_ladder
+from visualizer.core.errors import BadInput, VisualizerError
+from visualizer.core.ladder import Ladder, attach_calls, combined_ladder, other_indices
 from visualizer.core.playback import SPEED_STEPS, PlaybackCursor
 from visualizer.core.timescale import SCALES
 from visualizer.gui.document import Document
 from visualizer.gui.explanation import ExplanationPanel
-from visualizer.gui.ladder_view import LadderView
+from visualizer.gui.ladder_view import NO_CAPTURE_TEXT, NO_HOSTS_TEXT, LadderView
 from visualizer.gui.resources import icon
 from visualizer.gui.timeline import Timeline
 
@@ -335,27 +335,28 @@ class Stage(QWidget):
             self._on_current(self.document.current)
 
     # -- which packets the ladder plays --------------------------------------------
-    def _ladder_selection(self) -> tuple[list[int], list[int]]:
-        """(TCP streams, UDP flows) to draw."""
+    def _ladder_selection(self) -> tuple[list[int], list[int], bool]:
+        """(TCP streams, UDP flows, whether packets of no conversation too) to draw."""
         doc = self.document
         if doc.conversation is not None:
             kind, number = doc.conversation
-            return ([number], []) if kind == "tcp" else ([], [number])
+            return ([number], [], False) if kind == "tcp" else ([], [number], False)
         assert doc.analysis is not None
         streams = len(doc.analysis.tcp.connections)
         flows = len(doc.analysis.udp_flows)
         if streams + flows <= LADDER_ALL_LIMIT:
-            return list(range(streams)), list(range(flows))
+            return list(range(streams)), list(range(flows)), True
         current = doc.current if doc.current >= 0 else 0
         stream = int(doc.analysis.values("stream")[current]) if doc.count else -1
         flow = int(doc.analysis.values("udp_flow")[current]) if doc.count else -1
         if stream >= 0:
-            return [stream], []
+            return [stream], [], False
         if flow >= 0:
-            return [], [flow]
-        return ([0], []) if streams else ([], [0] if flows else [])
+            return [], [flow], False
+        return [], [], True  # the current packet is in no conversation: its neighbours
 
-    def _window_range(self, streams: list[int], flows: list[int]) -> tuple[int, int]:
+    def _window_range(self, streams: list[int], flows: list[int], others: bool
+                      ) -> tuple[int, int]:
         """The packet indices [start, stop) the ladder draws.
 
         A ladder of hundreds of thousands of arrows helps nobody and costs
@@ -366,7 +367,7 @@ class Stage(QWidget):
         if doc.live and doc.busy:
             return max(0, doc.count - LIVE_WINDOW), doc.count
         assert doc.analysis is not None
-        total = 0
+        total = len(other_indices(doc.analysis, 0, doc.count)) if others else 0
         for name, numbers in (("stream", streams), ("udp_flow", flows)):
             if numbers:
                 column = doc.analysis.column(name)[:doc.count]
@@ -380,24 +381,29 @@ class Stage(QWidget):
     @pyqtSlot()
     def _build_ladder(self) -> None:
         doc = self.document
-        if doc.analysis is None or doc.count == 0:
+        ladder: Ladder | None = None
+        if doc.analysis is not None and doc.count:
+            # The loader holds the lock for a batch at a time: never wait for it
+            # here (the window would stall); try again a little later instead.
+            if not doc.lock.acquire(timeout=LOCK_WAIT_S):
+                self._rebuild.start(REBUILD_MS)
+                return
+            try:
+                streams, flows, others = self._ladder_selection()
+                start, stop = self._window_range(streams, flows, others)
+                ladder = combined_ladder(doc.analysis, streams, flows, absolute=self.absolute,
+                                         limit=stop, start=start, others=others)
+            except BadInput:  # nothing a ladder can draw: no IP or Ethernet hosts
+                ladder = None
+            finally:
+                doc.lock.release()
+        if ladder is None:
             self.ladder = None
+            self.ladder_view.empty_text = NO_HOSTS_TEXT if doc.count else NO_CAPTURE_TEXT
             self.ladder_view.set_ladder(None, np.zeros(0))
             self.playback.set_timestamps([], [])
             self._sync_controls()
             return
-        # The loader holds the lock for a batch at a time: never wait for it
-        # here (the window would stall); try again a little later instead.
-        if not doc.lock.acquire(timeout=LOCK_WAIT_S):
-            self._rebuild.start(REBUILD_MS)
-            return
-        try:
-            streams, flows = self._ladder_selection()
-            start, stop = self._window_range(streams, flows)
-            ladder = combined_ladder(doc.analysis, streams, flows, absolute=self.absolute,
-                                     limit=stop, start=start)
-        finally:
-            doc.lock.release()
         self._window = start or int(stop < doc.count)
         ladder = attach_calls(ladder, doc.recording)   # the socket calls beside the packets
         self.ladder = ladder
