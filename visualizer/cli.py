@@ -20,6 +20,8 @@ from types import FrameType
 from visualizer import __version__
 from visualizer.core.errors import BadInput, VisualizerError
 
+MAX_DURATION_S = 366 * 24 * 3600   # longer is a mistake (1e20, inf), not a plan
+
 
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors exit with code 2 in one line."""
@@ -28,10 +30,21 @@ class _Parser(argparse.ArgumentParser):
         raise BadInput(f"{self.prog}: {message} (see '{self.prog} --help')")
 
 
+def _window_size(text: str) -> tuple[int, int]:
+    """``"1366x768"`` -> (1366, 768), for ``gui --size``."""
+    width, sep, height = text.lower().partition("x")
+    if not (sep and width.isascii() and width.isdigit() and height.isascii()
+            and height.isdigit() and 320 <= int(width) <= 8192 and 240 <= int(height) <= 8192):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a window size such as 1366x768 "
+                                         "(320x240 to 8192x8192)")
+    return int(width), int(height)
+
+
 def _cmd_gui(args: argparse.Namespace) -> int:
     from visualizer.gui.app import run_gui
 
-    return run_gui(args.file, screenshot=args.screenshot, select=args.select)
+    return run_gui(args.file, screenshot=args.screenshot, select=args.select,
+                   size=args.size)
 
 
 def _cmd_scenarios(args: argparse.Namespace) -> int:
@@ -51,8 +64,9 @@ def _cmd_capture(args: argparse.Namespace) -> int:
 
     if args.count is not None and args.count <= 0:
         raise BadInput("--count must be a positive number of packets")
-    if args.duration is not None and args.duration <= 0:
-        raise BadInput("--duration must be a positive number of seconds")
+    if args.duration is not None and not 0 < args.duration <= MAX_DURATION_S:
+        raise BadInput(f"--duration must be a number of seconds above 0 and at most "
+                       f"{MAX_DURATION_S:,} (a year); leave it out to capture until stopped")
     run_capture(interface=args.interface, bpf=args.filter, output=args.output,
                 count=args.count, duration=args.duration, status=sys.stderr)
     return 0
@@ -119,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", help="a pcap or pcapng file to open")
     p.add_argument("--screenshot", metavar="PNG", help="render the window to PNG and exit")
     p.add_argument("--select", type=int, metavar="N", help="select packet N (1-based)")
+    p.add_argument("--size", type=_window_size, default=(1440, 900), metavar="WxH",
+                   help="with --screenshot: the window's size (default 1440x900)")
 
     add("scenarios", _cmd_scenarios, "list the built-in scenarios and their parameters")
 

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
-import numpy as np
-
+from visualizer.commands import warn_about
 from visualizer.core import decode as dec
 from visualizer.core.analysis import Analysis, analysis_names, analyze
 from visualizer.core.faststats import ConversationStats, conversation_stats, full_stats
@@ -162,36 +160,18 @@ def _conversation_line(number: int, endpoints: tuple[tuple[bytes, int], tuple[by
             f"{duration_ns / 1e9:>10.6f}")
 
 
-def _warn(path: str, store: PacketStore) -> None:
-    for warning in [*store.capture.warnings, *undecoded_warnings(store)]:
-        print(f"visualizer: {path}: {warning}", file=sys.stderr)
-
-
-def undecoded_warnings(store: PacketStore) -> list[str]:
-    """One line per link type of the file that is not decoded, naming it.
-
-    Such packets are still listed (time, length, bytes), as tshark lists
-    frames it has no dissector for; the line says why they show nothing more.
-    """
-    links = store.column("linktype")[store.column("status") == dec.UNSUPPORTED_LINK]
-    kinds, counts = np.unique(links, return_counts=True)
-    return [f"link type {linktype_text(int(k))} is not decoded: its {int(n)} "
-            f"packet{'s are' if n != 1 else ' is'} listed but not analysed"
-            for k, n in zip(kinds, counts, strict=True)]
-
-
 def analyze_command(path: str, *, json_lines: bool, stats: bool, out: TextIO) -> int:
     if stats:
         store = PacketStore.from_file(path)
         try:
-            _warn(path, store)
+            warn_about(path, store)
             print_stats(stats_of(store), out)
         finally:
             store.close()  # the mapping and its descriptor: callers may run many files
         return 0
     store, analysis = load(path)
     try:
-        _warn(path, store)
+        warn_about(path, store)
         for rec in packet_records(store, analysis):
             if json_lines:
                 out.write(json.dumps(rec, separators=(",", ":")) + "\n")

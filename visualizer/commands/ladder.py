@@ -11,8 +11,16 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from visualizer.commands import warn_about
 from visualizer.core.analysis import analyze
-from visualizer.core.ladder import CallEvent, Ladder, all_ladders, attach_calls, tcp_ladder
+from visualizer.core.ladder import (
+    CallEvent,
+    Ladder,
+    all_ladders,
+    attach_calls,
+    other_ladder,
+    tcp_ladder,
+)
 from visualizer.core.recording import RecordingInfo
 from visualizer.core.store import PacketStore
 
@@ -74,15 +82,20 @@ def render(ladder: Ladder) -> list[str]:
 def ladder_command(path: str, *, stream: int | None, absolute: bool, out: TextIO) -> int:
     store = PacketStore.from_file(path)
     try:
+        warn_about(path, store)
         analysis = analyze(store)
         if stream is not None:
             ladders = [tcp_ladder(analysis, stream, absolute=absolute)]
         else:
             ladders = all_ladders(analysis, absolute=absolute)
+            others = other_ladder(analysis)
+            if others.arrows:
+                ladders.append(others)
         recording = RecordingInfo.from_capture(store.capture)
         ladders = [attach_calls(ladder, recording) for ladder in ladders]
         if not ladders:
-            out.write("no TCP stream or UDP flow in this capture\n")
+            out.write("nothing to draw: no packet of this capture has IP or Ethernet "
+                      "addresses\n")
         for k, ladder in enumerate(ladders):
             if k:
                 out.write("\n")

@@ -16,6 +16,7 @@ import tempfile
 import time
 
 from visualizer.core.errors import BadInput
+from visualizer.core.output import check_output, written
 from visualizer.core.pcapfile import CaptureFile
 
 
@@ -82,10 +83,10 @@ def run_gui(file: str | None, *, screenshot: str | None = None, select: int | No
             size: tuple[int, int] = (1440, 900)) -> int:
     if screenshot is not None and file is None:
         raise BadInput("--screenshot needs a FILE to show")
+    if select is not None and file is None:
+        raise BadInput("--select needs a FILE to select a packet in")
     if screenshot is not None:
-        directory = os.path.dirname(os.path.abspath(screenshot))
-        if not os.path.isdir(directory):
-            raise BadInput(f"{screenshot}: the directory {directory} does not exist")
+        check_output(screenshot)
     if file is not None and not os.path.exists(file):
         raise BadInput(f"{file}: no such file")
     if file is not None and screenshot is not None:
@@ -121,6 +122,8 @@ def run_gui(file: str | None, *, screenshot: str | None = None, select: int | No
         finally:
             settings.sync()
             shutil.rmtree(scratch or "", ignore_errors=True)
+    if select is not None:
+        _select_when_loaded(window, select)
     close_on_ctrl_c(window)
     window.warn_if_root()
     QTimer.singleShot(0, window.offer_recovery)
@@ -129,6 +132,8 @@ def run_gui(file: str | None, *, screenshot: str | None = None, select: int | No
 
 
 def _screenshot(app, window, path: str, select: int | None) -> int:
+    from PyQt6.QtCore import QBuffer, QByteArray, QIODevice
+
     doc = window.document
     deadline = time.monotonic() + 120
     while doc.busy and time.monotonic() < deadline:
@@ -143,9 +148,29 @@ def _screenshot(app, window, path: str, select: int | None) -> int:
     for _ in range(20):  # let the views lay out and paint
         app.processEvents()
         time.sleep(0.01)
-    ok = window.grab().save(path)
+    png = QByteArray()
+    buffer = QBuffer(png)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    ok = window.grab().save(buffer, "PNG")
     window.close()
     if not ok:
-        raise BadInput(f"{path}: cannot write the PNG")
+        raise BadInput(f"{path}: cannot make the PNG")
+    with written(path, prefix=".screenshot-") as out:
+        out.write(png.data())
     print(f"wrote {path}")
     return 0
+
+
+def _select_when_loaded(window, select: int) -> None:
+    """Select packet ``select`` (1-based) once the file is loaded; say so when it has fewer."""
+    doc = window.document
+
+    def chosen(_message: str) -> None:
+        doc.finished.disconnect(chosen)
+        if 1 <= select <= doc.count:
+            window.stage.show_packet(select - 1)
+        else:
+            window.statusBar().showMessage(
+                f"--select {select}: the file has {doc.count} packets (numbered from 1)", 15000)
+
+    doc.finished.connect(chosen)

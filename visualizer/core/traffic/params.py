@@ -8,6 +8,7 @@ message that names the parameter and what it accepts.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -43,8 +44,12 @@ class Param:
     def parse(self, text: str) -> ParamValue:
         """The value of ``text`` for this parameter, checked."""
         if self.kind == "int":
+            text = text.strip()
             try:
-                number = int(text.strip())
+                # int() also takes "1_000" and other scripts' digits ("٣"): not here.
+                if not _DECIMAL.fullmatch(text):
+                    raise ValueError(text)
+                number = int(text)
             except ValueError:
                 raise BadInput(f"{self.name} must be a whole number, not {text!r} "
                                f"(allowed: {self.allowed()})") from None
@@ -68,6 +73,8 @@ class Param:
                            f"not {value!r}")
         return value
 
+
+_DECIMAL = re.compile(r"[+-]?[0-9]+", re.ASCII)
 
 # Parameters most scenarios share.
 PORT = Param("port", "int", 0, 0, 65535,

@@ -1,0 +1,91 @@
+"""Inputs from the adversarial pass (issue "Hardening"): each gets one line and
+the documented exit code, never "internal error"."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SAMPLE = Path(__file__).resolve().parents[1] / "resources" / "samples" / "tcp-handshake.pcapng"
+UDP_FRAME = (bytes(12) + b"\x08\x00" + bytes.fromhex("450000200001000040110000c0000201c0000202")
+             + struct.pack("!HHHH", 1000, 2000, 12, 0) + b"abcd")
+
+
+def visualizer(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "visualizer", *args], capture_output=True,
+                          text=True, timeout=60)
+
+
+def one_line(result: subprocess.CompletedProcess[str], code: int) -> str:
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "internal error" not in lines[0], lines
+    return lines[0]
+
+
+def _block(kind: int, body: bytes) -> bytes:
+    body += b"\0" * (-len(body) % 4)
+    return struct.pack("<II", kind, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+
+
+def _option(code: int, value: bytes) -> bytes:
+    return struct.pack("<HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
+
+
+def pcapng(path: Path, ts: int, idb_options: bytes = b"") -> Path:
+    """One UDP packet at raw timestamp ``ts`` (µs unless the IDB says otherwise)."""
+    shb = _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    idb = _block(1, struct.pack("<HHI", 1, 0, 65535) + idb_options
+                 + (_option(0, b"") if idb_options else b""))
+    epb = _block(6, struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(UDP_FRAME),
+                                len(UDP_FRAME)) + UDP_FRAME)
+    path.write_bytes(shb + idb + epb)
+    return path
+
+
+def test_a_time_before_1970_is_refused_in_one_line(tmp_path: Path) -> None:
+    source = pcapng(tmp_path / "early.pcapng", 1_000_000,
+                    _option(14, struct.pack("<q", -4_000_000_000)))   # if_tsoffset
+    for fmt in ("pcap", "pcapng"):
+        line = one_line(visualizer("export", str(source), "-o", str(tmp_path / f"o.{fmt}")), 2)
+        assert "before 1970" in line
+    assert not list(tmp_path.glob("o.*"))
+
+
+def test_a_time_past_2106_needs_pcapng(tmp_path: Path) -> None:
+    source = pcapng(tmp_path / "late.pcapng", 5_000_000_000 * 10**9,
+                    _option(9, b"\x09"))   # if_tsresol: nanoseconds
+    line = one_line(visualizer("export", str(source), "-o", str(tmp_path / "o.pcap")), 2)
+    assert "after 2106" in line and "pcapng" in line
+    assert visualizer("export", str(source), "-o", str(tmp_path / "o.pcapng")).returncode == 0
+
+
+def test_ladder_and_export_pass_the_readers_warning_on(tmp_path: Path) -> None:
+    cut = tmp_path / "cut.pcapng"
+    cut.write_bytes(SAMPLE.read_bytes()[:-30])
+    for args in (["ladder", str(cut)], ["export", str(cut), "-o", str(tmp_path / "o.pcap")],
+                 ["export", str(cut), "-o", str(tmp_path / "o.svg")]):
+        result = visualizer(*args)
+        assert result.returncode == 0, result.stderr
+        assert "file ends inside the block" in result.stderr, args
+
+
+@pytest.mark.parametrize("duration", ["nan", "inf", "1e20", "-1", "0"])
+def test_capture_duration_must_end(duration: str) -> None:
+    line = one_line(visualizer("capture", "-o", "-", "--duration", duration), 2)
+    assert "--duration" in line
+
+
+@pytest.mark.parametrize("count", ["٣", "1_000", "0x10", "3.0"])
+def test_scenario_numbers_are_plain_decimals(count: str, tmp_path: Path) -> None:
+    line = one_line(visualizer("record", "tcp-handshake", "--param", f"count={count}",
+                               "-o", str(tmp_path / "x.pcapng")), 2)
+    assert "whole number" in line
+
+
+def test_select_needs_a_file() -> None:
+    assert "--select needs a FILE" in one_line(visualizer("gui", "--select", "3"), 2)
