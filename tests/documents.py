@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from visualizer.core.pcapwrite import PcapWriter
+from visualizer.core.pcap.writer import PcapWriter
 from visualizer.core.tcp.testing import Conversation, write_pcap
 from visualizer.gui.document import Document
 

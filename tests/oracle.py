@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from visualizer.commands.analyze import packet_records
-from visualizer.core.analysis import analyze
-from visualizer.core.store import PacketStore
+from visualizer.core.decode.store import PacketStore
+from visualizer.core.flows.analysis import analyze
 from visualizer.core.tcp.connection import ANALYSIS_FLAGS
 
 COMPARED = ("stream", "seq", "ack", "len", "analysis")

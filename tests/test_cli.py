@@ -17,7 +17,7 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.utils import PcapWriter as ScapyPcapWriter
 
-from visualizer.core.pcapfile import CaptureFile
+from visualizer.core.pcap.reader import CaptureFile
 
 
 def visualizer(*args: str) -> subprocess.CompletedProcess[str]:

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from visualizer.commands.analyze import packet_records
-from visualizer.core import decode as dec
-from visualizer.core.analysis import analyze
+from visualizer.core.decode import headers as dec
+from visualizer.core.decode.store import PacketStore
 from visualizer.core.errors import BadInput
-from visualizer.core.store import PacketStore
+from visualizer.core.flows.analysis import analyze
 
 pytestmark = pytest.mark.corpus
 

@@ -29,14 +29,14 @@ from PyQt6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from visualizer.cli import main
-from visualizer.core import pcapformat as fmt
-from visualizer.core.analysis import analyze
+from visualizer.core.capture.privileges import check_capture
+from visualizer.core.decode.store import PacketStore
+from visualizer.core.describe.explain import explain
 from visualizer.core.errors import BadInput
-from visualizer.core.explain import explain
-from visualizer.core.pcapfile import CaptureFile
-from visualizer.core.pcapwrite import PcapngWriter, PcapWriter
-from visualizer.core.privileges import check_capture
-from visualizer.core.store import PacketStore
+from visualizer.core.flows.analysis import analyze
+from visualizer.core.pcap import format as fmt
+from visualizer.core.pcap.reader import CaptureFile
+from visualizer.core.pcap.writer import PcapngWriter, PcapWriter
 from visualizer.core.tcp.testing import Conversation, write_pcap
 from visualizer.gui.detail import PacketDetail
 from visualizer.gui.document import Document
@@ -332,7 +332,7 @@ def test_linktype_text_names_registered_types() -> None:
 def test_the_decoded_link_types_are_the_decoders() -> None:
     """``pcapformat.is_decoded`` must follow ``decode.py``: an empty frame of a decoded
     link type is malformed, of any other one unsupported."""
-    from visualizer.core import decode as dec
+    from visualizer.core.decode import headers as dec
 
     for linktype in range(300):
         status = dec.decode(linktype, b"", 0, 0).status
@@ -397,8 +397,8 @@ def test_exports_and_recordings_are_documents_not_secrets(tmp_path: Path) -> Non
     """mkstemp makes 0600; the export is renamed into place with the umask's mode."""
     import stat
 
+    from visualizer.core.decode.store import PacketStore
     from visualizer.core.export import export_packets
-    from visualizer.core.store import PacketStore
 
     old = os.umask(0o022)
     try:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from visualizer.core.capture_process import CaptureProcess
+from visualizer.core.capture.child import CaptureProcess
 from visualizer.core.errors import BadInput
 from visualizer.core.traffic import list_scenarios
 

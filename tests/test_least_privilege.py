@@ -42,9 +42,13 @@ from pytestqt.qtbot import QtBot
 
 from visualizer.cli import main
 from visualizer.commands.setup_capture import setup_capture_command
+from visualizer.core.capture.privileges import (
+    CAPTURE_PYTHON_ENV,
+    CAPTURE_PYTHON_NAME,
+    CapturePermission,
+)
 from visualizer.core.errors import BadInput, CaptureNotPermitted
-from visualizer.core.pcapfile import CaptureFile
-from visualizer.core.privileges import CAPTURE_PYTHON_ENV, CAPTURE_PYTHON_NAME, CapturePermission
+from visualizer.core.pcap.reader import CaptureFile
 from visualizer.gui import mainwindow
 from visualizer.gui.mainwindow import MainWindow
 
@@ -61,8 +65,8 @@ SESSION = textwrap.dedent("""
     import json, os, sys
     from PyQt6.QtCore import QTimer
     from PyQt6.QtWidgets import QApplication
-    from visualizer.core.privileges import check_capture
-    from visualizer.core.spool import new_spool_path
+    from visualizer.core.capture.privileges import check_capture
+    from visualizer.core.capture.spool import new_spool_path
     from visualizer.gui.document import Document
 
     def say(event, **fields):
@@ -106,7 +110,7 @@ SESSION = textwrap.dedent("""
 """)
 
 CHECK = ("import dataclasses, json\n"
-         "from visualizer.core.privileges import check_capture\n"
+         "from visualizer.core.capture.privileges import check_capture\n"
          "print(json.dumps(dataclasses.asdict(check_capture())))\n")
 
 

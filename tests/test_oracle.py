@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from oracle import Agreement, compare_file
 
+from visualizer.core.decode.store import PacketStore
 from visualizer.core.errors import BadInput
-from visualizer.core.store import PacketStore
 
 # frame analysed by only one side -> why (docs/tshark-differences.md)
 ONLY_TSHARK = {

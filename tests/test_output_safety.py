@@ -22,7 +22,7 @@ from conftest import can_capture
 
 from visualizer.core.errors import BadInput
 from visualizer.core.output import GrowingOutput, Target, check_output, written
-from visualizer.core.pcapfile import CaptureFile
+from visualizer.core.pcap.reader import CaptureFile
 
 SAMPLE = Path(__file__).resolve().parents[1] / "resources" / "samples" / "tcp-handshake.pcapng"
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="mknod needs root")

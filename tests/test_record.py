@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from signals import default_sigint
 
-from visualizer.core.pcapfile import CaptureFile
-from visualizer.core.recording import RecordingInfo
+from visualizer.core.pcap.reader import CaptureFile
+from visualizer.core.pcap.recording import RecordingInfo
 
 pytestmark = [pytest.mark.capture, pytest.mark.tshark]
 

@@ -60,7 +60,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
 
 
 def _cmd_capture(args: argparse.Namespace) -> int:
-    from visualizer.core.capture import run_capture
+    from visualizer.core.capture.loop import run_capture
 
     if args.count is not None and args.count <= 0:
         raise BadInput("--count must be a positive number of packets")

@@ -53,8 +53,8 @@ from benchlib import (
     verdict,
 )
 
-from visualizer.core.capture_process import CaptureProcess
-from visualizer.core.pcapfile import CaptureFile
+from visualizer.core.capture.child import CaptureProcess
+from visualizer.core.pcap.reader import CaptureFile
 
 MAX_LOSS = 0.001
 SENDER_BOUND = 0.95   # achieved / offered below this: the sender could not keep up

@@ -37,8 +37,8 @@ from benchlib import (
     verdict,
 )
 
+from visualizer.core.decode.store import PacketStore
 from visualizer.core.export import export_packets
-from visualizer.core.store import PacketStore
 
 TARGET_S = 2.0
 

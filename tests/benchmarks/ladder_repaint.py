@@ -22,11 +22,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PyQt6.QtWidgets import QApplication
 
-from visualizer.core.kinds import ACK_K, DATA_K, FIN_K, PROBLEM_K, SYN_K, SYNACK_K
-from visualizer.core.ladder import Arrow, Ladder, Lane
-from visualizer.core.ladder_svg import ZOOM_MIN
+from visualizer.core.describe.kinds import ACK_K, DATA_K, FIN_K, PROBLEM_K, SYN_K, SYNACK_K
+from visualizer.core.ladder.build import Arrow, Ladder, Lane
+from visualizer.core.ladder.scene import ZOOM_MIN
+from visualizer.core.playback.timescale import positions
 from visualizer.core.tcp.states import TcpState
-from visualizer.core.timescale import positions
 from visualizer.gui.ladder_view import LadderView
 
 T0 = 1_700_000_000 * 10**9

@@ -43,7 +43,7 @@ from benchlib import (
 from PyQt6.QtCore import QTimer
 from PyQt6.QtWidgets import QApplication
 
-from visualizer.core.pcapfile import CaptureFile
+from visualizer.core.pcap.reader import CaptureFile
 
 STALL_MS = 100.0
 SETTLE_S = 1.0     # after the sender ends: the last ring block, the last poll

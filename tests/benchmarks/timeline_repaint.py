@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from PyQt6.QtWidgets import QApplication
 
-from visualizer.core.analysis import Analysis
-from visualizer.core.store import PacketStore
+from visualizer.core.decode.store import PacketStore
+from visualizer.core.flows.analysis import Analysis
 from visualizer.gui.timeline import Timeline
 
 ROUNDS = 30

@@ -12,9 +12,9 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 from scapy.utils import wrpcap
 
-from visualizer.core.analysis import analyze
-from visualizer.core.ladder import tcp_ladder, udp_ladder
-from visualizer.core.store import PacketStore
+from visualizer.core.decode.store import PacketStore
+from visualizer.core.flows.analysis import analyze
+from visualizer.core.ladder.build import tcp_ladder, udp_ladder
 from visualizer.core.tcp.states import TcpState
 
 LO = "127.0.0.1"

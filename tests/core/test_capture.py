@@ -30,16 +30,16 @@ import pytest
 from conftest import can_capture
 from loopback import needs_ipv6
 
-from visualizer.core.capture import (
+from visualizer.core.capture.child import CaptureProcess
+from visualizer.core.capture.loop import (
     CaptureStats,
     compile_bpf,
     interface_linktype,
     kernel_program,
     run_capture,
 )
-from visualizer.core.capture_process import CaptureProcess
 from visualizer.core.errors import BadInput, CaptureFailed, CaptureNotPermitted
-from visualizer.core.pcapformat import (
+from visualizer.core.pcap.format import (
     LINKTYPE_ETHERNET,
     PCAP_MAGIC_NSEC,
     PCAP_RECORD_HEADER,

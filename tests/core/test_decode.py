@@ -12,10 +12,10 @@ from scapy.layers.inet6 import IPv6, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop
 from scapy.layers.l2 import CookedLinux, Dot1Q, Ether
 from scapy.packet import Raw
 
-from visualizer.core import decode as dec
-from visualizer.core import pcapformat as fmt
+from visualizer.core.decode import headers as dec
 from visualizer.core.errors import BadInput
-from visualizer.core.pcapfile import CaptureFile
+from visualizer.core.pcap import format as fmt
+from visualizer.core.pcap.reader import CaptureFile
 
 V4 = socket.inet_aton
 

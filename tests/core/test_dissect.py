@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from visualizer.core.analysis import analyze
-from visualizer.core.dissect import Node, analysis_nodes, dissect, node_path_at
-from visualizer.core.store import PacketStore
+from visualizer.core.decode.dissect import Node, analysis_nodes, dissect, node_path_at
+from visualizer.core.decode.store import PacketStore
+from visualizer.core.flows.analysis import analyze
 from visualizer.core.tcp.testing import Conversation, options_bytes, write_pcap
 
 SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
@@ -346,7 +346,7 @@ def test_analysis_nodes_for_udp() -> None:
 # -- cost and corpus ------------------------------------------------------------
 
 def test_import_loads_neither_scapy_nor_qt() -> None:
-    code = ("import sys, visualizer.core.dissect; "
+    code = ("import sys, visualizer.core.decode.dissect; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('scapy', 'PyQt6')]; "
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -12,9 +12,9 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet
 from scapy.utils import wrpcap
 
-from visualizer.core.analysis import Analysis, analyze
-from visualizer.core.explain import Explanation, explain
-from visualizer.core.store import PacketStore
+from visualizer.core.decode.store import PacketStore
+from visualizer.core.describe.explain import Explanation, explain
+from visualizer.core.flows.analysis import Analysis, analyze
 from visualizer.core.tcp.testing import Conversation, write_pcap
 
 SAMPLES = Path(__file__).parents[2] / "resources" / "samples"

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from visualizer.core.decode.store import PacketStore
 from visualizer.core.export import export_packets
-from visualizer.core.pcapfile import CaptureFile
-from visualizer.core.store import PacketStore
+from visualizer.core.pcap.reader import CaptureFile
 from visualizer.core.tcp.testing import Conversation, write_pcap
 
 SAMPLE = Path(__file__).parents[2] / "resources" / "samples" / "tcp-handshake.pcapng"

@@ -28,12 +28,12 @@ from scapy.layers.inet6 import (
 from scapy.layers.l2 import ARP, CookedLinux, Dot1Q, Ether
 from scapy.packet import Raw
 
-from visualizer.core import decode as dec
-from visualizer.core import fastdecode as fast
-from visualizer.core import pcapformat as fmt
+from visualizer.core.decode import columns as fast
+from visualizer.core.decode import headers as dec
+from visualizer.core.decode.store import COLUMNS, PacketStore
 from visualizer.core.errors import BadInput
-from visualizer.core.pcapfile import CaptureFile, FrameRecord
-from visualizer.core.store import COLUMNS, PacketStore
+from visualizer.core.pcap import format as fmt
+from visualizer.core.pcap.reader import CaptureFile, FrameRecord
 from visualizer.core.tcp.testing import Conversation, write_pcap
 
 SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
@@ -177,7 +177,7 @@ def test_progress_every_batch_and_a_stop(tmp_path: Path) -> None:
 
 
 def fast_batch() -> int:
-    from visualizer.core.store import BATCH
+    from visualizer.core.decode.store import BATCH
     return BATCH
 
 

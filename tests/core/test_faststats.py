@@ -22,11 +22,11 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
 from visualizer.commands.analyze import FULL_ANALYSIS_ENV, analyze_command
-from visualizer.core import pcapformat as fmt
-from visualizer.core.analysis import analyze
+from visualizer.core.decode.store import PacketStore
 from visualizer.core.errors import BadInput
-from visualizer.core.faststats import ConversationStats, conversation_stats, full_stats
-from visualizer.core.store import PacketStore
+from visualizer.core.flows.analysis import analyze
+from visualizer.core.flows.summaries import ConversationStats, conversation_stats, full_stats
+from visualizer.core.pcap import format as fmt
 from visualizer.core.tcp.segment import TcpSegment
 from visualizer.core.tcp.states import TcpState
 from visualizer.core.tcp.testing import Capture, Conversation, write_pcap

@@ -20,11 +20,11 @@ from fuzz import targets
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from visualizer.core import pcapformat as fmt
 from visualizer.core.errors import BadInput
-from visualizer.core.live import GrowingCapture
-from visualizer.core.pcapfile import CaptureFile
-from visualizer.core.pcapwrite import PcapngWriter, PcapWriter
+from visualizer.core.pcap import format as fmt
+from visualizer.core.pcap.growing import GrowingCapture
+from visualizer.core.pcap.reader import CaptureFile
+from visualizer.core.pcap.writer import PcapngWriter, PcapWriter
 from visualizer.core.tcp.segment import TcpSegment
 from visualizer.core.tcp.testing import Conversation, frame_bytes, options_bytes
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from fuzz import targets
 
-from visualizer.core import pcapformat as fmt
-from visualizer.core.pcapfile import CaptureFile
-from visualizer.core.store import PacketStore
+from visualizer.core.decode.store import PacketStore
+from visualizer.core.pcap import format as fmt
+from visualizer.core.pcap.reader import CaptureFile
 
 REGRESSIONS = Path(__file__).resolve().parents[1] / "fuzz" / "regressions"
 FILES = sorted(p for p in REGRESSIONS.iterdir() if p.is_file())

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from visualizer.core.interfaces import check_filter, list_interfaces
-from visualizer.core.pcapformat import LINKTYPE_ETHERNET
+from visualizer.core.capture.interfaces import check_filter, list_interfaces
+from visualizer.core.pcap.format import LINKTYPE_ETHERNET
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,7 +66,7 @@ def test_checking_a_filter_needs_no_privilege() -> None:
             "    raise SystemExit('still privileged')\n"
             "except PermissionError:\n"
             "    pass\n"
-            "from visualizer.core.interfaces import check_filter\n"
+            "from visualizer.core.capture.interfaces import check_filter\n"
             "print(check_filter('tcp port 80', 'lo'), '|', check_filter('tcp port', 'lo'))\n")
     result = subprocess.run(
         ["setpriv", "--inh-caps=-all", "--bounding-set=-all", "--", sys.executable, "-c", code],

@@ -5,11 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from visualizer.core.analysis import analyze
-from visualizer.core.kinds import KINDS, packet_kinds
-from visualizer.core.store import PacketStore
+from visualizer.core.decode.store import PacketStore
+from visualizer.core.describe.kinds import KINDS, packet_kinds
+from visualizer.core.flows.analysis import analyze
+from visualizer.core.playback.timescale import SCALES, positions
 from visualizer.core.tcp.testing import Conversation, write_pcap
-from visualizer.core.timescale import SCALES, positions
 
 SAMPLES = Path(__file__).parents[2] / "resources" / "samples"
 

@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from visualizer.core.analysis import Analysis, analyze
+from visualizer.core.decode.store import PacketStore
+from visualizer.core.describe.kinds import KINDS, PROBLEM_K
 from visualizer.core.errors import BadInput
-from visualizer.core.kinds import KINDS, PROBLEM_K
-from visualizer.core.ladder import Ladder, combined_ladder, describe, tcp_ladder, udp_ladder
-from visualizer.core.ladder_svg import (
+from visualizer.core.flows.analysis import Analysis, analyze
+from visualizer.core.ladder.build import Ladder, combined_ladder, describe, tcp_ladder, udp_ladder
+from visualizer.core.ladder.scene import (
     FIRST,
     LIGHT,
     Cursor,
@@ -27,10 +28,9 @@ from visualizer.core.ladder_svg import (
     text_width,
     write_svg,
 )
-from visualizer.core.store import PacketStore
+from visualizer.core.playback.timescale import positions
 from visualizer.core.tcp.states import TcpState
 from visualizer.core.tcp.testing import Conversation, options_bytes, write_pcap
-from visualizer.core.timescale import positions
 
 SAMPLES = Path(__file__).parents[2] / "resources" / "samples"
 HANDSHAKE = SAMPLES / "tcp-handshake.pcapng"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from visualizer.core import pcapformat as fmt
 from visualizer.core.errors import BadInput
-from visualizer.core.pcapfile import CaptureFile
-from visualizer.core.pcapwrite import PcapngWriter, PcapWriter
+from visualizer.core.pcap import format as fmt
+from visualizer.core.pcap.reader import CaptureFile
+from visualizer.core.pcap.writer import PcapngWriter, PcapWriter
 
 FRAME_A = bytes(range(60))
 FRAME_B = b"\xff" * 75
@@ -153,8 +153,8 @@ def test_pcap_writer_output_is_what_the_reader_reads(tmp_path: Path) -> None:
 def test_a_comment_too_long_for_one_option_is_cut_not_an_error(tmp_path) -> None:
     import io
 
-    from visualizer.core.pcapfile import CaptureFile
-    from visualizer.core.pcapwrite import PcapngWriter
+    from visualizer.core.pcap.reader import CaptureFile
+    from visualizer.core.pcap.writer import PcapngWriter
 
     out = io.BytesIO()
     writer = PcapngWriter(out, [(1, "lo")])

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from visualizer.core.playback import LOOP_PAUSE, MAX_SPEED, MIN_SPEED, PlaybackCursor
-from visualizer.core.store import PacketStore
-from visualizer.core.timescale import SCALES, positions
+from visualizer.core.decode.store import PacketStore
+from visualizer.core.playback.cursor import LOOP_PAUSE, MAX_SPEED, MIN_SPEED, PlaybackCursor
+from visualizer.core.playback.timescale import SCALES, positions
 
 SAMPLES = Path(__file__).parents[2] / "resources" / "samples"
 F, G = 0.6, 0.4  # the default flight and gap seconds, spelled out so the sums below read

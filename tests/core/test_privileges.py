@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from conftest import can_capture
 
-from visualizer.core import privileges
-from visualizer.core.privileges import (
+from visualizer.core.capture import privileges
+from visualizer.core.capture.privileges import (
     CAPTURE_PYTHON_ENV,
     CAPTURE_PYTHON_NAME,
     capture_python,

@@ -26,21 +26,21 @@ import pytest
 from leaks import open_fds
 from signals import default_sigint
 
-from visualizer.core.analysis import analysis_names, analyze
-from visualizer.core.capture_process import CaptureProcess
+from visualizer.core.capture.child import CaptureProcess
+from visualizer.core.decode.store import PacketStore
+from visualizer.core.describe.explain import explain
 from visualizer.core.errors import BadInput
-from visualizer.core.explain import explain
-from visualizer.core.netns import (
+from visualizer.core.flows.analysis import analysis_names, analyze
+from visualizer.core.path.netns import (
     NETNS_DIR,
     NamespaceNotPermitted,
     NetworkNamespace,
     missing_capabilities,
     remove_stale,
 )
-from visualizer.core.pcapfile import CaptureFile
+from visualizer.core.pcap.reader import CaptureFile
+from visualizer.core.pcap.recording import RecordingInfo
 from visualizer.core.record import STAGE_RUN, RecordingCancelled, record
-from visualizer.core.recording import RecordingInfo
-from visualizer.core.store import PacketStore
 from visualizer.core.traffic import get_scenario, parse_params
 from visualizer.core.traffic.logged_socket import LoggedSocket
 from visualizer.core.traffic.side import Side

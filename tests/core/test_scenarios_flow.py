@@ -23,13 +23,13 @@ import pytest
 from leaks import open_fds
 from loopback import FAMILIES
 
-from visualizer.core.analysis import Analysis, analysis_names, analyze
+from visualizer.core.decode.store import PacketStore
+from visualizer.core.describe.explain import explain
 from visualizer.core.errors import BadInput
-from visualizer.core.explain import explain
-from visualizer.core.pcapfile import CaptureFile
+from visualizer.core.flows.analysis import Analysis, analysis_names, analyze
+from visualizer.core.pcap.reader import CaptureFile
+from visualizer.core.pcap.recording import RecordingInfo
 from visualizer.core.record import record
-from visualizer.core.recording import RecordingInfo
-from visualizer.core.store import PacketStore
 from visualizer.core.tcp.options import parse_options
 from visualizer.core.tcp.segment import ACK, SYN
 from visualizer.core.traffic import get_scenario, list_scenarios, parse_params

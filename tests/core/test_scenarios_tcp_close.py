@@ -22,12 +22,12 @@ from pathlib import Path
 import pytest
 from loopback import FAMILIES, needs_ipv6
 
-from visualizer.core.analysis import Analysis, analyze
-from visualizer.core.explain import explain
-from visualizer.core.pcapfile import CaptureFile
+from visualizer.core.decode.store import PacketStore
+from visualizer.core.describe.explain import explain
+from visualizer.core.flows.analysis import Analysis, analyze
+from visualizer.core.pcap.reader import CaptureFile
+from visualizer.core.pcap.recording import RecordingInfo
 from visualizer.core.record import record
-from visualizer.core.recording import RecordingInfo
-from visualizer.core.store import PacketStore
 from visualizer.core.tcp.segment import ACK, FIN, RST, SYN
 from visualizer.core.tcp.states import TcpState
 from visualizer.core.tcp.testing import Conversation, write_pcap

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from visualizer.commands.ladder import LANE_GAP, TIME_WIDTH, render
-from visualizer.core.analysis import Analysis, analyze
-from visualizer.core.ladder import (
+from visualizer.core.decode.store import PacketStore
+from visualizer.core.flows.analysis import Analysis, analyze
+from visualizer.core.ladder.build import (
     Ladder,
     LaneCall,
     attach_calls,
@@ -24,7 +25,7 @@ from visualizer.core.ladder import (
     tcp_ladder,
     udp_ladder,
 )
-from visualizer.core.ladder_svg import (
+from visualizer.core.ladder.scene import (
     BAND,
     CALL_ROW,
     LadderScene,
@@ -32,10 +33,9 @@ from visualizer.core.ladder_svg import (
     Text,
     svg_text,
 )
-from visualizer.core.recording import RecordingInfo
-from visualizer.core.store import PacketStore
+from visualizer.core.pcap.recording import RecordingInfo
+from visualizer.core.playback.timescale import positions
 from visualizer.core.tcp.testing import START_NS, Conversation, options_bytes, write_pcap
-from visualizer.core.timescale import positions
 
 SAMPLES = Path(__file__).parents[2] / "resources" / "samples"
 HANDSHAKE = SAMPLES / "tcp-handshake.pcapng"

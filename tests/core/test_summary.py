@@ -14,10 +14,8 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 from scapy.utils import wrpcap
 
-from visualizer.core.analysis import analyze
-from visualizer.core.pcapfile import CaptureFile
-from visualizer.core.store import PacketStore
-from visualizer.core.summary import (
+from visualizer.core.decode.store import PacketStore
+from visualizer.core.describe.summary import (
     PacketSummary,
     analysis_labels,
     format_absolute,
@@ -25,6 +23,8 @@ from visualizer.core.summary import (
     icmp_text,
     time_digits,
 )
+from visualizer.core.flows.analysis import analyze
+from visualizer.core.pcap.reader import CaptureFile
 from visualizer.core.tcp.connection import ANALYSIS_FLAGS
 from visualizer.core.tcp.testing import Capture, Conversation, options_bytes, write_pcap
 

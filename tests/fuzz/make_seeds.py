@@ -19,9 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for ``fuzz``
 
 from fuzz import targets
-from visualizer.core import decode as dec
+from visualizer.core.decode import headers as dec
+from visualizer.core.decode.store import PacketStore
 from visualizer.core.errors import BadInput
-from visualizer.core.store import PacketStore
 from visualizer.core.tcp.segment import TcpSegment
 
 MAX_FILE = 64 * 1024      # reader seeds: small files keep executions fast

@@ -26,15 +26,15 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
-from visualizer.core import decode as dec
-from visualizer.core.analysis import COLUMNS as ANALYSIS_COLUMNS
-from visualizer.core.analysis import Analysis
-from visualizer.core.dissect import Node, dissect
+from visualizer.core.decode import headers as dec
+from visualizer.core.decode.dissect import Node, dissect
+from visualizer.core.decode.store import COLUMNS as STORE_COLUMNS
+from visualizer.core.decode.store import PacketStore
 from visualizer.core.errors import BadInput
-from visualizer.core.live import GrowingCapture
-from visualizer.core.pcapfile import CaptureFile
-from visualizer.core.store import COLUMNS as STORE_COLUMNS
-from visualizer.core.store import PacketStore
+from visualizer.core.flows.analysis import COLUMNS as ANALYSIS_COLUMNS
+from visualizer.core.flows.analysis import Analysis
+from visualizer.core.pcap.growing import GrowingCapture
+from visualizer.core.pcap.reader import CaptureFile
 from visualizer.core.tcp.connection import ANALYSIS_FLAGS, MAX_UNACKED_SEGMENTS
 from visualizer.core.tcp.segment import ACK, FIN, SYN, TcpSegment
 from visualizer.core.tcp.states import TcpState

@@ -8,7 +8,7 @@ import pytest
 from PyQt6.QtCore import QSettings
 from PyQt6.QtWidgets import QMessageBox
 
-from visualizer.core.privileges import check_capture
+from visualizer.core.capture.privileges import check_capture
 from visualizer.gui.mainwindow import MainWindow
 
 

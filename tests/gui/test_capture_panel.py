@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PyQt6.QtCore import Qt
 
-from visualizer.core.interfaces import Interface
+from visualizer.core.capture.interfaces import Interface
 from visualizer.gui.capture_panel import CHECK_DELAY_MS, CapturePanel
 
 

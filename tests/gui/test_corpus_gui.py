@@ -26,9 +26,9 @@ from PyQt6.QtCore import QModelIndex, Qt
 from PyQt6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from visualizer.core import decode as dec
-from visualizer.core.explain import explain
-from visualizer.core.ladder import other_ladder
+from visualizer.core.decode import headers as dec
+from visualizer.core.describe.explain import explain
+from visualizer.core.ladder.build import other_ladder
 from visualizer.gui.ladder_view import NO_HOSTS_TEXT
 from visualizer.gui.mainwindow import MainWindow
 

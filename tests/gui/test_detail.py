@@ -11,9 +11,9 @@ from PyQt6.QtGui import QColor, QPalette
 from PyQt6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
-from visualizer.core.analysis import analyze
-from visualizer.core.dissect import Node, analysis_nodes, node_path_at
-from visualizer.core.store import PacketStore
+from visualizer.core.decode.dissect import Node, analysis_nodes, node_path_at
+from visualizer.core.decode.store import PacketStore
+from visualizer.core.flows.analysis import analyze
 from visualizer.gui.detail import PacketDetail
 
 SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from PyQt6.QtCore import QSettings
 
-from visualizer.core.analysis import analyze
+from visualizer.core.capture.privileges import check_capture
+from visualizer.core.decode.store import PacketStore
 from visualizer.core.export import packet_comments
-from visualizer.core.pcapfile import CaptureFile
-from visualizer.core.privileges import check_capture
-from visualizer.core.store import PacketStore
+from visualizer.core.flows.analysis import analyze
+from visualizer.core.pcap.reader import CaptureFile
 from visualizer.gui.export_dialog import ExportDialog
 from visualizer.gui.mainwindow import MainWindow
 

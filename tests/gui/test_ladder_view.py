@@ -13,13 +13,13 @@ from PyQt6.QtCore import QPoint, QPointF, Qt
 from PyQt6.QtGui import QColor, QImage, QMouseEvent, QPalette, QWheelEvent
 from PyQt6.QtWidgets import QApplication
 
-from visualizer.core.analysis import analyze
+from visualizer.core.decode.store import PacketStore
 from visualizer.core.errors import BadInput
-from visualizer.core.ladder import Ladder, tcp_ladder
-from visualizer.core.ladder_svg import HEADER, Text
-from visualizer.core.store import PacketStore
+from visualizer.core.flows.analysis import analyze
+from visualizer.core.ladder.build import Ladder, tcp_ladder
+from visualizer.core.ladder.scene import HEADER, Text
+from visualizer.core.playback.timescale import positions
 from visualizer.core.tcp.states import TcpState
-from visualizer.core.timescale import positions
 from visualizer.gui.ladder_view import LadderView
 
 SAMPLES = Path(__file__).parents[2] / "resources" / "samples"

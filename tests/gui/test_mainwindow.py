@@ -14,7 +14,7 @@ import pytest
 from documents import hosts_pcap
 from PyQt6.QtCore import QSettings, Qt
 
-from visualizer.core.privileges import CapturePermission
+from visualizer.core.capture.privileges import CapturePermission
 from visualizer.gui.mainwindow import MainWindow
 
 SAMPLES = Path(__file__).parents[2] / "resources" / "samples"

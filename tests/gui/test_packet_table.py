@@ -10,7 +10,7 @@ from documents import exchanges_pcap, open_document
 from PyQt6.QtCore import QItemSelectionModel, Qt
 from PyQt6.QtGui import QColor, QPalette
 
-from visualizer.core.kinds import KINDS
+from visualizer.core.describe.kinds import KINDS
 from visualizer.core.tcp.testing import Capture, Conversation, write_pcap
 from visualizer.gui.document import FIRST_BATCH, Document
 from visualizer.gui.packet_table import (

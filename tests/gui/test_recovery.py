@@ -15,9 +15,9 @@ import pytest
 from PyQt6.QtCore import QSettings
 from PyQt6.QtWidgets import QMessageBox
 
-from visualizer.core.pcapfile import CaptureFile
-from visualizer.core.privileges import check_capture
-from visualizer.core.spool import orphans
+from visualizer.core.capture.privileges import check_capture
+from visualizer.core.capture.spool import orphans
+from visualizer.core.pcap.reader import CaptureFile
 from visualizer.gui.mainwindow import MainWindow
 
 # A GUI session reduced to what matters here: a Document capturing live into
@@ -27,7 +27,7 @@ SESSION = textwrap.dedent("""
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from PyQt6.QtCore import QTimer
     from PyQt6.QtWidgets import QApplication
-    from visualizer.core.spool import new_spool_path
+    from visualizer.core.capture.spool import new_spool_path
     from visualizer.gui.document import Document
     app = QApplication([])
     doc = Document()

@@ -13,9 +13,9 @@ import pytest
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QComboBox, QSpinBox
 
-from visualizer.core.decode import PROTO_TCP
-from visualizer.core.recording import RecordingInfo
-from visualizer.core.store import PacketStore
+from visualizer.core.decode.headers import PROTO_TCP
+from visualizer.core.decode.store import PacketStore
+from visualizer.core.pcap.recording import RecordingInfo
 from visualizer.core.traffic import get_scenario
 from visualizer.gui import scenario_panel
 from visualizer.gui.scenario_panel import ScenarioPanel, ScenarioRunner

@@ -9,13 +9,13 @@ import pytest
 from PyQt6.QtCore import QPoint, QSettings
 from PyQt6.QtGui import QColor, QImage
 
-from visualizer.core.analysis import analyze
-from visualizer.core.ladder import Ladder, attach_calls, tcp_ladder
-from visualizer.core.ladder_svg import LIGHT, call_fill
-from visualizer.core.privileges import check_capture
-from visualizer.core.recording import RecordingInfo
-from visualizer.core.store import PacketStore
-from visualizer.core.timescale import positions
+from visualizer.core.capture.privileges import check_capture
+from visualizer.core.decode.store import PacketStore
+from visualizer.core.flows.analysis import analyze
+from visualizer.core.ladder.build import Ladder, attach_calls, tcp_ladder
+from visualizer.core.ladder.scene import LIGHT, call_fill
+from visualizer.core.pcap.recording import RecordingInfo
+from visualizer.core.playback.timescale import positions
 from visualizer.gui.ladder_view import LadderView
 from visualizer.gui.mainwindow import MainWindow
 

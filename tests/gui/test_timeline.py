@@ -14,10 +14,18 @@ from PyQt6.QtCore import QEvent, QPoint, QPointF, Qt
 from PyQt6.QtGui import QColor, QImage, QMouseEvent, QPalette, QWheelEvent
 from PyQt6.QtWidgets import QApplication, QWidget
 
-from visualizer.core.analysis import Analysis, analyze
-from visualizer.core.kinds import DATA_K, FIN_K, KINDS, PROBLEM_K, SYN_K, UDP_K, packet_kinds
-from visualizer.core.pcapfile import CaptureFile
-from visualizer.core.store import PacketStore
+from visualizer.core.decode.store import PacketStore
+from visualizer.core.describe.kinds import (
+    DATA_K,
+    FIN_K,
+    KINDS,
+    PROBLEM_K,
+    SYN_K,
+    UDP_K,
+    packet_kinds,
+)
+from visualizer.core.flows.analysis import Analysis, analyze
+from visualizer.core.pcap.reader import CaptureFile
 from visualizer.core.tcp.testing import Capture, Conversation, write_pcap
 from visualizer.gui.timeline import Timeline
 

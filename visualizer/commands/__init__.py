@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from visualizer.core.store import PacketStore
+from visualizer.core.decode.store import PacketStore
 
 
 def warn_about(path: str, store: PacketStore) -> None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import sys
 
 from visualizer.commands import warn_about
-from visualizer.core.analysis import analyze
+from visualizer.core.decode.store import PacketStore
 from visualizer.core.errors import BadInput
 from visualizer.core.export import export_packets, format_for_path, packet_comments
+from visualizer.core.flows.analysis import analyze
 from visualizer.core.output import check_output
-from visualizer.core.recording import RecordingInfo
-from visualizer.core.store import PacketStore
+from visualizer.core.pcap.recording import RecordingInfo
 
 
 def export_command(path: str, output: str, *, stream: int | None, fmt: str | None,
@@ -59,9 +59,9 @@ def export_command(path: str, output: str, *, stream: int | None, fmt: str | Non
 def _export_svg(path: str, output: str, *, stream: int | None, absolute: bool,
                 scale: str) -> int:
     """The ladder of ``stream``, or of every conversation in one picture, as SVG."""
-    from visualizer.core.ladder import attach_calls, combined_ladder, tcp_ladder
-    from visualizer.core.ladder_svg import LadderScene, write_svg
-    from visualizer.core.timescale import positions
+    from visualizer.core.ladder.build import attach_calls, combined_ladder, tcp_ladder
+    from visualizer.core.ladder.scene import LadderScene, write_svg
+    from visualizer.core.playback.timescale import positions
 
     store = PacketStore.from_file(path)
     try:

@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import TextIO
 
 from visualizer.commands import warn_about
-from visualizer.core.analysis import analyze
-from visualizer.core.ladder import (
+from visualizer.core.decode.store import PacketStore
+from visualizer.core.flows.analysis import analyze
+from visualizer.core.ladder.build import (
     CallEvent,
     Ladder,
     all_ladders,
@@ -21,8 +22,7 @@ from visualizer.core.ladder import (
     other_ladder,
     tcp_ladder,
 )
-from visualizer.core.recording import RecordingInfo
-from visualizer.core.store import PacketStore
+from visualizer.core.pcap.recording import RecordingInfo
 
 TIME_WIDTH = 12
 LANE_GAP = 66

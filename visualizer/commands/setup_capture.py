@@ -35,8 +35,8 @@ import sys
 import tempfile
 from typing import TextIO
 
+from visualizer.core.capture.privileges import CAPTURE_PYTHON_NAME, check_capture, dedicated_python
 from visualizer.core.errors import BadInput, CaptureFailed, CaptureNotPermitted, VisualizerError
-from visualizer.core.privileges import CAPTURE_PYTHON_NAME, check_capture, dedicated_python
 
 __all__ = ["setup_capture_command"]
 

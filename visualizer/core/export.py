@@ -13,14 +13,14 @@ from typing import BinaryIO
 
 import numpy as np
 
-from visualizer.core.analysis import Analysis, analysis_names
+from visualizer.core.decode.store import PacketStore
+from visualizer.core.describe.explain import explain
 from visualizer.core.errors import BadInput
-from visualizer.core.explain import explain
+from visualizer.core.flows.analysis import Analysis, analysis_names
 from visualizer.core.output import written
-from visualizer.core.pcapformat import LINKTYPE_NAMES, PCAP_RECORD_HEADER_LEN
-from visualizer.core.pcapwrite import PcapngWriter, PcapWriter
-from visualizer.core.recording import RecordingInfo
-from visualizer.core.store import PacketStore
+from visualizer.core.pcap.format import LINKTYPE_NAMES, PCAP_RECORD_HEADER_LEN
+from visualizer.core.pcap.recording import RecordingInfo
+from visualizer.core.pcap.writer import PcapngWriter, PcapWriter
 
 FORMATS = ("pcap", "pcapng")
 

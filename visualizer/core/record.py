@@ -31,15 +31,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from visualizer import __version__
-from visualizer.core.capture import CaptureStats
-from visualizer.core.capture_process import CaptureProcess
+from visualizer.core.capture.child import CaptureProcess
+from visualizer.core.capture.loop import CaptureStats
+from visualizer.core.capture.spool import new_spool_path
 from visualizer.core.errors import BadInput, VisualizerError
 from visualizer.core.output import OutputFailed, check_output, written
-from visualizer.core.pcapfile import CaptureFile
-from visualizer.core.pcapformat import PCAP_FILE_HEADER_LEN
-from visualizer.core.pcapwrite import PcapngWriter
-from visualizer.core.recording import RecordingInfo
-from visualizer.core.spool import new_spool_path
+from visualizer.core.pcap.format import PCAP_FILE_HEADER_LEN
+from visualizer.core.pcap.reader import CaptureFile
+from visualizer.core.pcap.recording import RecordingInfo
+from visualizer.core.pcap.writer import PcapngWriter
 from visualizer.core.traffic import PreparedRun, RunResult, get_scenario, parse_params
 
 

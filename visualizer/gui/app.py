@@ -17,7 +17,7 @@ import time
 
 from visualizer.core.errors import BadInput
 from visualizer.core.output import check_output, written
-from visualizer.core.pcapfile import CaptureFile
+from visualizer.core.pcap.reader import CaptureFile
 
 
 def make_app(argv: list[str] | None = None):

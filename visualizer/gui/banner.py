@@ -19,7 +19,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from visualizer.core.privileges import (
+from visualizer.core.capture.privileges import (
     CAPTURE_PYTHON_NAME,
     CapturePermission,
     grant_commands,

@@ -25,7 +25,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from visualizer.core.interfaces import Interface, check_filter, list_interfaces
+from visualizer.core.capture.interfaces import Interface, check_filter, list_interfaces
 
 CHECK_DELAY_MS = 200
 _INVALID_STYLE = "QLineEdit { border: 2px solid #c62828; border-radius: 3px; padding: 1px; }"

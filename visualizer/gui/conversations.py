@@ -37,7 +37,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from visualizer.core.summary import format_seconds
+from visualizer.core.describe.summary import format_seconds
 from visualizer.gui.document import Conversation, Document
 
 HEADERS = ("Conversation", "Endpoint A", "Endpoint B", "Packets", "Bytes", "Duration",

@@ -21,7 +21,7 @@ from typing import IO
 from PyQt6.QtCore import QMessageLogContext, QtMsgType, qInstallMessageHandler
 from PyQt6.QtWidgets import QApplication, QMessageBox
 
-from visualizer.core.spool import data_dir
+from visualizer.core.capture.spool import data_dir
 
 log = logging.getLogger("visualizer")
 _fault_file: IO[str] | None = None

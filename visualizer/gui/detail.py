@@ -2,7 +2,7 @@
 
 Selecting a field highlights its bytes; clicking a byte selects the deepest
 field that covers it, as in Wireshark. The tree and the byte ranges come from
-``visualizer.core.dissect``; this module only shows them.
+``visualizer.core.decode.dissect``; this module only shows them.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from visualizer.core.dissect import Node, dissect, node_path_at
+from visualizer.core.decode.dissect import Node, dissect, node_path_at
 
 NODE_ROLE = Qt.ItemDataRole.UserRole + 1
 _CACHE_SIZE = 64

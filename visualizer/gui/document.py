@@ -39,15 +39,15 @@ from dataclasses import dataclass
 import numpy as np
 from PyQt6.QtCore import QObject, Qt, QTimer, pyqtSignal, pyqtSlot
 
-from visualizer.core.analysis import Analysis
-from visualizer.core.capture_process import CaptureProcess
+from visualizer.core.capture.child import CaptureProcess
+from visualizer.core.decode.store import PacketStore, format_endpoint
+from visualizer.core.describe.kinds import packet_kinds
 from visualizer.core.errors import VisualizerError
-from visualizer.core.kinds import packet_kinds
-from visualizer.core.live import GrowingCapture
-from visualizer.core.pcapfile import CaptureFile, FrameRecord
-from visualizer.core.pcapformat import PCAP_RECORD_HEADER
-from visualizer.core.recording import RecordingInfo
-from visualizer.core.store import PacketStore, format_endpoint
+from visualizer.core.flows.analysis import Analysis
+from visualizer.core.pcap.format import PCAP_RECORD_HEADER
+from visualizer.core.pcap.growing import GrowingCapture
+from visualizer.core.pcap.reader import CaptureFile, FrameRecord
+from visualizer.core.pcap.recording import RecordingInfo
 
 FIRST_BATCH = 2_000      # small, so the first rows show at once
 CHUNK = 1_024            # then packets per turn of the loader (about 10 ms of work):
@@ -241,7 +241,7 @@ class Document(QObject):
         return np.flatnonzero(mask)
 
     def kinds(self) -> np.ndarray:
-        """Kind codes (``visualizer.core.kinds``) of packets [0, count)."""
+        """Kind codes (``visualizer.core.describe.kinds``) of packets [0, count)."""
         if len(self._kinds) < self.count and self.analysis is not None:
             self._kinds = np.concatenate(
                 [self._kinds, packet_kinds(self.analysis, len(self._kinds), self.count)])

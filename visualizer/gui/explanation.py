@@ -7,12 +7,12 @@ import html
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from visualizer.core.analysis import Analysis
-from visualizer.core.explain import explain
+from visualizer.core.describe.explain import explain
+from visualizer.core.flows.analysis import Analysis
 
 
 class ExplanationPanel(QWidget):
-    """A title and a few sentences about one packet (``visualizer.core.explain``)."""
+    """A title and a few sentences about one packet (``visualizer.core.describe.explain``)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -1,6 +1,6 @@
 """The animated ladder diagram (DESIGN.md: Views).
 
-What is drawn comes from :class:`visualizer.core.ladder_svg.LadderScene`:
+What is drawn comes from :class:`visualizer.core.ladder.scene.LadderScene`:
 a list of plain primitives for the visible rectangle only, which this
 widget paints with QPainter and the SVG export writes out. Off-screen
 arrows and lanes are never even turned into primitives, which keeps a
@@ -38,8 +38,8 @@ from PyQt6.QtGui import (
 from PyQt6.QtWidgets import QAbstractScrollArea, QScrollBar, QToolTip, QWidget
 
 from visualizer.core.errors import BadInput
-from visualizer.core.ladder import Ladder, describe, describe_call
-from visualizer.core.ladder_svg import (
+from visualizer.core.ladder.build import Ladder, describe, describe_call
+from visualizer.core.ladder.scene import (
     FUTURE_MODES,
     HEADER,
     ZOOM_MAX,

@@ -41,16 +41,16 @@ from PyQt6.QtWidgets import (
 )
 
 from visualizer import __version__
-from visualizer.core.dissect import analysis_nodes, warm_up
-from visualizer.core.errors import VisualizerError
-from visualizer.core.export import export_packets, packet_comments
-from visualizer.core.privileges import (
+from visualizer.core.capture.privileges import (
     CapturePermission,
     check_capture,
     grant_commands,
     running_as_root,
 )
-from visualizer.core.spool import new_spool_path, orphans, recordings_dir
+from visualizer.core.capture.spool import new_spool_path, orphans, recordings_dir
+from visualizer.core.decode.dissect import analysis_nodes, warm_up
+from visualizer.core.errors import VisualizerError
+from visualizer.core.export import export_packets, packet_comments
 from visualizer.gui.banner import PrivilegeBanner
 from visualizer.gui.capture_panel import CapturePanel
 from visualizer.gui.conversations import ConversationsPane

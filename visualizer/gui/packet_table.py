@@ -2,7 +2,7 @@
 
 A view over the shared ``Document``. The model keeps no Python object per
 row: every cell is computed when Qt asks for it, from the store's and the
-analysis's columns (``visualizer.core.summary`` writes the text), so a
+analysis's columns (``visualizer.core.describe.summary`` writes the text), so a
 million packets cost nothing until they scroll into sight. While a file
 loads or a capture runs, ``grown`` inserts only the new rows.
 """
@@ -26,8 +26,13 @@ from PyQt6.QtCore import (
 from PyQt6.QtGui import QColor, QGuiApplication, QPalette
 from PyQt6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
 
-from visualizer.core.kinds import KINDS, PROBLEM_K
-from visualizer.core.summary import PacketSummary, format_absolute, format_seconds, time_digits
+from visualizer.core.describe.kinds import KINDS, PROBLEM_K
+from visualizer.core.describe.summary import (
+    PacketSummary,
+    format_absolute,
+    format_seconds,
+    time_digits,
+)
 from visualizer.gui.document import Document
 
 TIME_FORMATS = ("absolute", "relative", "delta")

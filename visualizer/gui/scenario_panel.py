@@ -36,6 +36,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from visualizer.core.capture.spool import recordings_dir
 from visualizer.core.errors import BadInput, CaptureNotPermitted, VisualizerError
 from visualizer.core.record import (
     STAGE_CAPTURE,
@@ -45,7 +46,6 @@ from visualizer.core.record import (
     RecordResult,
     record,
 )
-from visualizer.core.spool import recordings_dir
 from visualizer.core.traffic import Param, ParamValue, Scenario, get_scenario, list_scenarios
 
 log = logging.getLogger(__name__)

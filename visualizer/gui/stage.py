@@ -27,9 +27,9 @@ from PyQt6.QtWidgets import (
 )
 
 from visualizer.core.errors import BadInput, VisualizerError
-from visualizer.core.ladder import Ladder, attach_calls, combined_ladder, other_indices
-from visualizer.core.playback import SPEED_STEPS, PlaybackCursor
-from visualizer.core.timescale import SCALES
+from visualizer.core.ladder.build import Ladder, attach_calls, combined_ladder, other_indices
+from visualizer.core.playback.cursor import SPEED_STEPS, PlaybackCursor
+from visualizer.core.playback.timescale import SCALES
 from visualizer.gui.document import Document
 from visualizer.gui.explanation import ExplanationPanel
 from visualizer.gui.ladder_view import NO_CAPTURE_TEXT, NO_HOSTS_TEXT, LadderView

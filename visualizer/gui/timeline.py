@@ -2,7 +2,7 @@
 
 x is seconds since the first packet of the capture; rows are TCP streams,
 then UDP flows, then "other" for packets in no conversation. Ticks take the
-kind colours of ``visualizer.core.kinds`` so a SYN looks the same here, in
+kind colours of ``visualizer.core.describe.kinds`` so a SYN looks the same here, in
 the packet table and on the ladder.
 
 A million packets must repaint within a frame (16 ms). Drawing a million
@@ -39,10 +39,10 @@ from PyQt6.QtWidgets import (
 )
 from pyqtgraph.GraphicsScene.mouseEvents import MouseClickEvent, MouseDragEvent
 
-from visualizer.core import kinds as K
-from visualizer.core.analysis import Analysis
-from visualizer.core.kinds import KINDS, packet_kinds
-from visualizer.core.store import format_endpoint
+from visualizer.core.decode.store import format_endpoint
+from visualizer.core.describe import kinds as K
+from visualizer.core.describe.kinds import KINDS, packet_kinds
+from visualizer.core.flows.analysis import Analysis
 from visualizer.gui.tsgraph import (
     ThroughputGraph,
     TimeSequenceGraph,

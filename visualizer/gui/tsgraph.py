@@ -30,9 +30,9 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from visualizer.core.analysis import Analysis
-from visualizer.core.kinds import DATA_K, FIN_K, KINDS, PROBLEM_K, SYN_K
-from visualizer.core.store import format_endpoint
+from visualizer.core.decode.store import format_endpoint
+from visualizer.core.describe.kinds import DATA_K, FIN_K, KINDS, PROBLEM_K, SYN_K
+from visualizer.core.flows.analysis import Analysis
 from visualizer.core.tcp.connection import ANALYSIS_FLAGS
 from visualizer.core.tcp.segment import ACK, FIN, SYN
 

@@ -7,12 +7,18 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from visualizer.core.traffic.failures import RunAborted
 
-if TYPE_CHECKING:
-    from visualizer.core.traffic.logged_socket import LoggedSocket
+
+class RunSocket(Protocol):
+    """What the run needs of a socket it releases at the end (a LoggedSocket)."""
+
+    closed: bool
+
+    def close(self, note: str = ...) -> None: ...
+
 
 # A blocking call waits in slices this long, checking the abort flag and the
 # deadline between slices, so no side can outlive its run.
@@ -40,7 +46,7 @@ class RunControl:
         self.timeout: float | None = None
         self.sent: Counter[str] = Counter()
         self.received: Counter[str] = Counter()
-        self._sockets: list[LoggedSocket] = []
+        self._sockets: list[RunSocket] = []
 
     def start(self, timeout: float) -> None:
         self.timeout = timeout
@@ -71,10 +77,10 @@ class RunControl:
             self.sent[side] += sent
             self.received[side] += received
 
-    def register(self, sock: LoggedSocket) -> None:
+    def register(self, sock: RunSocket) -> None:
         with self._lock:
             self._sockets.append(sock)
 
-    def open_sockets(self) -> list[LoggedSocket]:
+    def open_sockets(self) -> list[RunSocket]:
         with self._lock:
             return [s for s in self._sockets if not s.closed]

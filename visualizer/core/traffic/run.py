@@ -18,19 +18,32 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from visualizer.core.errors import BadInput, VisualizerError
 from visualizer.core.traffic.calls import CallLog, SocketCall
 from visualizer.core.traffic.control import RunControl
 from visualizer.core.traffic.failures import RunAborted, ScenarioFailed
-from visualizer.core.traffic.logged_socket import Address, format_address
+from visualizer.core.traffic.logged_socket import Address, LoggedSocket, format_address
 from visualizer.core.traffic.params import ParamValue
-from visualizer.core.traffic.side import Side
+from visualizer.core.traffic.side import Side, SideFunction
 
 if TYPE_CHECKING:
-    from visualizer.core.netns import NetworkNamespace
-    from visualizer.core.traffic.scenario import Scenario, SideFunction
+    from visualizer.core.path.netns import NetworkNamespace
+
+
+class RunnableScenario(Protocol):
+    """What a run needs of its scenario (a ``scenario.Scenario``)."""
+
+    name: ClassVar[str]
+    values: dict[str, ParamValue]
+
+    def sides(self) -> dict[str, SideFunction]: ...
+
+    def bind(self, server: Side) -> LoggedSocket: ...
+
+    def capture_filter(self, server_port: int) -> str: ...
+
 
 # How long past its deadline a side may take to notice and stop.
 _STOP_GRACE = 2.0
@@ -69,7 +82,7 @@ class PreparedRun:
     inside it, and ``close()`` (or a failing prepare) removes it.
     """
 
-    def __init__(self, scenario: Scenario, *, namespace: NetworkNamespace | None = None
+    def __init__(self, scenario: RunnableScenario, *, namespace: NetworkNamespace | None = None
                  ) -> None:
         self.scenario = scenario
         self.namespace = namespace

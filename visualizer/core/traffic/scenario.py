@@ -8,15 +8,15 @@ live in ``run.PreparedRun``, so a new scenario is only its own protocol.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import ClassVar, Literal
 
 from visualizer.core.traffic.logged_socket import LoggedSocket
 from visualizer.core.traffic.params import Param, ParamValue, check_values, parse_pairs
 from visualizer.core.traffic.run import PreparedRun
-from visualizer.core.traffic.side import Side
+from visualizer.core.traffic.side import Side, SideFunction
 
-SideFunction = Callable[[Side], None]
+__all__ = ["Scenario", "SideFunction", "answer", "ask", "parse_params", "payload"]
 
 
 class Scenario:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import NoReturn
 
 from visualizer.core.errors import BadInput
@@ -115,3 +115,6 @@ class Side:
     def _no_ipv6(self) -> BadInput:
         return BadInput("IPv6 loopback ::1 is not available on this machine: "
                         "use --param family=ipv4")
+
+
+SideFunction = Callable[[Side], None]   # what a scenario runs on one side

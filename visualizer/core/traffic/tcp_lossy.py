@@ -1,7 +1,7 @@
 """tcp-lossy: a one-way transfer across a loopback that loses data segments.
 
 Loopback never loses a packet, so this scenario builds its own link: a
-private network namespace (``visualizer.core.netns``) whose ``lo`` has a
+private network namespace (``visualizer.core.path.netns``) whose ``lo`` has a
 1500-byte MTU and ``gso_max_segs 1`` (each TCP segment is one packet, not a
 64 KB super-packet), and an nftables rule in the INPUT hook that drops a
 random ``loss`` percent of the data segments. The capture runs on that same
@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import socket
 
-from visualizer.core.netns import NetworkNamespace, require
+from visualizer.core.path.netns import NetworkNamespace, require
 from visualizer.core.traffic.logged_socket import LoggedSocket
 from visualizer.core.traffic.params import FAMILY, PORT, Param
 from visualizer.core.traffic.run import PreparedRun

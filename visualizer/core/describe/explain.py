@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from visualizer.core import decode as dec
-from visualizer.core.analysis import Analysis, analysis_names
-from visualizer.core.pcapformat import linktype_text
-from visualizer.core.store import format_address, format_endpoint
-from visualizer.core.summary import format_duration
+from visualizer.core.decode import headers as dec
+from visualizer.core.decode.store import format_address, format_endpoint
+from visualizer.core.describe.summary import format_duration
+from visualizer.core.flows.analysis import Analysis, analysis_names
+from visualizer.core.pcap.format import linktype_text
 from visualizer.core.tcp.options import parse_options
 from visualizer.core.tcp.segment import ACK, FIN, PSH, RST, SYN, URG, flag_text
 from visualizer.core.tcp.states import TcpState

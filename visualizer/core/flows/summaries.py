@@ -32,9 +32,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from visualizer.core import decode as dec
-from visualizer.core.analysis import Analysis, UdpFlow
-from visualizer.core.store import PacketStore
+from visualizer.core.decode import headers as dec
+from visualizer.core.decode.store import PacketStore
+from visualizer.core.flows.analysis import Analysis, UdpFlow
 from visualizer.core.tcp.segment import ACK, FIN, RST, SYN, TcpSegment
 from visualizer.core.tcp.streams import ConnectionSummary, TcpStreamTable
 

@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from visualizer.core import pcapformat as fmt
 from visualizer.core.errors import BadInput
+from visualizer.core.pcap import format as fmt
 
 # Largest frame we accept in a record; libpcap's own limit is 256 KiB, but
 # some writers use bigger snaplens (USB, D-Bus), so allow 16 MiB before

@@ -16,7 +16,7 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from visualizer.core.capture import compile_bpf, interface_linktype
+from visualizer.core.capture.loop import compile_bpf, interface_linktype
 from visualizer.core.errors import VisualizerError
 
 SYS_CLASS_NET = "/sys/class/net"

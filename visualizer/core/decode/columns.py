@@ -26,9 +26,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from visualizer.core import decode as dec
-from visualizer.core import pcapformat as fmt
-from visualizer.core.pcapfile import MAX_FRAME, CaptureFile, FrameRecord
+from visualizer.core.decode import headers as dec
+from visualizer.core.pcap import format as fmt
+from visualizer.core.pcap.reader import MAX_FRAME, CaptureFile, FrameRecord
 
 # The decoded columns (PacketStore.COLUMNS minus the record's own fields).
 DECODED = ("status", "ip_version", "proto", "sport", "dport", "tcp_flags", "seq", "ack",

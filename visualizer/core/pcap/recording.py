@@ -18,8 +18,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from visualizer.core import pcapformat as fmt
-from visualizer.core.pcapfile import CaptureFile
+from visualizer.core.pcap import format as fmt
+from visualizer.core.pcap.reader import CaptureFile
 
 FORMAT_VERSION = 1
 MAX_METADATA = 1 << 30  # bytes of JSON, after inflating

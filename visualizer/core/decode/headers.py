@@ -13,7 +13,7 @@ import mmap
 import struct
 from typing import NamedTuple, TypeAlias
 
-from visualizer.core import pcapformat as fmt
+from visualizer.core.pcap import format as fmt
 
 Buffer: TypeAlias = bytes | bytearray | memoryview | mmap.mmap
 

@@ -12,8 +12,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from visualizer.core import decode as dec
-from visualizer.core.analysis import Analysis
+from visualizer.core.decode import headers as dec
+from visualizer.core.flows.analysis import Analysis
 from visualizer.core.tcp.connection import ANALYSIS_FLAGS
 from visualizer.core.tcp.segment import ACK, FIN, RST, SYN
 

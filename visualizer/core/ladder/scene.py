@@ -1,6 +1,6 @@
 """The ladder drawn: geometry, a list of drawing primitives, and SVG.
 
-:class:`LadderScene` turns a :class:`~visualizer.core.ladder.Ladder` into
+:class:`LadderScene` turns a :class:`~visualizer.core.ladder.build.Ladder` into
 plain primitives (rectangles, lines, polygons, text) for one rectangle of
 the picture. The GUI's ``LadderView`` paints those primitives with
 QPainter and :func:`svg_text` writes the very same ones as SVG, so an
@@ -43,8 +43,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from visualizer.core.kinds import KINDS, PROBLEM_FLAGS
-from visualizer.core.ladder import (
+from visualizer.core.describe.kinds import KINDS, PROBLEM_FLAGS
+from visualizer.core.ladder.build import (
     NO_PORT,
     CallEvent,
     Ladder,

@@ -15,9 +15,9 @@ import mmap
 import os
 from collections.abc import Iterator
 
-from visualizer.core import pcapformat as fmt
 from visualizer.core.errors import BadInput
-from visualizer.core.pcapfile import CaptureFile, FrameRecord
+from visualizer.core.pcap import format as fmt
+from visualizer.core.pcap.reader import CaptureFile, FrameRecord
 
 
 class GrowingCapture(CaptureFile):

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from visualizer.core import decode as dec
-from visualizer.core.store import PacketStore
+from visualizer.core.decode import headers as dec
+from visualizer.core.decode.store import PacketStore
 from visualizer.core.tcp.connection import ANALYSIS_FLAGS
 from visualizer.core.tcp.events import Event, StateChanged
 from visualizer.core.tcp.segment import TcpSegment

@@ -23,10 +23,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from visualizer.core.pcapformat import linktype_text
+from visualizer.core.pcap.format import linktype_text
 
 if TYPE_CHECKING:
-    from visualizer.core.analysis import Analysis
+    from visualizer.core.flows.analysis import Analysis
 
 __all__ = ["Node", "analysis_nodes", "dissect", "node_path_at"]
 
@@ -584,8 +584,8 @@ def analysis_nodes(analysis: Analysis, index: int) -> list[Node]:
     Byte ranges point at the TCP header fields a line is derived from
     (relative seq -> the raw seq field) so the hex view can show them too.
     """
-    from visualizer.core.analysis import analysis_names
-    from visualizer.core.store import format_endpoint
+    from visualizer.core.decode.store import format_endpoint
+    from visualizer.core.flows.analysis import analysis_names
 
     out: list[Node] = []
     if not 0 <= index < len(analysis.values("stream")):

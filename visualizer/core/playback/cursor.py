@@ -13,7 +13,7 @@ How a playback unfolds
 Packets play one after another. Packet ``k`` *flies* along its arrow
 (``progress`` 0 -> 1) for ``flight_seconds``; once it has landed the cursor
 *waits* for the gap to packet ``k+1`` on the chosen time scale
-(``visualizer.core.timescale``: order, real or log), one scale unit lasting
+(``visualizer.core.playback.timescale``: order, real or log), one scale unit lasting
 ``gap_seconds``; then packet ``k+1`` takes off. Every duration is divided by
 the speed. Because every scale spans 0..n-1, a recording of n packets plays
 in ``n * flight_seconds + (n-1) * gap_seconds`` seconds at speed 1 whatever
@@ -49,7 +49,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from visualizer.core.timescale import SCALES, positions
+from visualizer.core.playback.timescale import SCALES, positions
 
 __all__ = ["DEFAULT_FLIGHT_SECONDS", "DEFAULT_GAP_SECONDS", "LOOP_PAUSE", "MAX_SPEED",
            "MIN_SPEED", "SPEED_STEPS", "PlaybackCursor"]

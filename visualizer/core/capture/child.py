@@ -3,7 +3,7 @@
 Only the child needs CAP_NET_RAW, and the parent's GIL never starves the
 capture loop. The child is ``python -m visualizer capture``; it writes the
 pcap stream to ``output`` and its status as JSON lines on stderr (see
-``visualizer.core.capture``), which a thread here reads.
+``visualizer.core.capture.loop``), which a thread here reads.
 
     with CaptureProcess(interface="lo", bpf="tcp port 8080", output=path) as cap:
         ...  # traffic; the file grows as packets arrive
@@ -29,9 +29,9 @@ import weakref
 from types import TracebackType
 from typing import IO
 
-from visualizer.core.capture import CaptureStats
+from visualizer.core.capture.loop import CaptureStats
+from visualizer.core.capture.privileges import capture_python
 from visualizer.core.errors import BadInput, CaptureFailed, CaptureNotPermitted, VisualizerError
-from visualizer.core.privileges import capture_python
 
 __all__ = ["CaptureProcess"]
 

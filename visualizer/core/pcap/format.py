@@ -18,7 +18,7 @@ LINKTYPE_IPV4 = 228
 LINKTYPE_IPV6 = 229
 LINKTYPE_LINUX_SLL2 = 276
 
-# The link types visualizer.core.decode decodes, by the names the views show.
+# The link types visualizer.core.decode.headers decodes, by the names the views show.
 LINKTYPE_NAMES = {
     LINKTYPE_NULL: "BSD loopback",
     LINKTYPE_ETHERNET: "Ethernet",
@@ -90,7 +90,7 @@ def linktype_text(linktype: int) -> str:
 
 
 def is_decoded(linktype: int) -> bool:
-    """True for the link types ``visualizer.core.decode`` decodes (LINKTYPE_NAMES)."""
+    """True for the link types ``visualizer.core.decode.headers`` decodes (LINKTYPE_NAMES)."""
     return linktype in LINKTYPE_NAMES
 
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from visualizer.core import pcapformat as fmt
+from visualizer.core.pcap import format as fmt
 
 _SPOOL_NAME = re.compile(r"^(?P<kind>[a-z]+)-(?P<pid>\d+)-(?P<stamp>\d{8}-\d{6})(-\d+)?\.pcap$")
 

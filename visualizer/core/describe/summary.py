@@ -19,11 +19,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from visualizer.core import decode as dec
-from visualizer.core.analysis import Analysis, analysis_names
-from visualizer.core.pcapfile import CaptureFile
-from visualizer.core.pcapformat import LINKTYPE_NAMES, linktype_text
-from visualizer.core.store import PacketStore, format_address, format_endpoint
+from visualizer.core.decode import headers as dec
+from visualizer.core.decode.store import PacketStore, format_address, format_endpoint
+from visualizer.core.flows.analysis import Analysis, analysis_names
+from visualizer.core.pcap.format import LINKTYPE_NAMES, linktype_text
+from visualizer.core.pcap.reader import CaptureFile
 from visualizer.core.tcp.connection import ANALYSIS_FLAGS
 from visualizer.core.tcp.options import (
     EOL,

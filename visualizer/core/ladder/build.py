@@ -19,12 +19,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from visualizer.core.analysis import Analysis, analysis_names
+from visualizer.core.decode.store import format_address, format_endpoint
+from visualizer.core.describe.kinds import ICMP_K, OTHER_K, UDP_K, packet_kinds
+from visualizer.core.describe.summary import PacketSummary, format_duration
 from visualizer.core.errors import BadInput
-from visualizer.core.kinds import ICMP_K, OTHER_K, UDP_K, packet_kinds
-from visualizer.core.recording import RecordingInfo
-from visualizer.core.store import format_address, format_endpoint
-from visualizer.core.summary import PacketSummary, format_duration
+from visualizer.core.flows.analysis import Analysis, analysis_names
+from visualizer.core.pcap.recording import RecordingInfo
 from visualizer.core.tcp.options import parse_options
 from visualizer.core.tcp.segment import ACK, SYN, flag_text
 from visualizer.core.tcp.states import TcpState
@@ -62,7 +62,7 @@ class Arrow:
     # lane -> the states it passed through on this packet, in order (usually
     # one; a FIN+ACK can take the active closer through FIN-WAIT-2 to TIME-WAIT)
     transitions: dict[int, tuple[TcpState, ...]] = field(default_factory=dict)
-    kind: int = OTHER_K     # a visualizer.core.kinds code, for the arrow's colour
+    kind: int = OTHER_K     # a visualizer.core.describe.kinds code, for the arrow's colour
     options: str = ""       # TCP options as TcpOptions.summary() writes them
     conversation: str = ""  # "TCP stream 0", "UDP flow 2": which ladder it came from
 

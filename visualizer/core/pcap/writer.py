@@ -11,7 +11,7 @@ import struct
 from typing import BinaryIO
 
 from visualizer import APP_NAME, __version__
-from visualizer.core import pcapformat as fmt
+from visualizer.core.pcap import format as fmt
 
 _CUSTOM_CHUNK = 65000
 

@@ -44,7 +44,7 @@ from typing import BinaryIO, TextIO
 
 from visualizer.core.errors import BadInput, CaptureFailed, CaptureNotPermitted, VisualizerError
 from visualizer.core.output import GrowingOutput
-from visualizer.core.pcapformat import (
+from visualizer.core.pcap.format import (
     LINKTYPE_ETHERNET,
     LINKTYPE_RAW,
     PCAP_RECORD_HEADER,

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from visualizer.core import decode as dec
-from visualizer.core import fastdecode as fast
-from visualizer.core.pcapfile import CaptureFile, FrameRecord
-from visualizer.core.pcapformat import linktype_text
+from visualizer.core.decode import columns as fast
+from visualizer.core.decode import headers as dec
+from visualizer.core.pcap.format import linktype_text
+from visualizer.core.pcap.reader import CaptureFile, FrameRecord
 
 # name -> array typecode (the matching numpy dtype follows from it)
 COLUMNS: dict[str, str] = {
