@@ -104,7 +104,8 @@ def _table_line(rec: dict[str, Any]) -> str:
                   f"len={rec['len']} win={rec['window']}")
         if rec["analysis"]:
             detail += " [" + " ".join(rec["analysis"]) + "]"
-        detail += f"  {rec['src_state']} / {rec['dst_state']}"
+        if "src_state" in rec:
+            detail += f"  {rec['src_state']} / {rec['dst_state']}"
     elif rec["len"] is not None:
         detail = f"len={rec['len']}"
     elif "icmp_type" in rec:
@@ -115,6 +116,13 @@ def _table_line(rec: dict[str, Any]) -> str:
         detail = ""
     if rec.get("note"):
         detail += f" ({rec['status']}: {rec['note']})" if "status" in rec else f" ({rec['note']})"
+    if "fate" in rec:   # a recording on a path
+        arrived = rec["arrived"]
+        if arrived is None:
+            detail += f"  LOST ({rec.get('lost_because') or rec['fate']})"
+        else:
+            detail += f"  arrived {arrived:.6f}" + (f" {rec['fate']}"
+                                                     if rec["fate"] != "delivered" else "")
     return f"{head} {detail}".rstrip()
 
 
@@ -172,7 +180,12 @@ def analyze_command(path: str, *, json_lines: bool, stats: bool, out: TextIO) ->
     store, analysis = load(path)
     try:
         warn_about(path, store)
-        for rec in packet_records(store, analysis):
+        from visualizer.commands.path_records import path_packet_records, view_of
+
+        view = view_of(store)
+        records = (packet_records(store, analysis) if view is None
+                   else path_packet_records(store, view))
+        for rec in records:
             if json_lines:
                 out.write(json.dumps(rec, separators=(",", ":")) + "\n")
             else:

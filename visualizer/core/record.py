@@ -23,12 +23,14 @@ cleanly, nothing is written, and ``RecordingCancelled`` is raised.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from visualizer import __version__
 from visualizer.core.capture.child import CaptureProcess
@@ -36,6 +38,10 @@ from visualizer.core.capture.loop import CaptureStats
 from visualizer.core.capture.spool import new_spool_path
 from visualizer.core.errors import BadInput, VisualizerError
 from visualizer.core.output import OutputFailed, check_output, written
+from visualizer.core.path.fates import END_NAMES, match
+from visualizer.core.path.forwarder import TUN_NAME
+from visualizer.core.path.link import PathParams, parse_path, split_path_pairs
+from visualizer.core.path.network import PathNetwork
 from visualizer.core.pcap.format import PCAP_FILE_HEADER_LEN
 from visualizer.core.pcap.reader import CaptureFile
 from visualizer.core.pcap.recording import RecordingInfo
@@ -93,10 +99,14 @@ def record(scenario: str, param_pairs: Sequence[str], output: str, *, fmt: str =
     if fmt not in ("pcap", "pcapng"):
         raise BadInput(f"unknown recording format {fmt!r}: choose pcapng or pcap")
     cls = get_scenario(scenario)
-    params = parse_params(cls, param_pairs)
+    scenario_pairs, path_pairs = split_path_pairs(param_pairs)
+    params = parse_params(cls, scenario_pairs)
+    path = parse_path(path_pairs)
+    if path is not None and fmt == "pcap":
+        raise BadInput("a recording on a path has two ends (two interfaces): it needs pcapng")
     check_output(output)  # a directory, a disk or "" is refused before anything runs
-    spool = ""    # made once the scenario is prepared (its privileges checked first)
-    keep = False  # keep the spool: the output could not be written
+    spools: list[str] = []   # made once the scenario is prepared (its privileges checked first)
+    keep = False  # keep the spools: the output could not be written
 
     def stage(name: str) -> None:
         _check_cancel(cancel)
@@ -104,60 +114,80 @@ def record(scenario: str, param_pairs: Sequence[str], output: str, *, fmt: str =
             on_stage(name)
 
     try:
-        with cls(params).prepare() as prepared:
-            spool = _new_spool()  # the capture process creates the file when ready
+        with contextlib.ExitStack() as stack:
+            network = stack.enter_context(PathNetwork(path)) if path is not None else None
+            prepared = stack.enter_context(cls(params).prepare(network) if network
+                                           else cls(params).prepare())
+            # Where to capture: both ends of a path, else the one interface (in
+            # tcp-lossy's namespace, its lo, where the loss happens).
+            ends = ([(network.interface, network.namespace_of(side).name, side)
+                     for side in END_NAMES] if network is not None
+                    else [(interface, prepared.netns, interface)])
+            spools.extend(_new_spool() for _ in ends)
             stage(STAGE_CAPTURE)
-            # A scenario in a private network namespace is captured on that
-            # namespace's interface (tcp-lossy: its lo, where the loss happens).
-            with CaptureProcess(interface=interface, bpf=prepared.bpf_filter,
-                                output=spool, netns=prepared.netns) as capture:
-                # Entering started the capture and waited for its ready signal.
+            captures = [stack.enter_context(CaptureProcess(
+                interface=iface, bpf=prepared.bpf_filter, output=spool, netns=netns))
+                for (iface, netns, _name), spool in zip(ends, spools, strict=True)]
+            # Entering started the captures and waited for their ready signals.
+            _check_cancel(cancel)
+            if on_ready is not None:
+                on_ready()
+            stage(STAGE_RUN)
+            run: RunResult | None = None
+            try:
+                run = _run(prepared, timeout, cancel)
                 _check_cancel(cancel)
-                if on_ready is not None:
-                    on_ready()
-                stage(STAGE_RUN)
-                run: RunResult | None = None
-                try:
-                    run = _run(prepared, timeout, cancel)
-                    _check_cancel(cancel)
-                    _settle(spool, cancel)
-                    _check_cancel(cancel)
-                except KeyboardInterrupt:
-                    interrupted = True  # keep what was captured: finish the file below
-                else:
-                    interrupted = False
-                stats = capture.stop()
+                _settle(spools, cancel)
+                _check_cancel(cancel)
+            except KeyboardInterrupt:
+                interrupted = True  # keep what was captured: finish the file below
+            else:
+                interrupted = False
+            stats = _combined([capture.stop() for capture in captures])
+            log = network.stop() if network is not None else []
         stage(STAGE_WRITE)
         info = RecordingInfo(
             scenario=cls.name, params=dict(run.params if run else params),
             calls=[call.to_dict() for call in run.calls] if run else [],
-            capture={"interface": interface, "filter": prepared.bpf_filter,
+            capture={"interface": interface if network is None else TUN_NAME,
+                     "filter": prepared.bpf_filter,
                      "received": stats.received, "dropped": stats.dropped,
                      "interrupted": interrupted},
             app_version=__version__)
+        names = [f"{name} end ({iface})" if network else name for iface, _ns, name in ends]
         try:
-            packets = _finish(spool, output, fmt, info, interface)
+            packets = _finish(spools, names, output, fmt, info, path, log)
         except KeyboardInterrupt:
-            keep = True  # the packets are safe in the spool: say where
+            keep = True  # the packets are safe in the spools: say where
             raise RecordingInterrupted(f"interrupted while writing {output}: the packets "
-                                       f"captured are kept in {spool}") from None
+                                       f"captured are kept in {', '.join(spools)}") from None
         except OutputFailed as err:
             keep = True
-            raise OutputFailed(f"{err}; the packets captured are kept in {spool}") from None
+            raise OutputFailed(f"{err}; the packets captured are kept in "
+                               f"{', '.join(spools)}") from None
         if interrupted or run is None:
             raise RecordingInterrupted(
                 f"interrupted: the {packets} packets captured so far are in {output}")
     except KeyboardInterrupt:
         # A second Ctrl-C while the first one's capture was being stopped.
-        keep = _has_packets(spool)
+        keep = any(_has_packets(spool) for spool in spools)
         if keep:
-            raise RecordingInterrupted(
-                f"interrupted: the packets captured so far are kept in {spool}") from None
+            raise RecordingInterrupted(f"interrupted: the packets captured so far are kept "
+                                       f"in {', '.join(spools)}") from None
         raise
     finally:
-        if not keep and spool and os.path.exists(spool):
-            os.unlink(spool)
+        for spool in spools:
+            if not keep and os.path.exists(spool):
+                os.unlink(spool)
     return RecordResult(output, packets, stats, run, info)
+
+
+def _combined(stats: Sequence[CaptureStats]) -> CaptureStats:
+    """One capture's stats, or the sum of both ends'."""
+    if len(stats) == 1:
+        return stats[0]
+    return CaptureStats(received=sum(s.received for s in stats),
+                        dropped=sum(s.dropped for s in stats), reason=stats[0].reason)
 
 
 def _check_cancel(cancel: threading.Event | None) -> None:
@@ -188,17 +218,19 @@ def _run(prepared: PreparedRun, timeout: float, cancel: threading.Event | None) 
         watcher.join()
 
 
-def _settle(spool: str, cancel: threading.Event | None = None) -> None:
-    """Wait until the spool file has not grown for QUIET_SECONDS (or ``cancel``)."""
+def _settle(spools: Sequence[str], cancel: threading.Event | None = None) -> None:
+    """Wait until no spool has grown for QUIET_SECONDS (or ``cancel``)."""
     deadline = time.monotonic() + MAX_SETTLE_SECONDS
     last_size, last_change = -1, time.monotonic()
     while time.monotonic() < deadline:
         if cancel is not None and cancel.is_set():
             return
-        try:
-            size = os.path.getsize(spool)
-        except OSError:
-            size = -1
+        size = 0
+        for spool in spools:
+            try:
+                size += os.path.getsize(spool)
+            except OSError:
+                size -= 1
         now = time.monotonic()
         if size != last_size:
             last_size, last_change = size, now
@@ -222,21 +254,34 @@ def _has_packets(spool: str) -> bool:
         return False
 
 
-def _finish(spool: str, output: str, fmt: str, info: RecordingInfo, interface: str) -> int:
-    """Write the spool's packets to ``output``; returns the packet count."""
-    try:
-        capture = CaptureFile.open(spool)
-    except BadInput as err:
-        raise VisualizerError(f"the capture produced no readable file: {err}") from None
-    with capture, written(output, prefix=".record-") as out:
-        frames = list(capture.frames())
-        if fmt == "pcap":
-            with open(spool, "rb") as source:
-                shutil.copyfileobj(source, out)
-            return len(frames)
-        linktype = capture.interfaces[0].linktype
-        writer = PcapngWriter(out, [(linktype, interface)], comment=info.summary(),
-                              custom=info.to_payload())
-        for rec in frames:
-            writer.write(rec.ts_ns, capture.frame_bytes(rec), rec.origlen)
+def _finish(spools: Sequence[str], names: Sequence[str], output: str, fmt: str,
+            info: RecordingInfo, path: PathParams | None, log: Sequence[dict[str, Any]]
+            ) -> int:
+    """Write the spools' packets to ``output``, one interface per spool, in time
+    order; on a path, with the match of the two ends in ``info.path``. Returns
+    the packet count."""
+    with contextlib.ExitStack() as stack:
+        captures = []
+        for spool in spools:
+            try:
+                captures.append(stack.enter_context(CaptureFile.open(spool)))
+            except BadInput as err:
+                raise VisualizerError(f"the capture produced no readable file: {err}"
+                                      ) from None
+        frames = sorted(((rec.ts_ns, end, n, rec) for end, capture in enumerate(captures)
+                         for n, rec in enumerate(capture.frames())), key=lambda f: f[:3])
+        if path is not None:
+            info.path = match([(end, captures[end].frame_bytes(rec))
+                               for _ts, end, _n, rec in frames], log, path).to_dict()
+        with written(output, prefix=".record-") as out:
+            if fmt == "pcap":
+                with open(spools[0], "rb") as source:
+                    shutil.copyfileobj(source, out)
+                return len(frames)
+            interfaces = [(capture.interfaces[0].linktype, name)
+                          for capture, name in zip(captures, names, strict=True)]
+            writer = PcapngWriter(out, interfaces, comment=info.summary(),
+                                  custom=info.to_payload())
+            for ts, end, _n, rec in frames:
+                writer.write(ts, captures[end].frame_bytes(rec), rec.origlen, interface=end)
     return len(frames)

@@ -40,15 +40,21 @@ def recordings_dir() -> Path:
     return _private_dir(data_dir() / "recordings")
 
 
+_handed_out: set[Path] = set()
+
+
 def new_spool_path(kind: str = "live") -> Path:
     """A fresh spool path (not created: the capture process creates it)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = spool_dir()
     path = base / f"{kind}-{os.getpid()}-{stamp}.pcap"
     n = 1
-    while path.exists():
+    # Not created yet, so remember what was handed out (both ends of a path
+    # ask for one in the same second).
+    while path.exists() or path in _handed_out:
         path = base / f"{kind}-{os.getpid()}-{stamp}-{n}.pcap"
         n += 1
+    _handed_out.add(path)
     return path
 
 

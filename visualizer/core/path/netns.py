@@ -84,7 +84,7 @@ def missing_capabilities() -> list[str]:
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def _setns(fd: int) -> None:
+def set_thread_netns(fd: int) -> None:
     """setns(fd, CLONE_NEWNET) for the calling thread (os.setns is Python 3.12+)."""
     if _libc.setns(fd, CLONE_NEWNET) != 0:
         code = ctypes.get_errno()
@@ -189,8 +189,8 @@ class NetworkNamespace:
     @staticmethod
     def _not_permitted_error(purpose: str, missing: list[str]) -> NamespaceNotPermitted:
         return NamespaceNotPermitted(
-            f"{purpose} needs {' and '.join(missing)} to create a private network namespace "
-            "with packet loss: run it as root (e.g. with sudo)")
+            f"{purpose} needs {' and '.join(missing)} to create a private network namespace: "
+            "run it as root (e.g. with sudo)")
 
     # -- inside the namespace ----------------------------------------------------
 
@@ -214,7 +214,7 @@ class NetworkNamespace:
         """Move the calling thread into this namespace for the rest of its life."""
         fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            _setns(fd)
+            set_thread_netns(fd)
         finally:
             os.close(fd)
 
@@ -228,7 +228,7 @@ class NetworkNamespace:
             try:
                 yield
             finally:
-                _setns(home)
+                set_thread_netns(home)
         finally:
             os.close(home)
 

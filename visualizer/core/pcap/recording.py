@@ -34,10 +34,13 @@ class RecordingInfo:
     calls: list[dict[str, Any]] = field(default_factory=list)
     capture: dict[str, Any] = field(default_factory=dict)  # received, dropped, filter...
     app_version: str = ""
+    path: dict[str, Any] = field(default_factory=dict)    # path.fates.PathRecord, on a path
 
     def to_payload(self) -> bytes:
         doc = {"format": FORMAT_VERSION, "scenario": self.scenario, "params": self.params,
                "calls": self.calls, "capture": self.capture, "app_version": self.app_version}
+        if self.path:
+            doc["path"] = self.path
         text = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
         body = zlib.compress(text, 1)  # socket-call logs are repetitive: ~10x smaller
         return fmt.VISUALIZER_BLOCK_MAGIC + struct.pack("<I", len(body)) + body
@@ -76,4 +79,5 @@ class RecordingInfo:
                    params=dict(doc.get("params") or {}),
                    calls=list(doc.get("calls") or []),
                    capture=dict(doc.get("capture") or {}),
-                   app_version=str(doc.get("app_version", "")))
+                   app_version=str(doc.get("app_version", "")),
+                   path=dict(doc.get("path") or {}))

@@ -32,6 +32,14 @@ if TYPE_CHECKING:
     from visualizer.core.path.netns import NetworkNamespace
 
 
+class Placement(Protocol):
+    """Where the sides of a run on a path live (a ``path.network.PathNetwork``)."""
+
+    def namespace_of(self, side: str) -> NetworkNamespace: ...
+
+    def host(self, side: str, family: str) -> str: ...
+
+
 class RunnableScenario(Protocol):
     """What a run needs of its scenario (a ``scenario.Scenario``)."""
 
@@ -82,23 +90,23 @@ class PreparedRun:
     inside it, and ``close()`` (or a failing prepare) removes it.
     """
 
-    def __init__(self, scenario: RunnableScenario, *, namespace: NetworkNamespace | None = None
-                 ) -> None:
+    def __init__(self, scenario: RunnableScenario, *, namespace: NetworkNamespace | None = None,
+                 path: Placement | None = None) -> None:
         self.scenario = scenario
         self.namespace = namespace
+        self.path = path
         self.params: dict[str, ParamValue] = dict(scenario.values)
         self._log = CallLog()
         self._control = RunControl()
         self._functions: dict[str, SideFunction] = scenario.sides()
-        self._sides = {name: Side(name, self.params, self._log, self._control)
-                       for name in self._functions}
-        server = self._sides.get("server") or Side("server", self.params, self._log,
-                                                   self._control)
+        self._sides = {name: self._side(name) for name in self._functions}
+        server = self._sides.get("server") or self._side("server")
+        home = (path.namespace_of("server") if path is not None else namespace)
         try:
-            if namespace is None:
+            if home is None:
                 server_socket = scenario.bind(server)
             else:
-                with namespace.entered():
+                with home.entered():
                     server_socket = scenario.bind(server)
             self.server_address: Address = server_socket.bound_address()
         except BaseException:
@@ -110,6 +118,13 @@ class PreparedRun:
             side.attach(self.server_address, server_socket if side is server else None)
         self.bpf_filter = scenario.capture_filter(self.server_address[1])
         self._state = "prepared"
+
+    def _side(self, name: str) -> Side:
+        """Side ``name``: on a path, bound to its end's address instead of loopback."""
+        host = None
+        if self.path is not None:
+            host = self.path.host(name, str(self.params.get("family", "ipv4")))
+        return Side(name, self.params, self._log, self._control, host=host)
 
     @property
     def netns(self) -> str | None:
@@ -143,7 +158,7 @@ class PreparedRun:
 
         def side_main(side: Side, function: SideFunction) -> None:
             try:
-                if self.namespace is not None:
+                if self.namespace is not None or self.path is not None:
                     self._enter_namespace(side)  # before the side's first socket
                 function(side)
             except RunAborted:
@@ -184,12 +199,14 @@ class PreparedRun:
             failed_sides=[name for name, _exc in failures])
 
     def _enter_namespace(self, side: Side) -> None:
-        assert self.namespace is not None
+        namespace = self.path.namespace_of(side.name) if self.path is not None \
+            else self.namespace
+        assert namespace is not None
         try:
-            self.namespace.enter_thread()
+            namespace.enter_thread()
         except OSError as err:
             raise ScenarioFailed(f"the {side.name} could not enter the network namespace "
-                                 f"{self.namespace.name}: {err.strerror}") from err
+                                 f"{namespace.name}: {err.strerror}") from err
 
     def _join(self, threads: list[threading.Thread], failures: list[tuple[str, Exception]],
               lock: threading.Lock) -> None:

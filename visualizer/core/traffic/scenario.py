@@ -13,7 +13,7 @@ from typing import ClassVar, Literal
 
 from visualizer.core.traffic.logged_socket import LoggedSocket
 from visualizer.core.traffic.params import Param, ParamValue, check_values, parse_pairs
-from visualizer.core.traffic.run import PreparedRun
+from visualizer.core.traffic.run import Placement, PreparedRun
 from visualizer.core.traffic.side import Side, SideFunction
 
 __all__ = ["Scenario", "SideFunction", "answer", "ask", "parse_params", "payload"]
@@ -55,10 +55,12 @@ class Scenario:
         e.g. ICMP errors, or a relay's second port)."""
         return f"{self.transport} port {server_port}"
 
-    def prepare(self) -> PreparedRun:
+    def prepare(self, path: Placement | None = None) -> PreparedRun:
         """Bind the server (nothing goes on the wire yet); ``BadInput`` if the
-        port is busy. The caller must ``close()`` the result or ``run()`` it."""
-        return PreparedRun(self)
+        port is busy. The caller must ``close()`` the result or ``run()`` it.
+        With a ``path`` (a built ``PathNetwork``), the server runs in its
+        namespace and every other side in the client's."""
+        return PreparedRun(self, path=path)
 
     # -- what subclasses write -------------------------------------------------
 

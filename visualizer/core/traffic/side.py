@@ -30,14 +30,17 @@ class Side:
     """One side ("server", "client"...) of a prepared run."""
 
     def __init__(self, name: str, values: Mapping[str, ParamValue], log: CallLog,
-                 control: RunControl) -> None:
+                 control: RunControl, *, host: str | None = None) -> None:
+        """``host``: the address this side binds to (default: the family's loopback;
+        on a path, its end's address)."""
         self.name = name
         self.values = values
         self._log = log
         self._control = control
         family_name = str(values.get("family", "ipv4"))
         self.family_name = family_name
-        self.family, self.host = LOOPBACK[family_name]
+        self.family, loopback = LOOPBACK[family_name]
+        self.host = host or loopback
         self._server_socket: LoggedSocket | None = None
         self._server_address: Address | None = None
 

@@ -27,10 +27,11 @@ from __future__ import annotations
 import os
 import socket
 
+from visualizer.core.errors import BadInput
 from visualizer.core.path.netns import NetworkNamespace, require
 from visualizer.core.traffic.logged_socket import LoggedSocket
 from visualizer.core.traffic.params import FAMILY, PORT, Param
-from visualizer.core.traffic.run import PreparedRun
+from visualizer.core.traffic.run import Placement, PreparedRun
 from visualizer.core.traffic.scenario import Scenario, payload
 from visualizer.core.traffic.side import Side
 
@@ -95,9 +96,12 @@ class TcpLossy(Scenario):
     )
     transport = "tcp"
 
-    def prepare(self) -> PreparedRun:
+    def prepare(self, path: Placement | None = None) -> PreparedRun:
         """A private network namespace with a lossy lo, and the server bound in it;
         the namespace goes when the prepared run is closed."""
+        if path is not None:
+            raise BadInput(f"{self.name} makes its own loss on one host; for loss on a path "
+                           "use tcp-bulk with path parameters, e.g. --param loss=5")
         namespace = NetworkNamespace.create(NAMESPACE_PREFIX, purpose=self.name)
         try:
             namespace.run(["ip", "link", "set", "lo", "up", "mtu", str(MTU),

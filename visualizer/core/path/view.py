@@ -1,0 +1,109 @@
+"""A recording on a path seen once per packet: when it was sent, when (and
+whether) it arrived, and the TCP analysis a tap at the receiver would make.
+
+A path recording holds each delivered packet twice, once per end (see
+``fates.py``). Listed once, a packet is the copy at the *analysed end*, the
+host that receives the data (the server, when the client sends it), or,
+when it never reached that end, the copy that left the other one. So a
+packet lost on its way to the server is listed with its send time and no
+arrival; one lost on its way to the client is listed from the server's
+capture, where it left.
+
+The TCP analysis is the one of the analysed end's frames alone, in their
+order: what a capture on the receiving host shows (a lost segment leaves a
+gap, its retransmission fills it), and exactly what tshark says of that end
+exported on its own (``export --end``), which the tests check. Packets that
+never reached the analysed end have no analysis there: they are on the
+list so that a loss is seen where it happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from visualizer.core.decode.store import PacketStore
+from visualizer.core.flows.analysis import Analysis, analyze
+from visualizer.core.path.fates import ARRIVED, SENT, PathRecord
+from visualizer.core.path.link import C2S
+
+NOT_ARRIVED = -1
+
+
+@dataclass(frozen=True)
+class PathView:
+    """Each packet of a path recording once (see the module docstring)."""
+
+    record: PathRecord
+    rows: np.ndarray        # frame indices, in time order
+    sent_ns: np.ndarray     # per row: when the packet left its sender's end
+    arrived_ns: np.ndarray  # per row: when it reached the other end, NOT_ARRIVED if never
+    fate: list[str]         # per row: delivered, lost, corrupted, duplicated
+    why: list[str]          # per row: the reason of a loss ("queue full"...), else ""
+    analysed: np.ndarray    # the frames at the analysed end, which the TCP analysis sees
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def path_view(store: PacketStore, record: PathRecord) -> PathView:
+    """The view of ``store``, a recording whose path part is ``record``."""
+    count = len(store)
+    ends = store.column("interface")[:count]
+    ts = store.column("ts_ns")[:count]
+    packet = np.zeros(count, dtype=np.int64)
+    known = min(count, len(record.packet))
+    packet[:known] = record.packet[:known]
+    role = record.role.ljust(count, "?")[:count]
+    sent_frame: dict[int, int] = {}
+    arrivals: dict[int, list[int]] = {}
+    for index in range(count):
+        n = int(packet[index])
+        if n and role[index] == SENT:
+            sent_frame[n] = index
+        elif n and role[index] == ARRIVED:
+            arrivals.setdefault(n, []).append(index)
+    analysed_end = record.analysed_end
+    at_end = ends == analysed_end
+    lost_elsewhere = np.array([bool(packet[i]) and role[i] == SENT and not at_end[i]
+                               and int(packet[i]) not in arrivals for i in range(count)],
+                              dtype=bool)
+    rows = np.flatnonzero(at_end | lost_elsewhere)
+    sent = np.empty(len(rows), dtype=np.int64)
+    arrived = np.empty(len(rows), dtype=np.int64)
+    fates, whys = [], []
+    for k, index in enumerate(rows.tolist()):
+        n = int(packet[index])
+        info = record.packets[n - 1] if 0 < n <= len(record.packets) else [C2S, "", "", 0]
+        sender = sent_frame.get(n, index)
+        sent[k] = ts[sender]
+        if role[index] == ARRIVED:
+            arrived[k] = ts[index]
+        else:
+            copies = arrivals.get(n)
+            arrived[k] = ts[copies[0]] if copies else NOT_ARRIVED
+        fates.append(str(info[1]) or "unmatched")
+        whys.append(str(info[2]))
+    return PathView(record, rows, sent, arrived, fates, whys, np.flatnonzero(at_end))
+
+
+@contextlib.contextmanager
+def end_analysis(store: PacketStore, frames: np.ndarray) -> Iterator[tuple[PacketStore,
+                                                                          Analysis]]:
+    """The store and TCP analysis of ``frames`` alone (one end of a path), as
+    tshark would read them exported on their own; packet k is ``frames[k]``."""
+    from visualizer.core.export import export_packets
+
+    with tempfile.TemporaryDirectory(prefix="visualizer-end-") as folder:
+        path = os.path.join(folder, "end.pcapng")
+        export_packets(store, frames.tolist(), path, "pcapng")
+        sub = PacketStore.from_file(path)
+        try:
+            yield sub, analyze(sub)
+        finally:
+            sub.close()
