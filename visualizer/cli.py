@@ -88,7 +88,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from visualizer.commands.export import export_command
 
     return export_command(args.file, args.output, stream=args.stream, fmt=args.format,
-                          annotate=args.annotate, absolute=args.absolute, scale=args.scale)
+                          annotate=args.annotate, absolute=args.absolute, scale=args.scale,
+                          end=args.end)
 
 
 def _cmd_setup_capture(args: argparse.Namespace) -> int:
@@ -175,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--annotate", action="store_true",
                    help="pcapng: each packet's explanation as a comment")
     p.add_argument("--absolute", action="store_true", help="svg: absolute seq/ack numbers")
+    p.add_argument("--end", choices=("client", "server"),
+                   help="a recording on a path: only the packets as captured at that end "
+                        "(what Wireshark should analyse)")
     p.add_argument("--scale", choices=("order", "real", "log"), default=None,
                    help="svg: time axis, event order (default), real time or log of gaps")
 

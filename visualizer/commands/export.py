@@ -16,11 +16,13 @@ from visualizer.core.errors import BadInput
 from visualizer.core.export import export_packets, format_for_path, packet_comments
 from visualizer.core.flows.analysis import analyze
 from visualizer.core.output import check_output
+from visualizer.core.path.fates import END_NAMES
 from visualizer.core.pcap.recording import RecordingInfo
 
 
 def export_command(path: str, output: str, *, stream: int | None, fmt: str | None,
-                   annotate: bool, absolute: bool = False, scale: str | None = None) -> int:
+                   annotate: bool, absolute: bool = False, scale: str | None = None,
+                   end: str | None = None) -> int:
     check_output(output)  # a directory or a disk is refused before any work
     if fmt is None and output.lower().endswith(".svg"):
         fmt = "svg"
@@ -47,6 +49,13 @@ def export_command(path: str, output: str, *, stream: int | None, fmt: str | Non
                                "(numbered from 0, see 'visualizer analyze --stats')")
             indices = analysis.stream_indices(stream).tolist()
         info = RecordingInfo.from_capture(store.capture)
+        if end is not None:
+            if info is None or not info.path:
+                raise BadInput(f"--end {end}: {path} is not a recording on a path (it has one "
+                               "end)")
+            at_end = store.column("interface") == END_NAMES.index(end)
+            indices = [i for i in indices if at_end[i]]
+            info.path = {}   # the frames are one end's now: the match no longer applies
         comments = packet_comments(analysis, indices) if annotate and analysis else {}
         written = export_packets(store, indices, output, fmt, comments=comments, info=info)
     finally:

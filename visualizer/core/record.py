@@ -40,8 +40,9 @@ from visualizer.core.errors import BadInput, VisualizerError
 from visualizer.core.output import OutputFailed, check_output, written
 from visualizer.core.path.fates import END_NAMES, match
 from visualizer.core.path.forwarder import TUN_NAME
-from visualizer.core.path.link import PathParams, parse_path, split_path_pairs
-from visualizer.core.path.network import PathNetwork
+from visualizer.core.path.link import PathParams, parse_path, split_path_pairs, with_defaults
+from visualizer.core.path.network import PathFailed, PathNetwork
+from visualizer.core.path.tcpinfo import TcpInfoSample, TcpInfoSampler
 from visualizer.core.pcap.format import PCAP_FILE_HEADER_LEN
 from visualizer.core.pcap.reader import CaptureFile
 from visualizer.core.pcap.recording import RecordingInfo
@@ -101,10 +102,11 @@ def record(scenario: str, param_pairs: Sequence[str], output: str, *, fmt: str =
     cls = get_scenario(scenario)
     scenario_pairs, path_pairs = split_path_pairs(param_pairs)
     params = parse_params(cls, scenario_pairs)
-    path = parse_path(path_pairs)
+    path = parse_path(with_defaults(path_pairs, cls.path_defaults))
     if path is not None and fmt == "pcap":
         raise BadInput("a recording on a path has two ends (two interfaces): it needs pcapng")
     check_output(output)  # a directory, a disk or "" is refused before anything runs
+    failure: PathFailed | None = None   # the path's forwarder died during the run
     spools: list[str] = []   # made once the scenario is prepared (its privileges checked first)
     keep = False  # keep the spools: the output could not be written
 
@@ -134,15 +136,19 @@ def record(scenario: str, param_pairs: Sequence[str], output: str, *, fmt: str =
                 on_ready()
             stage(STAGE_RUN)
             run: RunResult | None = None
+            sampler = TcpInfoSampler(prepared.open_sockets).start() if network else None
             try:
-                run = _run(prepared, timeout, cancel)
+                run = _run(prepared, timeout, cancel, network)
                 _check_cancel(cancel)
                 _settle(spools, cancel)
                 _check_cancel(cancel)
             except KeyboardInterrupt:
                 interrupted = True  # keep what was captured: finish the file below
+            except PathFailed as err:
+                interrupted, failure = True, err  # the same: the packets so far are kept
             else:
                 interrupted = False
+            samples = sampler.stop() if sampler is not None else []
             stats = _combined([capture.stop() for capture in captures])
             log = network.stop() if network is not None else []
         stage(STAGE_WRITE)
@@ -156,7 +162,7 @@ def record(scenario: str, param_pairs: Sequence[str], output: str, *, fmt: str =
             app_version=__version__)
         names = [f"{name} end ({iface})" if network else name for iface, _ns, name in ends]
         try:
-            packets = _finish(spools, names, output, fmt, info, path, log)
+            packets = _finish(spools, names, output, fmt, info, path, log, samples)
         except KeyboardInterrupt:
             keep = True  # the packets are safe in the spools: say where
             raise RecordingInterrupted(f"interrupted while writing {output}: the packets "
@@ -165,6 +171,9 @@ def record(scenario: str, param_pairs: Sequence[str], output: str, *, fmt: str =
             keep = True
             raise OutputFailed(f"{err}; the packets captured are kept in "
                                f"{', '.join(spools)}") from None
+        if failure is not None:
+            raise PathFailed(f"{failure}: the {packets} packets captured so far are in "
+                             f"{output}")
         if interrupted or run is None:
             raise RecordingInterrupted(
                 f"interrupted: the {packets} packets captured so far are in {output}")
@@ -195,27 +204,39 @@ def _check_cancel(cancel: threading.Event | None) -> None:
         raise RecordingCancelled("the recording was cancelled; nothing was written")
 
 
-def _run(prepared: PreparedRun, timeout: float, cancel: threading.Event | None) -> RunResult:
+def _run(prepared: PreparedRun, timeout: float, cancel: threading.Event | None,
+         network: PathNetwork | None = None) -> RunResult:
     """``prepared.run(timeout)``, aborted early (as a failing side would abort
-    it) when ``cancel`` is set."""
-    if cancel is None:
+    it) when ``cancel`` is set or the path's forwarder dies; the forwarder's
+    death is then raised as PathFailed, after the run has stopped."""
+    if cancel is None and network is None:
         return prepared.run(timeout=timeout)
     done = threading.Event()
+    died: list[PathFailed] = []
 
     def watch() -> None:
         while not done.wait(0.05):
-            if cancel.is_set():
-                # PreparedRun has no public abort yet; this is what a failing side does.
+            if cancel is not None and cancel.is_set():
                 prepared.abort()
                 return
+            if network is not None:
+                try:
+                    network.check()
+                except PathFailed as err:
+                    died.append(err)
+                    prepared.abort()
+                    return
 
-    watcher = threading.Thread(target=watch, name="record-cancel", daemon=True)
+    watcher = threading.Thread(target=watch, name="record-watch", daemon=True)
     watcher.start()
     try:
-        return prepared.run(timeout=timeout)
+        result = prepared.run(timeout=timeout)
     finally:
         done.set()
         watcher.join()
+    if died:
+        raise died[0]
+    return result
 
 
 def _settle(spools: Sequence[str], cancel: threading.Event | None = None) -> None:
@@ -255,8 +276,8 @@ def _has_packets(spool: str) -> bool:
 
 
 def _finish(spools: Sequence[str], names: Sequence[str], output: str, fmt: str,
-            info: RecordingInfo, path: PathParams | None, log: Sequence[dict[str, Any]]
-            ) -> int:
+            info: RecordingInfo, path: PathParams | None, log: Sequence[dict[str, Any]],
+            samples: Sequence[TcpInfoSample] = ()) -> int:
     """Write the spools' packets to ``output``, one interface per spool, in time
     order; on a path, with the match of the two ends in ``info.path``. Returns
     the packet count."""
@@ -273,6 +294,8 @@ def _finish(spools: Sequence[str], names: Sequence[str], output: str, fmt: str,
         if path is not None:
             info.path = match([(end, captures[end].frame_bytes(rec))
                                for _ts, end, _n, rec in frames], log, path).to_dict()
+            info.path["tcp_info_fields"] = TcpInfoSample.fields()
+            info.path["tcp_info"] = [sample.to_list() for sample in samples]
         with written(output, prefix=".record-") as out:
             if fmt == "pcap":
                 with open(spools[0], "rb") as source:

@@ -76,23 +76,27 @@ class PathParams:
 
     def summary(self) -> str:
         """``"rtt 40 ms, 10 Mbit/s, queue 20, loss 1 %"``: what differs from a clean wire."""
-        parts = [f"rtt {_n(self.rtt)} ms"]
+        parts = [f"rtt {number_text(self.rtt)} ms"]
         if self.jitter:
-            parts.append(f"jitter ±{_n(self.jitter)} ms")
-        parts.append(f"{_n(self.rate)} Mbit/s" if self.rate else "unlimited rate")
+            parts.append(f"jitter ±{number_text(self.jitter)} ms")
+        parts.append(f"{number_text(self.rate)} Mbit/s" if self.rate else "unlimited rate")
         if self.rate:
             parts.append(f"queue {self.queue}")
         for name in ("loss", "corrupt", "duplicate", "reorder"):
             value = getattr(self, name)
             if value:
-                parts.append(f"{name} {_n(value)} %")
+                parts.append(f"{name} {number_text(value)} %")
         if self.drop:
             parts.append("drop " + ",".join(map(str, self.drop)))
         return ", ".join(parts)
 
 
-def _n(value: float) -> str:
-    return f"{value:g}"
+def number_text(value: float) -> str:
+    """``40`` for 40.0, ``2.5`` for 2.5: a setting as a user would type it."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+
 
 
 # name -> (kind, low, high, help); percent and ms values may have decimals
@@ -120,6 +124,13 @@ def split_path_pairs(pairs: Iterable[str]) -> tuple[list[str], list[str]]:
     return scenario, path
 
 
+def with_defaults(pairs: Iterable[str], defaults: Mapping[str, str]) -> list[str]:
+    """``pairs`` with a scenario's path defaults for the parameters they do not set."""
+    pairs = list(pairs)
+    given = {pair.partition("=")[0].strip() for pair in pairs}
+    return [f"{name}={value}" for name, value in defaults.items() if name not in given] + pairs
+
+
 def parse_path(pairs: Iterable[str]) -> PathParams | None:
     """The path of ``["rtt=40", "rate=10"]``, None for no pair; BadInput in one line."""
     values: dict[str, object] = {}
@@ -136,8 +147,8 @@ def parse_path(pairs: Iterable[str]) -> PathParams | None:
         return None
     params = PathParams(**values)  # type: ignore[arg-type]
     if params.jitter and params.jitter > params.rtt / 2:
-        raise BadInput(f"jitter ±{_n(params.jitter)} ms is more than the one-way delay "
-                       f"({_n(params.rtt / 2)} ms, half the rtt): a packet cannot arrive "
+        raise BadInput(f"jitter ±{number_text(params.jitter)} ms is more than the one-way delay "
+                       f"({number_text(params.rtt / 2)} ms, half the rtt): a packet cannot arrive "
                        "before it is sent")
     return params
 
@@ -150,7 +161,8 @@ def _parse_value(name: str, text: str) -> object:
             raise BadInput(f"{name} must list packet numbers such as 3 or 3,7, not {text!r}")
         numbers = tuple(sorted({int(t) for t in items}))
         if numbers[0] < low or numbers[-1] > high:
-            raise BadInput(f"{name}: packet numbers run from {low:g} to {high:g}")
+            raise BadInput(f"{name}: packet numbers run from {number_text(low)} to "
+                           f"{number_text(high)}")
         return numbers
     try:
         if not text.isascii() or "_" in text:
@@ -160,7 +172,8 @@ def _parse_value(name: str, text: str) -> object:
         what = "a whole number" if kind == "int" else "a number"
         raise BadInput(f"{name} must be {what}, not {text!r}") from None
     if not math.isfinite(value) or not low <= value <= high:
-        raise BadInput(f"{name}={text} is out of range: allowed {low:g} to {high:g}")
+        raise BadInput(f"{name}={text} is out of range: allowed {number_text(low)} to "
+                       f"{number_text(high)}")
     return value
 
 

@@ -129,8 +129,7 @@ class PathNetwork:
     def check(self) -> None:
         """PathFailed if the forwarder has died."""
         if self._forwarder is not None and self._forwarder.poll() is not None:
-            raise PathFailed(f"the path's forwarder died ({self._forwarder_error()}): "
-                             "the packets captured so far are kept")
+            raise PathFailed(f"the path's forwarder died ({self._forwarder_error()})")
 
     def stop(self) -> list[dict[str, object]]:
         """Stop the forwarder and read its log of fates (idempotent)."""

@@ -13,11 +13,17 @@ from visualizer.core.traffic.failures import RunAborted
 
 
 class RunSocket(Protocol):
-    """What the run needs of a socket it releases at the end (a LoggedSocket)."""
+    """What the run needs of a socket it releases at the end, and a sampler of its
+    TCP state reads (a LoggedSocket)."""
 
     closed: bool
+    side: str
+    local: str
+    remote: str
 
     def close(self, note: str = ...) -> None: ...
+
+    def tcp_info(self) -> tuple[bytes, str] | None: ...
 
 
 # A blocking call waits in slices this long, checking the abort flag and the
@@ -82,5 +88,6 @@ class RunControl:
             self._sockets.append(sock)
 
     def open_sockets(self) -> list[RunSocket]:
+        """The run's sockets not closed yet (from any thread)."""
         with self._lock:
             return [s for s in self._sockets if not s.closed]

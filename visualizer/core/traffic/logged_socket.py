@@ -58,6 +58,9 @@ class _Outcome:
         self.remote: str | None = None  # the call's peer when not the socket's own
 
 
+TCP_INFO_SIZE = 232   # struct tcp_info up to tcpi_delivery_rate and a little beyond
+
+
 class LoggedSocket:
     """Wraps a ``socket.socket`` of one side; every call lands in the log."""
 
@@ -145,6 +148,18 @@ class LoggedSocket:
 
     def fileno(self) -> int:
         return self._sock.fileno()
+
+    def tcp_info(self) -> tuple[bytes, str] | None:
+        """The kernel's TCP_INFO of this TCP socket now, and its congestion control;
+        None once closed. Not logged: a sampler reads it from another thread."""
+        if not self.stream or self.closed:
+            return None
+        try:
+            info = self._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_SIZE)
+            algorithm = self._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16)
+        except OSError:   # closed meanwhile
+            return None
+        return info, algorithm.rstrip(b"\0").decode("ascii", "replace")
 
     def bound_address(self) -> Address:
         """(host, port) the socket is bound to (getsockname, not logged)."""

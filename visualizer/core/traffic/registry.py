@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from visualizer.core.errors import BadInput
+from visualizer.core.traffic.path_lessons import TcpRetransmissionTimeout, UdpLossyPath
 from visualizer.core.traffic.scenario import Scenario
 from visualizer.core.traffic.tcp_abort import TcpAbort
 from visualizer.core.traffic.tcp_bulk import TcpBulk
+from visualizer.core.traffic.tcp_congestion import TcpCongestion, TcpCorruption, TcpSlowStart
 from visualizer.core.traffic.tcp_half_close import TcpHalfClose
 from visualizer.core.traffic.tcp_handshake import TcpHandshake
 from visualizer.core.traffic.tcp_lossy import TcpLossy
@@ -29,9 +31,14 @@ _SCENARIOS: tuple[type[Scenario], ...] = (
     TcpZeroWindow,
     TcpManyClients,
     TcpLossy,
+    TcpRetransmissionTimeout,
+    TcpSlowStart,
+    TcpCongestion,
+    TcpCorruption,
     UdpDatagrams,
     UdpClosedPort,
     UdpLossReorder,
+    UdpLossyPath,
 )
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from visualizer.core.errors import BadInput, VisualizerError
 from visualizer.core.traffic.calls import CallLog, SocketCall
-from visualizer.core.traffic.control import RunControl
+from visualizer.core.traffic.control import RunControl, RunSocket
 from visualizer.core.traffic.failures import RunAborted, ScenarioFailed
 from visualizer.core.traffic.logged_socket import Address, LoggedSocket, format_address
 from visualizer.core.traffic.params import ParamValue
@@ -135,6 +135,10 @@ class PreparedRun:
     def server_text(self) -> str:
         """The server address as "127.0.0.1:40123" or "[::1]:40123"."""
         return format_address(self.server_address)
+
+    def open_sockets(self) -> list[RunSocket]:
+        """The run's sockets still open, for a sampler in another thread."""
+        return self._control.open_sockets()
 
     def abort(self) -> None:
         """Make a running ``run()`` stop soon (from another thread): both

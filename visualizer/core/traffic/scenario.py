@@ -32,6 +32,10 @@ class Scenario:
     description: ClassVar[str]    # a paragraph: what to look for in the capture
     params: ClassVar[tuple[Param, ...]]
     transport: ClassVar[Literal["tcp", "udp"]]
+    # A scenario about transit runs on a path with these settings (path
+    # parameter -> value as typed, e.g. {"rtt": "40"}) unless told otherwise;
+    # an empty one runs on loopback unless a path parameter is given.
+    path_defaults: ClassVar[dict[str, str]] = {}
 
     def __init__(self, values: Mapping[str, object] | None = None) -> None:
         """Checked parameter values, defaults filled in; ``BadInput`` if bad."""
