@@ -6,7 +6,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from visualizer.commands.analyze import packet_records
+from visualizer.commands.records import packet_records
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.flows.analysis import analyze
 from visualizer.core.tcp.connection import ANALYSIS_FLAGS

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from visualizer.commands.analyze import packet_records
+from visualizer.commands.records import packet_records
 from visualizer.core.decode import headers as dec
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.errors import BadInput

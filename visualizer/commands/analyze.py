@@ -11,84 +11,20 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 from visualizer.commands import warn_about
-from visualizer.core.decode import headers as dec
-from visualizer.core.decode.store import PacketStore, format_address, format_endpoint
-from visualizer.core.flows.analysis import Analysis, analysis_names, analyze
+from visualizer.commands.path_records import path_packet_records, view_of
+from visualizer.commands.records import packet_records
+from visualizer.core.decode.store import PacketStore, format_endpoint
+from visualizer.core.flows.analysis import Analysis, analyze
 from visualizer.core.flows.summaries import ConversationStats, conversation_stats, full_stats
-from visualizer.core.pcap.format import linktype_text
-from visualizer.core.tcp.segment import flag_text
-
-PROTOCOLS = {dec.PROTO_TCP: "TCP", dec.PROTO_UDP: "UDP", dec.PROTO_ICMP: "ICMP",
-             dec.PROTO_ICMPV6: "ICMPv6"}
 
 
 def load(path: str) -> tuple[PacketStore, Analysis]:
     store = PacketStore.from_file(path)
     return store, analyze(store)
-
-
-def packet_records(store: PacketStore, analysis: Analysis) -> Iterator[dict[str, Any]]:
-    """One dict per packet with the keys of DESIGN.md's ``analyze --json``."""
-    cols = {n: store.values(n) for n in (
-        "ts_ns", "status", "ip_version", "proto", "src", "dst", "sport", "dport", "tcp_flags",
-        "payload_len", "origlen", "linktype", "icmp_type", "icmp_code")}
-    acols = {n: analysis.values(n) for n in (
-        "stream", "direction", "rel_seq", "rel_ack", "next_seq", "window", "analysis",
-        "dup_ack_count", "bytes_in_flight", "udp_flow")}
-    first_ts = int(cols["ts_ns"][0]) if len(store) else 0
-    for i in range(len(store)):
-        ts = int(cols["ts_ns"][i])
-        status = int(cols["status"][i])
-        proto = int(cols["proto"][i])
-        stream = int(acols["stream"][i])
-        rec: dict[str, Any] = {
-            "frame": i + 1,
-            "time": round((ts - first_ts) / 1e9, 9),
-            "epoch": f"{ts // 1_000_000_000}.{ts % 1_000_000_000:09d}",
-            "length": int(cols["origlen"][i]),
-            "src": None, "dst": None, "sport": None, "dport": None,
-            "protocol": None, "stream": None, "seq": None, "ack": None, "len": None,
-            "flags": None, "window": None, "analysis": [],
-        }
-        if status in (dec.OK, dec.MALFORMED) and cols["ip_version"][i]:
-            rec["src"] = format_address(store.address(int(cols["src"][i])))
-            rec["dst"] = format_address(store.address(int(cols["dst"][i])))
-            rec["protocol"] = PROTOCOLS.get(proto, f"IP proto {proto}")
-        if stream >= 0:
-            direction = int(acols["direction"][i])
-            flags = int(cols["tcp_flags"][i])
-            s0, s1 = analysis.states(i)
-            sender, receiver = (s0, s1) if direction == 0 else (s1, s0)
-            rec.update(
-                sport=int(cols["sport"][i]), dport=int(cols["dport"][i]), stream=stream,
-                seq=int(acols["rel_seq"][i]), ack=int(acols["rel_ack"][i]),
-                next_seq=int(acols["next_seq"][i]), len=int(cols["payload_len"][i]),
-                flags=flag_text(flags), window=int(acols["window"][i]),
-                analysis=analysis_names(int(acols["analysis"][i])),
-                src_state=str(sender), dst_state=str(receiver))
-            if acols["dup_ack_count"][i]:
-                rec["duplicate_ack_num"] = int(acols["dup_ack_count"][i])
-            if acols["bytes_in_flight"][i] >= 0:
-                rec["bytes_in_flight"] = int(acols["bytes_in_flight"][i])
-        elif proto == dec.PROTO_UDP and int(acols["udp_flow"][i]) >= 0:
-            rec.update(sport=int(cols["sport"][i]), dport=int(cols["dport"][i]),
-                       len=int(cols["payload_len"][i]), udp_flow=int(acols["udp_flow"][i]))
-        elif proto in (dec.PROTO_ICMP, dec.PROTO_ICMPV6) and cols["icmp_type"][i] >= 0:
-            rec.update(icmp_type=int(cols["icmp_type"][i]), icmp_code=int(cols["icmp_code"][i]))
-            link = analysis.icmp_links.get(i)
-            if link is not None:
-                rec["answers_udp_flow"] = link.flow
-                rec["answers_frame"] = link.datagram + 1 if link.datagram >= 0 else None
-        if status != dec.OK:
-            rec["status"] = dec.STATUS_NAMES[status]
-            rec["note"] = store.notes.get(i, "")
-            if status == dec.UNSUPPORTED_LINK:
-                rec["note"] = f"link type {linktype_text(int(cols['linktype'][i]))} is not decoded"
-        yield rec
 
 
 def _table_line(rec: dict[str, Any]) -> str:
@@ -180,8 +116,6 @@ def analyze_command(path: str, *, json_lines: bool, stats: bool, out: TextIO) ->
     store, analysis = load(path)
     try:
         warn_about(path, store)
-        from visualizer.commands.path_records import path_packet_records, view_of
-
         view = view_of(store)
         records = (packet_records(store, analysis) if view is None
                    else path_packet_records(store, view))

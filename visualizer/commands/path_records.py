@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from visualizer.commands.analyze import packet_records
+from visualizer.commands.records import packet_records
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.path.fates import PathRecord
 from visualizer.core.path.view import NOT_ARRIVED, PathView, end_analysis, path_view

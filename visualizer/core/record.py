@@ -36,7 +36,7 @@ from visualizer import __version__
 from visualizer.core.capture.child import CaptureProcess
 from visualizer.core.capture.loop import CaptureStats
 from visualizer.core.capture.spool import new_spool_path
-from visualizer.core.errors import BadInput, VisualizerError
+from visualizer.core.errors import BadInput, CaptureFailed, VisualizerError
 from visualizer.core.output import OutputFailed, check_output, written
 from visualizer.core.path.fates import END_NAMES, match
 from visualizer.core.path.forwarder import TUN_NAME
@@ -100,7 +100,7 @@ def record(scenario: str, param_pairs: Sequence[str], output: str, *, fmt: str =
     if fmt not in ("pcap", "pcapng"):
         raise BadInput(f"unknown recording format {fmt!r}: choose pcapng or pcap")
     cls = get_scenario(scenario)
-    scenario_pairs, path_pairs = split_path_pairs(param_pairs)
+    scenario_pairs, path_pairs = split_path_pairs(param_pairs, (p.name for p in cls.params))
     params = parse_params(cls, scenario_pairs)
     path = parse_path(with_defaults(path_pairs, cls.path_defaults))
     if path is not None and fmt == "pcap":
@@ -127,10 +127,13 @@ def record(scenario: str, param_pairs: Sequence[str], output: str, *, fmt: str =
                     else [(interface, prepared.netns, interface)])
             spools.extend(_new_spool() for _ in ends)
             stage(STAGE_CAPTURE)
-            captures = [stack.enter_context(CaptureProcess(
-                interface=iface, bpf=prepared.bpf_filter, output=spool, netns=netns))
-                for (iface, netns, _name), spool in zip(ends, spools, strict=True)]
-            # Entering started the captures and waited for their ready signals.
+            captures = []
+            for (iface, netns, _name), spool in zip(ends, spools, strict=True):
+                capture = CaptureProcess(interface=iface, bpf=prepared.bpf_filter,
+                                         output=spool, netns=netns)
+                stack.callback(capture.kill)   # on every way out; stop() comes first below
+                capture.start()                # returns once its socket is ready
+                captures.append(capture)
             _check_cancel(cancel)
             if on_ready is not None:
                 on_ready()
@@ -148,8 +151,13 @@ def record(scenario: str, param_pairs: Sequence[str], output: str, *, fmt: str =
                 interrupted, failure = True, err  # the same: the packets so far are kept
             else:
                 interrupted = False
+            if network is not None and failure is None:
+                try:   # the sides may have failed first, on the vanished devices
+                    network.check()
+                except PathFailed as err:
+                    failure = err
             samples = sampler.stop() if sampler is not None else []
-            stats = _combined([capture.stop() for capture in captures])
+            stats = _combined([_stop(capture, failure) for capture in captures])
             log = network.stop() if network is not None else []
         stage(STAGE_WRITE)
         info = RecordingInfo(
@@ -189,6 +197,18 @@ def record(scenario: str, param_pairs: Sequence[str], output: str, *, fmt: str =
             if not keep and os.path.exists(spool):
                 os.unlink(spool)
     return RecordResult(output, packets, stats, run, info)
+
+
+def _stop(capture: CaptureProcess, failure: PathFailed | None) -> CaptureStats:
+    """``capture.stop()``; when the path's forwarder died, its TUN devices went with
+    it and the captures on them ended with an error, but their spools hold every
+    packet they saw: keep them."""
+    try:
+        return capture.stop()
+    except CaptureFailed:
+        if failure is None:
+            raise
+        return CaptureStats(received=0, dropped=0, reason="the path went away")
 
 
 def _combined(stats: Sequence[CaptureStats]) -> CaptureStats:

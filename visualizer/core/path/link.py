@@ -114,13 +114,16 @@ PATH_PARAMS: dict[str, tuple[str, float, float, str]] = {
 }
 
 
-def split_path_pairs(pairs: Iterable[str]) -> tuple[list[str], list[str]]:
-    """(scenario pairs, path pairs) of ``["count=3", "rtt=40"]``."""
+def split_path_pairs(pairs: Iterable[str], own: Iterable[str] = ()
+                     ) -> tuple[list[str], list[str]]:
+    """(scenario pairs, path pairs) of ``["count=3", "rtt=40"]``; a scenario's
+    ``own`` parameter of the same name as a path one (tcp-lossy's ``loss``) wins."""
+    own = set(own)
     scenario: list[str] = []
     path: list[str] = []
     for pair in pairs:
         name = pair.partition("=")[0].strip()
-        (path if name in PATH_PARAMS else scenario).append(pair)
+        (path if name in PATH_PARAMS and name not in own else scenario).append(pair)
     return scenario, path
 
 
@@ -183,7 +186,7 @@ class Fate:
 
     ``deliveries``: the times (CLOCK_REALTIME ns) at which copies leave the
     link; empty when the packet is lost (``reason`` says why). ``queued``:
-    packets ahead of it in the queue when it arrived.
+    packets ahead of it when it arrived (waiting, or on the wire).
     """
 
     deliveries: tuple[int, ...]
@@ -229,7 +232,8 @@ class Link:
             waiting.popleft()
         queued = len(waiting)
         if self._bits_per_ns:
-            if queued >= p.queue:
+            # ``queued`` counts the packet on the wire too; ``queue`` are those waiting.
+            if queued > p.queue:
                 return Fate((), reason=QUEUE_FULL, queued=queued)
             start = max(now, self._busy_until)
             self._busy_until = start + round(size * 8 / self._bits_per_ns)

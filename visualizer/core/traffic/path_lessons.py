@@ -23,14 +23,16 @@ class TcpRetransmissionTimeout(TcpHandshake):
     summary = "a lost request with nothing after it: only the retransmission timer helps"
     description = (
         "The client connects over a path of 40 ms round trip and sends one request of "
-        "`size` bytes, and nothing after it. The path loses that segment, and then its "
-        "first retransmission too (loss plan: the client's 3rd and 4th packets). No later "
+        "`size` bytes, and nothing after it. The path loses that segment and its next two "
+        "transmissions too (loss plan: the client's 3rd, 4th and 5th packets). No later "
         "segment arrives to make the server send duplicate ACKs, so fast retransmit cannot "
-        "happen: only the sender's retransmission timer (RTO) can recover. Linux's RTO is "
-        "at least 200 ms plus the measured round-trip variation; when it fires, the sender "
-        "sends the segment again and doubles the timer (exponential back-off), so the gap "
-        "before the second retransmission is twice the first. On the real-time scale the "
-        "doubling is plain to see; the third transmission arrives and the exchange ends."
+        "happen: only timers can recover. Linux first sends a tail loss probe (TLP): with "
+        "one segment outstanding it waits about 1.5 round trips plus 200 ms, then resends "
+        "it. When that is lost as well, the retransmission timer (RTO: the smoothed RTT "
+        "plus at least 200 ms) fires and the sender resends again, doubling the timer "
+        "(exponential back-off), so the gap before the next transmission is twice the "
+        "last one. On the real-time scale the doubling is plain to see; the fourth "
+        "transmission arrives and the exchange ends."
     )
     params = (
         Param("count", "int", 1, 1, 10, help="request/response exchanges"),
@@ -38,7 +40,7 @@ class TcpRetransmissionTimeout(TcpHandshake):
         PORT,
         FAMILY,
     )
-    path_defaults: ClassVar[dict[str, str]] = {"rtt": "40", "drop": "3,4"}
+    path_defaults: ClassVar[dict[str, str]] = {"rtt": "40", "drop": "3,4,5"}
 
 
 class UdpLossyPath(Scenario):
