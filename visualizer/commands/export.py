@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 
 from visualizer.commands import warn_about
+from visualizer.commands.path_records import path_ladder_of, view_of
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.errors import BadInput
 from visualizer.core.export import export_packets, format_for_path, packet_comments
@@ -30,8 +31,7 @@ def export_command(path: str, output: str, *, stream: int | None, fmt: str | Non
     if fmt == "svg":
         if annotate:
             raise BadInput("--annotate needs pcapng: an SVG ladder has no packet comments")
-        return _export_svg(path, output, stream=stream, absolute=absolute,
-                           scale=scale or "order")
+        return _export_svg(path, output, stream=stream, absolute=absolute, scale=scale)
     if absolute or scale is not None:
         raise BadInput(f"--absolute and --scale only apply to --format svg, not {fmt}")
     if annotate and fmt != "pcapng":
@@ -66,7 +66,7 @@ def export_command(path: str, output: str, *, stream: int | None, fmt: str | Non
 
 
 def _export_svg(path: str, output: str, *, stream: int | None, absolute: bool,
-                scale: str) -> int:
+                scale: str | None) -> int:
     """The ladder of ``stream``, or of every conversation in one picture, as SVG."""
     from visualizer.core.ladder.build import attach_calls, combined_ladder, tcp_ladder
     from visualizer.core.ladder.scene import LadderScene, write_svg
@@ -75,6 +75,14 @@ def _export_svg(path: str, output: str, *, stream: int | None, absolute: bool,
     store = PacketStore.from_file(path)
     try:
         warn_about(path, store)
+        view = view_of(store)
+        scale = scale or ("real" if view is not None else "order")
+        if view is not None and stream is None:   # on a path: arrows take their time
+            ladder = path_ladder_of(store, view, absolute=absolute)
+            write_svg(LadderScene(ladder, positions(ladder.timestamps(), scale)), output)
+            print(f"wrote {output}: {ladder.title}, {len(ladder.arrows)} packets (svg)",
+                  file=sys.stderr)
+            return 0
         analysis = analyze(store)
         if stream is not None:
             ladder = tcp_ladder(analysis, stream, absolute=absolute)

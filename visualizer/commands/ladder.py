@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from visualizer.commands import warn_about
+from visualizer.commands.path_records import path_ladder_of, view_of
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.flows.analysis import analyze
 from visualizer.core.ladder.build import (
@@ -22,6 +23,7 @@ from visualizer.core.ladder.build import (
     other_ladder,
     tcp_ladder,
 )
+from visualizer.core.ladder.transit import LOST_ARROW
 from visualizer.core.pcap.recording import RecordingInfo
 
 TIME_WIDTH = 12
@@ -65,9 +67,17 @@ def render(ladder: Ladder) -> list[str]:
         label = f" {arrow.label} "
         if arrow.analysis:
             label += "[" + " ".join(arrow.analysis) + "] "
+        lost = arrow.arrival_ns == LOST_ARROW
+        if lost:
+            label += f"LOST: {arrow.why or arrow.fate} "
+        elif arrow.arrival_ns:
+            label += f"({(arrow.arrival_ns - arrow.ts_ns) / 1e6:.1f} ms) "
         span = right - left - 1
         body = label.center(span, "-") if len(label) < span - 2 else label[:span]
-        body = ">".join(body.rsplit("-", 1)) if a < b else "<" + body[1:]
+        if lost:   # it never reaches the other lane
+            body = (body[:-1] + "X") if a < b else ("X" + body[1:])
+        else:
+            body = ">".join(body.rsplit("-", 1)) if a < b else "<" + body[1:]
         line = list(row({}, f"{(arrow.ts_ns - t0) / 1e9:>10.6f}").ljust(width))
         line[left + 1:right] = body
         lines.append("".join(line).rstrip())
@@ -83,6 +93,10 @@ def ladder_command(path: str, *, stream: int | None, absolute: bool, out: TextIO
     store = PacketStore.from_file(path)
     try:
         warn_about(path, store)
+        view = view_of(store)
+        if view is not None and stream is None:   # on a path: one ladder, with the losses
+            out.write("\n".join(render(path_ladder_of(store, view, absolute=absolute))) + "\n")
+            return 0
         analysis = analyze(store)
         if stream is not None:
             ladders = [tcp_ladder(analysis, stream, absolute=absolute)]

@@ -9,8 +9,16 @@ from typing import Any
 
 from visualizer.commands.records import packet_records
 from visualizer.core.decode.store import PacketStore
+from visualizer.core.ladder.build import Ladder, attach_calls
+from visualizer.core.ladder.transit import path_ladder
 from visualizer.core.path.fates import PathRecord
-from visualizer.core.path.view import NOT_ARRIVED, PathView, end_analysis, path_view
+from visualizer.core.path.view import (
+    NOT_ARRIVED,
+    PathView,
+    end_analysis,
+    path_view,
+    sequence_bases,
+)
 from visualizer.core.pcap.recording import RecordingInfo
 
 ANALYSIS_KEYS = ("stream", "seq", "ack", "next_seq", "analysis", "src_state",
@@ -25,28 +33,37 @@ def view_of(store: PacketStore) -> PathView | None:
     return path_view(store, PathRecord.from_dict(info.path))
 
 
+def path_ladder_of(store: PacketStore, view: PathView, *, absolute: bool = False) -> Ladder:
+    """The ladder of a path recording: sloped arrows, crosses for the lost ones."""
+    with end_analysis(store, view.analysed) as (sub, analysis):
+        ladder = path_ladder(store, view, sub, analysis, absolute=absolute)
+    return attach_calls(ladder, RecordingInfo.from_capture(store.capture))
+
+
 def path_packet_records(store: PacketStore, view: PathView) -> Iterator[dict[str, Any]]:
     """One dict per packet of ``view``, in time order; ``frame`` is the frame
     number in the recording (as Wireshark numbers it)."""
     with end_analysis(store, view.analysed) as (sub, analysis):
         analysed = dict(zip(view.analysed.tolist(), packet_records(sub, analysis),
                             strict=True))
-        bases = _sequence_bases(sub, analysed.values())
+        bases = sequence_bases(sub, analysis)
         lost = [int(f) for f in view.rows.tolist() if f not in analysed]
         with end_analysis(store, view.rows[[f not in analysed for f in view.rows.tolist()]]
-                          ) as (alone, _ignored):
-            others = dict(zip(lost, packet_records(alone, _ignored), strict=True))
-            seq, ack = alone.values("seq"), alone.values("ack")
+                          ) as (alone, alone_analysis):
+            others = dict(zip(lost, packet_records(alone, alone_analysis), strict=True))
             for k, frame in enumerate(lost):
                 rec = others[frame]
                 for name in ANALYSIS_KEYS:
                     rec.pop(name, None)
-                found = bases.get((rec["src"], rec["sport"], rec["dst"], rec["dport"]))
                 rec.update(stream=None, seq=None, ack=None, analysis=[])
+                key = (alone.address(int(alone.values("src")[k])), int(alone.values("sport")[k]),
+                       alone.address(int(alone.values("dst")[k])), int(alone.values("dport")[k]))
+                found = bases.get(key)
                 if found is not None and rec["flags"] is not None:
-                    stream, (base_seq, base_ack) = found
-                    rec.update(stream=stream, seq=(int(seq[k]) - base_seq) % 2**32,
-                               ack=(int(ack[k]) - base_ack) % 2**32)
+                    stream, seq_base, ack_base = found
+                    rec.update(stream=stream,
+                               seq=(int(alone.values("seq")[k]) - seq_base) % 2**32,
+                               ack=(int(alone.values("ack")[k]) - ack_base) % 2**32)
         first = int(view.sent_ns[0]) if len(view) else 0
         for k, frame in enumerate(view.rows.tolist()):
             rec = dict(analysed.get(frame) or others[frame])
@@ -59,21 +76,3 @@ def path_packet_records(store: PacketStore, view: PathView) -> Iterator[dict[str
             if view.why[k]:
                 rec["lost_because"] = view.why[k]
             yield rec
-
-
-def _sequence_bases(store: PacketStore, records: Any) -> dict[tuple[Any, ...],
-                                                              tuple[int, tuple[int, int]]]:
-    """(src, sport, dst, dport) -> (stream, (seq base, ack base)): absolute minus
-    relative numbers of that direction, to number a packet the analysis never saw."""
-    seq, ack = store.values("seq"), store.values("ack")
-    seq_base: dict[tuple[Any, ...], tuple[int, int]] = {}
-    ack_base: dict[tuple[Any, ...], int] = {}
-    for k, rec in enumerate(records):
-        if rec["stream"] is None or rec["seq"] is None:
-            continue
-        key = (rec["src"], rec["sport"], rec["dst"], rec["dport"])
-        seq_base.setdefault(key, (rec["stream"], (int(seq[k]) - rec["seq"]) % 2**32))
-        if "ACK" in rec["flags"].split(","):   # a SYN's ack field means nothing
-            ack_base.setdefault(key, (int(ack[k]) - rec["ack"]) % 2**32)
-    return {key: (stream, (base, ack_base.get(key, 0)))
-            for key, (stream, base) in seq_base.items()}

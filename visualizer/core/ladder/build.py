@@ -65,6 +65,11 @@ class Arrow:
     kind: int = OTHER_K     # a visualizer.core.describe.kinds code, for the arrow's colour
     options: str = ""       # TCP options as TcpOptions.summary() writes them
     conversation: str = ""  # "TCP stream 0", "UDP flow 2": which ladder it came from
+    # On a path (ladder/transit.py): when it arrived at the other end (ts_ns is when it
+    # left), -1 if it never did; 0 off a path. Its fate, and why it was lost.
+    arrival_ns: int = 0
+    fate: str = ""
+    why: str = ""
 
     @property
     def tag(self) -> str:

@@ -52,6 +52,7 @@ from visualizer.core.ladder.build import (
     describe,
     describe_call,
 )
+from visualizer.core.ladder.transit import LOST_ARROW, arrival_positions
 from visualizer.core.output import written
 from visualizer.core.tcp.states import TcpState
 
@@ -59,6 +60,9 @@ from visualizer.core.tcp.states import TcpState
 STEP = 56.0            # between consecutive positions at zoom 1
 SLOPE = 0.35           # the receiving end lies this many steps below the sending end
 MIN_SLOPE = 3.0        # px, when the next packet follows closer than that
+LOST_REACH = 0.55      # a lost packet's arrow ends this far across, in a cross
+CROSS = 7.0            # px, half the cross's size
+LOST_COLOUR = "#e8413c"
 ZOOM_MIN, ZOOM_MAX = 0.04, 4.0
 HEADER = 80.0          # lane labels and current states (stays on top when scrolling)
 TIME_W = 104.0         # the time column, left of the first lane
@@ -305,6 +309,8 @@ class LadderScene:
     _by_packet: dict[int, int] = field(init=False, repr=False)
     _notes: dict[int, str] = field(init=False, repr=False)
     _pos: list[float] = field(init=False, repr=False)
+    _arrive: list[float] | None = field(init=False, repr=False)   # on a path: see ends()
+    _reach: float = field(init=False, repr=False)    # the longest transit, in positions
     call_layout: CallLayout | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -321,6 +327,15 @@ class LadderScene:
             pos = self.call_layout.positions
         self.positions = pos
         self._pos = pos.tolist()   # Python floats: quicker one at a time
+        arrive = arrival_positions(self.ladder, pos) if n else None
+        self._arrive, self._reach = None, 0.0
+        if arrive is not None:
+            transit = arrive - pos
+            lost = np.isnan(transit)
+            typical = float(np.median(transit[~lost])) if (~lost).any() else 1.0
+            arrive[lost] = pos[lost] + max(typical, 0.5) * LOST_REACH   # where the cross is
+            self._arrive = arrive.tolist()
+            self._reach = float(np.max(arrive - pos))
         self._src = np.fromiter((a.src_lane for a in self.ladder.arrows), np.int32, n)
         self._dst = np.fromiter((a.dst_lane for a in self.ladder.arrows), np.int32, n)
         self._by_packet = {a.index: k for k, a in enumerate(self.ladder.arrows)}
@@ -336,6 +351,8 @@ class LadderScene:
 
     def geometry(self, *, zoom: float = 1.0, width: float | None = None) -> Geometry:
         last = float(self.positions[-1]) if len(self.positions) else 0.0
+        if self._arrive is not None:
+            last = max(last, max(self._arrive))
         if self.call_layout is not None:
             last = max(last, self.call_layout.extent)
         return fit_geometry(len(self.ladder.lanes), last, zoom=zoom, width=width)
@@ -356,6 +373,10 @@ class LadderScene:
             x1, x2 = xa + sign * BAND / 2, xb - sign * BAND / 2
         pos = self._pos
         y1 = g.y(pos[n])
+        if self._arrive is not None:   # on a path: it lands when it arrived
+            if self.ladder.arrows[n].arrival_ns == LOST_ARROW:   # a cross on the link
+                x2 = x1 + (x2 - x1) * LOST_REACH
+            return x1, y1, x2, max(g.y(self._arrive[n]), y1 + MIN_SLOPE)
         slope = g.slope
         if n + 1 < len(pos):   # never past the next packet's start: see the module docstring
             slope = min(slope, max(MIN_SLOPE, 0.9 * (pos[n + 1] - pos[n]) * g.step))
@@ -373,7 +394,7 @@ class LadderScene:
 
     def visible(self, g: Geometry, top: float, bottom: float) -> range:
         """Numbers of the arrows whose rows may reach into ``top``..``bottom``."""
-        lo = np.searchsorted(self.positions, g.position(top) - 1.0, side="left")
+        lo = np.searchsorted(self.positions, g.position(top) - 1.0 - self._reach, side="left")
         hi = np.searchsorted(self.positions, g.position(bottom) + 1.0, side="right")
         return range(int(lo), int(hi))
 
@@ -526,6 +547,10 @@ class LadderScene:
         else:
             items.append(Line(x1, y1, lx2, ly2, colour, width, alpha, dash, n, "line"))
             head_alpha = alpha
+        if arrow.arrival_ns == LOST_ARROW:   # never arrived: a cross where it was lost
+            self._cross(items, x2, y2, arrow.why or arrow.fate or "lost", head_alpha, n,
+                        look.colours)
+            head = 0.0
         if head and head_alpha > 0:
             px, py = -uy * head * 0.45, ux * head * 0.45
             bx, by = x2 - ux * head, y2 - uy * head
@@ -545,6 +570,18 @@ class LadderScene:
             px, py = x1 + dx * along - nx * 3.5, y1 + dy * along - ny * 3.5
             items.append(Text(px, py, arrow.tag, 10, "#ffffff", bold=True, angle=angle,
                               box=colour, group=n, cls="packet"))
+
+    def _cross(self, items: list[Item], x: float, y: float, why: str, alpha: float, n: int,
+               colours: Colours) -> None:
+        """The X where a lost packet's arrow ends, and why it was lost."""
+        if alpha <= 0:
+            return
+        r = CROSS
+        for sx in (-1.0, 1.0):
+            items.append(Line(x - r, y - sx * r, x + r, y + sx * r, LOST_COLOUR, 2.6, alpha,
+                              False, n, "cross"))
+        items.append(Text(x + r + 4, y + 4, why, 10, LOST_COLOUR, anchor="start", bold=True,
+                          opacity=alpha, group=n, cls="lost"))
 
     def _options_room(self, g: Geometry, n: int, below: float) -> float:
         """The room under arrow ``n`` for its options line, next to the label

@@ -31,6 +31,7 @@ from visualizer.core.decode.store import PacketStore
 from visualizer.core.flows.analysis import Analysis, analyze
 from visualizer.core.path.fates import ARRIVED, SENT, PathRecord
 from visualizer.core.path.link import C2S
+from visualizer.core.tcp.segment import ACK
 
 NOT_ARRIVED = -1
 
@@ -90,6 +91,27 @@ def path_view(store: PacketStore, record: PathRecord) -> PathView:
         fates.append(str(info[1]) or "unmatched")
         whys.append(str(info[2]))
     return PathView(record, rows, sent, arrived, fates, whys, np.flatnonzero(at_end))
+
+
+def sequence_bases(store: PacketStore, analysis: Analysis
+                   ) -> dict[tuple[bytes, int, bytes, int], tuple[int, int, int]]:
+    """(src, sport, dst, dport) -> (stream, seq base, ack base): absolute minus
+    relative numbers of each direction of each TCP stream the analysis saw, to
+    number a packet it never saw (one lost on its way) as its stream's others."""
+    stream, rel_seq, rel_ack = (analysis.values(n) for n in ("stream", "rel_seq", "rel_ack"))
+    src, dst, sport, dport, seq, ack, flags = (store.values(n) for n in (
+        "src", "dst", "sport", "dport", "seq", "ack", "tcp_flags"))
+    seq_base: dict[tuple[bytes, int, bytes, int], tuple[int, int]] = {}
+    ack_base: dict[tuple[bytes, int, bytes, int], int] = {}
+    for i in range(len(stream)):
+        if stream[i] < 0:
+            continue
+        key = (store.address(src[i]), sport[i], store.address(dst[i]), dport[i])
+        seq_base.setdefault(key, (stream[i], (seq[i] - rel_seq[i]) % 2**32))
+        if flags[i] & ACK:   # a SYN's ack field means nothing
+            ack_base.setdefault(key, (ack[i] - rel_ack[i]) % 2**32)
+    return {key: (number, base, ack_base.get(key, 0))
+            for key, (number, base) in seq_base.items()}
 
 
 @contextlib.contextmanager
