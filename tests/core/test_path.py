@@ -317,3 +317,30 @@ def test_json_keys(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert lines and all({"sent", "arrived", "fate", "frame", "stream", "seq", "ack", "len",
                           "flags", "analysis"} <= line.keys() for line in lines)
+
+
+def test_udp_loss_reorder_shows_all_three_and_the_server_just_takes_what_comes(
+        tmp_path: Path) -> None:
+    out, rows = recorded(tmp_path, "udp-loss-reorder")
+    payloads = _payload_numbers(out)
+    sent = [payloads[r["frame"]] for r in rows if r["src"] == "192.0.2.1"]
+    info = path_info(out)
+    numbers, roles = info["packet"], info["role"]
+    client_sent = sorted(n for n, r in zip(numbers, roles, strict=True) if r == SENT)
+    assert len(client_sent) == 20
+    arrived = [payloads[r["frame"]] for r in rows if r["arrived"] is not None]
+    assert set(range(1, 21)) - set(arrived), "nothing lost"
+    assert len(arrived) != len(set(arrived)), "nothing duplicated"
+    assert any(b < a for a, b in itertools.pairwise(arrived)), "nothing reordered"
+    assert sent   # the listed copies of the lost ones
+    with CaptureFile.open(str(out)) as capture:
+        calls = RecordingInfo.from_capture(capture).calls  # type: ignore[union-attr]
+    recvs = [c for c in calls if c["side"] == "server" and c["call"] == "recvfrom"]
+    assert len(recvs) == len(arrived) + 1 and recvs[-1]["result"] == "timed out"
+
+
+def _payload_numbers(path: Path) -> dict[int, int]:
+    """frame -> the datagram number in its payload ("datagram 7")."""
+    return {int(frame): int(text.split()[-1]) for frame, text in (
+        (r[0], bytes.fromhex(r[1]).decode()) for r in tshark(path, "-Y", "udp", "-e",
+                                                              "frame.number", "-e", "data.data"))}

@@ -1,4 +1,5 @@
-"""tcp-bulk, tcp-nagle, tcp-zero-window, udp-closed-port and udp-loss-reorder.
+"""tcp-bulk, tcp-nagle, tcp-zero-window and udp-closed-port (udp-loss-reorder runs
+on a path: tests/core/test_path.py).
 
 Each scenario is recorded for real on lo (CAP_NET_RAW: we run as root), and
 the one thing it teaches is checked on the capture with our analysis, with
@@ -33,9 +34,8 @@ from visualizer.core.record import record
 from visualizer.core.tcp.options import parse_options
 from visualizer.core.tcp.segment import ACK, SYN
 from visualizer.core.traffic import get_scenario, list_scenarios, parse_params
-from visualizer.core.traffic.udp_loss_reorder import forwarded, number_of, plan
 
-NAMES = ("tcp-bulk", "tcp-nagle", "tcp-zero-window", "udp-closed-port", "udp-loss-reorder")
+NAMES = ("tcp-bulk", "tcp-nagle", "tcp-zero-window", "udp-closed-port")
 
 # Titles of explain's fallbacks for packets it cannot say anything specific about.
 GENERIC_TITLES = ("IP packet carrying", "Not an IP packet", "Malformed packet",
@@ -142,7 +142,7 @@ def test_the_scenarios_are_listed_with_their_text() -> None:
 @pytest.mark.parametrize(("name", "pair", "message"), [
     ("tcp-bulk", "megabytes=0", r"megabytes=0 is out of range: allowed 1\.\.1000"),
     ("tcp-zero-window", "rcvbuf=100", r"rcvbuf=100 is out of range"),
-    ("udp-loss-reorder", "loss=101", r"loss=101 is out of range: allowed 0\.\.100"),
+    ("udp-loss-reorder", "count=0", r"count=0 is out of range"),
     ("udp-closed-port", "count=0", r"count=0 is out of range"),
 ])
 def test_bad_parameters_are_refused(name: str, pair: str, message: str) -> None:
@@ -374,59 +374,3 @@ def test_udp_closed_port_icmp_quotes_the_datagram_in_tshark(recordings: Recorder
     rec = recordings("udp-closed-port", "family=ipv4", "count=2")
     rows = tshark_fields(rec.path, "icmp.type == 3 && icmp.code == 3", "udp.dstport")
     assert [r[0] for r in rows] == [str(rec.store.column("dport")[0])] * 2
-
-
-# -- udp-loss-reorder -------------------------------------------------------------------------
-
-
-def legs(rec: Recording) -> tuple[list[int], list[int]]:
-    """The datagram numbers into the relay and out of it, in capture order."""
-    relay_port = port_of(rec.calls("relay", "bind")[0]["result"])
-    into: list[int] = []
-    out: list[int] = []
-    for i in range(len(rec.store)):
-        number = number_of(rec.payload(i))
-        assert number is not None
-        (into if rec.store.column("dport")[i] == relay_port else out).append(number)
-    return into, out
-
-
-@pytest.mark.capture
-@pytest.mark.parametrize("family", FAMILIES)
-def test_udp_loss_reorder_server_sees_the_planned_losses_duplicates_and_order(
-        recordings: Recorder, family: str) -> None:
-    rec = recordings("udp-loss-reorder", f"family={family}")
-    count = 20
-    into, out = legs(rec)
-    # The client's datagrams reach the relay complete and in order ...
-    assert into == list(range(1, count + 1))
-    # ... the server gets exactly what the seeded plan says ...
-    assert out == forwarded(plan(count, 15, 10, 15, 3))
-    # ... which, with the default seed, shows all three things UDP does not prevent.
-    assert set(range(1, count + 1)) - set(out), "nothing lost"
-    assert len(out) != len(set(out)), "nothing duplicated"
-    assert any(later < earlier for earlier, later in itertools.pairwise(out)), \
-        "nothing reordered"
-    # Two flows: client -> relay and relay -> server, both plain UDP.
-    assert len(rec.analysis.udp_flows) == 2
-    # The server received each datagram with one recvfrom() and stopped after silence.
-    recvs = rec.calls("server", "recvfrom")
-    assert len(recvs) == len(out) + 1
-    assert recvs[-1]["result"] == "timed out"
-    assert_explained_specifically(rec)
-
-
-def test_loss_reorder_plan_is_seeded() -> None:
-    assert plan(50, 20, 20, 20, 7) == plan(50, 20, 20, 20, 7)
-    assert plan(50, 20, 20, 20, 7) != plan(50, 20, 20, 20, 8)
-
-
-@pytest.mark.parametrize(("loss", "duplicate", "reorder", "expected"), [
-    (0, 0, 0, [1, 2, 3, 4, 5]),
-    (100, 0, 0, []),
-    (0, 100, 0, [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]),
-    (0, 0, 100, [2, 1, 4, 3, 5]),
-])
-def test_loss_reorder_plan_extremes(loss: int, duplicate: int, reorder: int,
-                                    expected: list[int]) -> None:
-    assert forwarded(plan(5, loss, duplicate, reorder, 1)) == expected

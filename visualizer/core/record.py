@@ -118,13 +118,11 @@ def record(scenario: str, param_pairs: Sequence[str], output: str, *, fmt: str =
     try:
         with contextlib.ExitStack() as stack:
             network = stack.enter_context(PathNetwork(path)) if path is not None else None
-            prepared = stack.enter_context(cls(params).prepare(network) if network
-                                           else cls(params).prepare())
-            # Where to capture: both ends of a path, else the one interface (in
-            # tcp-lossy's namespace, its lo, where the loss happens).
+            prepared = stack.enter_context(cls(params).prepare(network))
+            # Where to capture: both ends of a path, else the one interface.
             ends = ([(network.interface, network.namespace_of(side).name, side)
                      for side in END_NAMES] if network is not None
-                    else [(interface, prepared.netns, interface)])
+                    else [(interface, None, interface)])
             spools.extend(_new_spool() for _ in ends)
             stage(STAGE_CAPTURE)
             captures = []
@@ -140,6 +138,8 @@ def record(scenario: str, param_pairs: Sequence[str], output: str, *, fmt: str =
             stage(STAGE_RUN)
             run: RunResult | None = None
             sampler = TcpInfoSampler(prepared.open_sockets).start() if network else None
+            if sampler is not None:
+                stack.callback(sampler.stop)   # on every way out (it may stop twice)
             try:
                 run = _run(prepared, timeout, cancel, network)
                 _check_cancel(cancel)

@@ -1,10 +1,10 @@
 """A private network namespace for one run, created and always removed by us.
 
-Loopback never loses a packet. A scenario that needs real loss runs in a
-network namespace of its own: its own ``lo``, its own nftables ruleset, no
-effect on the rest of the machine (DESIGN: Traffic generators). This module
-creates one with ``ip netns add`` under a name unique per run
-(``pv-lossy-<pid>-<n>``, so ``ip netns list`` shows what is ours and whose),
+A scenario on a path runs its client and its server each in a network
+namespace of its own: their own interfaces, addresses and routes, no effect
+on the rest of the machine. This module creates one with ``ip netns add``
+under a name unique per run (``pv-path-<pid>-<n>``, so ``ip netns list``
+shows what is ours and whose),
 configures it with commands run inside it, lets threads enter it, and
 removes it.
 
@@ -91,7 +91,7 @@ def set_thread_netns(fd: int) -> None:
         raise OSError(code, os.strerror(code))
 
 
-_PACKAGES = {"ip": "iproute2", "nft": "nftables"}  # Debian packages of the commands used
+_PACKAGES = {"ip": "iproute2", "sysctl": "procps"}  # Debian packages of the commands used
 
 
 def require(program: str) -> None:

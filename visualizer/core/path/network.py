@@ -34,6 +34,7 @@ from visualizer.core.path.link import PathParams
 from visualizer.core.path.netns import NetworkNamespace
 
 NAMESPACE_PREFIX = "pv-path"
+PURPOSE = "the path between client and server"   # what needs root, as errors say it
 CLIENT_V4, SERVER_V4 = "192.0.2.1", "192.0.2.2"
 CLIENT_V6, SERVER_V6 = "2001:db8::1", "2001:db8::2"
 MTU = 1500
@@ -60,8 +61,8 @@ class PathNetwork:
 
     def __enter__(self) -> PathNetwork:
         try:
-            self.client = NetworkNamespace.create(NAMESPACE_PREFIX, purpose="a path")
-            self.server = NetworkNamespace.create(NAMESPACE_PREFIX, purpose="a path")
+            self.client = NetworkNamespace.create(NAMESPACE_PREFIX, purpose=PURPOSE)
+            self.server = NetworkNamespace.create(NAMESPACE_PREFIX, purpose=PURPOSE)
             self._start_forwarder()
             self._configure(self.client, CLIENT_V4, CLIENT_V6)
             self._configure(self.server, SERVER_V4, SERVER_V6)

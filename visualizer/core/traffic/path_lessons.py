@@ -15,7 +15,7 @@ from visualizer.core.traffic.tcp_handshake import TcpHandshake
 
 UDP_FIRST_WAIT = 5.0    # the first datagram may take the path's delay
 UDP_QUIET = 1.0         # then silence this long means the client is done
-UDP_SEND_GAP = 0.005
+UDP_SEND_GAP = 0.002    # shorter than a held-back datagram's extra delay
 
 
 class TcpRetransmissionTimeout(TcpHandshake):

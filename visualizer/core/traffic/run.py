@@ -5,9 +5,10 @@ thread; the first side to fail aborts the others (their blocking calls
 notice within ``WAIT_SLICE``), and when ``run`` returns every thread has
 ended and every socket is closed, whatever happened.
 
-A run may be given a private network namespace (``tcp-lossy``): the server
-is bound inside it, each side thread enters it before its first socket
-(namespaces belong to threads), and ``close()`` removes it. Runs without
+A run may be placed on a path (``visualizer.core.path``): the server is
+bound inside the server's network namespace and each side thread enters
+its end's namespace before its first socket (namespaces belong to
+threads). The path belongs to the caller, who takes it down. Runs without
 one never touch namespaces.
 """
 
@@ -86,14 +87,11 @@ class PreparedRun:
     ``bpf_filter`` selects the run's packets; ``server_address`` is
     (host, port). Use as a context manager, or call ``close()``.
 
-    With a ``namespace`` the run owns it from here on: everything happens
-    inside it, and ``close()`` (or a failing prepare) removes it.
+    With a ``path`` the sides run at its ends (see the module docstring).
     """
 
-    def __init__(self, scenario: RunnableScenario, *, namespace: NetworkNamespace | None = None,
-                 path: Placement | None = None) -> None:
+    def __init__(self, scenario: RunnableScenario, *, path: Placement | None = None) -> None:
         self.scenario = scenario
-        self.namespace = namespace
         self.path = path
         self.params: dict[str, ParamValue] = dict(scenario.values)
         self._log = CallLog()
@@ -101,7 +99,7 @@ class PreparedRun:
         self._functions: dict[str, SideFunction] = scenario.sides()
         self._sides = {name: self._side(name) for name in self._functions}
         server = self._sides.get("server") or self._side("server")
-        home = (path.namespace_of("server") if path is not None else namespace)
+        home = path.namespace_of("server") if path is not None else None
         try:
             if home is None:
                 server_socket = scenario.bind(server)
@@ -111,8 +109,6 @@ class PreparedRun:
             self.server_address: Address = server_socket.bound_address()
         except BaseException:
             self._release("prepare failed")
-            if namespace is not None:
-                namespace.remove()
             raise
         for side in self._sides.values():
             side.attach(self.server_address, server_socket if side is server else None)
@@ -125,11 +121,6 @@ class PreparedRun:
         if self.path is not None:
             host = self.path.host(name, str(self.params.get("family", "ipv4")))
         return Side(name, self.params, self._log, self._control, host=host)
-
-    @property
-    def netns(self) -> str | None:
-        """The name of the run's network namespace, None when it runs on the host."""
-        return self.namespace.name if self.namespace is not None else None
 
     @property
     def server_text(self) -> str:
@@ -162,7 +153,7 @@ class PreparedRun:
 
         def side_main(side: Side, function: SideFunction) -> None:
             try:
-                if self.namespace is not None or self.path is not None:
+                if self.path is not None:
                     self._enter_namespace(side)  # before the side's first socket
                 function(side)
             except RunAborted:
@@ -203,9 +194,8 @@ class PreparedRun:
             failed_sides=[name for name, _exc in failures])
 
     def _enter_namespace(self, side: Side) -> None:
-        namespace = self.path.namespace_of(side.name) if self.path is not None \
-            else self.namespace
-        assert namespace is not None
+        assert self.path is not None
+        namespace = self.path.namespace_of(side.name)
         try:
             namespace.enter_thread()
         except OSError as err:
@@ -232,13 +222,10 @@ class PreparedRun:
                 sock.close(note)
 
     def close(self) -> None:
-        """Release the server socket(s) if the run never happened, and remove the
-        run's network namespace, if any; idempotent."""
+        """Release the server socket(s) if the run never happened; idempotent."""
         if self._state == "prepared":
             self._release("closed without running")
             self._state = "closed"
-        if self.namespace is not None:
-            self.namespace.remove()
 
     def __enter__(self) -> PreparedRun:
         return self

@@ -56,7 +56,7 @@ class Scenario:
 
     def capture_filter(self, server_port: int) -> str:
         """The BPF filter that selects this run's packets (override to add
-        e.g. ICMP errors, or a relay's second port)."""
+        e.g. ICMP errors)."""
         return f"{self.transport} port {server_port}"
 
     def prepare(self, path: Placement | None = None) -> PreparedRun:
