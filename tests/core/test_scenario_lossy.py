@@ -30,7 +30,7 @@ from visualizer.core.capture.child import CaptureProcess
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.describe.explain import explain
 from visualizer.core.errors import BadInput
-from visualizer.core.flows.analysis import analysis_names, analyze
+from visualizer.core.flows.analysis import analyze
 from visualizer.core.path.netns import (
     NETNS_DIR,
     NamespaceNotPermitted,
@@ -41,6 +41,7 @@ from visualizer.core.path.netns import (
 from visualizer.core.pcap.reader import CaptureFile
 from visualizer.core.pcap.recording import RecordingInfo
 from visualizer.core.record import STAGE_RUN, RecordingCancelled, record
+from visualizer.core.tcp.analysis_flags import analysis_names
 from visualizer.core.traffic import get_scenario, parse_params
 from visualizer.core.traffic.logged_socket import LoggedSocket
 from visualizer.core.traffic.side import Side

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from visualizer.core.tcp.analysis_flags import analysis_names
 from visualizer.core.tcp.connection import PacketResult
 from visualizer.core.tcp.segment import TcpSegment
 from visualizer.core.tcp.testing import (
@@ -286,7 +287,8 @@ def _results(c: Case) -> tuple[list[TcpSegment], list[PacketResult]]:
 @pytest.mark.parametrize("c", CASES, ids=[c.name for c in CASES])
 def test_flags(c: Case) -> None:
     _, results = _results(c)
-    got = {r.frame: r.analysis & c.watch for r in results if r.analysis & c.watch}
+    named = {r.frame: frozenset(analysis_names(r.analysis)) for r in results}
+    got = {frame: names & c.watch for frame, names in named.items() if names & c.watch}
     assert got == c.expect
 
 

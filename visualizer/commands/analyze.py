@@ -17,9 +17,10 @@ from typing import Any, TextIO
 from visualizer.commands import warn_about
 from visualizer.core.decode import headers as dec
 from visualizer.core.decode.store import PacketStore, format_address, format_endpoint
-from visualizer.core.flows.analysis import Analysis, analysis_names, analyze
+from visualizer.core.flows.analysis import Analysis, analyze
 from visualizer.core.flows.summaries import ConversationStats, conversation_stats, full_stats
 from visualizer.core.pcap.format import linktype_text
+from visualizer.core.tcp.analysis_flags import analysis_names
 from visualizer.core.tcp.segment import flag_text
 
 PROTOCOLS = {dec.PROTO_TCP: "TCP", dec.PROTO_UDP: "UDP", dec.PROTO_ICMP: "ICMP",

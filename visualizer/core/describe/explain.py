@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from visualizer.core.decode import headers as dec
 from visualizer.core.decode.store import format_address, format_endpoint
 from visualizer.core.describe.summary import format_duration
-from visualizer.core.flows.analysis import Analysis, analysis_names
+from visualizer.core.flows.analysis import Analysis
 from visualizer.core.pcap.format import linktype_text
+from visualizer.core.tcp import analysis_flags as af
 from visualizer.core.tcp.options import parse_options
 from visualizer.core.tcp.segment import ACK, FIN, PSH, RST, SYN, URG, flag_text
 from visualizer.core.tcp.states import TcpState
@@ -96,7 +97,7 @@ class _TcpPacket:
         self.seq, self.ack = col("rel_seq")[i], col("rel_ack")[i]
         self.next_seq, self.window = col("next_seq")[i], col("window")[i]
         self.raw_seq, self.raw_ack = store.values("seq")[i], store.values("ack")[i]
-        self.names_flags = set(analysis_names(col("analysis")[i]))
+        self.bits = col("analysis")[i]
         self.dup_count = col("dup_ack_count")[i]
         summary = analysis.tcp_summaries[self.stream]
         opener = summary.first_frame - 1
@@ -288,7 +289,7 @@ class _TcpPacket:
         parts = [f"{_cap(self.sender)} sends {_bytes(self.length)}: {numbers} of its byte "
                  f"stream. Its next segment will start at seq + len = {self.s(self.seq)} + "
                  f"{self.length} = {self.s(self.next_seq)}."]
-        if self.names_flags:  # the flag sentences say what matters; keep it short
+        if self.bits:  # the flag sentences say what matters; keep it short
             return title, parts
         if self.flags & ACK:
             parts.append(self.ack_clause())
@@ -333,7 +334,7 @@ class _TcpPacket:
                      f"{': the connection is closed' if closed else ''}")
             return title, [self.fin_ack_sentence(peer_fin)]
         parts = [self.ack_meaning() + "."]
-        if self.names_flags:  # the flag sentences say what matters; keep it short
+        if self.bits:  # the flag sentences say what matters; keep it short
             title = f"ACK: {self.sender} confirms receipt up to {self.r(self.ack)}"
             return title, parts
         parts.append(f"It sends no data, so its seq stays at {self.s(self.seq)}.")
@@ -349,59 +350,59 @@ class _TcpPacket:
 
     # -- analysis flags ---------------------------------------------------------------
     def headline(self) -> str | None:
-        f, who, what = self.names_flags, self.sender, self.what()
-        if "zero_window_probe" in f:
+        f, who, what = self.bits, self.sender, self.what()
+        if f & af.ZERO_WINDOW_PROBE:
             return f"Zero-window probe: {who} tests the closed window"
-        if "keep_alive" in f and self.peer_window_closed():
+        if f & af.KEEP_ALIVE and self.peer_window_closed():
             return f"Zero-window probe: {who} asks whether {self.receiver}'s window has opened"
-        if "keep_alive" in f:
+        if f & af.KEEP_ALIVE:
             return f"Keep-alive: {who} checks that {self.receiver} is still there"
-        if "fast_retransmission" in f:
+        if f & af.FAST_RETRANSMISSION:
             return f"Fast retransmission: {who} resends {what} after duplicate ACKs"
-        if "spurious_retransmission" in f:
+        if f & af.SPURIOUS_RETRANSMISSION:
             return f"Spurious retransmission: {who} resends {what} already acknowledged"
-        if "retransmission" in f:
+        if f & af.RETRANSMISSION:
             return f"Retransmission: {who} resends {what}"
-        if "out_of_order" in f:
+        if f & af.OUT_OF_ORDER:
             return f"Out of order: {what} from {who} arrive late"
-        if "lost_segment" in f:
+        if f & af.LOST_SEGMENT:
             return f"Previous segment not captured: a gap before {who}'s seq {self.s(self.seq)}"
-        if "duplicate_ack" in f:
+        if f & af.DUPLICATE_ACK:
             return f"Duplicate ACK #{self.dup_count}: {who} still asks for {self.r(self.ack)}"
-        if "zero_window" in f:
+        if f & af.ZERO_WINDOW:
             return f"Zero window: {who}'s receive buffer is full"
-        if "window_full" in f:
+        if f & af.WINDOW_FULL:
             return f"Window full: {who} has filled {self.receiver}'s window"
-        if "window_update" in f:
+        if f & af.WINDOW_UPDATE:
             return f"Window update: {who} opens its window to {self.window} bytes"
-        if "zero_window_probe_ack" in f:
+        if f & af.ZERO_WINDOW_PROBE_ACK:
             return f"Zero-window probe ACK: {who} answers the probe"
-        if "keep_alive_ack" in f:
+        if f & af.KEEP_ALIVE_ACK:
             return f"Keep-alive ACK: {who} is still there"
-        if "ack_lost_segment" in f:
+        if f & af.ACK_LOST_SEGMENT:
             return f"ACKed unseen segment: {who} acknowledges data the capture missed"
         return None
 
     def flag_sentences(self) -> list[str]:
-        f, who, peer = self.names_flags, self.sender, self.receiver
+        f, who, peer = self.bits, self.sender, self.receiver
         out = []
-        if "fast_retransmission" in f:
+        if f & af.FAST_RETRANSMISSION:
             out.append(f"{_cap(peer)} sent duplicate ACKs asking for seq {self.s(self.seq)}, so "
                        f"{who} resends it at once instead of waiting for its retransmission "
                        "timer (fast retransmit).")
-        elif "spurious_retransmission" in f:
+        elif f & af.SPURIOUS_RETRANSMISSION:
             out.append(f"{_cap(peer)} had already acknowledged all of it, so the resend was "
                        "unnecessary: the retransmission timer fired too early or the ACK was "
                        "late.")
-        elif "retransmission" in f and self.flags & SYN:
+        elif f & af.RETRANSMISSION and self.flags & SYN:
             first = self.first_sent()
             when = f" (frame {first + 1})" if first >= 0 else ""
             out.append(f"The first {'SYN-ACK' if self.flags & ACK else 'SYN'}{when} got no "
                        f"answer, so {who}'s retransmission timer expired and it sends the same "
                        "one again, with the same ISN; each retry waits twice as long.")
-        elif "retransmission" in f:
+        elif f & af.RETRANSMISSION:
             out.append(self.resend_sentence("These sequence numbers were sent before"))
-        if "out_of_order" in f:
+        if f & af.OUT_OF_ORDER:
             if self.first_sent() >= 0:
                 out.append(self.resend_sentence("Its seq is below data "
                                                 f"{who} already sent: these bytes were sent before")
@@ -411,55 +412,55 @@ class _TcpPacket:
             else:
                 out.append(f"Its seq is below data {who} already sent, and it arrives just "
                            "after it: the segments were reordered on the way.")
-        if "lost_segment" in f:
+        if f & af.LOST_SEGMENT:
             prev = self.look_back(self.d)
             expected = (f" {who} was expected to continue at "
                         f"{self.s(self.a.values('next_seq')[prev])}," if prev >= 0 else "")
             out.append(f"Its seq {self.s(self.seq)} is beyond what came before:{expected} so "
                        "the segment in between was lost before the capture point, or the "
                        "capture missed it.")
-        if "ack_lost_segment" in f:
+        if f & af.ACK_LOST_SEGMENT:
             out.append(f"It acknowledges data the capture never saw: {peer} sent a segment "
                        "the tap missed but the receiver got.")
-        if "duplicate_ack" in f:
+        if f & af.DUPLICATE_ACK:
             out.append(f"It repeats ack = {self.r(self.ack)} with no data and no window change "
                        f"(duplicate number {self.dup_count}): {who} received a segment beyond a "
                        f"gap and keeps asking for {self.r(self.ack)}. Duplicate ACKs (with "
                        "SACK blocks naming what did arrive) tell the sender a segment is "
                        "missing; the classic rule resends after three, and Linux, using SACK, "
                        "often resends after the first.")
-        if "zero_window" in f:
+        if f & af.ZERO_WINDOW:
             out.append(f"It advertises window 0: {who}'s receive buffer is full because its "
                        f"application is not reading, so {peer} must stop sending and probe "
                        "until the window opens.")
-        if "zero_window_probe" in f:
+        if f & af.ZERO_WINDOW_PROBE:
             out.append(f"{_cap(peer)}'s window is 0, so {who} sends one byte at seq "
                        f"{self.s(self.seq)} to ask whether the window has opened.")
-        if "zero_window_probe_ack" in f:
+        if f & af.ZERO_WINDOW_PROBE_ACK:
             state = ("the window is still closed (win = 0)" if self.window == 0
                      else f"the window has opened to {self.window} bytes")
             out.append(f"It answers a zero-window probe: {state}.")
-        if "window_update" in f:
+        if f & af.WINDOW_UPDATE:
             out.append(f"Nothing new is acknowledged and no data is sent; only the window "
                        f"changes, to {self.window} bytes: {who}'s application read data and "
                        "made room.")
-        if "window_full" in f:
+        if f & af.WINDOW_FULL:
             out.append(f"This segment fills {peer}'s advertised window to the last byte: "
                        f"{who} must now wait for an ACK before sending more.")
-        if "keep_alive" in f and self.peer_window_closed():
+        if f & af.KEEP_ALIVE and self.peer_window_closed():
             out.append(f"{_cap(peer)} last advertised window 0, so {who} may not send data; "
                        f"its persist timer fires and it sends seq = next - 1 "
                        f"({self.s(self.seq)}) with no data, which forces {peer} to answer "
                        "with its current window. This is Linux's zero-window probe; "
                        "Wireshark labels it a keep-alive because of its shape.")
-        elif "keep_alive" in f:
+        elif f & af.KEEP_ALIVE:
             out.append(f"After a quiet spell {who} sends seq = next expected - 1 "
                        f"({self.s(self.seq)}) with {_bytes(self.length)} of old data, which "
                        f"forces {peer} to answer with an ACK (SO_KEEPALIVE).")
-        if "keep_alive_ack" in f:
+        if f & af.KEEP_ALIVE_ACK:
             out.append(f"It answers a keep-alive: ack = {self.r(self.ack)} repeats what {who} "
                        "expects next, proving the connection is alive.")
-        if "reused_ports" in f:
+        if f & af.REUSED_PORTS:
             out.append("The same addresses and ports carried an earlier connection; this SYN "
                        "with a new ISN starts a new one.")
         return out

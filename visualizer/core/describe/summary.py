@@ -21,10 +21,10 @@ import numpy as np
 
 from visualizer.core.decode import headers as dec
 from visualizer.core.decode.store import PacketStore, format_address, format_endpoint
-from visualizer.core.flows.analysis import Analysis, analysis_names
+from visualizer.core.flows.analysis import Analysis
 from visualizer.core.pcap.format import LINKTYPE_NAMES, linktype_text
 from visualizer.core.pcap.reader import CaptureFile
-from visualizer.core.tcp.connection import ANALYSIS_FLAGS
+from visualizer.core.tcp import analysis_flags as af
 from visualizer.core.tcp.options import (
     EOL,
     MSS,
@@ -50,25 +50,23 @@ ETHERTYPES = {0x0806: "ARP", 0x8035: "RARP", 0x88CC: "LLDP", 0x8863: "PPPoED",
 # Wireshark's Info prefixes for tcp.analysis.*, in the order its packet list
 # shows them (each is prepended, so the last one printed comes first).
 _PREFIXES = {
-    "zero_window_probe_ack": "TCP ZeroWindowProbeAck",
-    "zero_window": "TCP ZeroWindow",
-    "zero_window_probe": "TCP ZeroWindowProbe",
-    "duplicate_ack": "TCP Dup ACK",
-    "keep_alive_ack": "TCP Keep-Alive ACK",
-    "keep_alive": "TCP Keep-Alive",
-    "window_full": "TCP Window Full",
-    "window_update": "TCP Window Update",
-    "ack_lost_segment": "TCP ACKed unseen segment",
-    "lost_segment": "TCP Previous segment not captured",
-    "out_of_order": "TCP Out-Of-Order",
-    "spurious_retransmission": "TCP Spurious Retransmission",
-    "fast_retransmission": "TCP Fast Retransmission",
-    "retransmission": "TCP Retransmission",
-    "reused_ports": "TCP Port numbers reused",
+    af.ZERO_WINDOW_PROBE_ACK: "TCP ZeroWindowProbeAck",
+    af.ZERO_WINDOW: "TCP ZeroWindow",
+    af.ZERO_WINDOW_PROBE: "TCP ZeroWindowProbe",
+    af.DUPLICATE_ACK: "TCP Dup ACK",
+    af.KEEP_ALIVE_ACK: "TCP Keep-Alive ACK",
+    af.KEEP_ALIVE: "TCP Keep-Alive",
+    af.WINDOW_FULL: "TCP Window Full",
+    af.WINDOW_UPDATE: "TCP Window Update",
+    af.ACK_LOST_SEGMENT: "TCP ACKed unseen segment",
+    af.LOST_SEGMENT: "TCP Previous segment not captured",
+    af.OUT_OF_ORDER: "TCP Out-Of-Order",
+    af.SPURIOUS_RETRANSMISSION: "TCP Spurious Retransmission",
+    af.FAST_RETRANSMISSION: "TCP Fast Retransmission",
+    af.RETRANSMISSION: "TCP Retransmission",
+    af.REUSED_PORTS: "TCP Port numbers reused",
 }
-_DUP_BIT = 1 << ANALYSIS_FLAGS.index("duplicate_ack")
 _SCAN_CHUNK = 8192
-_RETRANSMISSION_KINDS = {"fast_retransmission", "spurious_retransmission"}
 
 _ICMP_TYPES = {
     0: "Echo (ping) reply", 3: "Destination unreachable", 4: "Source quench",
@@ -120,14 +118,13 @@ def analysis_labels(bits: int, dup_count: int = 0, dup_of: int | None = None) ->
     spurious retransmission is also a retransmission in the vocabulary, but
     Wireshark names only the more precise kind.
     """
-    names = set(analysis_names(bits))
+    if bits & (af.FAST_RETRANSMISSION | af.SPURIOUS_RETRANSMISSION):
+        bits &= ~af.RETRANSMISSION
     labels = []
-    for name, label in _PREFIXES.items():
-        if name not in names:
+    for bit, label in _PREFIXES.items():
+        if not bits & bit:
             continue
-        if name == "retransmission" and _RETRANSMISSION_KINDS & names:
-            continue
-        if name == "duplicate_ack":
+        if bit == af.DUPLICATE_ACK:
             label += f" {dup_of if dup_of is not None else '?'}#{dup_count}"
         labels.append(label)
     return labels
@@ -261,8 +258,8 @@ class PacketSummary:
         bits = self._bits[i]
         if not bits:
             return []
-        dup_count = self._dups[i]
-        return analysis_labels(bits, dup_count, self.dup_ack_of(i) if bits & _DUP_BIT else None)
+        dup_of = self.dup_ack_of(i) if bits & af.DUPLICATE_ACK else None
+        return analysis_labels(bits, self._dups[i], dup_of)
 
     def dup_ack_of(self, i: int) -> int | None:
         """The 1-based frame a duplicate ACK repeats (None when ``i`` is none).
@@ -273,7 +270,7 @@ class PacketSummary:
         analysis keeps no column for it, so it is looked up backwards in
         chunks and remembered.
         """
-        if not self._bits[i] & _DUP_BIT:
+        if not self._bits[i] & af.DUPLICATE_ACK:
             return None
         if i in self._dup_of:
             return self._dup_of[i]

@@ -17,7 +17,6 @@ import numpy as np
 
 from visualizer.core.decode import headers as dec
 from visualizer.core.decode.store import PacketStore
-from visualizer.core.tcp.connection import ANALYSIS_FLAGS
 from visualizer.core.tcp.events import Event, StateChanged
 from visualizer.core.tcp.segment import TcpSegment
 from visualizer.core.tcp.states import TcpState
@@ -25,13 +24,7 @@ from visualizer.core.tcp.streams import ConnectionSummary, TcpStreamTable
 
 STATES: tuple[TcpState, ...] = tuple(TcpState)
 _STATE_CODE = {state: i for i, state in enumerate(STATES)}
-_FLAG_BIT = {name: 1 << i for i, name in enumerate(ANALYSIS_FLAGS)}
 NO_STATE = 255
-
-
-def analysis_names(bits: int) -> list[str]:
-    """The ``tcp.analysis.*`` names in a bitmask, in vocabulary order."""
-    return [name for i, name in enumerate(ANALYSIS_FLAGS) if bits >> i & 1]
 
 
 @dataclass
@@ -64,7 +57,7 @@ COLUMNS: dict[str, str] = {
     "rel_seq": "q", "rel_ack": "q", "next_seq": "q",
     "window": "q",          # scaled window (tcp.window_size)
     "bytes_in_flight": "q",  # -1 when tshark shows none
-    "analysis": "I",        # bitmask over ANALYSIS_FLAGS
+    "analysis": "I",        # tcp.analysis.* bits (visualizer.core.tcp.analysis_flags)
     "dup_ack_count": "I",
     "state0": "B", "state1": "B",  # endpoint states after the packet (NO_STATE: n/a)
     "udp_flow": "i",        # -1 for non-UDP
@@ -101,7 +94,7 @@ class Analysis:
         an_c, dup_c = c["analysis"], c["dup_ack_count"]
         s0_c, s1_c, udp_c = c["state0"], c["state1"], c["udp_flow"]
         address, notes, feed = store.address, store.notes, self.tcp.feed
-        flag_bit, state_code = _FLAG_BIT, _STATE_CODE
+        state_code = _STATE_CODE
         total = len(store)
         for i in range(len(stream_c), total):
             if progress is not None and not i % 16384 and not progress(i, total):
@@ -117,9 +110,6 @@ class Analysis:
                 r = feed(seg)
                 if r.events:
                     self.events[i] = r.events
-                bits = 0
-                for name in r.analysis:
-                    bits |= flag_bit[name]
                 stream_c.append(r.stream)
                 dir_c.append(r.direction)
                 seq_c.append(r.seq)
@@ -127,7 +117,7 @@ class Analysis:
                 nxt_c.append(r.next_seq)
                 win_c.append(r.window)
                 bif_c.append(-1 if r.bytes_in_flight is None else r.bytes_in_flight)
-                an_c.append(bits)
+                an_c.append(r.analysis)
                 dup_c.append(r.dup_ack_count or 0)
                 s0_c.append(state_code[r.states[0]])
                 s1_c.append(state_code[r.states[1]])

@@ -23,8 +23,9 @@ from visualizer.core.decode.store import format_address, format_endpoint
 from visualizer.core.describe.kinds import ICMP_K, OTHER_K, UDP_K, packet_kinds
 from visualizer.core.describe.summary import PacketSummary, format_duration
 from visualizer.core.errors import BadInput
-from visualizer.core.flows.analysis import Analysis, analysis_names
+from visualizer.core.flows.analysis import Analysis
 from visualizer.core.pcap.recording import RecordingInfo
+from visualizer.core.tcp.analysis_flags import analysis_names
 from visualizer.core.tcp.options import parse_options
 from visualizer.core.tcp.segment import ACK, SYN, flag_text
 from visualizer.core.tcp.states import TcpState
