@@ -8,13 +8,19 @@ from pathlib import Path
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, UDPerror
 from scapy.layers.inet6 import ICMPv6DestUnreach, IPerror6, IPv6
-from scapy.layers.l2 import Ether
+from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet
 from scapy.utils import wrpcap
 
+from visualizer.core.decode.headers import MalformedReason
 from visualizer.core.decode.store import PacketStore
+from visualizer.core.describe.explain import explain
+from visualizer.core.describe.summary import PacketSummary
+from visualizer.core.flows.analysis import COLUMNS as ANALYSIS_COLUMNS
 from visualizer.core.flows.analysis import analyze
+from visualizer.core.flows.summaries import conversation_stats
 from visualizer.core.ladder.build import tcp_ladder, udp_ladder
+from visualizer.core.pcap import format as fmt
 from visualizer.core.tcp.states import TcpState
 
 LO = "127.0.0.1"
@@ -144,3 +150,47 @@ def test_an_analysis_holds_no_reference_cycles(tmp_path: Path) -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_decisions_never_read_the_words_of_a_note(tmp_path: Path) -> None:
+    """A note is text for people (why a frame is malformed or not IP): code decides
+    on the typed columns. Rewording every note changes no tracking result, no
+    conversation summary and no protocol name."""
+    syn = bytes(Ether() / IP(src=LO, dst=LO) / TCP(
+        sport=40000, dport=80, flags="S", seq=100,
+        options=[("MSS", 1460), ("SAckOK", b""), ("WScale", 7)]))
+    frames = [
+        (syn[:14 + 20 + 22], len(syn)),   # the snaplen cuts the SYN's options short
+        *((bytes(p), len(p)) for p in (
+            Ether() / IP(src=LO, dst=LO) / TCP(sport=80, dport=40000, flags="SA", seq=500,
+                                               ack=101, options=[("MSS", 1460)]),
+            Ether() / IP(src=LO, dst=LO) / TCP(sport=40000, dport=80, flags="A", seq=101,
+                                               ack=501),
+            Ether() / ARP(),
+            Ether() / IP(src=LO, dst=LO) / TCP(sport=40000, dport=80, flags="PA", seq=101,
+                                               ack=501) / b"hello")),
+    ]
+    path = tmp_path / "cut.pcap"
+    with path.open("wb") as f:
+        f.write(fmt.pcap_file_header(fmt.LINKTYPE_ETHERNET))
+        for k, (frame, wire) in enumerate(frames):
+            f.write(fmt.pcap_record_header(1_700_000_000_000_000_000 + k * 1000, len(frame),
+                                           wire))
+            f.write(frame)
+
+    def results(store: PacketStore) -> tuple[object, ...]:
+        a = analyze(store)
+        summary = PacketSummary(store, a)
+        return ({name: a.column(name).tolist() for name in ANALYSIS_COLUMNS},
+                a.tcp_summaries, conversation_stats(store),
+                [summary.protocol(i) for i in range(len(store))])
+
+    store = PacketStore.from_file(str(path))
+    assert store.values("reason")[0] == MalformedReason.TCP_OPTIONS_TRUNCATED
+    assert store.notes == {0: "TCP options truncated", 3: "ethertype 0x0806"}
+    plain = results(store)
+    store.notes = {i: f"reworded note {i}" for i in store.notes}
+    assert results(store) == plain
+    assert plain[0]["stream"] == [0, 0, 0, -1, 0]   # the cut SYN is tracked
+    assert plain[3][3] == "ARP"
+    assert "(ARP, which asks" in explain(analyze(store), 3).text

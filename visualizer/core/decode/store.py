@@ -32,6 +32,8 @@ COLUMNS: dict[str, str] = {
     "urgent": "H", "payload_len": "I", "l4_offset": "I", "tcp_header_len": "B",
     "icmp_type": "h", "icmp_code": "h",
     "fragment": "B",  # part of a fragmented IP datagram (not reassembled)
+    "reason": "B",    # why a MALFORMED frame is: a headers.MalformedReason (0 otherwise)
+    "ethertype": "H",  # the frame's EtherType on links that have one (headers.ETHERTYPE_LINKS)
 }
 BATCH = 8192  # frames decoded at once; the mapped bytes are released after each
 
@@ -45,7 +47,7 @@ class PacketStore:
         self._np_cache: dict[str, np.ndarray] = {}
         self._addresses: list[bytes] = []
         self._address_ids: dict[bytes, int] = {b"": -1}
-        self.notes: dict[int, str] = {}            # index -> why it is malformed / not IP
+        self.notes: dict[int, str] = {}            # index -> Decoded.note: text, for display
         self.comments: dict[int, str] = {}         # index -> pcapng packet comment
         self.quoted: dict[int, dec.Quoted] = {}    # index -> what an ICMP error quotes
 

@@ -699,9 +699,9 @@ def _unanalysed(analysis: Analysis, i: int) -> Explanation:
     note = store.notes.get(i, "")
     if status == dec.NOT_IP:
         what = note
-        if note.startswith("ethertype 0x"):
-            etype = int(note.split("0x")[1], 16)
-            what = f"{note} ({_ETHERTYPES[etype]})" if etype in _ETHERTYPES else note
+        etype = store.values("ethertype")[i]
+        if store.values("linktype")[i] in dec.ETHERTYPE_LINKS and etype in _ETHERTYPES:
+            what = f"{note} ({_ETHERTYPES[etype]})"
         return Explanation(
             "Not an IP packet",
             f"This frame carries {what}, not IPv4 or IPv6, so there is no TCP or UDP inside: "

@@ -182,7 +182,7 @@ class PacketSummary:
         self._flags, self._seq, self._ack = v("tcp_flags"), v("seq"), v("ack")
         self._plen, self._urgent, self._thl = v("payload_len"), v("urgent"), v("tcp_header_len")
         self._itype, self._icode, self._fragment = v("icmp_type"), v("icmp_code"), v("fragment")
-        self._linktype = v("linktype")
+        self._linktype, self._ethertype = v("linktype"), v("ethertype")
         self._stream, self._dir = a("stream"), a("direction")
         self._rel_seq, self._rel_ack, self._win = a("rel_seq"), a("rel_ack"), a("window")
         self._bits, self._dups = a("analysis"), a("dup_ack_count")
@@ -207,12 +207,9 @@ class PacketSummary:
             link = self._linktype[i]
             return LINKTYPE_NAMES.get(link, linktype_text(link))
         if status == dec.NOT_IP:
-            note = self.store.notes.get(i, "")
-            if note.startswith("ethertype 0x"):
-                try:
-                    return ETHERTYPES.get(int(note[12:], 16), note[10:])
-                except ValueError:
-                    return note[10:]
+            if self._linktype[i] in dec.ETHERTYPE_LINKS:
+                etype = self._ethertype[i]
+                return ETHERTYPES.get(etype, f"0x{etype:04x}")
             return "not IP"
         ipv = self._ipv[i]
         if not ipv:

@@ -86,22 +86,23 @@ class Analysis:
         status, proto, src, dst = v("status"), v("proto"), v("src"), v("dst")
         sport, dport, flags, seq, ack = v("sport"), v("dport"), v("tcp_flags"), v("seq"), v("ack")
         window, plen, ts, urg = v("window"), v("payload_len"), v("ts_ns"), v("urgent")
-        thl, fragments = v("tcp_header_len"), v("fragment")
+        thl, fragments, reason = v("tcp_header_len"), v("fragment"), v("reason")
         c = self._cols
         stream_c, dir_c, seq_c, ack_c, nxt_c = (c["stream"], c["direction"], c["rel_seq"],
                                                 c["rel_ack"], c["next_seq"])
         win_c, bif_c = c["window"], c["bytes_in_flight"]
         an_c, dup_c = c["analysis"], c["dup_ack_count"]
         s0_c, s1_c, udp_c = c["state0"], c["state1"], c["udp_flow"]
-        address, notes, feed = store.address, store.notes, self.tcp.feed
+        address, feed = store.address, self.tcp.feed
+        options_cut = dec.MalformedReason.TCP_OPTIONS_TRUNCATED
         state_code = _STATE_CODE
         total = len(store)
         for i in range(len(stream_c), total):
             if progress is not None and not i % 16384 and not progress(i, total):
                 break
             p = proto[i]
-            ok = status[i] == dec.OK or (status[i] == dec.MALFORMED and thl[i] >= 20
-                                         and notes.get(i) == "TCP options truncated")
+            # options cut off by the snaplen: the fields before them are still good
+            ok = status[i] == dec.OK or reason[i] == options_cut
             fragment = fragments[i]
             if p == dec.PROTO_TCP and ok and not fragment:
                 seg = TcpSegment(i + 1, ts[i], address(src[i]), sport[i], address(dst[i]),
