@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from visualizer.core.decode import headers as dec
 from visualizer.core.decode.store import format_address, format_endpoint
+from visualizer.core.describe import names
 from visualizer.core.describe.summary import format_duration
 from visualizer.core.flows.analysis import Analysis
 from visualizer.core.pcap.format import linktype_text
@@ -597,27 +598,13 @@ def _udp(analysis: Analysis, i: int) -> Explanation:
     return Explanation(title, " ".join(parts), numbers)
 
 
-# (IPv4 code, IPv6 code) of destination unreachable -> (meaning, errno the sender sees)
-_UNREACHABLE_V4 = {0: ("the network is unreachable", "ENETUNREACH"),
-                   1: ("the host is unreachable", "EHOSTUNREACH"),
-                   2: ("the protocol is not supported there", "ENOPROTOOPT"),
-                   3: ("port unreachable", "ECONNREFUSED"),
-                   4: ("the datagram is too big and must not be fragmented", "EMSGSIZE"),
-                   9: ("the network is administratively prohibited", "ENETUNREACH"),
-                   10: ("the host is administratively prohibited", "EHOSTUNREACH"),
-                   13: ("a firewall filtered it", "EHOSTUNREACH")}
-_UNREACHABLE_V6 = {0: ("there is no route to the destination", "ENETUNREACH"),
-                   1: ("a firewall prohibits it", "EACCES"),
-                   3: ("the address is unreachable", "EHOSTUNREACH"),
-                   4: ("port unreachable", "ECONNREFUSED")}
-_ICMP_V4 = {0: "echo reply (ping answer)", 4: "source quench", 5: "redirect",
-            8: "echo request (ping)", 11: "time exceeded", 12: "parameter problem",
-            13: "timestamp request", 14: "timestamp reply"}
-_ICMP_V6 = {2: "packet too big", 3: "time exceeded", 4: "parameter problem",
-            128: "echo request (ping)", 129: "echo reply (ping answer)",
-            133: "router solicitation", 134: "router advertisement",
-            135: "neighbour solicitation (IPv6's ARP)", 136: "neighbour advertisement",
-            137: "redirect", 143: "multicast listener report"}
+# The errno a socket sees for each code of destination unreachable (Linux's
+# icmp_err_convert and icmpv6_err_convert).
+_ERRNO_V4 = {0: "ENETUNREACH", 1: "EHOSTUNREACH", 2: "ENOPROTOOPT", 3: "ECONNREFUSED",
+             4: "EMSGSIZE", 5: "EOPNOTSUPP", 6: "ENETUNREACH", 7: "EHOSTDOWN", 9: "ENETUNREACH",
+             10: "EHOSTUNREACH", 13: "EHOSTUNREACH"}
+_ERRNO_V6 = {0: "ENETUNREACH", 1: "EACCES", 2: "EHOSTUNREACH", 3: "EHOSTUNREACH",
+             4: "ECONNREFUSED", 5: "EACCES", 6: "EACCES"}
 
 
 def _icmp(analysis: Analysis, i: int) -> Explanation:
@@ -631,12 +618,15 @@ def _icmp(analysis: Analysis, i: int) -> Explanation:
     unreachable = itype == (1 if v6 else 3)
     quoted = store.quoted.get(i)
     if unreachable:
-        meaning, errno = (_UNREACHABLE_V6 if v6 else _UNREACHABLE_V4).get(
-            code, (f"destination unreachable (code {code})", "an error"))
-        proto = {dec.PROTO_UDP: "UDP", dec.PROTO_TCP: "TCP"}.get(
-            quoted.proto if quoted else -1, "")
+        codes = names.ICMPV6_UNREACHABLE if v6 else names.ICMP_UNREACHABLE
+        meaning = codes[code].words if code in codes else f"destination unreachable (code {code})"
+        errno = (_ERRNO_V6 if v6 else _ERRNO_V4).get(code, "an error")
+        port_unreachable = code == (4 if v6 else 3)
+        carried = quoted.proto if quoted is not None else -1
+        proto = names.IP_PROTOCOLS[carried].short if carried in (dec.PROTO_TCP,
+                                                                 dec.PROTO_UDP) else ""
         port = f" {proto} port {quoted.dport}" if quoted and proto else ""
-        if meaning == "port unreachable":
+        if port_unreachable:
             title = f"{family} port unreachable: nobody listens on{port or ' that port'}"
         else:
             title = f"{family} destination unreachable: {meaning}"
@@ -648,16 +638,16 @@ def _icmp(analysis: Analysis, i: int) -> Explanation:
             if link is not None and link.datagram >= 0:
                 answered += f" (frame {link.datagram + 1}, UDP flow {link.flow})"
         parts = [f"{sender}{answered or ' reports an error'}: "
-                 + (f"no socket is bound to{port}." if meaning == "port unreachable"
-                    else f"{meaning}.")]
-        if proto == "UDP":
+                 + (f"no socket is bound to{port}." if port_unreachable else f"{meaning}.")]
+        if carried == dec.PROTO_UDP:
             parts.append(f"UDP itself never reports failures: this ICMP message is the only "
                          f"sign. The sender's next recv() on a connected socket fails with "
                          f"{errno}; an unconnected socket never hears of it.")
         else:
             parts.append(f"The sending socket's next call fails with {errno}.")
         return Explanation(title, " ".join(parts), numbers)
-    name = (_ICMP_V6 if v6 else _ICMP_V4).get(itype, f"type {itype}")
+    types = names.ICMPV6_TYPES if v6 else names.ICMP_TYPES
+    name = types[itype].words if itype in types else f"type {itype}"
     title = f"{family} {name}"
     if itype in ((128, 129) if v6 else (8, 0)):
         text = (f"{sender} {'asks' if itype in (8, 128) else 'answers'} "
@@ -681,18 +671,6 @@ def _icmp(analysis: Analysis, i: int) -> Explanation:
 
 # -- everything the analysis skips -------------------------------------------------------
 
-_ETHERTYPES = {0x0806: "ARP, which asks which MAC address owns an IPv4 address",
-               0x8035: "RARP", 0x88CC: "LLDP, a switch announcing itself",
-               0x888E: "EAPOL (802.1X port authentication)", 0x8863: "PPPoE discovery",
-               0x8864: "PPPoE session data", 0x88F7: "PTP (precision time)",
-               0x8847: "MPLS", 0x8848: "MPLS"}
-_IP_PROTOCOLS = {2: "IGMP (multicast group membership)", 4: "IP in IP", 41: "IPv6 in IPv4",
-                 47: "GRE tunnelling", 50: "ESP (IPsec encryption)",
-                 51: "AH (IPsec authentication)", 89: "OSPF routing", 103: "PIM multicast",
-                 112: "VRRP", 132: "SCTP", 136: "UDP-Lite", dec.PROTO_TCP: "TCP",
-                 dec.PROTO_UDP: "UDP", dec.PROTO_ICMP: "ICMP", dec.PROTO_ICMPV6: "ICMPv6"}
-
-
 def _unanalysed(analysis: Analysis, i: int) -> Explanation:
     store = analysis.store
     status = store.values("status")[i]
@@ -700,8 +678,8 @@ def _unanalysed(analysis: Analysis, i: int) -> Explanation:
     if status == dec.NOT_IP:
         what = note
         etype = store.values("ethertype")[i]
-        if store.values("linktype")[i] in dec.ETHERTYPE_LINKS and etype in _ETHERTYPES:
-            what = f"{note} ({_ETHERTYPES[etype]})"
+        if store.values("linktype")[i] in dec.ETHERTYPE_LINKS and etype in names.ETHERTYPES:
+            what = f"{note} ({names.ETHERTYPES[etype].words})"
         return Explanation(
             "Not an IP packet",
             f"This frame carries {what}, not IPv4 or IPv6, so there is no TCP or UDP inside: "
@@ -720,7 +698,8 @@ def _unanalysed(analysis: Analysis, i: int) -> Explanation:
             "(snaplen) or the packet is corrupt. It is listed but not analysed.",
             (f"{store.values('caplen')[i]} bytes captured of {store.values('origlen')[i]}",))
     proto = store.values("proto")[i]
-    name = _IP_PROTOCOLS.get(proto, f"protocol {proto}")
+    known = names.IP_PROTOCOLS.get(proto)
+    name = known.words if known is not None else f"protocol {proto}"
     src, dst = store.address_text(store.values("src")[i]), store.address_text(
         store.values("dst")[i])
     numbers = (f"{src} → {dst}", f"IP protocol {proto}")

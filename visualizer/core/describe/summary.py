@@ -21,6 +21,7 @@ import numpy as np
 
 from visualizer.core.decode import headers as dec
 from visualizer.core.decode.store import PacketStore, format_address, format_endpoint
+from visualizer.core.describe import names
 from visualizer.core.flows.analysis import Analysis
 from visualizer.core.pcap.format import LINKTYPE_NAMES, linktype_text
 from visualizer.core.pcap.reader import CaptureFile
@@ -39,13 +40,6 @@ from visualizer.core.tcp.segment import ACK, URG, flag_text
 
 __all__ = ["PacketSummary", "analysis_labels", "format_absolute", "format_seconds",
            "icmp_text", "time_digits"]
-
-PROTOCOLS = {dec.PROTO_TCP: "TCP", dec.PROTO_UDP: "UDP", dec.PROTO_ICMP: "ICMP",
-             dec.PROTO_ICMPV6: "ICMPv6", 2: "IGMP", 4: "IPIP", 41: "IPv6", 47: "GRE",
-             50: "ESP", 51: "AH", 89: "OSPF", 103: "PIM", 112: "VRRP", 132: "SCTP"}
-ETHERTYPES = {0x0806: "ARP", 0x8035: "RARP", 0x88CC: "LLDP", 0x8863: "PPPoED",
-              0x8864: "PPPoES", 0x888E: "EAPOL", 0x88F7: "PTP", 0x8847: "MPLS",
-              0x8848: "MPLS", 0x0842: "WoL", 0x9000: "LOOP"}
 
 # Wireshark's Info prefixes for tcp.analysis.*, in the order its packet list
 # shows them (each is prepended, so the last one printed comes first).
@@ -68,47 +62,24 @@ _PREFIXES = {
 }
 _SCAN_CHUNK = 8192
 
-_ICMP_TYPES = {
-    0: "Echo (ping) reply", 3: "Destination unreachable", 4: "Source quench",
-    5: "Redirect", 8: "Echo (ping) request", 9: "Router advertisement",
-    10: "Router solicitation", 11: "Time-to-live exceeded", 12: "Parameter problem",
-    13: "Timestamp request", 14: "Timestamp reply",
-}
-_ICMP_UNREACHABLE = {
-    0: "Network unreachable", 1: "Host unreachable", 2: "Protocol unreachable",
-    3: "Port unreachable", 4: "Fragmentation needed", 5: "Source route failed",
-    6: "Destination network unknown", 7: "Destination host unknown",
-    9: "Network administratively prohibited", 10: "Host administratively prohibited",
-    13: "Communication administratively filtered",
-}
-_ICMP_TIME_EXCEEDED = {0: "Time to live exceeded in transit",
-                       1: "Fragment reassembly time exceeded"}
-_ICMPV6_TYPES = {
-    1: "Destination Unreachable", 2: "Packet Too Big", 3: "Time Exceeded",
-    4: "Parameter Problem", 128: "Echo (ping) request", 129: "Echo (ping) reply",
-    130: "Multicast Listener Query", 131: "Multicast Listener Report",
-    133: "Router Solicitation", 134: "Router Advertisement", 135: "Neighbor Solicitation",
-    136: "Neighbor Advertisement", 137: "Redirect", 143: "Multicast Listener Report Message v2",
-}
-_ICMPV6_UNREACHABLE = {
-    0: "no route to destination", 1: "Administratively prohibited",
-    2: "beyond scope of source address", 3: "Address unreachable", 4: "Port unreachable",
-    5: "Source address failed ingress/egress policy", 6: "Reject route to destination",
-}
-
 
 def icmp_text(proto: int, icmp_type: int, code: int) -> str:
     """``"Destination unreachable (Port unreachable)"`` for ICMP or ICMPv6 type/code."""
     if proto == dec.PROTO_ICMP:
-        name = _ICMP_TYPES.get(icmp_type, f"Type {icmp_type}")
-        detail = (_ICMP_UNREACHABLE if icmp_type == 3 else
-                  _ICMP_TIME_EXCEEDED if icmp_type == 11 else {}).get(code)
+        types = names.ICMP_TYPES
+        codes = {3: names.ICMP_UNREACHABLE, 11: names.ICMP_TIME_EXCEEDED}.get(icmp_type, {})
     else:
-        name = _ICMPV6_TYPES.get(icmp_type, f"Type {icmp_type}")
-        detail = (_ICMPV6_UNREACHABLE if icmp_type == 1 else {}).get(code)
+        types = names.ICMPV6_TYPES
+        codes = names.ICMPV6_UNREACHABLE if icmp_type == 1 else {}
+    name = types[icmp_type].short if icmp_type in types else f"Type {icmp_type}"
+    detail = codes[code].short if code in codes else None
     if detail is None and code and icmp_type not in (0, 8, 128, 129):
         detail = f"code {code}"
     return f"{name} ({detail})" if detail else name
+
+
+def _short(table: dict[int, names.Name], number: int, default: str) -> str:
+    return table[number].short if number in table else default
 
 
 def analysis_labels(bits: int, dup_count: int = 0, dup_of: int | None = None) -> list[str]:
@@ -209,7 +180,7 @@ class PacketSummary:
         if status == dec.NOT_IP:
             if self._linktype[i] in dec.ETHERTYPE_LINKS:
                 etype = self._ethertype[i]
-                return ETHERTYPES.get(etype, f"0x{etype:04x}")
+                return _short(names.ETHERTYPES, etype, f"0x{etype:04x}")
             return "not IP"
         ipv = self._ipv[i]
         if not ipv:
@@ -217,7 +188,7 @@ class PacketSummary:
         proto = self._proto[i]
         if self._fragment[i] and not self.has_ports(i):
             return f"IPv{ipv}"
-        return PROTOCOLS.get(proto, f"IPv{ipv}")
+        return _short(names.IP_PROTOCOLS, proto, f"IPv{ipv}")
 
     def source(self, i: int) -> str:
         return self._endpoint(self._src[i], self._sport[i], i)
@@ -317,7 +288,7 @@ class PacketSummary:
             return f"Malformed packet: {note}" if note else "Malformed packet"
         proto = self._proto[i]
         if self._fragment[i] and not self.has_ports(i):
-            name = PROTOCOLS.get(proto, str(proto))
+            name = _short(names.IP_PROTOCOLS, proto, str(proto))
             return f"Fragmented IP protocol (proto={name} {proto})"
         if proto == dec.PROTO_UDP:
             return f"{self._sport[i]} → {self._dport[i]} Len={self._plen[i]}"
@@ -325,7 +296,7 @@ class PacketSummary:
             return icmp_text(proto, self._itype[i], self._icode[i])
         if proto == dec.PROTO_TCP:  # a fragment or other TCP the tracker skipped
             return f"{self._sport[i]} → {self._dport[i]} [{self._flag_words(i)}]"
-        return note or PROTOCOLS.get(proto, f"IP protocol {proto}")
+        return note or _short(names.IP_PROTOCOLS, proto, f"IP protocol {proto}")
 
     def _flag_words(self, i: int) -> str:
         return flag_text(self._flags[i]).replace(",", ", ")
