@@ -8,15 +8,14 @@ feeds it and files its answers.
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from visualizer.core.decode import headers as dec
 from visualizer.core.decode.store import PacketStore
+from visualizer.core.table import ColumnTable
 from visualizer.core.tcp.events import Event, StateChanged
 from visualizer.core.tcp.segment import TcpSegment
 from visualizer.core.tcp.states import TcpState
@@ -64,10 +63,11 @@ COLUMNS: dict[str, str] = {
 }
 
 
-class Analysis:
+class Analysis(ColumnTable):
     """The analysis of a whole store (see module docstring)."""
 
     def __init__(self, store: PacketStore) -> None:
+        super().__init__(COLUMNS)
         self.store = store
         self.tcp = TcpStreamTable()
         self.udp_flows: list[UdpFlow] = []
@@ -75,8 +75,6 @@ class Analysis:
         self.events: dict[int, tuple[Event, ...]] = {}  # index -> TCP events (sparse)
         self._udp_keys: dict[tuple[bytes, int, bytes, int], int] = {}
         self._last_datagram: dict[tuple[bytes, int, bytes, int], int] = {}
-        self._cols: dict[str, array[Any]] = {n: array(t) for n, t in COLUMNS.items()}
-        self._np: dict[str, np.ndarray] = {}
         self._summaries: list[ConnectionSummary] | None = None
 
     def run(self, progress: Callable[[int, int], bool] | None = None) -> Analysis:
@@ -142,7 +140,7 @@ class Analysis:
             elif p in (dec.PROTO_ICMP, dec.PROTO_ICMPV6) and i in store.quoted:
                 self._icmp(i, store.quoted[i])
             udp_c.append(flow)
-        self._np.clear()
+        self.forget_copies()
         self._summaries = None
         return self
 
@@ -176,23 +174,7 @@ class Analysis:
         self.icmp_links[i] = IcmpLink(flow_id, datagram)
         self.udp_flows[flow_id].icmp_errors += 1
 
-    # -- reading -------------------------------------------------------
-    def column(self, name: str) -> np.ndarray:
-        col = self._cols[name]
-        arr = self._np.get(name)
-        if arr is None or len(arr) != len(col):  # see PacketStore.column
-            arr = self._np[name] = np.frombuffer(col.tobytes(), dtype=np.dtype(col.typecode))
-        return arr
-
-    def column_slice(self, name: str, start: int, stop: int) -> np.ndarray:
-        """Entries ``start:stop`` only (see ``PacketStore.column_slice``)."""
-        col = self._cols[name]
-        return np.frombuffer(col[start:stop].tobytes(), dtype=np.dtype(col.typecode))
-
-    def values(self, name: str) -> array[Any]:
-        """The live column (plain ints on indexing), for per-packet loops."""
-        return self._cols[name]
-
+    # -- reading (and column, column_slice, values: ColumnTable) --------
     def states(self, index: int) -> tuple[TcpState | None, TcpState | None]:
         """(side 0, side 1) endpoint states after packet ``index``."""
         s0, s1 = self._cols["state0"][index], self._cols["state1"][index]
