@@ -24,7 +24,7 @@ from visualizer.core.errors import BadInput, VisualizerError
 from visualizer.core.traffic.calls import CallLog, SocketCall
 from visualizer.core.traffic.control import RunControl
 from visualizer.core.traffic.failures import RunAborted, ScenarioFailed
-from visualizer.core.traffic.logged_socket import Address, LoggedSocket, format_address
+from visualizer.core.traffic.logged_socket import Address, LoggedSocket, format_sockaddr
 from visualizer.core.traffic.params import ParamValue
 from visualizer.core.traffic.side import Side, SideFunction
 
@@ -119,7 +119,7 @@ class PreparedRun:
     @property
     def server_text(self) -> str:
         """The server address as "127.0.0.1:40123" or "[::1]:40123"."""
-        return format_address(self.server_address)
+        return format_sockaddr(self.server_address)
 
     def abort(self) -> None:
         """Make a running ``run()`` stop soon (from another thread): both
