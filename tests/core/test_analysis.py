@@ -113,6 +113,28 @@ def test_tcp_ladder_lanes_are_ip_and_port_and_states_change(tmp_path: Path) -> N
     assert absolute.arrows[1].label.startswith("SYN,ACK seq=900 ack=101")
 
 
+def test_roles_are_decided_once_per_stream(tmp_path: Path) -> None:
+    """A ladder window that starts mid-stream, after the SYN, still names the client
+    and the server, and the explanations of the same packets agree with it."""
+    c, s = dict(sport=40000, dport=80), dict(sport=80, dport=40000)
+    ip = IP(src=LO, dst=LO)
+    store = store_of(tmp_path, [
+        Ether() / ip / TCP(**c, flags="S", seq=100),
+        Ether() / ip / TCP(**s, flags="SA", seq=900, ack=101),
+        Ether() / ip / TCP(**c, flags="A", seq=101, ack=901),
+        Ether() / ip / TCP(**s, flags="PA", seq=901, ack=101) / b"banner",
+        Ether() / ip / TCP(**c, flags="A", seq=101, ack=907),
+    ])
+    a = analyze(store)
+    assert a.tcp_roles(0) == ("client", "server")
+    window = tcp_ladder(a, 0, start=3)       # the server's data first
+    assert [arrow.index for arrow in window.arrows] == [3, 4]
+    assert [lane.label for lane in window.lanes] == ["127.0.0.1:40000 (client)",
+                                                     "127.0.0.1:80 (server)"]
+    assert explain(a, 3).title == "Data: the server sends 6 bytes"
+    assert "(server to client)" in explain(a, 3).numbers[0]
+
+
 def test_analysis_never_raises_on_the_malformed_and_the_foreign(tmp_path: Path) -> None:
     store = store_of(tmp_path, [
         Ether() / IP(src=LO, dst=LO, frag=5, proto=6) / b"fragment tail",

@@ -10,8 +10,9 @@ Numbers are relative (counted from each side's initial sequence number, as
 Wireshark shows them) unless ``absolute=True``; the ``numbers`` lines give
 both. The absolute ISN of a side is its raw sequence number minus the
 relative one (mod 2**32); the raw values are the store's ``seq`` and ``ack``
-columns. Roles come from who sent the opening SYN, as in ``core.ladder``;
-without a captured SYN the endpoints are named by address and port.
+columns. Roles come from who sent the opening SYN (``Analysis.tcp_roles``, which
+the ladder uses too); without a captured SYN the endpoints are named by
+address and port.
 
 Every explanation is built from the analysis columns plus a short look back
 over the same connection (bounded by ``LOOK_BACK``), so explaining every
@@ -26,7 +27,7 @@ from visualizer.core.decode import headers as dec
 from visualizer.core.decode.store import format_address, format_endpoint
 from visualizer.core.describe import names
 from visualizer.core.describe.summary import format_duration
-from visualizer.core.flows.analysis import Analysis
+from visualizer.core.flows.analysis import CLIENT_SERVER, Analysis
 from visualizer.core.pcap.format import linktype_text
 from visualizer.core.tcp import analysis_flags as af
 from visualizer.core.tcp.options import parse_options
@@ -101,8 +102,7 @@ class _TcpPacket:
         self.bits = col("analysis")[i]
         self.dup_count = col("dup_ack_count")[i]
         summary = analysis.tcp_summaries[self.stream]
-        opener = summary.first_frame - 1
-        self.handshake = store.values("tcp_flags")[opener] & (SYN | ACK) == SYN
+        self.handshake = analysis.tcp_roles(self.stream) == CLIENT_SERVER
         ends = [format_endpoint(a, p) for a, p in summary.endpoints]
         self.ends = ends
         self.names = ("the client", "the server") if self.handshake else tuple(ends)

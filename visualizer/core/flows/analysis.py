@@ -24,6 +24,8 @@ from visualizer.core.tcp.streams import ConnectionSummary, TcpStreamTable
 STATES: tuple[TcpState, ...] = tuple(TcpState)
 _STATE_CODE = {state: i for i, state in enumerate(STATES)}
 NO_STATE = 255
+CLIENT_SERVER = ("client", "server")
+NO_ROLES = ("", "")
 
 
 @dataclass
@@ -189,6 +191,15 @@ class Analysis(ColumnTable):
         if self._summaries is None:
             self._summaries = self.tcp.summaries()
         return self._summaries
+
+    def tcp_roles(self, stream: int) -> tuple[str, str]:
+        """("client", "server") for sides 0 and 1 of TCP stream ``stream`` when its
+        first packet is the opening SYN, else ("", ""): who is who is unknown.
+
+        Decided once per stream, so that every view (a ladder window that
+        starts mid-stream, an explanation) names the same endpoint the client.
+        """
+        return CLIENT_SERVER if self.tcp.connections[stream].syn_first else NO_ROLES
 
     def stream_indices(self, stream: int) -> np.ndarray:
         """0-based indices of the packets of TCP stream ``stream``."""

@@ -27,7 +27,7 @@ from visualizer.core.flows.analysis import Analysis
 from visualizer.core.pcap.recording import RecordingInfo
 from visualizer.core.tcp.analysis_flags import analysis_names
 from visualizer.core.tcp.options import parse_options
-from visualizer.core.tcp.segment import ACK, SYN, flag_text
+from visualizer.core.tcp.segment import ACK, flag_text
 from visualizer.core.tcp.states import TcpState
 from visualizer.core.traffic.calls import SocketCall
 
@@ -250,9 +250,8 @@ def tcp_ladder(analysis: Analysis, stream: int, *, absolute: bool = False,
         last = int(indices[-1]) + 1
         kinds = np.zeros(last, dtype=np.uint8)
         kinds[first:] = packet_kinds(analysis, first, last)
-    opener_syn = flags_c[first] & (SYN | ACK) == SYN
-    roles = ("client", "server") if opener_syn else ("", "")
-    lanes = [Lane(a, p, role) for (a, p), role in zip(endpoints, roles, strict=True)]
+    lanes = [Lane(a, p, role) for (a, p), role in zip(endpoints, analysis.tcp_roles(stream),
+                                                      strict=True)]
     cols = {n: analysis.values(n) for n in ("direction", "rel_seq", "rel_ack", "window",
                                             "analysis")}
     plen, seq_raw, ack_raw, ts = (store.values("payload_len"), store.values("seq"),

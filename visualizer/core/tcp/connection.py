@@ -156,7 +156,8 @@ class TcpConnection:
     ``stream`` is the tcp.stream index the table assigned. Side 0 is the
     endpoint that opened the connection (the SYN sender; the SYN-ACK
     receiver when the SYN was not captured) or, without a captured opening,
-    the sender of the first packet seen.
+    the sender of the first packet seen. ``syn_first`` says the first packet
+    was the opening SYN, so side 0 is known to be the client.
     """
 
     def __init__(self, stream: int, first: TcpSegment, *, previous_stream: int | None = None
@@ -169,6 +170,7 @@ class TcpConnection:
             opener = (first.src, first.sport)
             other = (first.dst, first.dport)
         self.endpoints: tuple[tuple[bytes, int], tuple[bytes, int]] = (opener, other)
+        self.syn_first = first.flags & (SYN | ACK) == SYN
         start = TcpState.CLOSED if first.flags & SYN else TcpState.JOINED_MID_STREAM
         self._flows = (_Flow(start), _Flow(start))
         self.packets = [0, 0]
