@@ -279,6 +279,27 @@ def syn_ack_with_another_isn() -> list[TcpSegment]:
     return conv.segments
 
 
+# --- sequence arithmetic modulo 2**32 (Wireshark's LT_SEQ / GT_SEQ) ------------
+
+@case("retransmission", "lost_segment", at={6: {"retransmission"}, 7: {"lost_segment"}})
+def sequence_numbers_wrap_around() -> list[TcpSegment]:
+    conv = _established(client_isn=0xFFFFFF00)
+    conv.c2s("PA", data=0x80, delivered=False)                   # 4: 0xFFFFFF01...
+    conv.c2s("PA", data=0x100)                                   # 5: crosses 2**32
+    conv.c2s("PA", data=0x80, seq=0xFFFFFF01, dt=300 * MS)       # 6: before the wrap
+    conv.c2s("PA", data=10, seq=0x200)                           # 7: a gap after it
+    return conv.segments
+
+
+@case("retransmission", "lost_segment",
+      at={5: {"retransmission", "spurious_retransmission", "lost_segment"}})
+def exactly_half_the_sequence_space_is_before_and_after() -> list[TcpSegment]:
+    conv = _established()
+    conv.c2s("PA", data=100)                                     # 4
+    conv.c2s("PA", data=100, seq=1101 + (1 << 31))               # 5: 2**31 ahead
+    return conv.segments
+
+
 def _results(c: Case) -> tuple[list[TcpSegment], list[PacketResult]]:
     segs = c.build()
     return segs, feed(segs)
