@@ -9,7 +9,7 @@ from pathlib import Path
 from visualizer.commands.records import packet_records
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.flows.analysis import analyze
-from visualizer.core.tcp.connection import ANALYSIS_FLAGS
+from visualizer.core.tcp.analysis_flags import ANALYSIS_FLAGS
 
 COMPARED = ("stream", "seq", "ack", "len", "analysis")
 

@@ -8,13 +8,19 @@ from pathlib import Path
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, UDPerror
 from scapy.layers.inet6 import ICMPv6DestUnreach, IPerror6, IPv6
-from scapy.layers.l2 import Ether
+from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet
 from scapy.utils import wrpcap
 
+from visualizer.core.decode.headers import MalformedReason
 from visualizer.core.decode.store import PacketStore
+from visualizer.core.describe.explain import explain
+from visualizer.core.describe.summary import PacketSummary
+from visualizer.core.flows.analysis import COLUMNS as ANALYSIS_COLUMNS
 from visualizer.core.flows.analysis import analyze
+from visualizer.core.flows.summaries import conversation_stats
 from visualizer.core.ladder.build import tcp_ladder, udp_ladder
+from visualizer.core.pcap import format as fmt
 from visualizer.core.tcp.states import TcpState
 
 LO = "127.0.0.1"
@@ -107,6 +113,28 @@ def test_tcp_ladder_lanes_are_ip_and_port_and_states_change(tmp_path: Path) -> N
     assert absolute.arrows[1].label.startswith("SYN,ACK seq=900 ack=101")
 
 
+def test_roles_are_decided_once_per_stream(tmp_path: Path) -> None:
+    """A ladder window that starts mid-stream, after the SYN, still names the client
+    and the server, and the explanations of the same packets agree with it."""
+    c, s = dict(sport=40000, dport=80), dict(sport=80, dport=40000)
+    ip = IP(src=LO, dst=LO)
+    store = store_of(tmp_path, [
+        Ether() / ip / TCP(**c, flags="S", seq=100),
+        Ether() / ip / TCP(**s, flags="SA", seq=900, ack=101),
+        Ether() / ip / TCP(**c, flags="A", seq=101, ack=901),
+        Ether() / ip / TCP(**s, flags="PA", seq=901, ack=101) / b"banner",
+        Ether() / ip / TCP(**c, flags="A", seq=101, ack=907),
+    ])
+    a = analyze(store)
+    assert a.tcp_roles(0) == ("client", "server")
+    window = tcp_ladder(a, 0, start=3)       # the server's data first
+    assert [arrow.index for arrow in window.arrows] == [3, 4]
+    assert [lane.label for lane in window.lanes] == ["127.0.0.1:40000 (client)",
+                                                     "127.0.0.1:80 (server)"]
+    assert explain(a, 3).title == "Data: the server sends 6 bytes"
+    assert "(server to client)" in explain(a, 3).numbers[0]
+
+
 def test_analysis_never_raises_on_the_malformed_and_the_foreign(tmp_path: Path) -> None:
     store = store_of(tmp_path, [
         Ether() / IP(src=LO, dst=LO, frag=5, proto=6) / b"fragment tail",
@@ -144,3 +172,47 @@ def test_an_analysis_holds_no_reference_cycles(tmp_path: Path) -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_decisions_never_read_the_words_of_a_note(tmp_path: Path) -> None:
+    """A note is text for people (why a frame is malformed or not IP): code decides
+    on the typed columns. Rewording every note changes no tracking result, no
+    conversation summary and no protocol name."""
+    syn = bytes(Ether() / IP(src=LO, dst=LO) / TCP(
+        sport=40000, dport=80, flags="S", seq=100,
+        options=[("MSS", 1460), ("SAckOK", b""), ("WScale", 7)]))
+    frames = [
+        (syn[:14 + 20 + 22], len(syn)),   # the snaplen cuts the SYN's options short
+        *((bytes(p), len(p)) for p in (
+            Ether() / IP(src=LO, dst=LO) / TCP(sport=80, dport=40000, flags="SA", seq=500,
+                                               ack=101, options=[("MSS", 1460)]),
+            Ether() / IP(src=LO, dst=LO) / TCP(sport=40000, dport=80, flags="A", seq=101,
+                                               ack=501),
+            Ether() / ARP(),
+            Ether() / IP(src=LO, dst=LO) / TCP(sport=40000, dport=80, flags="PA", seq=101,
+                                               ack=501) / b"hello")),
+    ]
+    path = tmp_path / "cut.pcap"
+    with path.open("wb") as f:
+        f.write(fmt.pcap_file_header(fmt.LINKTYPE_ETHERNET))
+        for k, (frame, wire) in enumerate(frames):
+            f.write(fmt.pcap_record_header(1_700_000_000_000_000_000 + k * 1000, len(frame),
+                                           wire))
+            f.write(frame)
+
+    def results(store: PacketStore) -> tuple[object, ...]:
+        a = analyze(store)
+        summary = PacketSummary(store, a)
+        return ({name: a.column(name).tolist() for name in ANALYSIS_COLUMNS},
+                a.tcp_summaries, conversation_stats(store),
+                [summary.protocol(i) for i in range(len(store))])
+
+    store = PacketStore.from_file(str(path))
+    assert store.values("reason")[0] == MalformedReason.TCP_OPTIONS_TRUNCATED
+    assert store.notes == {0: "TCP options truncated", 3: "ethertype 0x0806"}
+    plain = results(store)
+    store.notes = {i: f"reworded note {i}" for i in store.notes}
+    assert results(store) == plain
+    assert plain[0]["stream"] == [0, 0, 0, -1, 0]   # the cut SYN is tracked
+    assert plain[3][3] == "ARP"
+    assert "(ARP, which asks" in explain(analyze(store), 3).text

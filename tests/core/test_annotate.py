@@ -11,10 +11,11 @@ import pytest
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.describe.explain import explain
 from visualizer.core.export import annotation, export_packets, packet_comments
-from visualizer.core.flows.analysis import analysis_names, analyze
+from visualizer.core.flows.analysis import analyze
 from visualizer.core.pcap.reader import CaptureFile
 from visualizer.core.pcap.recording import RecordingInfo
 from visualizer.core.pcap.writer import PcapngWriter
+from visualizer.core.tcp.analysis_flags import analysis_names
 from visualizer.core.tcp.testing import Conversation, frame_bytes, write_pcap
 
 SAMPLES = Path(__file__).parents[2] / "resources" / "samples"

@@ -63,7 +63,8 @@ class Reference:
                 "tcp_flags": d.tcp_flags, "seq": d.seq, "ack": d.ack, "window": d.window,
                 "urgent": d.urgent, "payload_len": min(d.payload_len, 0xFFFFFFFF),
                 "l4_offset": d.l4_offset, "tcp_header_len": d.tcp_header_len,
-                "icmp_type": d.icmp_type, "icmp_code": d.icmp_code, "fragment": d.fragment}
+                "icmp_type": d.icmp_type, "icmp_code": d.icmp_code, "fragment": d.fragment,
+                "reason": d.reason, "ethertype": d.ethertype}
             for name, value in values.items():
                 self.cols[name].append(value)
             if d.note:

@@ -27,10 +27,11 @@ from loopback import FAMILIES
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.describe.explain import explain
 from visualizer.core.errors import BadInput
-from visualizer.core.flows.analysis import Analysis, analysis_names, analyze
+from visualizer.core.flows.analysis import Analysis, analyze
 from visualizer.core.pcap.reader import CaptureFile
 from visualizer.core.pcap.recording import RecordingInfo
 from visualizer.core.record import record
+from visualizer.core.tcp.analysis_flags import analysis_names
 from visualizer.core.tcp.options import parse_options
 from visualizer.core.tcp.segment import ACK, SYN
 from visualizer.core.traffic import get_scenario, list_scenarios, parse_params

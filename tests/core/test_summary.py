@@ -25,7 +25,7 @@ from visualizer.core.describe.summary import (
 )
 from visualizer.core.flows.analysis import analyze
 from visualizer.core.pcap.reader import CaptureFile
-from visualizer.core.tcp.connection import ANALYSIS_FLAGS
+from visualizer.core.tcp import analysis_flags as af
 from visualizer.core.tcp.testing import Capture, Conversation, options_bytes, write_pcap
 
 SAMPLES = Path(__file__).parents[2] / "resources" / "samples"
@@ -177,12 +177,11 @@ def test_recorded_sample_matches_wireshark_text() -> None:
 
 
 def test_labels_follow_wireshark_order_and_precision() -> None:
-    bit = {name: 1 << k for k, name in enumerate(ANALYSIS_FLAGS)}
-    assert analysis_labels(bit["retransmission"] | bit["fast_retransmission"]) == [
+    assert analysis_labels(af.RETRANSMISSION | af.FAST_RETRANSMISSION) == [
         "TCP Fast Retransmission"]
-    assert analysis_labels(bit["ack_lost_segment"] | bit["zero_window"]) == [
+    assert analysis_labels(af.ACK_LOST_SEGMENT | af.ZERO_WINDOW) == [
         "TCP ZeroWindow", "TCP ACKed unseen segment"]
-    assert analysis_labels(bit["duplicate_ack"], 2, 7) == ["TCP Dup ACK 7#2"]
+    assert analysis_labels(af.DUPLICATE_ACK, 2, 7) == ["TCP Dup ACK 7#2"]
     assert analysis_labels(0) == []
 
 

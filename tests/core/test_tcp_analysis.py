@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from visualizer.core.tcp.analysis_flags import analysis_names
 from visualizer.core.tcp.connection import PacketResult
 from visualizer.core.tcp.segment import TcpSegment
 from visualizer.core.tcp.testing import (
@@ -278,6 +279,27 @@ def syn_ack_with_another_isn() -> list[TcpSegment]:
     return conv.segments
 
 
+# --- sequence arithmetic modulo 2**32 (Wireshark's LT_SEQ / GT_SEQ) ------------
+
+@case("retransmission", "lost_segment", at={6: {"retransmission"}, 7: {"lost_segment"}})
+def sequence_numbers_wrap_around() -> list[TcpSegment]:
+    conv = _established(client_isn=0xFFFFFF00)
+    conv.c2s("PA", data=0x80, delivered=False)                   # 4: 0xFFFFFF01...
+    conv.c2s("PA", data=0x100)                                   # 5: crosses 2**32
+    conv.c2s("PA", data=0x80, seq=0xFFFFFF01, dt=300 * MS)       # 6: before the wrap
+    conv.c2s("PA", data=10, seq=0x200)                           # 7: a gap after it
+    return conv.segments
+
+
+@case("retransmission", "lost_segment",
+      at={5: {"retransmission", "spurious_retransmission", "lost_segment"}})
+def exactly_half_the_sequence_space_is_before_and_after() -> list[TcpSegment]:
+    conv = _established()
+    conv.c2s("PA", data=100)                                     # 4
+    conv.c2s("PA", data=100, seq=1101 + (1 << 31))               # 5: 2**31 ahead
+    return conv.segments
+
+
 def _results(c: Case) -> tuple[list[TcpSegment], list[PacketResult]]:
     segs = c.build()
     return segs, feed(segs)
@@ -286,7 +308,8 @@ def _results(c: Case) -> tuple[list[TcpSegment], list[PacketResult]]:
 @pytest.mark.parametrize("c", CASES, ids=[c.name for c in CASES])
 def test_flags(c: Case) -> None:
     _, results = _results(c)
-    got = {r.frame: r.analysis & c.watch for r in results if r.analysis & c.watch}
+    named = {r.frame: frozenset(analysis_names(r.analysis)) for r in results}
+    got = {frame: names & c.watch for frame, names in named.items() if names & c.watch}
     assert got == c.expect
 
 

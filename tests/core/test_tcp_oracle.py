@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from visualizer.core.tcp.connection import ANALYSIS_FLAGS
+from visualizer.core.tcp.analysis_flags import ANALYSIS_FLAGS, analysis_names
 from visualizer.core.tcp.segment import TcpSegment
 from visualizer.core.tcp.testing import (
     Capture,
@@ -110,7 +110,7 @@ def flag_figures(results, rows) -> dict[str, tuple[int, int]]:
     for name in ANALYSIS_FLAGS:
         either = agree = 0
         for r, t in zip(results, rows, strict=True):
-            ours, theirs = name in r.analysis, name in t.analysis
+            ours, theirs = name in analysis_names(r.analysis), name in t.analysis
             if ours or theirs:
                 either += 1
                 agree += ours == theirs

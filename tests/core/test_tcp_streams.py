@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from visualizer.core.tcp.analysis_flags import REUSED_PORTS
 from visualizer.core.tcp.events import PortsReused
 from visualizer.core.tcp.states import TcpState
 from visualizer.core.tcp.streams import TcpStreamTable
@@ -51,7 +52,7 @@ def test_port_reuse_starts_a_new_stream() -> None:
     table = TcpStreamTable()
     results = [table.feed(s) for s in first.segments]
     assert [r.stream for r in results] == [0] * 7 + [1] * 4
-    assert results[7].analysis == {"reused_ports"}
+    assert results[7].analysis == REUSED_PORTS
     assert PortsReused(8, 0) in results[7].events
     old, new = table.summaries()
     assert old.states == (TcpState.TIME_WAIT, TcpState.CLOSED)

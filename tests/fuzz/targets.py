@@ -35,7 +35,8 @@ from visualizer.core.flows.analysis import COLUMNS as ANALYSIS_COLUMNS
 from visualizer.core.flows.analysis import Analysis
 from visualizer.core.pcap.growing import GrowingCapture
 from visualizer.core.pcap.reader import CaptureFile
-from visualizer.core.tcp.connection import ANALYSIS_FLAGS, MAX_UNACKED_SEGMENTS
+from visualizer.core.tcp.analysis_flags import ALL, DUPLICATE_ACK
+from visualizer.core.tcp.connection import MAX_UNACKED_SEGMENTS
 from visualizer.core.tcp.segment import ACK, FIN, SYN, TcpSegment
 from visualizer.core.tcp.states import TcpState
 from visualizer.core.tcp.streams import TcpStreamTable
@@ -46,7 +47,6 @@ M32 = 0xFFFFFFFF
 # turn slowness into findings.
 TIME_LIMIT_S = 5.0
 LINKTYPES = (0, 1, 12, 101, 108, 113, 147, 228, 229, 276)
-VOCABULARY = frozenset(ANALYSIS_FLAGS)
 # Classic pcap magics as they appear in a file: us, ns, "modified" (Kuznetzov), each order.
 PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1",
                b"\xa1\xb2\x3c\x4d", b"\x34\xcd\xb2\xa1", b"\xa1\xb2\xcd\x34")
@@ -297,7 +297,7 @@ def check_segments(segments: Sequence[TcpSegment]) -> TcpStreamTable:
         assert r.frame == seg.frame
         assert conn.side_of(seg) == r.direction
         assert all(isinstance(s, TcpState) for s in r.states)
-        assert r.analysis <= VOCABULARY
+        assert r.analysis & ~ALL == 0
         assert r.seq_abs == seg.seq & M32 and (r.seq + (fwd.base or 0)) & M32 == r.seq_abs
         if seg.flags & ACK:
             assert (r.ack + (rev.base or 0)) & M32 == r.ack_abs == seg.ack & M32
@@ -306,7 +306,7 @@ def check_segments(segments: Sequence[TcpSegment]) -> TcpStreamTable:
         assert r.next_seq == (r.seq + r.payload_len + extra) & M32
         assert all(0 <= v <= M32 for v in (r.seq, r.ack, r.next_seq))
         assert r.bytes_in_flight is None or 0 < r.bytes_in_flight < 2_000_000_000
-        assert (r.dup_ack_count is None) == ("duplicate_ack" not in r.analysis)
+        assert (r.dup_ack_count is None) == (not r.analysis & DUPLICATE_ACK)
         assert 0 <= r.window <= 0xFFFF << 14
         assert all(e.frame == seg.frame for e in r.events)
         assert len(fwd.segs) <= MAX_UNACKED_SEGMENTS

@@ -8,12 +8,11 @@ from typing import Any
 
 from visualizer.core.decode import headers as dec
 from visualizer.core.decode.store import PacketStore, format_address
-from visualizer.core.flows.analysis import Analysis, analysis_names
+from visualizer.core.describe.names import IP_PROTOCOLS
+from visualizer.core.flows.analysis import Analysis
 from visualizer.core.pcap.format import linktype_text
+from visualizer.core.tcp.analysis_flags import analysis_names
 from visualizer.core.tcp.segment import flag_text
-
-PROTOCOLS = {dec.PROTO_TCP: "TCP", dec.PROTO_UDP: "UDP", dec.PROTO_ICMP: "ICMP",
-             dec.PROTO_ICMPV6: "ICMPv6"}
 
 
 def packet_records(store: PacketStore, analysis: Analysis) -> Iterator[dict[str, Any]]:
@@ -42,7 +41,8 @@ def packet_records(store: PacketStore, analysis: Analysis) -> Iterator[dict[str,
         if status in (dec.OK, dec.MALFORMED) and cols["ip_version"][i]:
             rec["src"] = format_address(store.address(int(cols["src"][i])))
             rec["dst"] = format_address(store.address(int(cols["dst"][i])))
-            rec["protocol"] = PROTOCOLS.get(proto, f"IP proto {proto}")
+            known = IP_PROTOCOLS.get(proto)
+            rec["protocol"] = known.short if known is not None else f"IP proto {proto}"
         if stream >= 0:
             direction = int(acols["direction"][i])
             flags = int(cols["tcp_flags"][i])

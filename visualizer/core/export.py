@@ -16,11 +16,12 @@ import numpy as np
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.describe.explain import explain
 from visualizer.core.errors import BadInput
-from visualizer.core.flows.analysis import Analysis, analysis_names
+from visualizer.core.flows.analysis import Analysis
 from visualizer.core.output import written
 from visualizer.core.pcap.format import LINKTYPE_NAMES, PCAP_RECORD_HEADER_LEN
 from visualizer.core.pcap.recording import RecordingInfo
 from visualizer.core.pcap.writer import PcapngWriter, PcapWriter
+from visualizer.core.tcp.analysis_flags import analysis_names
 
 FORMATS = ("pcap", "pcapng")
 

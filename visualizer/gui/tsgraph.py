@@ -33,11 +33,9 @@ from PyQt6.QtWidgets import (
 from visualizer.core.decode.store import format_endpoint
 from visualizer.core.describe.kinds import DATA_K, FIN_K, KINDS, PROBLEM_K, SYN_K
 from visualizer.core.flows.analysis import Analysis
-from visualizer.core.tcp.connection import ANALYSIS_FLAGS
+from visualizer.core.tcp.analysis_flags import RETRANSMISSIONS
 from visualizer.core.tcp.segment import ACK, FIN, SYN
 
-RETRANSMITTED = sum(1 << ANALYSIS_FLAGS.index(name) for name in
-                    ("retransmission", "fast_retransmission", "spurious_retransmission"))
 SEGMENT_COLOUR = KINDS[DATA_K].marker
 RETRANSMISSION_COLOUR = KINDS[PROBLEM_K].marker
 ACK_COLOUR = KINDS[SYN_K].marker
@@ -230,7 +228,7 @@ class TimeSequenceGraph(QWidget):
         seq = analysis.column("rel_seq")[indices]
         out = direction == sender
         data = out & (plen > 0)
-        retrans = data & (analysis.column("analysis")[indices] & RETRANSMITTED != 0)
+        retrans = data & (analysis.column("analysis")[indices] & RETRANSMISSIONS != 0)
         back = (direction != sender) & (flags & ACK != 0)
         ack = analysis.column("rel_ack")[indices][back]
         window = ack + np.maximum(analysis.column("window")[indices][back], 0)

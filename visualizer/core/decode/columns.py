@@ -33,7 +33,7 @@ from visualizer.core.pcap.reader import MAX_FRAME, CaptureFile, FrameRecord
 # The decoded columns (PacketStore.COLUMNS minus the record's own fields).
 DECODED = ("status", "ip_version", "proto", "sport", "dport", "tcp_flags", "seq", "ack",
            "window", "urgent", "payload_len", "l4_offset", "tcp_header_len", "icmp_type",
-           "icmp_code", "fragment")
+           "icmp_code", "fragment", "reason", "ethertype")
 
 _ETH_IPV4 = 0x0800
 _ETH_IPV6 = 0x86DD
@@ -191,6 +191,7 @@ def decode_chunk(data: dec.Buffer, chunk: FrameChunk) -> DecodedChunk:
             etype = u16(o + at)
             v = np.where(etype == _ETH_IPV4, 4, np.where(etype == _ETH_IPV6, 6, 0))
             v[cl < head] = 0
+            cols["ethertype"][rows] = etype
         elif lt in (fmt.LINKTYPE_RAW, fmt.LINKTYPE_IPV4, fmt.LINKTYPE_IPV6):
             head = 0
             v = np.where(cl >= 1, u8(o) >> 4, 0)
@@ -327,7 +328,7 @@ def _decode_slowly(data: dec.Buffer, chunk: FrameChunk, rows: np.ndarray,
         d = decode(links[i], data, offs[i], caplens[i], origlens[i])
         values = (d.status, d.ip_version, d.proto, d.sport, d.dport, d.tcp_flags, d.seq,
                   d.ack, d.window, d.urgent, min(d.payload_len, _M32), d.l4_offset,
-                  d.tcp_header_len, d.icmp_type, d.icmp_code, d.fragment)
+                  d.tcp_header_len, d.icmp_type, d.icmp_code, d.fragment, d.reason, d.ethertype)
         for target, value in zip(targets, values, strict=True):
             target[i] = value
         for j, raw in ((2 * i, d.src), (2 * i + 1, d.dst)):

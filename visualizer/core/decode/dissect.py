@@ -585,7 +585,7 @@ def analysis_nodes(analysis: Analysis, index: int) -> list[Node]:
     (relative seq -> the raw seq field) so the hex view can show them too.
     """
     from visualizer.core.decode.store import format_endpoint
-    from visualizer.core.flows.analysis import analysis_names
+    from visualizer.core.tcp.analysis_flags import analysis_names
 
     out: list[Node] = []
     if not 0 <= index < len(analysis.values("stream")):

@@ -13,9 +13,7 @@ Wireshark numbers frames.
 from __future__ import annotations
 
 import ipaddress
-from array import array
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import numpy as np
 
@@ -23,6 +21,7 @@ from visualizer.core.decode import columns as fast
 from visualizer.core.decode import headers as dec
 from visualizer.core.pcap.format import linktype_text
 from visualizer.core.pcap.reader import CaptureFile, FrameRecord
+from visualizer.core.table import ColumnTable
 
 # name -> array typecode (the matching numpy dtype follows from it)
 COLUMNS: dict[str, str] = {
@@ -32,20 +31,21 @@ COLUMNS: dict[str, str] = {
     "urgent": "H", "payload_len": "I", "l4_offset": "I", "tcp_header_len": "B",
     "icmp_type": "h", "icmp_code": "h",
     "fragment": "B",  # part of a fragmented IP datagram (not reassembled)
+    "reason": "B",    # why a MALFORMED frame is: a headers.MalformedReason (0 otherwise)
+    "ethertype": "H",  # the frame's EtherType on links that have one (headers.ETHERTYPE_LINKS)
 }
 BATCH = 8192  # frames decoded at once; the mapped bytes are released after each
 
 
-class PacketStore:
+class PacketStore(ColumnTable):
     """Columns of decoded header fields over the frames of one capture file."""
 
     def __init__(self, capture: CaptureFile) -> None:
+        super().__init__(COLUMNS)
         self.capture = capture
-        self._cols: dict[str, array[Any]] = {n: array(t) for n, t in COLUMNS.items()}
-        self._np_cache: dict[str, np.ndarray] = {}
         self._addresses: list[bytes] = []
         self._address_ids: dict[bytes, int] = {b"": -1}
-        self.notes: dict[int, str] = {}            # index -> why it is malformed / not IP
+        self.notes: dict[int, str] = {}            # index -> Decoded.note: text, for display
         self.comments: dict[int, str] = {}         # index -> pcapng packet comment
         self.quoted: dict[int, dec.Quoted] = {}    # index -> what an ICMP error quotes
 
@@ -99,7 +99,7 @@ class PacketStore:
                     break
             if limit is not None and index >= limit:
                 break
-        self._np_cache.clear()
+        self.forget_copies()
         if progress is not None:
             progress(total, total)
 
@@ -125,37 +125,6 @@ class PacketStore:
     # -- reading -------------------------------------------------------
     def __len__(self) -> int:
         return len(self._cols["ts_ns"])
-
-    def column(self, name: str) -> np.ndarray:
-        """A numpy copy of one column (cached until the column grows).
-
-        The cache checks the length rather than trusting a clear: a loader
-        thread may append while another thread reads (DESIGN: the GUI loads
-        in the background), and a copy taken mid-append must not stick.
-        """
-        col = self._cols[name]
-        arr = self._np_cache.get(name)
-        if arr is None or len(arr) != len(col):
-            arr = np.frombuffer(col.tobytes(), dtype=np.dtype(col.typecode))
-            self._np_cache[name] = arr
-        return arr
-
-    def column_slice(self, name: str, start: int, stop: int) -> np.ndarray:
-        """Entries ``start:stop`` of a column as numpy, copying only those.
-
-        For views that take a growing capture a batch at a time: ``column``
-        copies the whole column each time it has grown.
-        """
-        col = self._cols[name]
-        return np.frombuffer(col[start:stop].tobytes(), dtype=np.dtype(col.typecode))
-
-    def values(self, name: str) -> array[Any]:
-        """The live column itself: indexing gives plain ints, cheaply.
-
-        For per-packet loops, where numpy's per-element access costs more;
-        read it, never change it.
-        """
-        return self._cols[name]
 
     def frame(self, index: int) -> bytes:
         c = self._cols
@@ -196,7 +165,7 @@ class PacketStore:
                   for k, n in zip(kinds, counts, strict=True))]
 
     def close(self) -> None:
-        self._np_cache.clear()
+        self.forget_copies()
         self.capture.close()
 
 

@@ -10,8 +10,9 @@ Numbers are relative (counted from each side's initial sequence number, as
 Wireshark shows them) unless ``absolute=True``; the ``numbers`` lines give
 both. The absolute ISN of a side is its raw sequence number minus the
 relative one (mod 2**32); the raw values are the store's ``seq`` and ``ack``
-columns. Roles come from who sent the opening SYN, as in ``core.ladder``;
-without a captured SYN the endpoints are named by address and port.
+columns. Roles come from who sent the opening SYN (``Analysis.tcp_roles``, which
+the ladder uses too); without a captured SYN the endpoints are named by
+address and port.
 
 Every explanation is built from the analysis columns plus a short look back
 over the same connection (bounded by ``LOOK_BACK``), so explaining every
@@ -24,9 +25,11 @@ from dataclasses import dataclass
 
 from visualizer.core.decode import headers as dec
 from visualizer.core.decode.store import format_address, format_endpoint
+from visualizer.core.describe import names
 from visualizer.core.describe.summary import format_duration
-from visualizer.core.flows.analysis import Analysis, analysis_names
+from visualizer.core.flows.analysis import CLIENT_SERVER, Analysis
 from visualizer.core.pcap.format import linktype_text
+from visualizer.core.tcp import analysis_flags as af
 from visualizer.core.tcp.options import parse_options
 from visualizer.core.tcp.segment import ACK, FIN, PSH, RST, SYN, URG, flag_text
 from visualizer.core.tcp.states import TcpState
@@ -96,11 +99,10 @@ class _TcpPacket:
         self.seq, self.ack = col("rel_seq")[i], col("rel_ack")[i]
         self.next_seq, self.window = col("next_seq")[i], col("window")[i]
         self.raw_seq, self.raw_ack = store.values("seq")[i], store.values("ack")[i]
-        self.names_flags = set(analysis_names(col("analysis")[i]))
+        self.bits = col("analysis")[i]
         self.dup_count = col("dup_ack_count")[i]
         summary = analysis.tcp_summaries[self.stream]
-        opener = summary.first_frame - 1
-        self.handshake = store.values("tcp_flags")[opener] & (SYN | ACK) == SYN
+        self.handshake = analysis.tcp_roles(self.stream) == CLIENT_SERVER
         ends = [format_endpoint(a, p) for a, p in summary.endpoints]
         self.ends = ends
         self.names = ("the client", "the server") if self.handshake else tuple(ends)
@@ -288,7 +290,7 @@ class _TcpPacket:
         parts = [f"{_cap(self.sender)} sends {_bytes(self.length)}: {numbers} of its byte "
                  f"stream. Its next segment will start at seq + len = {self.s(self.seq)} + "
                  f"{self.length} = {self.s(self.next_seq)}."]
-        if self.names_flags:  # the flag sentences say what matters; keep it short
+        if self.bits:  # the flag sentences say what matters; keep it short
             return title, parts
         if self.flags & ACK:
             parts.append(self.ack_clause())
@@ -333,7 +335,7 @@ class _TcpPacket:
                      f"{': the connection is closed' if closed else ''}")
             return title, [self.fin_ack_sentence(peer_fin)]
         parts = [self.ack_meaning() + "."]
-        if self.names_flags:  # the flag sentences say what matters; keep it short
+        if self.bits:  # the flag sentences say what matters; keep it short
             title = f"ACK: {self.sender} confirms receipt up to {self.r(self.ack)}"
             return title, parts
         parts.append(f"It sends no data, so its seq stays at {self.s(self.seq)}.")
@@ -349,59 +351,59 @@ class _TcpPacket:
 
     # -- analysis flags ---------------------------------------------------------------
     def headline(self) -> str | None:
-        f, who, what = self.names_flags, self.sender, self.what()
-        if "zero_window_probe" in f:
+        f, who, what = self.bits, self.sender, self.what()
+        if f & af.ZERO_WINDOW_PROBE:
             return f"Zero-window probe: {who} tests the closed window"
-        if "keep_alive" in f and self.peer_window_closed():
+        if f & af.KEEP_ALIVE and self.peer_window_closed():
             return f"Zero-window probe: {who} asks whether {self.receiver}'s window has opened"
-        if "keep_alive" in f:
+        if f & af.KEEP_ALIVE:
             return f"Keep-alive: {who} checks that {self.receiver} is still there"
-        if "fast_retransmission" in f:
+        if f & af.FAST_RETRANSMISSION:
             return f"Fast retransmission: {who} resends {what} after duplicate ACKs"
-        if "spurious_retransmission" in f:
+        if f & af.SPURIOUS_RETRANSMISSION:
             return f"Spurious retransmission: {who} resends {what} already acknowledged"
-        if "retransmission" in f:
+        if f & af.RETRANSMISSION:
             return f"Retransmission: {who} resends {what}"
-        if "out_of_order" in f:
+        if f & af.OUT_OF_ORDER:
             return f"Out of order: {what} from {who} arrive late"
-        if "lost_segment" in f:
+        if f & af.LOST_SEGMENT:
             return f"Previous segment not captured: a gap before {who}'s seq {self.s(self.seq)}"
-        if "duplicate_ack" in f:
+        if f & af.DUPLICATE_ACK:
             return f"Duplicate ACK #{self.dup_count}: {who} still asks for {self.r(self.ack)}"
-        if "zero_window" in f:
+        if f & af.ZERO_WINDOW:
             return f"Zero window: {who}'s receive buffer is full"
-        if "window_full" in f:
+        if f & af.WINDOW_FULL:
             return f"Window full: {who} has filled {self.receiver}'s window"
-        if "window_update" in f:
+        if f & af.WINDOW_UPDATE:
             return f"Window update: {who} opens its window to {self.window} bytes"
-        if "zero_window_probe_ack" in f:
+        if f & af.ZERO_WINDOW_PROBE_ACK:
             return f"Zero-window probe ACK: {who} answers the probe"
-        if "keep_alive_ack" in f:
+        if f & af.KEEP_ALIVE_ACK:
             return f"Keep-alive ACK: {who} is still there"
-        if "ack_lost_segment" in f:
+        if f & af.ACK_LOST_SEGMENT:
             return f"ACKed unseen segment: {who} acknowledges data the capture missed"
         return None
 
     def flag_sentences(self) -> list[str]:
-        f, who, peer = self.names_flags, self.sender, self.receiver
+        f, who, peer = self.bits, self.sender, self.receiver
         out = []
-        if "fast_retransmission" in f:
+        if f & af.FAST_RETRANSMISSION:
             out.append(f"{_cap(peer)} sent duplicate ACKs asking for seq {self.s(self.seq)}, so "
                        f"{who} resends it at once instead of waiting for its retransmission "
                        "timer (fast retransmit).")
-        elif "spurious_retransmission" in f:
+        elif f & af.SPURIOUS_RETRANSMISSION:
             out.append(f"{_cap(peer)} had already acknowledged all of it, so the resend was "
                        "unnecessary: the retransmission timer fired too early or the ACK was "
                        "late.")
-        elif "retransmission" in f and self.flags & SYN:
+        elif f & af.RETRANSMISSION and self.flags & SYN:
             first = self.first_sent()
             when = f" (frame {first + 1})" if first >= 0 else ""
             out.append(f"The first {'SYN-ACK' if self.flags & ACK else 'SYN'}{when} got no "
                        f"answer, so {who}'s retransmission timer expired and it sends the same "
                        "one again, with the same ISN; each retry waits twice as long.")
-        elif "retransmission" in f:
+        elif f & af.RETRANSMISSION:
             out.append(self.resend_sentence("These sequence numbers were sent before"))
-        if "out_of_order" in f:
+        if f & af.OUT_OF_ORDER:
             if self.first_sent() >= 0:
                 out.append(self.resend_sentence("Its seq is below data "
                                                 f"{who} already sent: these bytes were sent before")
@@ -411,55 +413,55 @@ class _TcpPacket:
             else:
                 out.append(f"Its seq is below data {who} already sent, and it arrives just "
                            "after it: the segments were reordered on the way.")
-        if "lost_segment" in f:
+        if f & af.LOST_SEGMENT:
             prev = self.look_back(self.d)
             expected = (f" {who} was expected to continue at "
                         f"{self.s(self.a.values('next_seq')[prev])}," if prev >= 0 else "")
             out.append(f"Its seq {self.s(self.seq)} is beyond what came before:{expected} so "
                        "the segment in between was lost before the capture point, or the "
                        "capture missed it.")
-        if "ack_lost_segment" in f:
+        if f & af.ACK_LOST_SEGMENT:
             out.append(f"It acknowledges data the capture never saw: {peer} sent a segment "
                        "the tap missed but the receiver got.")
-        if "duplicate_ack" in f:
+        if f & af.DUPLICATE_ACK:
             out.append(f"It repeats ack = {self.r(self.ack)} with no data and no window change "
                        f"(duplicate number {self.dup_count}): {who} received a segment beyond a "
                        f"gap and keeps asking for {self.r(self.ack)}. Duplicate ACKs (with "
                        "SACK blocks naming what did arrive) tell the sender a segment is "
                        "missing; the classic rule resends after three, and Linux, using SACK, "
                        "often resends after the first.")
-        if "zero_window" in f:
+        if f & af.ZERO_WINDOW:
             out.append(f"It advertises window 0: {who}'s receive buffer is full because its "
                        f"application is not reading, so {peer} must stop sending and probe "
                        "until the window opens.")
-        if "zero_window_probe" in f:
+        if f & af.ZERO_WINDOW_PROBE:
             out.append(f"{_cap(peer)}'s window is 0, so {who} sends one byte at seq "
                        f"{self.s(self.seq)} to ask whether the window has opened.")
-        if "zero_window_probe_ack" in f:
+        if f & af.ZERO_WINDOW_PROBE_ACK:
             state = ("the window is still closed (win = 0)" if self.window == 0
                      else f"the window has opened to {self.window} bytes")
             out.append(f"It answers a zero-window probe: {state}.")
-        if "window_update" in f:
+        if f & af.WINDOW_UPDATE:
             out.append(f"Nothing new is acknowledged and no data is sent; only the window "
                        f"changes, to {self.window} bytes: {who}'s application read data and "
                        "made room.")
-        if "window_full" in f:
+        if f & af.WINDOW_FULL:
             out.append(f"This segment fills {peer}'s advertised window to the last byte: "
                        f"{who} must now wait for an ACK before sending more.")
-        if "keep_alive" in f and self.peer_window_closed():
+        if f & af.KEEP_ALIVE and self.peer_window_closed():
             out.append(f"{_cap(peer)} last advertised window 0, so {who} may not send data; "
                        f"its persist timer fires and it sends seq = next - 1 "
                        f"({self.s(self.seq)}) with no data, which forces {peer} to answer "
                        "with its current window. This is Linux's zero-window probe; "
                        "Wireshark labels it a keep-alive because of its shape.")
-        elif "keep_alive" in f:
+        elif f & af.KEEP_ALIVE:
             out.append(f"After a quiet spell {who} sends seq = next expected - 1 "
                        f"({self.s(self.seq)}) with {_bytes(self.length)} of old data, which "
                        f"forces {peer} to answer with an ACK (SO_KEEPALIVE).")
-        if "keep_alive_ack" in f:
+        if f & af.KEEP_ALIVE_ACK:
             out.append(f"It answers a keep-alive: ack = {self.r(self.ack)} repeats what {who} "
                        "expects next, proving the connection is alive.")
-        if "reused_ports" in f:
+        if f & af.REUSED_PORTS:
             out.append("The same addresses and ports carried an earlier connection; this SYN "
                        "with a new ISN starts a new one.")
         return out
@@ -596,27 +598,13 @@ def _udp(analysis: Analysis, i: int) -> Explanation:
     return Explanation(title, " ".join(parts), numbers)
 
 
-# (IPv4 code, IPv6 code) of destination unreachable -> (meaning, errno the sender sees)
-_UNREACHABLE_V4 = {0: ("the network is unreachable", "ENETUNREACH"),
-                   1: ("the host is unreachable", "EHOSTUNREACH"),
-                   2: ("the protocol is not supported there", "ENOPROTOOPT"),
-                   3: ("port unreachable", "ECONNREFUSED"),
-                   4: ("the datagram is too big and must not be fragmented", "EMSGSIZE"),
-                   9: ("the network is administratively prohibited", "ENETUNREACH"),
-                   10: ("the host is administratively prohibited", "EHOSTUNREACH"),
-                   13: ("a firewall filtered it", "EHOSTUNREACH")}
-_UNREACHABLE_V6 = {0: ("there is no route to the destination", "ENETUNREACH"),
-                   1: ("a firewall prohibits it", "EACCES"),
-                   3: ("the address is unreachable", "EHOSTUNREACH"),
-                   4: ("port unreachable", "ECONNREFUSED")}
-_ICMP_V4 = {0: "echo reply (ping answer)", 4: "source quench", 5: "redirect",
-            8: "echo request (ping)", 11: "time exceeded", 12: "parameter problem",
-            13: "timestamp request", 14: "timestamp reply"}
-_ICMP_V6 = {2: "packet too big", 3: "time exceeded", 4: "parameter problem",
-            128: "echo request (ping)", 129: "echo reply (ping answer)",
-            133: "router solicitation", 134: "router advertisement",
-            135: "neighbour solicitation (IPv6's ARP)", 136: "neighbour advertisement",
-            137: "redirect", 143: "multicast listener report"}
+# The errno a socket sees for each code of destination unreachable (Linux's
+# icmp_err_convert and icmpv6_err_convert).
+_ERRNO_V4 = {0: "ENETUNREACH", 1: "EHOSTUNREACH", 2: "ENOPROTOOPT", 3: "ECONNREFUSED",
+             4: "EMSGSIZE", 5: "EOPNOTSUPP", 6: "ENETUNREACH", 7: "EHOSTDOWN", 9: "ENETUNREACH",
+             10: "EHOSTUNREACH", 13: "EHOSTUNREACH"}
+_ERRNO_V6 = {0: "ENETUNREACH", 1: "EACCES", 2: "EHOSTUNREACH", 3: "EHOSTUNREACH",
+             4: "ECONNREFUSED", 5: "EACCES", 6: "EACCES"}
 
 
 def _icmp(analysis: Analysis, i: int) -> Explanation:
@@ -630,12 +618,15 @@ def _icmp(analysis: Analysis, i: int) -> Explanation:
     unreachable = itype == (1 if v6 else 3)
     quoted = store.quoted.get(i)
     if unreachable:
-        meaning, errno = (_UNREACHABLE_V6 if v6 else _UNREACHABLE_V4).get(
-            code, (f"destination unreachable (code {code})", "an error"))
-        proto = {dec.PROTO_UDP: "UDP", dec.PROTO_TCP: "TCP"}.get(
-            quoted.proto if quoted else -1, "")
+        codes = names.ICMPV6_UNREACHABLE if v6 else names.ICMP_UNREACHABLE
+        meaning = codes[code].words if code in codes else f"destination unreachable (code {code})"
+        errno = (_ERRNO_V6 if v6 else _ERRNO_V4).get(code, "an error")
+        port_unreachable = code == (4 if v6 else 3)
+        carried = quoted.proto if quoted is not None else -1
+        proto = names.IP_PROTOCOLS[carried].short if carried in (dec.PROTO_TCP,
+                                                                 dec.PROTO_UDP) else ""
         port = f" {proto} port {quoted.dport}" if quoted and proto else ""
-        if meaning == "port unreachable":
+        if port_unreachable:
             title = f"{family} port unreachable: nobody listens on{port or ' that port'}"
         else:
             title = f"{family} destination unreachable: {meaning}"
@@ -647,16 +638,16 @@ def _icmp(analysis: Analysis, i: int) -> Explanation:
             if link is not None and link.datagram >= 0:
                 answered += f" (frame {link.datagram + 1}, UDP flow {link.flow})"
         parts = [f"{sender}{answered or ' reports an error'}: "
-                 + (f"no socket is bound to{port}." if meaning == "port unreachable"
-                    else f"{meaning}.")]
-        if proto == "UDP":
+                 + (f"no socket is bound to{port}." if port_unreachable else f"{meaning}.")]
+        if carried == dec.PROTO_UDP:
             parts.append(f"UDP itself never reports failures: this ICMP message is the only "
                          f"sign. The sender's next recv() on a connected socket fails with "
                          f"{errno}; an unconnected socket never hears of it.")
         else:
             parts.append(f"The sending socket's next call fails with {errno}.")
         return Explanation(title, " ".join(parts), numbers)
-    name = (_ICMP_V6 if v6 else _ICMP_V4).get(itype, f"type {itype}")
+    types = names.ICMPV6_TYPES if v6 else names.ICMP_TYPES
+    name = types[itype].words if itype in types else f"type {itype}"
     title = f"{family} {name}"
     if itype in ((128, 129) if v6 else (8, 0)):
         text = (f"{sender} {'asks' if itype in (8, 128) else 'answers'} "
@@ -680,27 +671,15 @@ def _icmp(analysis: Analysis, i: int) -> Explanation:
 
 # -- everything the analysis skips -------------------------------------------------------
 
-_ETHERTYPES = {0x0806: "ARP, which asks which MAC address owns an IPv4 address",
-               0x8035: "RARP", 0x88CC: "LLDP, a switch announcing itself",
-               0x888E: "EAPOL (802.1X port authentication)", 0x8863: "PPPoE discovery",
-               0x8864: "PPPoE session data", 0x88F7: "PTP (precision time)",
-               0x8847: "MPLS", 0x8848: "MPLS"}
-_IP_PROTOCOLS = {2: "IGMP (multicast group membership)", 4: "IP in IP", 41: "IPv6 in IPv4",
-                 47: "GRE tunnelling", 50: "ESP (IPsec encryption)",
-                 51: "AH (IPsec authentication)", 89: "OSPF routing", 103: "PIM multicast",
-                 112: "VRRP", 132: "SCTP", 136: "UDP-Lite", dec.PROTO_TCP: "TCP",
-                 dec.PROTO_UDP: "UDP", dec.PROTO_ICMP: "ICMP", dec.PROTO_ICMPV6: "ICMPv6"}
-
-
 def _unanalysed(analysis: Analysis, i: int) -> Explanation:
     store = analysis.store
     status = store.values("status")[i]
     note = store.notes.get(i, "")
     if status == dec.NOT_IP:
         what = note
-        if note.startswith("ethertype 0x"):
-            etype = int(note.split("0x")[1], 16)
-            what = f"{note} ({_ETHERTYPES[etype]})" if etype in _ETHERTYPES else note
+        etype = store.values("ethertype")[i]
+        if store.values("linktype")[i] in dec.ETHERTYPE_LINKS and etype in names.ETHERTYPES:
+            what = f"{note} ({names.ETHERTYPES[etype].words})"
         return Explanation(
             "Not an IP packet",
             f"This frame carries {what}, not IPv4 or IPv6, so there is no TCP or UDP inside: "
@@ -719,7 +698,8 @@ def _unanalysed(analysis: Analysis, i: int) -> Explanation:
             "(snaplen) or the packet is corrupt. It is listed but not analysed.",
             (f"{store.values('caplen')[i]} bytes captured of {store.values('origlen')[i]}",))
     proto = store.values("proto")[i]
-    name = _IP_PROTOCOLS.get(proto, f"protocol {proto}")
+    known = names.IP_PROTOCOLS.get(proto)
+    name = known.words if known is not None else f"protocol {proto}"
     src, dst = store.address_text(store.values("src")[i]), store.address_text(
         store.values("dst")[i])
     numbers = (f"{src} → {dst}", f"IP protocol {proto}")

@@ -14,7 +14,7 @@ import numpy as np
 
 from visualizer.core.decode import headers as dec
 from visualizer.core.flows.analysis import Analysis
-from visualizer.core.tcp.connection import ANALYSIS_FLAGS
+from visualizer.core.tcp.analysis_flags import PROBLEMS
 from visualizer.core.tcp.segment import ACK, FIN, RST, SYN
 
 
@@ -44,12 +44,6 @@ KINDS: tuple[Kind, ...] = (
 KIND_BY_NAME = {k.name: k for k in KINDS}
 SYN_K, SYNACK_K, FIN_K, RST_K, DATA_K, ACK_K, UDP_K, ICMP_K, PROBLEM_K, OTHER_K = range(10)
 
-# Analysis flags that mean something went wrong (Wireshark's "Bad TCP"
-# colouring rule leaves out window updates and keep-alives the same way).
-PROBLEM_FLAGS = ("retransmission", "fast_retransmission", "spurious_retransmission",
-                 "out_of_order", "lost_segment", "ack_lost_segment", "duplicate_ack",
-                 "zero_window", "zero_window_probe", "window_full", "reused_ports")
-PROBLEM_MASK = sum(1 << ANALYSIS_FLAGS.index(name) for name in PROBLEM_FLAGS)
 
 
 def packet_kinds(analysis: Analysis, start: int = 0, stop: int | None = None) -> np.ndarray:
@@ -70,7 +64,7 @@ def packet_kinds(analysis: Analysis, start: int = 0, stop: int | None = None) ->
     kinds[tcp & (flags & (SYN | ACK) == SYN)] = SYN_K
     kinds[tcp & (flags & (SYN | ACK) == SYN | ACK)] = SYNACK_K
     kinds[tcp & (flags & RST != 0)] = RST_K
-    kinds[tcp & (bits & PROBLEM_MASK != 0)] = PROBLEM_K
+    kinds[tcp & (bits & PROBLEMS != 0)] = PROBLEM_K
     ok = status == dec.OK
     kinds[ok & (proto == dec.PROTO_UDP)] = UDP_K
     kinds[(proto == dec.PROTO_ICMP) | (proto == dec.PROTO_ICMPV6)] = ICMP_K

@@ -21,10 +21,11 @@ import numpy as np
 
 from visualizer.core.decode import headers as dec
 from visualizer.core.decode.store import PacketStore, format_address, format_endpoint
-from visualizer.core.flows.analysis import Analysis, analysis_names
+from visualizer.core.describe import names
+from visualizer.core.flows.analysis import Analysis
 from visualizer.core.pcap.format import LINKTYPE_NAMES, linktype_text
 from visualizer.core.pcap.reader import CaptureFile
-from visualizer.core.tcp.connection import ANALYSIS_FLAGS
+from visualizer.core.tcp import analysis_flags as af
 from visualizer.core.tcp.options import (
     EOL,
     MSS,
@@ -40,77 +41,45 @@ from visualizer.core.tcp.segment import ACK, URG, flag_text
 __all__ = ["PacketSummary", "analysis_labels", "format_absolute", "format_seconds",
            "icmp_text", "time_digits"]
 
-PROTOCOLS = {dec.PROTO_TCP: "TCP", dec.PROTO_UDP: "UDP", dec.PROTO_ICMP: "ICMP",
-             dec.PROTO_ICMPV6: "ICMPv6", 2: "IGMP", 4: "IPIP", 41: "IPv6", 47: "GRE",
-             50: "ESP", 51: "AH", 89: "OSPF", 103: "PIM", 112: "VRRP", 132: "SCTP"}
-ETHERTYPES = {0x0806: "ARP", 0x8035: "RARP", 0x88CC: "LLDP", 0x8863: "PPPoED",
-              0x8864: "PPPoES", 0x888E: "EAPOL", 0x88F7: "PTP", 0x8847: "MPLS",
-              0x8848: "MPLS", 0x0842: "WoL", 0x9000: "LOOP"}
-
 # Wireshark's Info prefixes for tcp.analysis.*, in the order its packet list
 # shows them (each is prepended, so the last one printed comes first).
 _PREFIXES = {
-    "zero_window_probe_ack": "TCP ZeroWindowProbeAck",
-    "zero_window": "TCP ZeroWindow",
-    "zero_window_probe": "TCP ZeroWindowProbe",
-    "duplicate_ack": "TCP Dup ACK",
-    "keep_alive_ack": "TCP Keep-Alive ACK",
-    "keep_alive": "TCP Keep-Alive",
-    "window_full": "TCP Window Full",
-    "window_update": "TCP Window Update",
-    "ack_lost_segment": "TCP ACKed unseen segment",
-    "lost_segment": "TCP Previous segment not captured",
-    "out_of_order": "TCP Out-Of-Order",
-    "spurious_retransmission": "TCP Spurious Retransmission",
-    "fast_retransmission": "TCP Fast Retransmission",
-    "retransmission": "TCP Retransmission",
-    "reused_ports": "TCP Port numbers reused",
+    af.ZERO_WINDOW_PROBE_ACK: "TCP ZeroWindowProbeAck",
+    af.ZERO_WINDOW: "TCP ZeroWindow",
+    af.ZERO_WINDOW_PROBE: "TCP ZeroWindowProbe",
+    af.DUPLICATE_ACK: "TCP Dup ACK",
+    af.KEEP_ALIVE_ACK: "TCP Keep-Alive ACK",
+    af.KEEP_ALIVE: "TCP Keep-Alive",
+    af.WINDOW_FULL: "TCP Window Full",
+    af.WINDOW_UPDATE: "TCP Window Update",
+    af.ACK_LOST_SEGMENT: "TCP ACKed unseen segment",
+    af.LOST_SEGMENT: "TCP Previous segment not captured",
+    af.OUT_OF_ORDER: "TCP Out-Of-Order",
+    af.SPURIOUS_RETRANSMISSION: "TCP Spurious Retransmission",
+    af.FAST_RETRANSMISSION: "TCP Fast Retransmission",
+    af.RETRANSMISSION: "TCP Retransmission",
+    af.REUSED_PORTS: "TCP Port numbers reused",
 }
-_DUP_BIT = 1 << ANALYSIS_FLAGS.index("duplicate_ack")
 _SCAN_CHUNK = 8192
-_RETRANSMISSION_KINDS = {"fast_retransmission", "spurious_retransmission"}
-
-_ICMP_TYPES = {
-    0: "Echo (ping) reply", 3: "Destination unreachable", 4: "Source quench",
-    5: "Redirect", 8: "Echo (ping) request", 9: "Router advertisement",
-    10: "Router solicitation", 11: "Time-to-live exceeded", 12: "Parameter problem",
-    13: "Timestamp request", 14: "Timestamp reply",
-}
-_ICMP_UNREACHABLE = {
-    0: "Network unreachable", 1: "Host unreachable", 2: "Protocol unreachable",
-    3: "Port unreachable", 4: "Fragmentation needed", 5: "Source route failed",
-    6: "Destination network unknown", 7: "Destination host unknown",
-    9: "Network administratively prohibited", 10: "Host administratively prohibited",
-    13: "Communication administratively filtered",
-}
-_ICMP_TIME_EXCEEDED = {0: "Time to live exceeded in transit",
-                       1: "Fragment reassembly time exceeded"}
-_ICMPV6_TYPES = {
-    1: "Destination Unreachable", 2: "Packet Too Big", 3: "Time Exceeded",
-    4: "Parameter Problem", 128: "Echo (ping) request", 129: "Echo (ping) reply",
-    130: "Multicast Listener Query", 131: "Multicast Listener Report",
-    133: "Router Solicitation", 134: "Router Advertisement", 135: "Neighbor Solicitation",
-    136: "Neighbor Advertisement", 137: "Redirect", 143: "Multicast Listener Report Message v2",
-}
-_ICMPV6_UNREACHABLE = {
-    0: "no route to destination", 1: "Administratively prohibited",
-    2: "beyond scope of source address", 3: "Address unreachable", 4: "Port unreachable",
-    5: "Source address failed ingress/egress policy", 6: "Reject route to destination",
-}
 
 
 def icmp_text(proto: int, icmp_type: int, code: int) -> str:
     """``"Destination unreachable (Port unreachable)"`` for ICMP or ICMPv6 type/code."""
     if proto == dec.PROTO_ICMP:
-        name = _ICMP_TYPES.get(icmp_type, f"Type {icmp_type}")
-        detail = (_ICMP_UNREACHABLE if icmp_type == 3 else
-                  _ICMP_TIME_EXCEEDED if icmp_type == 11 else {}).get(code)
+        types = names.ICMP_TYPES
+        codes = {3: names.ICMP_UNREACHABLE, 11: names.ICMP_TIME_EXCEEDED}.get(icmp_type, {})
     else:
-        name = _ICMPV6_TYPES.get(icmp_type, f"Type {icmp_type}")
-        detail = (_ICMPV6_UNREACHABLE if icmp_type == 1 else {}).get(code)
+        types = names.ICMPV6_TYPES
+        codes = names.ICMPV6_UNREACHABLE if icmp_type == 1 else {}
+    name = types[icmp_type].short if icmp_type in types else f"Type {icmp_type}"
+    detail = codes[code].short if code in codes else None
     if detail is None and code and icmp_type not in (0, 8, 128, 129):
         detail = f"code {code}"
     return f"{name} ({detail})" if detail else name
+
+
+def _short(table: dict[int, names.Name], number: int, default: str) -> str:
+    return table[number].short if number in table else default
 
 
 def analysis_labels(bits: int, dup_count: int = 0, dup_of: int | None = None) -> list[str]:
@@ -120,14 +89,13 @@ def analysis_labels(bits: int, dup_count: int = 0, dup_of: int | None = None) ->
     spurious retransmission is also a retransmission in the vocabulary, but
     Wireshark names only the more precise kind.
     """
-    names = set(analysis_names(bits))
+    if bits & (af.FAST_RETRANSMISSION | af.SPURIOUS_RETRANSMISSION):
+        bits &= ~af.RETRANSMISSION
     labels = []
-    for name, label in _PREFIXES.items():
-        if name not in names:
+    for bit, label in _PREFIXES.items():
+        if not bits & bit:
             continue
-        if name == "retransmission" and _RETRANSMISSION_KINDS & names:
-            continue
-        if name == "duplicate_ack":
+        if bit == af.DUPLICATE_ACK:
             label += f" {dup_of if dup_of is not None else '?'}#{dup_count}"
         labels.append(label)
     return labels
@@ -185,7 +153,7 @@ class PacketSummary:
         self._flags, self._seq, self._ack = v("tcp_flags"), v("seq"), v("ack")
         self._plen, self._urgent, self._thl = v("payload_len"), v("urgent"), v("tcp_header_len")
         self._itype, self._icode, self._fragment = v("icmp_type"), v("icmp_code"), v("fragment")
-        self._linktype = v("linktype")
+        self._linktype, self._ethertype = v("linktype"), v("ethertype")
         self._stream, self._dir = a("stream"), a("direction")
         self._rel_seq, self._rel_ack, self._win = a("rel_seq"), a("rel_ack"), a("window")
         self._bits, self._dups = a("analysis"), a("dup_ack_count")
@@ -210,12 +178,9 @@ class PacketSummary:
             link = self._linktype[i]
             return LINKTYPE_NAMES.get(link, linktype_text(link))
         if status == dec.NOT_IP:
-            note = self.store.notes.get(i, "")
-            if note.startswith("ethertype 0x"):
-                try:
-                    return ETHERTYPES.get(int(note[12:], 16), note[10:])
-                except ValueError:
-                    return note[10:]
+            if self._linktype[i] in dec.ETHERTYPE_LINKS:
+                etype = self._ethertype[i]
+                return _short(names.ETHERTYPES, etype, f"0x{etype:04x}")
             return "not IP"
         ipv = self._ipv[i]
         if not ipv:
@@ -223,7 +188,7 @@ class PacketSummary:
         proto = self._proto[i]
         if self._fragment[i] and not self.has_ports(i):
             return f"IPv{ipv}"
-        return PROTOCOLS.get(proto, f"IPv{ipv}")
+        return _short(names.IP_PROTOCOLS, proto, f"IPv{ipv}")
 
     def source(self, i: int) -> str:
         return self._endpoint(self._src[i], self._sport[i], i)
@@ -261,8 +226,8 @@ class PacketSummary:
         bits = self._bits[i]
         if not bits:
             return []
-        dup_count = self._dups[i]
-        return analysis_labels(bits, dup_count, self.dup_ack_of(i) if bits & _DUP_BIT else None)
+        dup_of = self.dup_ack_of(i) if bits & af.DUPLICATE_ACK else None
+        return analysis_labels(bits, self._dups[i], dup_of)
 
     def dup_ack_of(self, i: int) -> int | None:
         """The 1-based frame a duplicate ACK repeats (None when ``i`` is none).
@@ -273,7 +238,7 @@ class PacketSummary:
         analysis keeps no column for it, so it is looked up backwards in
         chunks and remembered.
         """
-        if not self._bits[i] & _DUP_BIT:
+        if not self._bits[i] & af.DUPLICATE_ACK:
             return None
         if i in self._dup_of:
             return self._dup_of[i]
@@ -323,7 +288,7 @@ class PacketSummary:
             return f"Malformed packet: {note}" if note else "Malformed packet"
         proto = self._proto[i]
         if self._fragment[i] and not self.has_ports(i):
-            name = PROTOCOLS.get(proto, str(proto))
+            name = _short(names.IP_PROTOCOLS, proto, str(proto))
             return f"Fragmented IP protocol (proto={name} {proto})"
         if proto == dec.PROTO_UDP:
             return f"{self._sport[i]} → {self._dport[i]} Len={self._plen[i]}"
@@ -331,7 +296,7 @@ class PacketSummary:
             return icmp_text(proto, self._itype[i], self._icode[i])
         if proto == dec.PROTO_TCP:  # a fragment or other TCP the tracker skipped
             return f"{self._sport[i]} → {self._dport[i]} [{self._flag_words(i)}]"
-        return note or PROTOCOLS.get(proto, f"IP protocol {proto}")
+        return note or _short(names.IP_PROTOCOLS, proto, f"IP protocol {proto}")
 
     def _flag_words(self, i: int) -> str:
         return flag_text(self._flags[i]).replace(",", ", ")

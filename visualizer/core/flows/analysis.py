@@ -8,16 +8,14 @@ feeds it and files its answers.
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from visualizer.core.decode import headers as dec
 from visualizer.core.decode.store import PacketStore
-from visualizer.core.tcp.connection import ANALYSIS_FLAGS
+from visualizer.core.table import ColumnTable
 from visualizer.core.tcp.events import Event, StateChanged
 from visualizer.core.tcp.segment import TcpSegment
 from visualizer.core.tcp.states import TcpState
@@ -25,13 +23,9 @@ from visualizer.core.tcp.streams import ConnectionSummary, TcpStreamTable
 
 STATES: tuple[TcpState, ...] = tuple(TcpState)
 _STATE_CODE = {state: i for i, state in enumerate(STATES)}
-_FLAG_BIT = {name: 1 << i for i, name in enumerate(ANALYSIS_FLAGS)}
 NO_STATE = 255
-
-
-def analysis_names(bits: int) -> list[str]:
-    """The ``tcp.analysis.*`` names in a bitmask, in vocabulary order."""
-    return [name for i, name in enumerate(ANALYSIS_FLAGS) if bits >> i & 1]
+CLIENT_SERVER = ("client", "server")
+NO_ROLES = ("", "")
 
 
 @dataclass
@@ -64,17 +58,18 @@ COLUMNS: dict[str, str] = {
     "rel_seq": "q", "rel_ack": "q", "next_seq": "q",
     "window": "q",          # scaled window (tcp.window_size)
     "bytes_in_flight": "q",  # -1 when tshark shows none
-    "analysis": "I",        # bitmask over ANALYSIS_FLAGS
+    "analysis": "I",        # tcp.analysis.* bits (visualizer.core.tcp.analysis_flags)
     "dup_ack_count": "I",
     "state0": "B", "state1": "B",  # endpoint states after the packet (NO_STATE: n/a)
     "udp_flow": "i",        # -1 for non-UDP
 }
 
 
-class Analysis:
+class Analysis(ColumnTable):
     """The analysis of a whole store (see module docstring)."""
 
     def __init__(self, store: PacketStore) -> None:
+        super().__init__(COLUMNS)
         self.store = store
         self.tcp = TcpStreamTable()
         self.udp_flows: list[UdpFlow] = []
@@ -82,8 +77,6 @@ class Analysis:
         self.events: dict[int, tuple[Event, ...]] = {}  # index -> TCP events (sparse)
         self._udp_keys: dict[tuple[bytes, int, bytes, int], int] = {}
         self._last_datagram: dict[tuple[bytes, int, bytes, int], int] = {}
-        self._cols: dict[str, array[Any]] = {n: array(t) for n, t in COLUMNS.items()}
-        self._np: dict[str, np.ndarray] = {}
         self._summaries: list[ConnectionSummary] | None = None
 
     def run(self, progress: Callable[[int, int], bool] | None = None) -> Analysis:
@@ -93,22 +86,23 @@ class Analysis:
         status, proto, src, dst = v("status"), v("proto"), v("src"), v("dst")
         sport, dport, flags, seq, ack = v("sport"), v("dport"), v("tcp_flags"), v("seq"), v("ack")
         window, plen, ts, urg = v("window"), v("payload_len"), v("ts_ns"), v("urgent")
-        thl, fragments = v("tcp_header_len"), v("fragment")
+        thl, fragments, reason = v("tcp_header_len"), v("fragment"), v("reason")
         c = self._cols
         stream_c, dir_c, seq_c, ack_c, nxt_c = (c["stream"], c["direction"], c["rel_seq"],
                                                 c["rel_ack"], c["next_seq"])
         win_c, bif_c = c["window"], c["bytes_in_flight"]
         an_c, dup_c = c["analysis"], c["dup_ack_count"]
         s0_c, s1_c, udp_c = c["state0"], c["state1"], c["udp_flow"]
-        address, notes, feed = store.address, store.notes, self.tcp.feed
-        flag_bit, state_code = _FLAG_BIT, _STATE_CODE
+        address, feed = store.address, self.tcp.feed
+        options_cut = dec.MalformedReason.TCP_OPTIONS_TRUNCATED
+        state_code = _STATE_CODE
         total = len(store)
         for i in range(len(stream_c), total):
             if progress is not None and not i % 16384 and not progress(i, total):
                 break
             p = proto[i]
-            ok = status[i] == dec.OK or (status[i] == dec.MALFORMED and thl[i] >= 20
-                                         and notes.get(i) == "TCP options truncated")
+            # options cut off by the snaplen: the fields before them are still good
+            ok = status[i] == dec.OK or reason[i] == options_cut
             fragment = fragments[i]
             if p == dec.PROTO_TCP and ok and not fragment:
                 seg = TcpSegment(i + 1, ts[i], address(src[i]), sport[i], address(dst[i]),
@@ -117,9 +111,6 @@ class Analysis:
                 r = feed(seg)
                 if r.events:
                     self.events[i] = r.events
-                bits = 0
-                for name in r.analysis:
-                    bits |= flag_bit[name]
                 stream_c.append(r.stream)
                 dir_c.append(r.direction)
                 seq_c.append(r.seq)
@@ -127,7 +118,7 @@ class Analysis:
                 nxt_c.append(r.next_seq)
                 win_c.append(r.window)
                 bif_c.append(-1 if r.bytes_in_flight is None else r.bytes_in_flight)
-                an_c.append(bits)
+                an_c.append(r.analysis)
                 dup_c.append(r.dup_ack_count or 0)
                 s0_c.append(state_code[r.states[0]])
                 s1_c.append(state_code[r.states[1]])
@@ -151,7 +142,7 @@ class Analysis:
             elif p in (dec.PROTO_ICMP, dec.PROTO_ICMPV6) and i in store.quoted:
                 self._icmp(i, store.quoted[i])
             udp_c.append(flow)
-        self._np.clear()
+        self.forget_copies()
         self._summaries = None
         return self
 
@@ -185,23 +176,7 @@ class Analysis:
         self.icmp_links[i] = IcmpLink(flow_id, datagram)
         self.udp_flows[flow_id].icmp_errors += 1
 
-    # -- reading -------------------------------------------------------
-    def column(self, name: str) -> np.ndarray:
-        col = self._cols[name]
-        arr = self._np.get(name)
-        if arr is None or len(arr) != len(col):  # see PacketStore.column
-            arr = self._np[name] = np.frombuffer(col.tobytes(), dtype=np.dtype(col.typecode))
-        return arr
-
-    def column_slice(self, name: str, start: int, stop: int) -> np.ndarray:
-        """Entries ``start:stop`` only (see ``PacketStore.column_slice``)."""
-        col = self._cols[name]
-        return np.frombuffer(col[start:stop].tobytes(), dtype=np.dtype(col.typecode))
-
-    def values(self, name: str) -> array[Any]:
-        """The live column (plain ints on indexing), for per-packet loops."""
-        return self._cols[name]
-
+    # -- reading (and column, column_slice, values: ColumnTable) --------
     def states(self, index: int) -> tuple[TcpState | None, TcpState | None]:
         """(side 0, side 1) endpoint states after packet ``index``."""
         s0, s1 = self._cols["state0"][index], self._cols["state1"][index]
@@ -216,6 +191,15 @@ class Analysis:
         if self._summaries is None:
             self._summaries = self.tcp.summaries()
         return self._summaries
+
+    def tcp_roles(self, stream: int) -> tuple[str, str]:
+        """("client", "server") for sides 0 and 1 of TCP stream ``stream`` when its
+        first packet is the opening SYN, else ("", ""): who is who is unknown.
+
+        Decided once per stream, so that every view (a ladder window that
+        starts mid-stream, an explanation) names the same endpoint the client.
+        """
+        return CLIENT_SERVER if self.tcp.connections[stream].syn_first else NO_ROLES
 
     def stream_indices(self, stream: int) -> np.ndarray:
         """0-based indices of the packets of TCP stream ``stream``."""

@@ -38,8 +38,6 @@ from visualizer.core.flows.analysis import Analysis, UdpFlow
 from visualizer.core.tcp.segment import ACK, FIN, RST, SYN, TcpSegment
 from visualizer.core.tcp.streams import ConnectionSummary, TcpStreamTable
 
-_TRUNCATED_OPTIONS = "TCP options truncated"  # decode's note; still tracked as TCP
-
 
 class ConversationStats(NamedTuple):
     """What ``analyze --stats`` prints."""
@@ -135,10 +133,7 @@ def _pairs(store: PacketStore, rows: np.ndarray
 def _tcp_rows(store: PacketStore) -> np.ndarray:
     """Indices of the packets the analysis gives to the TCP tracker."""
     ok = _where(store, "status", dec.OK)
-    status, thl = store.values("status"), store.values("tcp_header_len")
-    for i, note in store.notes.items():
-        if note == _TRUNCATED_OPTIONS and status[i] == dec.MALFORMED and thl[i] >= 20:
-            ok[i] = True
+    ok |= _where(store, "reason", dec.MalformedReason.TCP_OPTIONS_TRUNCATED)  # as Analysis.run
     ok &= _where(store, "proto", dec.PROTO_TCP)
     ok &= _where(store, "fragment", 0)
     return np.flatnonzero(ok)

@@ -23,10 +23,11 @@ from visualizer.core.decode.store import format_address, format_endpoint
 from visualizer.core.describe.kinds import ICMP_K, OTHER_K, UDP_K, packet_kinds
 from visualizer.core.describe.summary import PacketSummary, format_duration
 from visualizer.core.errors import BadInput
-from visualizer.core.flows.analysis import Analysis, analysis_names
+from visualizer.core.flows.analysis import Analysis
 from visualizer.core.pcap.recording import RecordingInfo
+from visualizer.core.tcp.analysis_flags import analysis_names
 from visualizer.core.tcp.options import parse_options
-from visualizer.core.tcp.segment import ACK, SYN, flag_text
+from visualizer.core.tcp.segment import ACK, flag_text
 from visualizer.core.tcp.states import TcpState
 from visualizer.core.traffic.calls import SocketCall
 
@@ -254,9 +255,8 @@ def tcp_ladder(analysis: Analysis, stream: int, *, absolute: bool = False,
         last = int(indices[-1]) + 1
         kinds = np.zeros(last, dtype=np.uint8)
         kinds[first:] = packet_kinds(analysis, first, last)
-    opener_syn = flags_c[first] & (SYN | ACK) == SYN
-    roles = ("client", "server") if opener_syn else ("", "")
-    lanes = [Lane(a, p, role) for (a, p), role in zip(endpoints, roles, strict=True)]
+    lanes = [Lane(a, p, role) for (a, p), role in zip(endpoints, analysis.tcp_roles(stream),
+                                                      strict=True)]
     cols = {n: analysis.values(n) for n in ("direction", "rel_seq", "rel_ack", "window",
                                             "analysis")}
     plen, seq_raw, ack_raw, ts = (store.values("payload_len"), store.values("seq"),

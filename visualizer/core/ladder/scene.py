@@ -43,7 +43,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from visualizer.core.describe.kinds import KINDS, PROBLEM_FLAGS
+from visualizer.core.describe.kinds import KINDS, PROBLEM_K
 from visualizer.core.ladder.build import (
     NO_PORT,
     CallEvent,
@@ -633,7 +633,7 @@ class LadderScene:
             items.append(Text(mx + nx * 4, my + ny * 4, arrow.tag, 10, c.text, opacity=alpha,
                               angle=angle, group=n, cls="label"))
         if arrow.analysis:
-            problem = any(name in PROBLEM_FLAGS for name in arrow.analysis)
+            problem = arrow.kind == PROBLEM_K   # a TCP packet with a PROBLEMS flag
             text = " · ".join(name.replace("_", " ") for name in arrow.analysis)
             bx, by = x1 + dx * 0.62 - nx * 4, y1 + dy * 0.62 - ny * 4
             items.append(Text(bx, by, text, 10, "#ffffff", bold=True, opacity=alpha,

@@ -6,7 +6,8 @@ fields agree with tshark 4.0's ``tcp.*`` fields. See docs/tcp-states.md for
 the endpoint state machines and docs/tshark-differences.md for the fine print.
 """
 
-from visualizer.core.tcp.connection import ANALYSIS_FLAGS, PacketResult, TcpConnection
+from visualizer.core.tcp.analysis_flags import ANALYSIS_FLAGS, analysis_names
+from visualizer.core.tcp.connection import PacketResult, TcpConnection
 from visualizer.core.tcp.events import (
     ConnectionClosed,
     ConnectionReset,
@@ -36,5 +37,6 @@ __all__ = [
     "TcpSegment",
     "TcpState",
     "TcpStreamTable",
+    "analysis_names",
     "parse_options",
 ]

@@ -32,10 +32,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from visualizer.core.tcp.analysis_flags import ANALYSIS_FLAGS, analysis_names
 from visualizer.core.tcp.segment import ACK, AE, CWR, ECE, FIN, PSH, RST, SYN, URG, TcpSegment
 
 __all__ = [
-    "ANALYSIS_FIELDS",
     "Capture",
     "Conversation",
     "Side",
@@ -298,14 +298,6 @@ def write_pcap(path: str | Path, segments: Iterable[TcpSegment]) -> Path:
 # --------------------------------------------------------------------------
 # tshark oracle
 
-#: tcp.analysis flags, as tshark's field names without the ``tcp.analysis.`` prefix.
-ANALYSIS_FIELDS = (
-    "retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order",
-    "lost_segment", "ack_lost_segment", "duplicate_ack", "zero_window",
-    "zero_window_probe", "zero_window_probe_ack", "window_update", "window_full",
-    "keep_alive", "keep_alive_ack", "reused_ports",
-)
-
 _VALUE_FIELDS = ("frame.number", "tcp.stream", "tcp.seq", "tcp.ack", "tcp.seq_raw",
                  "tcp.ack_raw", "tcp.len", "tcp.nxtseq", "tcp.window_size",
                  "tcp.window_size_scalefactor", "tcp.analysis.bytes_in_flight",
@@ -340,7 +332,7 @@ def tshark_available() -> bool:
 
 def run_tshark(path: str | Path, *, extra: Sequence[str] = ()) -> list[TsharkRow]:
     """Dissect ``path`` with tshark (default preferences) and return one row per TCP frame."""
-    fields = [*_VALUE_FIELDS, *(f"tcp.analysis.{name}" for name in ANALYSIS_FIELDS)]
+    fields = [*_VALUE_FIELDS, *(f"tcp.analysis.{name}" for name in ANALYSIS_FLAGS)]
     cmd = ["tshark", "-n", "-r", str(path), "-Y", "tcp", "-T", "fields", "-E", "separator=/t",
            "-E", "occurrence=f", *extra]
     for name in fields:
@@ -353,7 +345,7 @@ def run_tshark(path: str | Path, *, extra: Sequence[str] = ()) -> list[TsharkRow
             cells += [""] * (len(fields) - len(cells))
 
         num = [int(c) if c != "" else None for c in cells[:len(_VALUE_FIELDS)]]
-        flags = frozenset(name for i, name in enumerate(ANALYSIS_FIELDS)
+        flags = frozenset(name for i, name in enumerate(ANALYSIS_FLAGS)
                           if cells[len(_VALUE_FIELDS) + i] != "")
         rows.append(TsharkRow(
             frame=int(cells[0]), stream=int(cells[1]), seq=int(cells[2]), ack=int(cells[3]),
@@ -379,7 +371,7 @@ def compare_with_tshark(results: Sequence, rows: Sequence[TsharkRow]) -> list[st
                 "nxtseq": r.next_seq, "window": r.window, "window_scale": r.window_scale,
                 "bytes_in_flight": r.bytes_in_flight, "acks_frame": r.acks_frame,
                 "dup_ack_count": r.dup_ack_count, "dup_ack_of": r.dup_ack_of,
-                "analysis": r.analysis}
+                "analysis": frozenset(analysis_names(r.analysis))}
         for name, value in mine.items():
             theirs = getattr(t, name)
             if theirs != value:

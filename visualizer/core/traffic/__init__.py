@@ -13,7 +13,7 @@ The recorder's sequence::
 
 from visualizer.core.traffic.calls import CallLog, SocketCall
 from visualizer.core.traffic.failures import CallTimedOut, ScenarioFailed, SocketCallFailed
-from visualizer.core.traffic.logged_socket import LoggedSocket, format_address
+from visualizer.core.traffic.logged_socket import LoggedSocket, format_sockaddr
 from visualizer.core.traffic.params import Param, ParamValue
 from visualizer.core.traffic.registry import get_scenario, list_scenarios
 from visualizer.core.traffic.run import PreparedRun, RunResult
@@ -33,7 +33,7 @@ __all__ = [
     "Side",
     "SocketCall",
     "SocketCallFailed",
-    "format_address",
+    "format_sockaddr",
     "get_scenario",
     "list_scenarios",
     "parse_params",

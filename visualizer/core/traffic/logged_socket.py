@@ -36,7 +36,7 @@ _LEVELS = (("SO_", socket.SOL_SOCKET, "SOL_SOCKET"), ("TCP_", socket.IPPROTO_TCP
            ("IPV6_", socket.IPPROTO_IPV6, "IPPROTO_IPV6"), ("IP_", socket.IPPROTO_IP, "IPPROTO_IP"))
 
 
-def format_address(address: object) -> str:
+def format_sockaddr(address: object) -> str:
     """``"127.0.0.1:40123"`` or ``"[::1]:40123"`` for a socket address tuple."""
     if isinstance(address, tuple) and len(address) >= 2:
         host, port = address[0], address[1]
@@ -142,7 +142,7 @@ class LoggedSocket:
 
     def _refresh_local(self) -> None:
         with suppress(OSError):
-            self.local = format_address(self._sock.getsockname())
+            self.local = format_sockaddr(self._sock.getsockname())
 
     # -- the socket API --------------------------------------------------------
 
@@ -174,7 +174,7 @@ class LoggedSocket:
             self._sock.setsockopt(level, getattr(socket, name), value)
 
     def bind(self, address: Address) -> None:
-        with self._logged("bind", format_address(address)) as out:
+        with self._logged("bind", format_sockaddr(address)) as out:
             self._sock.bind(address)
             self._refresh_local()
             out.result = self.local
@@ -184,8 +184,8 @@ class LoggedSocket:
             self._sock.listen(backlog)
 
     def connect(self, address: Address, limit: float | None = None) -> None:
-        with self._logged("connect", format_address(address), limit) as out:
-            out.remote = format_address(address)
+        with self._logged("connect", format_sockaddr(address), limit) as out:
+            out.remote = format_sockaddr(address)
             self._sock.setblocking(False)
             try:
                 code = self._sock.connect_ex(address)
@@ -201,16 +201,16 @@ class LoggedSocket:
                 self._sock.settimeout(WAIT_SLICE)
             if code:
                 raise OSError(code, os.strerror(code))
-            self.remote = format_address(self._sock.getpeername())
+            self.remote = format_sockaddr(self._sock.getpeername())
 
     def accept(self, limit: float | None = None) -> tuple[LoggedSocket, str]:
         """The connected socket and the peer's address text."""
         with self._logged("accept", "", limit) as out:
             conn, address = self._wait(limit, self._sock.accept)
-            peer = format_address(address)
+            peer = format_sockaddr(address)
             out.result = out.remote = peer
             accepted = LoggedSocket(conn, self.side, self._log, self._control,
-                                    local=format_address(conn.getsockname()), remote=peer)
+                                    local=format_sockaddr(conn.getsockname()), remote=peer)
         return accepted, peer
 
     def sendall(self, data: bytes) -> int:
@@ -228,8 +228,8 @@ class LoggedSocket:
         return sent
 
     def sendto(self, data: bytes, address: Address) -> int:
-        with self._logged("sendto", f"{len(data)} bytes to {format_address(address)}") as out:
-            out.remote = format_address(address)
+        with self._logged("sendto", f"{len(data)} bytes to {format_sockaddr(address)}") as out:
+            out.remote = format_sockaddr(address)
             count = self._wait(None, self._sock.sendto, data, address)
             self._control.count(self.side, sent=count)
             out.result = str(count)
@@ -261,7 +261,7 @@ class LoggedSocket:
         with self._logged("recvfrom", f"bufsize {bufsize}", limit) as out:
             data, address = self._wait(limit, self._sock.recvfrom, bufsize)
             self._control.count(self.side, received=len(data))
-            out.remote = format_address(address)
+            out.remote = format_sockaddr(address)
             out.result = f"{len(data)} from {out.remote}"
         return data, (str(address[0]), int(address[1]))
 

@@ -25,7 +25,7 @@ from visualizer.core.errors import BadInput, VisualizerError
 from visualizer.core.traffic.calls import CallLog, SocketCall
 from visualizer.core.traffic.control import RunControl, RunSocket
 from visualizer.core.traffic.failures import RunAborted, ScenarioFailed
-from visualizer.core.traffic.logged_socket import Address, LoggedSocket, format_address
+from visualizer.core.traffic.logged_socket import Address, LoggedSocket, format_sockaddr
 from visualizer.core.traffic.params import ParamValue
 from visualizer.core.traffic.side import Side, SideFunction
 
@@ -125,7 +125,7 @@ class PreparedRun:
     @property
     def server_text(self) -> str:
         """The server address as "127.0.0.1:40123" or "[::1]:40123"."""
-        return format_address(self.server_address)
+        return format_sockaddr(self.server_address)
 
     def open_sockets(self) -> list[RunSocket]:
         """The run's sockets still open, for a sampler in another thread."""

@@ -6,7 +6,7 @@ import socket
 from collections.abc import Mapping
 
 from visualizer.core.errors import BadInput
-from visualizer.core.traffic.logged_socket import LoggedSocket, format_address
+from visualizer.core.traffic.logged_socket import LoggedSocket, format_sockaddr
 from visualizer.core.traffic.params import FAMILY, PORT, Param, ParamValue
 from visualizer.core.traffic.scenario import Scenario, payload
 from visualizer.core.traffic.side import Side
@@ -67,6 +67,6 @@ class UdpDatagrams(Scenario):
             sock.sendto(message, side.server_address)
             echo, source = sock.recvfrom(65_536, limit=ECHO_WAIT)
             if echo != message or source != side.server_address:
-                side.fail(f"got a {len(echo)}-byte datagram from {format_address(source)} "
+                side.fail(f"got a {len(echo)}-byte datagram from {format_sockaddr(source)} "
                           f"instead of the {size}-byte echo of datagram {number}")
         sock.close()

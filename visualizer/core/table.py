@@ -1,0 +1,57 @@
+"""Named, append-only columns with numpy copies on demand.
+
+The PacketStore and the Analysis both keep one entry per packet in typed
+``array.array`` columns (cheap to append to, a few bytes an entry) and hand
+them out three ways: the live column for per-packet loops, a cached numpy
+copy of a whole column, or a numpy copy of a slice.
+"""
+
+from __future__ import annotations
+
+from array import array
+from typing import Any
+
+import numpy as np
+
+
+class ColumnTable:
+    """Columns named and typed by ``types`` (name -> ``array`` typecode)."""
+
+    def __init__(self, types: dict[str, str]) -> None:
+        self._cols: dict[str, array[Any]] = {n: array(t) for n, t in types.items()}
+        self._np_cache: dict[str, np.ndarray] = {}
+
+    def column(self, name: str) -> np.ndarray:
+        """A numpy copy of one column (cached until the column grows).
+
+        The cache checks the length rather than trusting a clear: a loader
+        thread may append while another thread reads (DESIGN: the GUI loads
+        in the background), and a copy taken mid-append must not stick.
+        """
+        col = self._cols[name]
+        arr = self._np_cache.get(name)
+        if arr is None or len(arr) != len(col):
+            arr = np.frombuffer(col.tobytes(), dtype=np.dtype(col.typecode))
+            self._np_cache[name] = arr
+        return arr
+
+    def column_slice(self, name: str, start: int, stop: int) -> np.ndarray:
+        """Entries ``start:stop`` of a column as numpy, copying only those.
+
+        For views that take a growing capture a batch at a time: ``column``
+        copies the whole column each time it has grown.
+        """
+        col = self._cols[name]
+        return np.frombuffer(col[start:stop].tobytes(), dtype=np.dtype(col.typecode))
+
+    def values(self, name: str) -> array[Any]:
+        """The live column itself: indexing gives plain ints, cheaply.
+
+        For per-packet loops, where numpy's per-element access costs more;
+        read it, never change it.
+        """
+        return self._cols[name]
+
+    def forget_copies(self) -> None:
+        """Drop the cached numpy copies (after appending, or to free memory)."""
+        self._np_cache.clear()
