@@ -1,6 +1,6 @@
-"""``analyze`` of a recording on a path: each packet once, with ``sent``,
-``arrived`` and ``fate`` (see ``core/path/view.py`` for which copy is listed
-and whose analysis it carries)."""
+"""``analyze`` and ``ladder`` of a recording on a path: each packet once, with
+``sent``, ``arrived`` and ``fate`` (see ``core/path/view.py`` for which copy
+is listed and whose analysis it carries)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from visualizer.commands.records import packet_records
+from visualizer.core.decode import headers as dec
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.ladder.build import Ladder, attach_calls
 from visualizer.core.ladder.transit import path_ladder
@@ -20,9 +21,7 @@ from visualizer.core.path.view import (
     sequence_bases,
 )
 from visualizer.core.pcap.recording import RecordingInfo
-
-ANALYSIS_KEYS = ("stream", "seq", "ack", "next_seq", "analysis", "src_state",
-                 "dst_state", "duplicate_ack_num", "bytes_in_flight", "udp_flow")
+from visualizer.core.tcp.segment import flag_text
 
 
 def view_of(store: PacketStore) -> PathView | None:
@@ -35,44 +34,47 @@ def view_of(store: PacketStore) -> PathView | None:
 
 def path_ladder_of(store: PacketStore, view: PathView, *, absolute: bool = False) -> Ladder:
     """The ladder of a path recording: sloped arrows, crosses for the lost ones."""
-    with end_analysis(store, view.analysed) as (sub, analysis):
-        ladder = path_ladder(store, view, sub, analysis, absolute=absolute)
+    ladder = path_ladder(store, end_analysis(store, view), view, absolute=absolute)
     return attach_calls(ladder, RecordingInfo.from_capture(store.capture))
 
 
 def path_packet_records(store: PacketStore, view: PathView) -> Iterator[dict[str, Any]]:
     """One dict per packet of ``view``, in time order; ``frame`` is the frame
     number in the recording (as Wireshark numbers it)."""
-    with end_analysis(store, view.analysed) as (sub, analysis):
-        analysed = dict(zip(view.analysed.tolist(), packet_records(sub, analysis),
-                            strict=True))
-        bases = sequence_bases(sub, analysis)
-        lost = [int(f) for f in view.rows.tolist() if f not in analysed]
-        with end_analysis(store, view.rows[[f not in analysed for f in view.rows.tolist()]]
-                          ) as (alone, alone_analysis):
-            others = dict(zip(lost, packet_records(alone, alone_analysis), strict=True))
-            for k, frame in enumerate(lost):
-                rec = others[frame]
-                for name in ANALYSIS_KEYS:
-                    rec.pop(name, None)
-                rec.update(stream=None, seq=None, ack=None, analysis=[])
-                key = (alone.address(int(alone.values("src")[k])), int(alone.values("sport")[k]),
-                       alone.address(int(alone.values("dst")[k])), int(alone.values("dport")[k]))
-                found = bases.get(key)
-                if found is not None and rec["flags"] is not None:
-                    stream, seq_base, ack_base = found
-                    rec.update(stream=stream,
-                               seq=(int(alone.values("seq")[k]) - seq_base) % 2**32,
-                               ack=(int(alone.values("ack")[k]) - ack_base) % 2**32)
-        first = int(view.sent_ns[0]) if len(view) else 0
-        for k, frame in enumerate(view.rows.tolist()):
-            rec = dict(analysed.get(frame) or others[frame])
-            rec["frame"] = frame + 1
-            sent, arrived = int(view.sent_ns[k]), int(view.arrived_ns[k])
-            rec["time"] = round((sent - first) / 1e9, 9)
-            rec["sent"] = round((sent - first) / 1e9, 9)
-            rec["arrived"] = None if arrived == NOT_ARRIVED else round((arrived - first) / 1e9, 9)
-            rec["fate"] = view.fate[k]
-            if view.why[k]:
-                rec["lost_because"] = view.why[k]
-            yield rec
+    analysis = end_analysis(store, view)
+    records = list(packet_records(store, analysis))
+    bases = sequence_bases(store, analysis)
+    at_end = set(view.analysed.tolist())
+    first = int(view.sent_ns[0]) if len(view) else 0
+    for k, frame in enumerate(view.rows.tolist()):
+        rec = records[frame]
+        if frame not in at_end:
+            _number_lost(store, frame, rec, bases)
+        sent, arrived = int(view.sent_ns[k]), int(view.arrived_ns[k])
+        rec["time"] = rec["sent"] = round((sent - first) / 1e9, 9)
+        rec["arrived"] = None if arrived == NOT_ARRIVED else round((arrived - first) / 1e9, 9)
+        rec["fate"] = view.fate[k]
+        if view.why[k]:
+            rec["lost_because"] = view.why[k]
+        yield rec
+
+
+def _number_lost(store: PacketStore, i: int, rec: dict[str, Any],
+                 bases: dict[tuple[bytes, int, bytes, int], tuple[int, int, int]]) -> None:
+    """Fill in the transport fields of a packet the analysed end never saw, numbered
+    like the rest of its stream (the analysis of that end has none for it)."""
+    v = store.values
+    proto = int(v("proto")[i])
+    if proto not in (dec.PROTO_TCP, dec.PROTO_UDP):
+        return
+    sport, dport = int(v("sport")[i]), int(v("dport")[i])
+    rec.update(sport=sport, dport=dport, len=int(v("payload_len")[i]))
+    if proto != dec.PROTO_TCP:
+        return
+    rec.update(flags=flag_text(int(v("tcp_flags")[i])), window=int(v("window")[i]))
+    found = bases.get((store.address(int(v("src")[i])), sport,
+                       store.address(int(v("dst")[i])), dport))
+    if found is not None:
+        stream, seq_base, ack_base = found
+        rec.update(stream=stream, seq=(int(v("seq")[i]) - seq_base) % 2**32,
+                   ack=(int(v("ack")[i]) - ack_base) % 2**32)

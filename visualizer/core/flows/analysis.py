@@ -68,9 +68,12 @@ COLUMNS: dict[str, str] = {
 class Analysis(ColumnTable):
     """The analysis of a whole store (see module docstring)."""
 
-    def __init__(self, store: PacketStore) -> None:
+    def __init__(self, store: PacketStore, *, only_interface: int | None = None) -> None:
+        """``only_interface``: analyse only the packets captured on that interface
+        (one end of a path: a tap there); the others get no analysis."""
         super().__init__(COLUMNS)
         self.store = store
+        self.only_interface = only_interface
         self.tcp = TcpStreamTable()
         self.udp_flows: list[UdpFlow] = []
         self.icmp_links: dict[int, IcmpLink] = {}
@@ -94,6 +97,7 @@ class Analysis(ColumnTable):
         an_c, dup_c = c["analysis"], c["dup_ack_count"]
         s0_c, s1_c, udp_c = c["state0"], c["state1"], c["udp_flow"]
         address, feed = store.address, self.tcp.feed
+        interface, only = v("interface"), self.only_interface
         options_cut = dec.MalformedReason.TCP_OPTIONS_TRUNCATED
         state_code = _STATE_CODE
         total = len(store)
@@ -101,6 +105,8 @@ class Analysis(ColumnTable):
             if progress is not None and not i % 16384 and not progress(i, total):
                 break
             p = proto[i]
+            if only is not None and interface[i] != only:
+                p = -1   # seen at the other end: not this tap's packet
             # options cut off by the snaplen: the fields before them are still good
             ok = status[i] == dec.OK or reason[i] == options_cut
             fragment = fragments[i]
@@ -206,5 +212,5 @@ class Analysis(ColumnTable):
         return np.flatnonzero(self.column("stream") == stream)
 
 
-def analyze(store: PacketStore) -> Analysis:
-    return Analysis(store).run()
+def analyze(store: PacketStore, *, only_interface: int | None = None) -> Analysis:
+    return Analysis(store, only_interface=only_interface).run()

@@ -22,22 +22,20 @@ from visualizer.core.tcp.segment import ACK, FIN, RST, SYN, flag_text
 LOST_ARROW = NOT_ARRIVED   # Arrow.arrival_ns of a packet that never arrived
 
 
-def path_ladder(store: PacketStore, view: PathView, sub: PacketStore, analysis: Analysis, *,
+def path_ladder(store: PacketStore, analysis: Analysis, view: PathView, *,
                 absolute: bool = False) -> Ladder:
-    """The ladder of ``view`` (of ``store``); ``sub`` and ``analysis`` are the
-    receiving end's frames alone (``path.view.end_analysis``)."""
+    """The ladder of ``view`` (of ``store``); ``analysis`` is the receiving end's
+    (``path.view.end_analysis``)."""
+    # The other end's copies have no analysis: drawing them as packets of no
+    # conversation would draw every packet twice, so the ladder has no others.
     ladder = combined_ladder(analysis, range(len(analysis.tcp.connections)),
-                             range(len(analysis.udp_flows)), absolute=absolute, others=True)
-    frame_of = view.analysed
+                             range(len(analysis.udp_flows)), absolute=absolute)
     row_of = {int(frame): k for k, frame in enumerate(view.rows.tolist())}
-    arrows = []
-    for arrow in ladder.arrows:
-        frame = int(frame_of[arrow.index])
-        k = row_of[frame]
-        arrows.append(_on_path(arrow, frame, view, k))
+    at_end = set(view.analysed.tolist())
+    arrows = [_on_path(arrow, arrow.index, view, row_of[arrow.index])
+              for arrow in ladder.arrows if arrow.index in at_end]
     lanes = {(lane.address, lane.port): n for n, lane in enumerate(ladder.lanes)}
-    bases = sequence_bases(sub, analysis)
-    at_end = set(frame_of.tolist())
+    bases = sequence_bases(store, analysis)
     for k, frame in enumerate(view.rows.tolist()):
         if frame not in at_end:
             lost = _lost_arrow(store, frame, lanes, bases, absolute)

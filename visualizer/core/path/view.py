@@ -10,8 +10,9 @@ arrival; one lost on its way to the client is listed from the server's
 capture, where it left.
 
 The TCP analysis is the one of the analysed end's frames alone, in their
-order: what a capture on the receiving host shows (a lost segment leaves a
-gap, its retransmission fills it), and exactly what tshark says of that end
+order (``Analysis(only_interface=...)``): what a capture on the receiving
+host shows (a lost segment leaves a gap, its retransmission fills it), and
+exactly what tshark says of that end
 exported on its own (``export --end``), which the tests check. Packets that
 never reached the analysed end have no analysis there: they are on the
 list so that a loss is seen where it happened.
@@ -19,10 +20,6 @@ list so that a loss is seen where it happened.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,18 +111,8 @@ def sequence_bases(store: PacketStore, analysis: Analysis
             for key, (number, base) in seq_base.items()}
 
 
-@contextlib.contextmanager
-def end_analysis(store: PacketStore, frames: np.ndarray) -> Iterator[tuple[PacketStore,
-                                                                          Analysis]]:
-    """The store and TCP analysis of ``frames`` alone (one end of a path), as
-    tshark would read them exported on their own; packet k is ``frames[k]``."""
-    from visualizer.core.export import export_packets
-
-    with tempfile.TemporaryDirectory(prefix="visualizer-end-") as folder:
-        path = os.path.join(folder, "end.pcapng")
-        export_packets(store, frames.tolist(), path, "pcapng")
-        sub = PacketStore.from_file(path)
-        try:
-            yield sub, analyze(sub)
-        finally:
-            sub.close()
+def end_analysis(store: PacketStore, view: PathView) -> Analysis:
+    """The TCP analysis of the analysed end's frames alone, in the recording's
+    numbering: what tshark says of that end exported on its own (the other
+    frames get none)."""
+    return analyze(store, only_interface=view.record.analysed_end)
