@@ -612,6 +612,49 @@ def test_missing_libpcap_still_allows_capture_without_a_filter(tmp_path: Path) -
     assert json.loads(done.stderr.splitlines()[-1])["reason"] == "duration"
 
 
+@pytest.mark.capture
+def test_a_two_second_stall_at_10k_packets_per_second_loses_nothing(tmp_path: Path) -> None:
+    # While the capture process is stopped (descheduled on a busy machine,
+    # swapped out, SIGSTOP) only the kernel's ring keeps packets. With a
+    # 10 ms block time-out each block holds about 10 ms of traffic, so the
+    # ring's length in time is its number of blocks times 10 ms.
+    out = tmp_path / "stall.pcap"
+    with udp_receiver() as receiver:  # bound, never read: no ICMP for the datagrams
+        port = receiver.getsockname()[1]
+        cap = CaptureProcess(bpf=f"udp port {port}", output=str(out))
+        cap.start()
+        try:
+            assert cap.pid is not None
+            os.kill(cap.pid, signal.SIGSTOP)
+            try:
+                sent = send_paced(port, rate=10_000, seconds=2.0, payload=b"stalled")
+            finally:
+                os.kill(cap.pid, signal.SIGCONT)
+            stats = cap.stop()
+        finally:
+            cap.kill()
+    assert (stats.received, stats.dropped) == (sent, 0)
+    assert read_pcap(out).count(b"stalled") == sent == 20_000
+
+
+def send_paced(port: int, *, rate: float, seconds: float, payload: bytes) -> int:
+    """Sends ``rate * seconds`` datagrams to 127.0.0.1:``port`` at ``rate`` a
+    second (catching up in bursts when late); returns after ``seconds`` at
+    the earliest."""
+    total = int(rate * seconds)
+    sent = 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        start = time.monotonic()
+        while sent < total:
+            due = min(total, int((time.monotonic() - start) * rate) + 1)
+            while sent < due:
+                sender.sendto(payload, ("127.0.0.1", port))
+                sent += 1
+            time.sleep(0.001)
+        time.sleep(max(0.0, start + seconds - time.monotonic()))
+    return sent
+
+
 # --------------------------------------------------------------------------
 # CaptureProcess
 

@@ -80,8 +80,17 @@ _LINKTYPE_OF_ARPHRD = {
 }
 
 RCVBUF_BYTES = 64 * 1024 * 1024   # recvmsg(): the socket's receive buffer
-RING_BLOCK_BYTES = 1 << 20        # ring: 64 blocks of 1 MiB, the same 64 MiB
-RING_BLOCKS = 64
+# The ring is sized by memory (64 MiB, as tcpdump -B 65536) *and* by time:
+# the kernel hands a block over when it is full or RING_BLOCK_TIMEOUT_MS
+# after its first frame, so at a modest rate every block carries only about
+# 10 ms of traffic (100 frames at 10k packets/s) and a stalled reader has
+# RING_BLOCKS x 10 ms before the kernel drops. 512 blocks of 128 KiB keep
+# 5 s at low rates and 64 MiB of frames at high ones (64 blocks of 1 MiB
+# kept 0.64 s). A block holds any frame up to 128 KiB (lo's MTU is 64 KiB);
+# a longer one (a BIG TCP aggregate) is cut to fit: caplen < len.
+RING_BYTES = 64 * 1024 * 1024
+RING_BLOCK_BYTES = 128 * 1024
+RING_BLOCKS = RING_BYTES // RING_BLOCK_BYTES
 RING_FRAME_BYTES = 2048           # required by the kernel, unused by TPACKET_V3
 RING_BLOCK_TIMEOUT_MS = 10        # a block with frames is ours within 2x this
 POLL_MS = 50                 # upper bound on latency and on stop-flag checks
@@ -379,12 +388,20 @@ class _RingReader(_Reader):
         self.received = received
 
     def finish(self, out: BinaryIO, limit: int | None) -> None:
-        # Frames in the block the kernel is still filling become ours when
-        # the block times out: wait for that once, then take them.
-        self.drain(out, limit)
+        # Everything the ring holds (after a stall, far more than one drain
+        # takes); then the frames in the block the kernel is still filling,
+        # which become ours when the block times out: wait for that once.
+        self._drain_all(out, limit)
         if limit is None or self.received < limit:
             select.select([self.sock], [], [], 3 * RING_BLOCK_TIMEOUT_MS / 1000)
+            self._drain_all(out, limit)
+
+    def _drain_all(self, out: BinaryIO, limit: int | None) -> None:
+        while limit is None or self.received < limit:
+            before = self.received, self._block
             self.drain(out, limit)
+            if (self.received, self._block) == before:
+                return
 
     def close(self) -> None:
         self._view.release()
