@@ -424,6 +424,133 @@ def run_session(command: list[str], env: dict[str, str], *,
     return outcome
 
 
+# -- a venv that another user can change (hardening issue, item 4) ----------------------
+
+RECORD_UID = "import os; open({mark!r}, 'a').write(str(os.getuid()) + '\\n')\n"
+
+
+def venv_with_own_site(root: Path, mark: Path) -> tuple[Path, Path]:
+    """A venv like scratch_venv() but with a site-packages folder of its own,
+    holding a .pth file that appends the uid of whoever runs it to ``mark``
+    and then adds this venv's site-packages (so visualizer and scapy import)."""
+    venv = root / "venv"
+    (venv / "bin").mkdir(parents=True)
+    shutil.copy(Path(sys.prefix) / "pyvenv.cfg", venv / "pyvenv.cfg")
+    (venv / "bin" / "python").symlink_to(os.path.realpath(sys.executable))
+    site = venv / Path(sysconfig.get_paths()["purelib"]).relative_to(sys.prefix)
+    site.mkdir(parents=True)
+    real_site = os.path.realpath(sysconfig.get_paths()["purelib"])
+    (site / "record-uid.pth").write_text(
+        RECORD_UID.format(mark=str(mark)).rstrip("\n")
+        + f"; import site; site.addsitedir({real_site!r})\n")
+    return venv, site
+
+
+def weaken(kind: str, root: Path, venv: Path, site: Path, account: Account) -> Path:
+    """Gives ``account`` a way to change what ``venv`` runs; returns the path
+    that a refusal must name."""
+    if kind == "site-packages owned by the user":
+        os.chown(site, account.uid, account.gid)
+        return site
+    if kind == "bin writable by the capture group":
+        os.chown(venv / "bin", 0, account.capture_gid)
+        (venv / "bin").chmod(0o775)
+        return venv / "bin"
+    if kind == "interpreter owned by the user":
+        theirs = root / "their-python"
+        theirs.mkdir()
+        binary = theirs / os.path.basename(os.path.realpath(sys.executable))
+        shutil.copy(os.path.realpath(sys.executable), binary)
+        os.chown(binary, account.uid, account.gid)
+        (venv / "bin" / "python").unlink()
+        (venv / "bin" / "python").symlink_to(binary)
+        return binary
+    if kind == "a folder above the venv owned by the user":
+        above = root / "theirs"
+        above.mkdir()
+        (root / "venv").rename(above / "venv")
+        os.chown(above, account.uid, account.gid)
+        return above
+    if kind == "a .pth path the user owns":
+        theirs = root / "their-lib"
+        theirs.mkdir()
+        os.chown(theirs, account.uid, account.gid)
+        (site / "their-lib.pth").write_text(f"{theirs}\n")
+        return theirs
+    raise AssertionError(kind)
+
+
+WEAKNESSES = ["site-packages owned by the user", "bin writable by the capture group",
+              "interpreter owned by the user", "a folder above the venv owned by the user",
+              "a .pth path the user owns"]
+
+
+@pytest.mark.capture
+def test_setup_capture_refuses_a_venv_another_user_can_change_before_running_it() -> None:
+    reason = why_not_possible()
+    if reason is not None:
+        pytest.skip(reason)
+    scratch = Path(tempfile.mkdtemp(prefix="pv-user-owned-"))
+    scratch.chmod(0o755)
+    try:
+        with throwaway_account() as account:
+            sudo_env = {**os.environ, "SUDO_UID": str(account.uid),
+                        "SUDO_GID": str(account.gid), "SUDO_USER": account.name}
+            for n, kind in enumerate(WEAKNESSES):
+                root = scratch / f"case-{n}"
+                root.mkdir()
+                mark = root / "ran-as"
+                venv, site = venv_with_own_site(root, mark)
+                named = weaken(kind, root, venv, site, account)
+                if not venv.exists():
+                    venv = named / "venv"
+                refused = subprocess.run(
+                    [sys.executable, "-m", "visualizer", "setup-capture", "--venv", str(venv),
+                     "--group", account.capture_group],
+                    capture_output=True, text=True, env=sudo_env, timeout=120, check=False)
+                assert not mark.exists(), f"{kind}: the venv ran as uid {mark.read_text()}"
+                assert refused.returncode == 2, (kind, refused.stderr, refused.stdout)
+                assert refused.stderr.count("\n") == 1, (kind, refused.stderr)
+                assert f"refusing {venv}: {named} is " in refused.stderr, (kind, refused.stderr)
+                assert "--allow-user-owned" in refused.stderr
+                assert not list((venv / "bin").glob("*capture*")), kind
+    finally:
+        shutil.rmtree(scratch)
+
+
+@pytest.mark.capture
+def test_allowed_a_user_owned_venv_is_never_run_as_root_from_its_site_packages() -> None:
+    reason = why_not_possible()
+    if reason is not None:
+        pytest.skip(reason)
+    scratch = Path(tempfile.mkdtemp(prefix="pv-user-owned-"))
+    scratch.chmod(0o755)
+    try:
+        with throwaway_account() as account:
+            marks = scratch / "marks"
+            marks.mkdir()
+            os.chown(marks, account.uid, account.gid)
+            mark = marks / "ran-as"
+            venv, site = venv_with_own_site(scratch, mark)
+            weaken("site-packages owned by the user", scratch, venv, site, account)
+            needed = [sys.base_prefix, sys.prefix, str(REPO),
+                      os.path.realpath(sysconfig.get_paths()["purelib"])]
+            sudo_env = {**os.environ, "SUDO_UID": str(account.uid),
+                        "SUDO_GID": str(account.gid), "SUDO_USER": account.name}
+            with reachable_namespace(scratch, needed) as inside:
+                setup = run(inside([sys.executable, "-m", "visualizer", "setup-capture",
+                                    "--venv", str(venv), "--group", account.capture_group,
+                                    "--allow-user-owned"]), env=sudo_env)
+                assert f"note: accepted with --allow-user-owned: {site} is owned by " \
+                       f"{account.name}" in setup.stdout
+                # The check as the user ran the venv's .pth; root never did.
+                assert set(mark.read_text().split()) == {str(account.uid)}
+                run(inside([sys.executable, "-m", "visualizer", "setup-capture", "--venv",
+                            str(venv), "--remove"]))
+    finally:
+        shutil.rmtree(scratch)
+
+
 # -- setup-capture's refusals (no root needed for these) -----------------------------
 
 def test_setup_capture_without_root_says_to_use_sudo(

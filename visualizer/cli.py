@@ -95,7 +95,8 @@ def _cmd_setup_capture(args: argparse.Namespace) -> int:
     from visualizer.commands.setup_capture import setup_capture_command
 
     return setup_capture_command(venv=args.venv, group=args.group, remove=args.remove,
-                                 with_net_admin=args.with_net_admin, out=sys.stdout)
+                                 with_net_admin=args.with_net_admin,
+                                 allow_user_owned=args.allow_user_owned, out=sys.stdout)
 
 
 @contextlib.contextmanager
@@ -194,6 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "GROUP can also reconfigure this machine's network through that "
                         "interpreter. It does not make tcp-lossy run unprivileged: the "
                         "application creates that network namespace itself, as root")
+    p.add_argument("--allow-user-owned", action="store_true",
+                   help="accept a venv (or Python installation) that a user other than root "
+                        "can change; without it such a venv is refused before anything in it "
+                        "runs, since that user could run code as root here and with the "
+                        "capture privilege as every member of GROUP")
     p.add_argument("--remove", action="store_true", help="delete the dedicated interpreter")
     p.add_argument("--venv", metavar="DIR",
                    help="the virtual environment to set up (default: the one running this)")

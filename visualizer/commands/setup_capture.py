@@ -18,9 +18,17 @@ and scapy. If it cannot, it is removed again and the command says why.
 Who should be in the group: on a personal machine, you (the default group
 is the primary group of the user who ran sudo, which on Debian-like systems
 is that user alone); in a lab, a group such as ``pcap`` holding the
-students' accounts, with the venv in a directory only root can change
-(anyone who can change the venv's files can run code as every user who
-captures through it).
+students' accounts, with the venv in a directory only root can change.
+
+Whoever can change the venv's files decides what its interpreter runs: as
+root while this command checks it, and with the capture privilege for
+every member of the group afterwards. So before anything of the venv runs,
+the venv, its interpreter and its installation are checked with
+``trust.venv_changeable()`` (file ownership and modes along every path);
+one that a user other than root can change is refused unless
+``allow_user_owned`` (``--allow-user-owned``) says that is accepted. Even
+then root runs the copy only as ``python -I -S`` (no site-packages, so no
+``.pth`` file), to learn where its installation is.
 """
 
 from __future__ import annotations
@@ -30,12 +38,14 @@ import grp
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
 from typing import TextIO
 
 from visualizer.core.capture.privileges import CAPTURE_PYTHON_NAME, check_capture, dedicated_python
+from visualizer.core.capture.trust import Changeable, venv_changeable
 from visualizer.core.errors import BadInput, CaptureFailed, CaptureNotPermitted, VisualizerError
 
 __all__ = ["setup_capture_command"]
@@ -43,14 +53,16 @@ __all__ = ["setup_capture_command"]
 MODE = 0o750
 NOBODY_UID = 65534
 _IMPORT_CHECK = "import sys, visualizer, scapy; print(sys.base_prefix)"
+_BASE_CHECK = "import sys; print(sys.base_prefix)"  # run by root with -I -S
 _TIMEOUT = 30.0
 
 
 def setup_capture_command(*, venv: str | None = None, group: str | None = None,
                           remove: bool = False, with_net_admin: bool = False,
-                          out: TextIO | None = None) -> int:
+                          allow_user_owned: bool = False, out: TextIO | None = None) -> int:
     """Sets up (or with ``remove`` deletes) ``<venv>/bin/python-capture``;
-    says what it did on ``out`` (default: stdout)."""
+    says what it did on ``out`` (default: stdout). A venv that a user other
+    than root can change is refused (BadInput) unless ``allow_user_owned``."""
     out = out or sys.stdout
     if os.geteuid() != 0:
         raise CaptureNotPermitted(f"setup-capture changes file capabilities: run it with "
@@ -59,11 +71,15 @@ def setup_capture_command(*, venv: str | None = None, group: str | None = None,
     bindir = os.path.join(venv_dir, "bin")
     target = dedicated_python(bindir)
     if remove:
-        if group is not None or with_net_admin:
-            raise BadInput("--remove takes neither --group nor --with-net-admin")
+        if group is not None or with_net_admin or allow_user_owned:
+            raise BadInput("--remove takes neither --group, --with-net-admin nor "
+                           "--allow-user-owned")
         return _remove(target, out)
-    source = _source_interpreter(bindir)
     gid = _group_id(group)
+    changeable = venv_changeable(venv_dir)  # before anything of the venv is run or copied
+    if changeable is not None and not allow_user_owned:
+        raise BadInput(_refusal(venv_dir, changeable, gid))
+    source = _source_interpreter(bindir)
     _check_filesystem(bindir)
     caps = "cap_net_raw,cap_net_admin+ep" if with_net_admin else "cap_net_raw+ep"
     _install(source, bindir, gid, caps)
@@ -75,7 +91,7 @@ def setup_capture_command(*, venv: str | None = None, group: str | None = None,
             os.remove(target)
         raise
     _report(out, source=source, target=target, venv_dir=venv_dir, uid=uid, gid=gid,
-            with_net_admin=with_net_admin)
+            with_net_admin=with_net_admin, changeable=changeable)
     return 0
 
 
@@ -106,11 +122,24 @@ def _source_interpreter(bindir: str) -> str:
     source = os.path.realpath(link)
     if os.path.basename(source) == CAPTURE_PYTHON_NAME:
         raise BadInput(f"{link} leads to {source}: refusing to copy the capture interpreter")
-    with open(source, "rb") as binary:
-        if binary.read(4) != b"\x7fELF":
+    try:  # O_NONBLOCK: a FIFO planted there must not hang root
+        fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as err:
+        raise BadInput(f"cannot read {source}: {err.strerror}") from None
+    with open(fd, "rb") as binary:
+        if not stat.S_ISREG(os.fstat(fd).st_mode) or binary.read(4) != b"\x7fELF":
             raise BadInput(f"{source} is not a binary executable (file capabilities are "
                            "ignored on scripts)")
     return source
+
+
+def _refusal(venv_dir: str, changeable: Changeable, gid: int) -> str:
+    group = _group_name(gid)
+    return (f"refusing {venv_dir}: {changeable.path} is {changeable.why}, so a user other "
+            f"than root could change what this set-up runs as root and what every member "
+            f"of {group} runs with the capture privilege; install the venv where only root "
+            "can change it (e.g. /opt/packet-visualizer), or pass --allow-user-owned if "
+            f"every member of {group} may trust that user (a personal machine)")
 
 
 def _group_id(group: str | None) -> int:
@@ -203,13 +232,15 @@ def _verify(target: str, uid: int, gid: int, venv_dir: str) -> None:
                 else _readability_hint(venv_dir))
         raise CaptureFailed(f"{target} does not work when run as {as_whom}: "
                             f"{permission.reason}{hint}; it was removed again")
-    as_root = _run_check(target, None, None)
-    as_user = _run_check(target, uid, gid)
-    for result, who in ((as_root, "root"), (as_user, as_whom)):
-        if result.returncode != 0:
-            raise CaptureFailed(f"{target}, run as {who}, cannot import visualizer and "
-                                f"scapy: {result.stderr.strip()[-300:]}"
-                                f"{_readability_hint(venv_dir)}; it was removed again")
+    as_root = _run_check(target, None, None, _BASE_CHECK)
+    as_user = _run_check(target, uid, gid, _IMPORT_CHECK)
+    if as_root.returncode != 0:
+        raise CaptureFailed(f"{target}, run as root, does not start: "
+                            f"{as_root.stderr.strip()[-300:]}; it was removed again")
+    if as_user.returncode != 0:
+        raise CaptureFailed(f"{target}, run as {as_whom}, cannot import visualizer and "
+                            f"scapy: {as_user.stderr.strip()[-300:]}"
+                            f"{_readability_hint(venv_dir)}; it was removed again")
     if as_user.stdout != as_root.stdout:
         # It started, but with another Python found in the default places
         # (/usr/lib...), because the users cannot read the one it belongs to.
@@ -219,11 +250,13 @@ def _verify(target: str, uid: int, gid: int, venv_dir: str) -> None:
                             "it was removed again")
 
 
-def _run_check(target: str, uid: int | None, gid: int | None
+def _run_check(target: str, uid: int | None, gid: int | None, code: str
                ) -> subprocess.CompletedProcess[str]:
-    """The import check, run as root (``uid`` None) or as ``uid`` with only ``gid``."""
+    """``code`` run as ``uid`` with only ``gid``, or as root (``uid`` None) with
+    ``-S``: root never loads the venv's site-packages and their ``.pth`` files."""
+    flags = ["-I"] if uid is not None else ["-I", "-S"]
     try:
-        return subprocess.run([target, "-I", "-c", _IMPORT_CHECK], capture_output=True,
+        return subprocess.run([target, *flags, "-c", code], capture_output=True,
                               text=True, timeout=_TIMEOUT, check=False, user=uid,
                               group=gid, extra_groups=None if uid is None else [])
     except (OSError, subprocess.SubprocessError) as err:
@@ -284,13 +317,8 @@ def _members(gid: int) -> list[str]:
     return sorted(names)
 
 
-def _owned_by_root(path: str) -> bool:
-    info = os.stat(path)
-    return info.st_uid == 0 and not info.st_mode & 0o022
-
-
 def _report(out: TextIO, *, source: str, target: str, venv_dir: str, uid: int, gid: int,
-            with_net_admin: bool) -> None:
+            with_net_admin: bool, changeable: Changeable | None) -> None:
     group = _group_name(gid)
     members = _members(gid)
     caps = "cap_net_raw,cap_net_admin=ep" if with_net_admin else "cap_net_raw=ep"
@@ -309,12 +337,10 @@ def _report(out: TextIO, *, source: str, target: str, venv_dir: str, uid: int, g
     if sudo_user and sudo_user not in members:
         print(f"note: {sudo_user} is not in {group}: 'sudo usermod -aG {group} {sudo_user}', "
               "then log in again", file=out)
-    site = os.path.join(venv_dir, "lib")
-    if not all(_owned_by_root(path) for path in (venv_dir, os.path.dirname(target), site)):
-        print(f"note: {venv_dir} can be changed by a user other than root: whoever can "
-              f"change it can run code with the capture privilege as any member of {group}; "
-              "on a machine shared by several users, install into a directory only root "
-              "can change (e.g. /opt/packet-visualizer)", file=out)
+    if changeable is not None:
+        print(f"note: accepted with --allow-user-owned: {changeable.path} is "
+              f"{changeable.why}; whoever can change it can run code with the capture "
+              f"privilege as any member of {group}", file=out)
     if with_net_admin:
         print(f"note: with CAP_NET_ADMIN, members of {group} can also reconfigure this "
               "machine's network (interfaces, routes, firewall) through this interpreter",
