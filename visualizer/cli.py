@@ -67,8 +67,11 @@ def _cmd_capture(args: argparse.Namespace) -> int:
     if args.duration is not None and not 0 < args.duration <= MAX_DURATION_S:
         raise BadInput(f"--duration must be a number of seconds above 0 and at most "
                        f"{MAX_DURATION_S:,} (a year); leave it out to capture until stopped")
+    # This process is the capture process: it gives up its privileges once
+    # its socket is open.
     run_capture(interface=args.interface, bpf=args.filter, output=args.output,
-                count=args.count, duration=args.duration, status=sys.stderr)
+                count=args.count, duration=args.duration, status=sys.stderr,
+                drop_privileges=True)
     return 0
 
 

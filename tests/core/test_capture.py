@@ -682,6 +682,33 @@ def test_capture_process_start_stop_counts(tmp_path: Path) -> None:
     assert len(read_pcap(out).frames) == 3
 
 
+def proc_status(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        return {key: value.strip() for key, _, value in
+                (line.partition(":") for line in status)}
+
+
+@pytest.mark.capture
+def test_the_capture_process_holds_no_capability_once_ready(tmp_path: Path) -> None:
+    # CAP_NET_RAW is needed to open the packet socket, not to read it: the
+    # capture process gives up every capability (run as root: all of them)
+    # before it says ready, for good, and still captures.
+    out = tmp_path / "caps.pcap"
+    with udp_receiver() as receiver:
+        cap = CaptureProcess(bpf=f"udp port {receiver.getsockname()[1]}", output=str(out))
+        with cap:
+            assert cap.pid is not None
+            status = proc_status(cap.pid)
+            held = {key: int(status[key], 16) for key in
+                    ("CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd")}
+            assert held == dict.fromkeys(held, 0)
+            assert status["NoNewPrivs"] == "1"
+            payloads = tokens(3)
+            send_udp(receiver, payloads)
+            wait_for_frames(out, 3)
+    assert [read_pcap(out).count(p) for p in payloads] == [1, 1, 1]
+
+
 @pytest.mark.capture
 def test_capture_process_context_manager_stops_the_child_on_error(tmp_path: Path) -> None:
     out = tmp_path / "ctx.pcap"

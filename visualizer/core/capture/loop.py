@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import BinaryIO, TextIO
 
+from visualizer.core.capture.capabilities import drop_all_capabilities
 from visualizer.core.errors import BadInput, CaptureFailed, CaptureNotPermitted, VisualizerError
 from visualizer.core.output import GrowingOutput
 from visualizer.core.pcap.format import (
@@ -592,27 +593,32 @@ def _loop(reader: _Reader, out: BinaryIO, count: int | None, duration: float | N
 
 
 def run_capture(*, interface: str, bpf: str | None, output: str, count: int | None,
-                duration: float | None, status: TextIO, method: str = "auto"
-                ) -> CaptureStats:
+                duration: float | None, status: TextIO, method: str = "auto",
+                drop_privileges: bool = False) -> CaptureStats:
     """Captures on ``interface`` into the pcap file ``output`` ("-": stdout).
 
     Stops on SIGTERM or SIGINT (when called in the main thread), after
     ``count`` packets, after ``duration`` seconds, or when the reader of
     ``output`` or ``status`` goes away; the file is complete in every case.
-    ``method`` picks how frames are read (see ``open_capture``). Raises
+    ``method`` picks how frames are read (see ``open_capture``). With
+    ``drop_privileges`` (the capture process; never a process that goes on
+    to do other things) every capability is given up for good once the
+    socket is open and the output created, before the ready event. Raises
     BadInput, CaptureNotPermitted or CaptureFailed, each after an ``error``
     event on ``status``.
     """
     reporter = _Status(status)
     try:
-        return _run(interface, bpf or None, output, count, duration, reporter, method)
+        return _run(interface, bpf or None, output, count, duration, reporter, method,
+                    drop_privileges)
     except VisualizerError as err:
         reporter.emit("error", message=str(err), exit_code=err.exit_code)
         raise
 
 
 def _run(interface: str, bpf: str | None, output: str, count: int | None,
-         duration: float | None, status: _Status, method: str) -> CaptureStats:
+         duration: float | None, status: _Status, method: str,
+         drop_privileges: bool) -> CaptureStats:
     linktype, loopback = interface_linktype(interface)
     program, description = kernel_program(bpf, linktype, loopback)
     stop = _StopRequest()
@@ -624,6 +630,8 @@ def _run(interface: str, bpf: str | None, output: str, count: int | None,
             try:
                 _write_all(out, pcap_file_header(linktype))
                 output_file.publish()
+                if drop_privileges:  # nothing from here on needs one
+                    drop_all_capabilities()
                 status.emit("ready", interface=interface, linktype=linktype, filter=bpf,
                             kernel_filter=description, snaplen=PCAP_SNAPLEN,
                             method=reader.name)
