@@ -1,11 +1,13 @@
 """A stalled capture process: how long may it stop before packets are lost?
 
     sudo .venv/bin/python tests/benchmarks/capture_stall.py [--rate 10000]
-        [--stalls 0.5,1,2,3,4] [--tcpdump]
+        [--stalls 0.5,1,2,3,4] [--tcpdump] [--helper]
 
 Needs root (or CAP_NET_RAW) and a C compiler (the sender, blast.c). With
 ``--tcpdump`` also measures ``tcpdump -B 65536`` (the same 64 MiB) stopped
-the same way.
+the same way. With ``--helper`` also the capture through the capture
+helper (capture_helper.c, compiled into a temporary directory), with both
+the capture process and the helper stopped.
 
 Each step starts a capture of one UDP port on lo, stops the capture process
 with SIGSTOP (as a descheduled process, a swapped-out page or a debugger
@@ -20,6 +22,7 @@ too). A step passes when nothing is lost.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -27,19 +30,21 @@ import tempfile
 import time
 
 from benchlib import blast, blast_program, free_port, load, machine, print_table, verdict
-from capture_rate import CAPTURERS, Capturer, Ours, count_records
+from capture_rate import CAPTURERS, Capturer, Helper, Ours, count_records, helper_program
 
 SETTLE_S = 1.5  # tcpdump gets a ring block only when it is full or 1 s old
 
 
-def capture_pid(capturer: Capturer) -> int:
+def capture_pids(capturer: Capturer) -> list[int]:
+    if isinstance(capturer, Helper):
+        return capturer.pids()
     if isinstance(capturer, Ours):
         pid = capturer.process.pid
     else:
         proc = getattr(capturer, "proc", None)
         pid = proc.pid if proc is not None else None
     assert pid is not None
-    return pid
+    return [pid]
 
 
 def step(exe: str, tmp: str, which: str, rate: float, stall: float) -> list[object]:
@@ -48,12 +53,14 @@ def step(exe: str, tmp: str, which: str, rate: float, stall: float) -> list[obje
     capturer = CAPTURERS[which](f"udp port {port}", path)
     capturer.start()
     try:
-        pid = capture_pid(capturer)
-        os.kill(pid, signal.SIGSTOP)
+        pids = capture_pids(capturer)
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
         try:
             sent = blast(exe, "udp", port, rate, stall, size=64)
         finally:
-            os.kill(pid, signal.SIGCONT)
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
         time.sleep(SETTLE_S)
         drops = capturer.stop()
     finally:
@@ -71,12 +78,15 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=10_000)
     parser.add_argument("--stalls", default="0.5,1,2,3,4")
     parser.add_argument("--tcpdump", action="store_true")
+    parser.add_argument("--helper", action="store_true")
     args = parser.parse_args()
     stalls = [float(s) for s in args.stalls.split(",")]
-    which = ["ours", "tcpdump"] if args.tcpdump else ["ours"]
+    which = ["ours", *(["tcpdump"] if args.tcpdump else []),
+             *(["helper"] if args.helper else [])]
     print(machine())
     rows = []
-    with blast_program() as exe, tempfile.TemporaryDirectory(prefix="bench-stall-") as tmp:
+    with blast_program() as exe, tempfile.TemporaryDirectory(prefix="bench-stall-") as tmp, \
+            helper_program() if args.helper else contextlib.nullcontext():
         for stall in stalls:
             for name in which:
                 rows.append(step(exe, tmp, name, args.rate, stall))
