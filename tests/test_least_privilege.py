@@ -355,6 +355,12 @@ SEND = textwrap.dedent("""
     print(" ".join(sent))
 """)
 
+NO_COMPILER = ("import sys\n"
+               "from visualizer.commands import setup_capture\n"
+               "from visualizer.cli import main\n"
+               "setup_capture._compiler = lambda: None\n"
+               "sys.exit(main(sys.argv[1:]))\n")
+
 LIST_FDS = ("import os, sys\n"
             "try:\n"
             "    print(os.listdir(f'/proc/{sys.argv[1]}/fd'))\n"
@@ -380,12 +386,16 @@ class Stage:
         return {**os.environ, "SUDO_UID": str(self.account.uid),
                 "SUDO_GID": str(self.account.gid), "SUDO_USER": self.account.name}
 
-    def setup_capture(self, *options: str) -> subprocess.CompletedProcess[str]:
+    def setup_capture(self, *options: str, compiler: bool = True
+                      ) -> subprocess.CompletedProcess[str]:
         """Root runs setup-capture for this venv and the capture group, as
-        `sudo visualizer setup-capture` run by the account would."""
-        return run(self.inside([sys.executable, "-m", "visualizer", "setup-capture",
-                                "--venv", str(self.venv), "--group",
-                                self.account.capture_group, *options]), env=self.sudo_env())
+        `sudo visualizer setup-capture` run by the account would; without
+        ``compiler`` as on a machine with no C compiler."""
+        args = ["setup-capture", "--venv", str(self.venv), "--group",
+                self.account.capture_group, *options]
+        command = [sys.executable, "-m", "visualizer", *args] if compiler else [
+            sys.executable, "-c", NO_COMPILER, *args]
+        return run(self.inside(command), env=self.sudo_env())
 
     def as_member(self, args: Sequence[str], *, capture_group: bool = True) -> list[str]:
         return self.inside(as_user(self.account, args, capture_group=capture_group))
@@ -599,9 +609,11 @@ def test_the_interpreter_fallback_captures_and_lets_members_send_as_the_readme_s
     with stage() as st:
         account = st.account
         dedicated = st.venv / "bin" / CAPTURE_PYTHON_NAME
-        setup = st.setup_capture("--interpreter")
+        setup = st.setup_capture(compiler=False)  # as with --interpreter
         assert f"set up {dedicated}" in setup.stdout
-        assert "it can send forged packets" in setup.stdout
+        assert "it can send forged packets, not only capture; no C compiler (cc) is " \
+               "installed, so the capture helper, which only captures, was not built" \
+               in setup.stdout
         info = dedicated.stat()
         assert (info.st_uid, info.st_gid, info.st_mode & 0o7777) == (0, account.capture_gid,
                                                                      0o750)
@@ -631,9 +643,13 @@ def test_the_interpreter_fallback_captures_and_lets_members_send_as_the_readme_s
                                 f"{CAPTURE_PYTHON_NAME} -I": "forged-ip frame"}
             assert seen(b"pv-spoof-") >= 4
 
+        # With a compiler, setup-capture replaces the copy with the helper.
+        st.setup_capture()
+        assert privileged_files(st.venv / "bin") == {CAPTURE_HELPER_NAME: "cap_net_raw=ep"}
+        assert not dedicated.exists()
         removed = run(st.inside([sys.executable, "-m", "visualizer", "setup-capture",
                                  "--venv", str(st.venv), "--remove"]))
-        assert f"removed {dedicated}" in removed.stdout and not dedicated.exists()
+        assert f"removed {st.venv / 'bin' / CAPTURE_HELPER_NAME}" in removed.stdout
 
 
 @contextlib.contextmanager
@@ -835,6 +851,13 @@ def test_setup_capture_refuses_a_script_interpreter(tmp_path: Path) -> None:
     (venv / "bin" / "python").write_text("#!/bin/sh\nexec python3 \"$@\"\n")
     with pytest.raises(BadInput, match="not a binary executable"):
         setup_capture_command(venv=str(venv), group="root")
+
+
+@pytest.mark.usefixtures("as_root")
+def test_setup_capture_gives_net_admin_only_to_the_interpreter(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="--with-net-admin goes with --interpreter only"):
+        setup_capture_command(venv=str(scratch_venv(tmp_path)), group="root",
+                              with_net_admin=True)
 
 
 @pytest.mark.usefixtures("as_root")

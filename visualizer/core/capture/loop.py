@@ -464,6 +464,9 @@ class _HelperReader(_Reader):
         try:
             self._proc = subprocess.Popen(command, stdin=subprocess.PIPE,
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except PermissionError:
+            raise CaptureNotPermitted(f"capturing on {interface!r}: this user may not run "
+                                      f"the capture helper {helper}") from None
         except OSError as err:
             raise CaptureFailed(f"cannot run the capture helper {helper}: {err.strerror}"
                                 ) from None
