@@ -67,8 +67,11 @@ def _cmd_capture(args: argparse.Namespace) -> int:
     if args.duration is not None and not 0 < args.duration <= MAX_DURATION_S:
         raise BadInput(f"--duration must be a number of seconds above 0 and at most "
                        f"{MAX_DURATION_S:,} (a year); leave it out to capture until stopped")
+    # This process is the capture process: it gives up its privileges once
+    # its socket is open.
     run_capture(interface=args.interface, bpf=args.filter, output=args.output,
-                count=args.count, duration=args.duration, status=sys.stderr)
+                count=args.count, duration=args.duration, status=sys.stderr,
+                drop_privileges=True)
     return 0
 
 
@@ -96,7 +99,9 @@ def _cmd_setup_capture(args: argparse.Namespace) -> int:
     from visualizer.commands.setup_capture import setup_capture_command
 
     return setup_capture_command(venv=args.venv, group=args.group, remove=args.remove,
-                                 with_net_admin=args.with_net_admin, out=sys.stdout)
+                                 with_net_admin=args.with_net_admin,
+                                 allow_user_owned=args.allow_user_owned,
+                                 interpreter=args.interpreter, out=sys.stdout)
 
 
 @contextlib.contextmanager
@@ -184,21 +189,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("setup-capture", _cmd_setup_capture,
             "let the capture process, and only it, capture (run with sudo)")
-    p.description = ("Copies this venv's interpreter to <venv>/bin/python-capture, runnable "
-                     "by root and GROUP only (mode 0750), and gives it CAP_NET_RAW; the "
-                     "application runs its capture process with it and needs no privilege "
-                     "itself. Run with sudo.")
+    p.description = ("Builds <venv>/bin/capture-helper, a small C program runnable by root "
+                     "and GROUP only (mode 0750), and gives it CAP_NET_RAW: it opens the "
+                     "packet socket for the capture process, gives the capability up and "
+                     "only captures. The application needs no privilege itself. Without a C "
+                     "compiler (or with --interpreter) it copies this venv's interpreter to "
+                     "<venv>/bin/python-capture instead, with which any Python code holds "
+                     "CAP_NET_RAW. Run with sudo.")
     p.add_argument("--group", metavar="GROUP",
                    help="the existing group whose members may capture (default: the primary "
                         "group of the user running sudo; for a lab, a group such as 'pcap' "
                         "holding the students)")
+    p.add_argument("--interpreter", action="store_true",
+                   help="copy the interpreter (python-capture) instead of building the "
+                        "capture helper: members of GROUP can then run any Python code with "
+                        "CAP_NET_RAW, sending forged packets included")
     p.add_argument("--with-net-admin", action="store_true",
-                   help="also grant CAP_NET_ADMIN: capture may then raise its receive buffer "
+                   help="with --interpreter: also grant CAP_NET_ADMIN: capture may then "
+                        "raise its receive buffer "
                         "past net.core.rmem_max (fewer drops in bursts), but every member of "
                         "GROUP can also reconfigure this machine's network through that "
                         "interpreter. It does not make tcp-lossy run unprivileged: the "
                         "application creates that network namespace itself, as root")
-    p.add_argument("--remove", action="store_true", help="delete the dedicated interpreter")
+    p.add_argument("--allow-user-owned", action="store_true",
+                   help="accept a venv (or Python installation) that a user other than root "
+                        "can change; without it such a venv is refused before anything in it "
+                        "runs, since that user could run code as root here and with the "
+                        "capture privilege as every member of GROUP")
+    p.add_argument("--remove", action="store_true",
+                   help="delete the capture helper and the dedicated interpreter")
     p.add_argument("--venv", metavar="DIR",
                    help="the virtual environment to set up (default: the one running this)")
     return parser

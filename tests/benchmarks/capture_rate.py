@@ -1,7 +1,7 @@
 """Capture rate on lo: ``visualizer capture`` against tcpdump (issue 8, target 1).
 
     sudo .venv/bin/python tests/benchmarks/capture_rate.py [--seconds S]
-        [--udp-rates R,R,...] [--tcp-rates R,R,...] [--bulk-mb M] [--no-bulk]
+        [--udp-rates R,R,...] [--tcp-rates R,R,...] [--bulk-mb M] [--no-bulk] [--helper]
 
 Needs root (or CAP_NET_RAW), tcpdump and a C compiler (the sender, blast.c,
 is compiled into a temporary directory).
@@ -27,11 +27,18 @@ nothing). Both count each packet once.
 Then the bulk case: a Python socket pair sends M MB (default 100) through
 lo while both capturers record it at the same time; packets, kernel drops
 and the payload bytes each file holds are compared.
+
+With ``--helper`` the rate steps also measure the capture through the
+capture helper (capture_helper.c, compiled into a temporary directory), as
+an unprivileged user's capture process runs it: the helper reads the ring
+and the capture process reads its pipe.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import re
 import signal
@@ -40,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from benchlib import (
@@ -129,6 +137,76 @@ class Ours(Capturer):
         self.process.kill()
 
 
+HELPER_CAPTURE = """
+import json, sys
+from visualizer.core.capture.loop import run_capture
+stats = run_capture(interface="lo", bpf=sys.argv[1], output=sys.argv[2], count=None,
+                    duration=None, status=sys.stderr, method="helper")
+print(json.dumps(stats.__dict__))
+"""
+
+
+class Helper(Capturer):
+    """The capture process reading through the capture helper (``helper_exe``)."""
+
+    name = "via capture helper"
+    helper_exe = ""
+
+    def __init__(self, bpf: str, path: str) -> None:
+        self.command = [sys.executable, "-c", HELPER_CAPTURE, bpf, path]
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "VISUALIZER_CAPTURE_HELPER": self.helper_exe}
+        self.proc = subprocess.Popen(self.command, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env=env)
+        assert self.proc.stderr is not None
+        line = self.proc.stderr.readline()
+        if '"ready"' not in line:
+            self.kill()
+            raise RuntimeError(f"the capture did not start: {line.strip()}")
+
+    def pids(self) -> list[int]:
+        """The capture process and its helper."""
+        assert self.proc is not None
+        pids = [self.proc.pid]
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat", encoding="ascii") as f:
+                        if int(f.read().rpartition(")")[2].split()[1]) == self.proc.pid:
+                            pids.append(int(entry))
+                except (OSError, ValueError, IndexError):
+                    continue
+        return pids
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        stdout, _ = self.proc.communicate(timeout=30)
+        return int(json.loads(stdout)["dropped"])
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@contextlib.contextmanager
+def helper_program() -> Iterator[str]:
+    """capture_helper.c compiled as setup-capture compiles it (root needs no setcap)."""
+    from visualizer.commands.setup_capture import _CFLAGS
+    from visualizer.core.capture.privileges import helper_source
+
+    cc = require("cc")
+    with tempfile.TemporaryDirectory(prefix="bench-helper-") as tmp:
+        exe = os.path.join(tmp, "capture-helper")
+        subprocess.run([cc, *_CFLAGS, "-o", exe, helper_source()], check=True)
+        Helper.helper_exe = exe
+        yield exe
+
+
 class Tcpdump(Capturer):
     name = "tcpdump"
 
@@ -161,7 +239,7 @@ class Tcpdump(Capturer):
             self.proc.wait()
 
 
-CAPTURERS: dict[str, type[Capturer]] = {"ours": Ours, "tcpdump": Tcpdump}
+CAPTURERS: dict[str, type[Capturer]] = {"ours": Ours, "tcpdump": Tcpdump, "helper": Helper}
 
 
 def count_records(path: str) -> int:
@@ -197,11 +275,11 @@ def run_step(exe: str, tmp: str, which: str, protocol: str, rate: float,
 
 
 def rate_sweep(exe: str, tmp: str, protocol: str, rates: list[float],
-               seconds: float) -> list[Step]:
+               seconds: float, names: list[str]) -> list[Step]:
     steps: list[Step] = []
-    failing = {"ours": 0, "tcpdump": 0}
+    failing = dict.fromkeys(names, 0)
     for n, rate in enumerate(rates):
-        order = ["ours", "tcpdump"] if n % 2 == 0 else ["tcpdump", "ours"]
+        order = names if n % 2 == 0 else names[::-1]
         done = []
         for which in order:
             if failing[which] >= 2:  # lost packets at two rates in a row: its limit is found
@@ -355,18 +433,22 @@ def main() -> int:
                         help="64-byte writes/s to offer, in order")
     parser.add_argument("--bulk-mb", type=int, default=100)
     parser.add_argument("--no-bulk", action="store_true")
+    parser.add_argument("--helper", action="store_true",
+                        help="also measure the capture through the capture helper")
     args = parser.parse_args()
+    names = ["ours", "tcpdump", *(["helper"] if args.helper else [])]
     if os.geteuid() != 0:
         print("note: not root; capture needs CAP_NET_RAW", file=sys.stderr)
     require("tcpdump")
     print(machine())
     started = time.monotonic()
-    with blast_program() as exe, tempfile.TemporaryDirectory(prefix="bench-capture-") as tmp:
+    with blast_program() as exe, tempfile.TemporaryDirectory(prefix="bench-capture-") as tmp, \
+            helper_program() if args.helper else contextlib.nullcontext():
         results = {}
         for protocol, rates in (("udp", args.udp_rates), ("tcp", args.tcp_rates)):
             print(f"{protocol.upper()} steps:", file=sys.stderr)
             steps = rate_sweep(exe, tmp, protocol, [float(r) for r in rates.split(",")],
-                               args.seconds)
+                               args.seconds, names)
             results[protocol] = steps
             print_table(
                 f"{protocol.upper()}, 64-byte {'datagrams' if protocol == 'udp' else 'writes'}"
@@ -386,6 +468,13 @@ def main() -> int:
                          f"{theirs_pps:,.0f}{theirs_note}",
                          ratio(ours_pps, theirs_pps), "≥ 0.9×",
                          verdict(theirs_pps > 0 and ours_pps >= 0.9 * theirs_pps)])
+            if args.helper:
+                helper_pps, helper_note = figure(steps, Helper.name)
+                rows.append([f"{protocol.upper()}, {Helper.name}",
+                             f"{helper_pps:,.0f}{helper_note}",
+                             f"{theirs_pps:,.0f}{theirs_note}", ratio(helper_pps, theirs_pps),
+                             "≥ 0.9×",
+                             verdict(theirs_pps > 0 and helper_pps >= 0.9 * theirs_pps)])
         print_table("Highest packet rate recorded with < 0.1 % loss",
                     ["64-byte packets", "visualizer capture", "tcpdump", "ratio", "target",
                      "result"], rows)

@@ -20,6 +20,7 @@ from PyQt6.QtWidgets import (
 )
 
 from visualizer.core.capture.privileges import (
+    CAPTURE_HELPER_NAME,
     CAPTURE_PYTHON_NAME,
     CapturePermission,
     grant_commands,
@@ -37,14 +38,19 @@ def how_to_text(permission: CapturePermission) -> str:
         f"<p><b>Capturing packets needs CAP_NET_RAW.</b> {html.escape(permission.reason)}.</p>"
         "<p>Everything else works without it: open capture files, the sample "
         "recordings (File &gt; Open Sample), the ladder, the timeline and export.</p>"
-        "<p><b>Recommended: give the capability to a dedicated interpreter</b> that "
-        "only the capture process uses; the window itself keeps running as you, "
+        "<p><b>Recommended: give the capability to the capture helper</b>, a small "
+        "program that opens the packet socket for the capture process, gives the "
+        "capability up and can only capture; the window itself keeps running as you, "
         "without privileges. Run once:</p>"
         f"<pre>{html.escape(setup)}</pre>"
-        "<p>then restart Packet Visualizer. It copies this installation's Python to "
-        f"<code>{html.escape(CAPTURE_PYTHON_NAME)}</code>, which only root and your group "
-        "may run (<code>--group GROUP</code> names another group, e.g. the students of a "
-        "lab), gives it CAP_NET_RAW and checks that it captures. "
+        "<p>then restart Packet Visualizer. It builds "
+        f"<code>{html.escape(CAPTURE_HELPER_NAME)}</code> with the system's C compiler, "
+        "which only root and your group may run (<code>--group GROUP</code> names another "
+        "group, e.g. the students of a lab), gives it CAP_NET_RAW and checks that it "
+        "captures. Without a C compiler it copies this installation's Python to "
+        f"<code>{html.escape(CAPTURE_PYTHON_NAME)}</code> instead, with which any Python "
+        "code can capture and also send packets. A venv that you (not root) own is "
+        "refused until you add <code>--allow-user-owned</code>. "
         "<code>--remove</code> undoes it.</p>"
         "<p>The same by hand:</p>"
         f"<pre>{html.escape(manual)}</pre>"

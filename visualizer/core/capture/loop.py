@@ -6,8 +6,11 @@ Linux ``AF_PACKET`` socket with the BPF filter attached in the kernel, and
 writes them as a nanosecond pcap stream, whole records only, flushed as soon
 as they are read. Frames come through a TPACKET_V3 ring shared with the
 kernel (no system call per frame), or one ``recvmsg()`` each where the ring
-is unavailable. It never builds scapy ``Packet`` objects; scapy is only used
-to compile the filter with libpcap.
+is unavailable. A process that may not open a packet socket itself has the
+capture helper (``capture_helper.c``, given CAP_NET_RAW by setup-capture)
+open it and read the same ring, and reads the helper's pcap records from a
+pipe. It never builds scapy ``Packet`` objects; scapy is only used to
+compile the filter with libpcap.
 
 Status goes to ``status`` as one JSON object a line::
 
@@ -35,6 +38,7 @@ import select
 import signal
 import socket
 import struct
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -42,6 +46,8 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import BinaryIO, TextIO
 
+from visualizer.core.capture.capabilities import drop_all_capabilities
+from visualizer.core.capture.privileges import capture_helper
 from visualizer.core.errors import BadInput, CaptureFailed, CaptureNotPermitted, VisualizerError
 from visualizer.core.output import GrowingOutput
 from visualizer.core.pcap.format import (
@@ -80,8 +86,17 @@ _LINKTYPE_OF_ARPHRD = {
 }
 
 RCVBUF_BYTES = 64 * 1024 * 1024   # recvmsg(): the socket's receive buffer
-RING_BLOCK_BYTES = 1 << 20        # ring: 64 blocks of 1 MiB, the same 64 MiB
-RING_BLOCKS = 64
+# The ring is sized by memory (64 MiB, as tcpdump -B 65536) *and* by time:
+# the kernel hands a block over when it is full or RING_BLOCK_TIMEOUT_MS
+# after its first frame, so at a modest rate every block carries only about
+# 10 ms of traffic (100 frames at 10k packets/s) and a stalled reader has
+# RING_BLOCKS x 10 ms before the kernel drops. 512 blocks of 128 KiB keep
+# 5 s at low rates and 64 MiB of frames at high ones (64 blocks of 1 MiB
+# kept 0.64 s). A block holds any frame up to 128 KiB (lo's MTU is 64 KiB);
+# a longer one (a BIG TCP aggregate) is cut to fit: caplen < len.
+RING_BYTES = 64 * 1024 * 1024
+RING_BLOCK_BYTES = 128 * 1024
+RING_BLOCKS = RING_BYTES // RING_BLOCK_BYTES
 RING_FRAME_BYTES = 2048           # required by the kernel, unused by TPACKET_V3
 RING_BLOCK_TIMEOUT_MS = 10        # a block with frames is ours within 2x this
 POLL_MS = 50                 # upper bound on latency and on stop-flag checks
@@ -253,14 +268,20 @@ def _not_permitted(interface: str) -> CaptureNotPermitted:
 
 
 class _Reader:
-    """Frames from a packet socket, appended to ``out`` as whole pcap records."""
+    """Frames, appended to ``out`` as whole pcap records."""
 
     name = ""
 
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
+    def __init__(self) -> None:
         self.received = 0  # records written
         self.dropped = 0
+
+    def fileno(self) -> int:
+        """What to poll for frames."""
+        raise NotImplementedError
+
+    def check(self) -> None:
+        """Raises if the source of frames failed (after poll said it is ready)."""
 
     def drain(self, out: BinaryIO, limit: int | None) -> None:
         """Writes every frame ready now (at most ``limit`` in all) and flushes."""
@@ -269,6 +290,29 @@ class _Reader:
     def finish(self, out: BinaryIO, limit: int | None) -> None:
         """The last drain before stopping: also what the kernel holds back."""
         self.drain(out, limit)
+
+    def update_drops(self) -> int:
+        """The packets the kernel dropped so far."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class _SocketReader(_Reader):
+    """Frames from a packet socket of this process."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self.sock = sock
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def check(self) -> None:
+        error = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if error:  # e.g. ENETDOWN: the interface went down or away
+            raise OSError(error, os.strerror(error))
 
     def update_drops(self) -> int:
         # PACKET_STATISTICS resets on each read, so the total is ours to keep.
@@ -280,7 +324,7 @@ class _Reader:
         self.sock.close()
 
 
-class _RecvmsgReader(_Reader):
+class _RecvmsgReader(_SocketReader):
     """One recvmsg() per frame, its kernel time stamp as SO_TIMESTAMPNS ancillary data.
 
     Simple and portable; about 3 µs of CPU per frame.
@@ -327,7 +371,7 @@ class _RecvmsgReader(_Reader):
         self.received = received
 
 
-class _RingReader(_Reader):
+class _RingReader(_SocketReader):
     """A TPACKET_V3 ring shared with the kernel: no system call per frame.
 
     The kernel fills blocks of frames and hands a block over when it is full
@@ -379,17 +423,165 @@ class _RingReader(_Reader):
         self.received = received
 
     def finish(self, out: BinaryIO, limit: int | None) -> None:
-        # Frames in the block the kernel is still filling become ours when
-        # the block times out: wait for that once, then take them.
-        self.drain(out, limit)
+        # Everything the ring holds (after a stall, far more than one drain
+        # takes); then the frames in the block the kernel is still filling,
+        # which become ours when the block times out: wait for that once.
+        self._drain_all(out, limit)
         if limit is None or self.received < limit:
             select.select([self.sock], [], [], 3 * RING_BLOCK_TIMEOUT_MS / 1000)
+            self._drain_all(out, limit)
+
+    def _drain_all(self, out: BinaryIO, limit: int | None) -> None:
+        while limit is None or self.received < limit:
+            before = self.received, self._block
             self.drain(out, limit)
+            if (self.received, self._block) == before:
+                return
 
     def close(self) -> None:
         self._view.release()
         self._ring.close()
         super().close()
+
+
+class _HelperReader(_Reader):
+    """Frames from the capture helper (``capture_helper.c``), which holds the
+    packet socket and its ring and writes whole pcap records to a pipe.
+
+    The capture process runs it when it may not open a packet socket itself
+    (setup-capture gave CAP_NET_RAW to the helper alone). The helper says
+    ``ready`` (or ``error CODE MESSAGE``) and then ``stats DROPPED`` lines
+    on its stderr; closing its stdin asks it to take what the kernel still
+    holds and exit.
+    """
+
+    name = "helper"
+
+    def __init__(self, helper: str, interface: str, program: list[Instruction] | None) -> None:
+        super().__init__()
+        self.helper = helper
+        command = [helper, interface, *([_program_hex(program)] if program else [])]
+        try:
+            self._proc = subprocess.Popen(command, stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except PermissionError:
+            raise CaptureNotPermitted(f"capturing on {interface!r}: this user may not run "
+                                      f"the capture helper {helper}") from None
+        except OSError as err:
+            raise CaptureFailed(f"cannot run the capture helper {helper}: {err.strerror}"
+                                ) from None
+        assert self._proc.stdout is not None and self._proc.stderr is not None
+        self._frames = self._proc.stdout.fileno()
+        self._status = self._proc.stderr.fileno()
+        self._buffer = bytearray()
+        self._status_text = b""
+        self._error = ""
+        self._eof = False
+        self._stopping = False
+        try:
+            self._wait_ready(interface)
+        except BaseException:
+            self.close()
+            raise
+        os.set_blocking(self._frames, False)
+        os.set_blocking(self._status, False)
+
+    def _wait_ready(self, interface: str) -> None:
+        deadline = time.monotonic() + 10
+        while b"\n" not in self._status_text:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._status], [], [], left)[0]:
+                raise CaptureFailed(f"the capture helper {self.helper} did not become ready")
+            chunk = os.read(self._status, 4096)
+            if not chunk:
+                break
+            self._status_text += chunk
+        line, _, self._status_text = self._status_text.partition(b"\n")
+        if line == b"ready":
+            return
+        code, _, message = line.decode("utf-8", "replace").removeprefix("error ").partition(" ")
+        self._proc.wait(5)
+        if code == "3":
+            raise CaptureNotPermitted(f"capturing on {interface!r}: the capture helper "
+                                      f"{self.helper} may not: {message}; run "
+                                      "'sudo .venv/bin/visualizer setup-capture' again")
+        if code == "2":
+            raise BadInput(message)
+        raise CaptureFailed(f"the capture helper {self.helper} failed: "
+                            f"{message or f'exit status {self._proc.returncode}'}")
+
+    def fileno(self) -> int:
+        return self._frames
+
+    def drain(self, out: BinaryIO, limit: int | None) -> None:
+        buffer = self._buffer
+        while len(buffer) < BATCH_BYTES and not self._eof:
+            try:
+                chunk = os.read(self._frames, BATCH_BYTES)
+            except BlockingIOError:
+                break
+            if not chunk:
+                self._eof = True
+            buffer += chunk
+        end, received, size = 0, self.received, len(buffer)
+        while (limit is None or received < limit) and end + PCAP_RECORD_HEADER.size <= size:
+            record_end = end + PCAP_RECORD_HEADER.size + int.from_bytes(
+                buffer[end + 8:end + 12], "little")
+            if record_end > size:
+                break
+            end = record_end
+            received += 1
+        if end:
+            _write_all(out, bytes(buffer[:end]))
+            del buffer[:end]
+        self.received = received
+        if self._eof and not self._stopping:
+            self.update_drops()
+            raise CaptureFailed(f"the capture helper stopped: "
+                                f"{self._error or f'exit status {self._proc.wait(5)}'}")
+
+    def finish(self, out: BinaryIO, limit: int | None) -> None:
+        # The helper takes what the kernel still holds once its stdin ends.
+        self._stopping = True
+        self._close_stdin()
+        os.set_blocking(self._frames, True)
+        while not self._eof and (limit is None or self.received < limit):
+            self.drain(out, limit)
+
+    def update_drops(self) -> int:
+        with contextlib.suppress(BlockingIOError, OSError):
+            while chunk := os.read(self._status, 4096):
+                self._status_text += chunk
+        *lines, self._status_text = self._status_text.split(b"\n")
+        for line in lines:
+            text = line.decode("utf-8", "replace")
+            if text.startswith("stats ") and text[6:].isdigit():
+                self.dropped = int(text[6:])
+            elif text.startswith("error "):
+                self._error = text.removeprefix("error ").partition(" ")[2]
+        return self.dropped
+
+    def _close_stdin(self) -> None:
+        if self._proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self._proc.stdin.close()
+
+    def close(self) -> None:
+        # Its frames' pipe first: a helper still writing gets EPIPE and exits.
+        for stream in (self._proc.stdout, self._proc.stderr):
+            if stream is not None:
+                stream.close()
+        self._close_stdin()
+        try:
+            self._proc.wait(2)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+
+def _program_hex(program: list[Instruction]) -> str:
+    """A BPF program as the helper takes it: 16 hex digits an instruction."""
+    return "".join(f"{code:04x}{jt:02x}{jf:02x}{k:08x}" for code, jt, jf, k in program)
 
 
 def _ring_is_safe() -> bool:
@@ -403,19 +595,30 @@ def open_capture(interface: str, program: list[Instruction] | None, bpf: str | N
                  method: str = "auto") -> _Reader:
     """A non-blocking packet socket on ``interface`` with ``program`` attached,
     read through a TPACKET_V3 ring ("ring") or recvmsg() ("recvmsg");
-    "auto" takes the ring where it is safe and falls back to recvmsg().
+    "auto" takes the ring where it is safe and falls back to recvmsg(), and
+    without the privilege to open a packet socket uses the capture helper
+    when there is one ("helper": the helper in any case).
 
     The socket is created for no protocol, filtered, and only then bound to
     the interface for all protocols, so nothing unfiltered is ever queued.
     """
-    if method not in ("auto", "ring", "recvmsg"):
+    if method not in ("auto", "ring", "recvmsg", "helper"):
         raise ValueError(f"unknown capture method {method!r}")
-    if method == "auto":
+    if method == "helper":
+        helper = capture_helper()
+        if helper is None:
+            raise _not_permitted(interface)
+        return _HelperReader(helper, interface, program)
+    auto = method == "auto"
+    if auto:
         method = "ring" if _ring_is_safe() else "recvmsg"
     try:
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     except PermissionError:
-        raise _not_permitted(interface) from None
+        helper = capture_helper() if auto else None
+        if helper is None:
+            raise _not_permitted(interface) from None
+        return _HelperReader(helper, interface, program)
     except OSError as err:
         raise CaptureFailed(f"cannot open a packet socket: {err.strerror}") from None
     try:
@@ -547,7 +750,7 @@ def _loop(reader: _Reader, out: BinaryIO, count: int | None, duration: float | N
           stop: _StopRequest, status: _Status) -> str:
     """Records until a stop condition holds; returns the reason."""
     poller = select.poll()
-    poller.register(reader.sock, select.POLLIN)
+    poller.register(reader.fileno(), select.POLLIN)
     now = time.monotonic()
     deadline = now + duration if duration is not None else None
     next_stats = now + STATS_EVERY_S
@@ -568,34 +771,37 @@ def _loop(reader: _Reader, out: BinaryIO, count: int | None, duration: float | N
                 return "closed"
         timeout_ms = POLL_MS if deadline is None else min(POLL_MS, (deadline - now) * 1000)
         if poller.poll(max(0.0, timeout_ms)):
-            error = reader.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if error:  # e.g. ENETDOWN: the interface went down or away
-                raise OSError(error, os.strerror(error))
+            reader.check()
         reader.drain(out, count)
 
 
 def run_capture(*, interface: str, bpf: str | None, output: str, count: int | None,
-                duration: float | None, status: TextIO, method: str = "auto"
-                ) -> CaptureStats:
+                duration: float | None, status: TextIO, method: str = "auto",
+                drop_privileges: bool = False) -> CaptureStats:
     """Captures on ``interface`` into the pcap file ``output`` ("-": stdout).
 
     Stops on SIGTERM or SIGINT (when called in the main thread), after
     ``count`` packets, after ``duration`` seconds, or when the reader of
     ``output`` or ``status`` goes away; the file is complete in every case.
-    ``method`` picks how frames are read (see ``open_capture``). Raises
+    ``method`` picks how frames are read (see ``open_capture``). With
+    ``drop_privileges`` (the capture process; never a process that goes on
+    to do other things) every capability is given up for good once the
+    socket is open and the output created, before the ready event. Raises
     BadInput, CaptureNotPermitted or CaptureFailed, each after an ``error``
     event on ``status``.
     """
     reporter = _Status(status)
     try:
-        return _run(interface, bpf or None, output, count, duration, reporter, method)
+        return _run(interface, bpf or None, output, count, duration, reporter, method,
+                    drop_privileges)
     except VisualizerError as err:
         reporter.emit("error", message=str(err), exit_code=err.exit_code)
         raise
 
 
 def _run(interface: str, bpf: str | None, output: str, count: int | None,
-         duration: float | None, status: _Status, method: str) -> CaptureStats:
+         duration: float | None, status: _Status, method: str,
+         drop_privileges: bool) -> CaptureStats:
     linktype, loopback = interface_linktype(interface)
     program, description = kernel_program(bpf, linktype, loopback)
     stop = _StopRequest()
@@ -607,6 +813,8 @@ def _run(interface: str, bpf: str | None, output: str, count: int | None,
             try:
                 _write_all(out, pcap_file_header(linktype))
                 output_file.publish()
+                if drop_privileges:  # nothing from here on needs one
+                    drop_all_capabilities()
                 status.emit("ready", interface=interface, linktype=linktype, filter=bpf,
                             kernel_filter=description, snaplen=PCAP_SNAPLEN,
                             method=reader.name)
