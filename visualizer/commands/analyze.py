@@ -20,15 +20,11 @@ from visualizer.core.decode.store import PacketStore, format_address, format_end
 from visualizer.core.flows.analysis import Analysis, analysis_names, analyze
 from visualizer.core.flows.summaries import ConversationStats, conversation_stats, full_stats
 from visualizer.core.pcap.format import linktype_text
+from visualizer.core.session import Session
 from visualizer.core.tcp.segment import flag_text
 
 PROTOCOLS = {dec.PROTO_TCP: "TCP", dec.PROTO_UDP: "UDP", dec.PROTO_ICMP: "ICMP",
              dec.PROTO_ICMPV6: "ICMPv6"}
-
-
-def load(path: str) -> tuple[PacketStore, Analysis]:
-    store = PacketStore.from_file(path)
-    return store, analyze(store)
 
 
 def packet_records(store: PacketStore, analysis: Analysis) -> Iterator[dict[str, Any]]:
@@ -161,22 +157,18 @@ def _conversation_line(number: int, endpoints: tuple[tuple[bytes, int], tuple[by
 
 
 def analyze_command(path: str, *, json_lines: bool, stats: bool, out: TextIO) -> int:
-    if stats:
-        store = PacketStore.from_file(path)
-        try:
-            warn_about(path, store)
+    # closed at the end (the mapping and its descriptor): callers may run many files
+    with Session.load(path, analyse=not stats) as session:
+        warn_about(session)
+        store, analysis = session.store, session.analysis
+        assert store is not None
+        if stats:
             print_stats(stats_of(store), out)
-        finally:
-            store.close()  # the mapping and its descriptor: callers may run many files
-        return 0
-    store, analysis = load(path)
-    try:
-        warn_about(path, store)
+            return 0
+        assert analysis is not None
         for rec in packet_records(store, analysis):
             if json_lines:
                 out.write(json.dumps(rec, separators=(",", ":")) + "\n")
             else:
                 out.write(_table_line(rec) + "\n")
-    finally:
-        store.close()
     return 0

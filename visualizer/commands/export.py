@@ -11,12 +11,10 @@ from __future__ import annotations
 import sys
 
 from visualizer.commands import warn_about
-from visualizer.core.decode.store import PacketStore
 from visualizer.core.errors import BadInput
 from visualizer.core.export import export_packets, format_for_path, packet_comments
-from visualizer.core.flows.analysis import analyze
 from visualizer.core.output import check_output
-from visualizer.core.pcap.recording import RecordingInfo
+from visualizer.core.session import Session
 
 
 def export_command(path: str, output: str, *, stream: int | None, fmt: str | None,
@@ -34,10 +32,10 @@ def export_command(path: str, output: str, *, stream: int | None, fmt: str | Non
         raise BadInput(f"--absolute and --scale only apply to --format svg, not {fmt}")
     if annotate and fmt != "pcapng":
         raise BadInput("--annotate needs pcapng: classic pcap has no packet comments")
-    store = PacketStore.from_file(path)
-    try:
-        warn_about(path, store)
-        analysis = analyze(store) if stream is not None or annotate else None
+    with Session.load(path, analyse=stream is not None or annotate) as session:
+        warn_about(session)
+        store, analysis = session.store, session.analysis
+        assert store is not None
         if analysis is None or stream is None:
             indices = list(range(len(store)))
         else:
@@ -46,11 +44,9 @@ def export_command(path: str, output: str, *, stream: int | None, fmt: str | Non
                 raise BadInput(f"there is no TCP stream {stream}: {path} has {count} "
                                "(numbered from 0, see 'visualizer analyze --stats')")
             indices = analysis.stream_indices(stream).tolist()
-        info = RecordingInfo.from_capture(store.capture)
         comments = packet_comments(analysis, indices) if annotate and analysis else {}
-        written = export_packets(store, indices, output, fmt, comments=comments, info=info)
-    finally:
-        store.close()
+        written = export_packets(store, indices, output, fmt, comments=comments,
+                                 info=session.recording)
     note = ", each with its explanation as a comment" if comments else ""
     print(f"wrote {output}: {written} packets ({fmt}){note}", file=sys.stderr)
     return 0
@@ -59,28 +55,22 @@ def export_command(path: str, output: str, *, stream: int | None, fmt: str | Non
 def _export_svg(path: str, output: str, *, stream: int | None, absolute: bool,
                 scale: str) -> int:
     """The ladder of ``stream``, or of every conversation in one picture, as SVG."""
-    from visualizer.core.ladder.build import attach_calls, combined_ladder, tcp_ladder
+    from visualizer.core.ladder.build import Ladder, attach_calls, tcp_ladder
     from visualizer.core.ladder.scene import LadderScene, write_svg
     from visualizer.core.playback.timescale import positions
 
-    store = PacketStore.from_file(path)
-    try:
-        warn_about(path, store)
-        analysis = analyze(store)
+    with Session.load(path) as session:
+        warn_about(session)
+        assert session.analysis is not None
+        ladder: Ladder | None
         if stream is not None:
-            ladder = tcp_ladder(analysis, stream, absolute=absolute)
+            ladder = attach_calls(tcp_ladder(session.analysis, stream, absolute=absolute),
+                                  session.recording)
         else:
-            streams, flows = len(analysis.tcp_summaries), len(analysis.udp_flows)
-            try:
-                ladder = combined_ladder(analysis, range(streams), range(flows),
-                                         absolute=absolute, others=True)
-            except BadInput:
-                raise BadInput(f"{path}: nothing to draw: no packet has IP or Ethernet "
-                               "addresses") from None
-        ladder = attach_calls(ladder, RecordingInfo.from_capture(store.capture))
+            ladder = session.ladder(session.ladder_window(everything=True), absolute=absolute)
+        if ladder is None:
+            raise BadInput(f"{path}: nothing to draw: no packet has IP or Ethernet addresses")
         write_svg(LadderScene(ladder, positions(ladder.timestamps(), scale)), output)
-    finally:
-        store.close()
     print(f"wrote {output}: {ladder.title}, {len(ladder.arrows)} packets (svg)",
           file=sys.stderr)
     return 0

@@ -12,8 +12,6 @@ from __future__ import annotations
 from typing import TextIO
 
 from visualizer.commands import warn_about
-from visualizer.core.decode.store import PacketStore
-from visualizer.core.flows.analysis import analyze
 from visualizer.core.ladder.build import (
     CallEvent,
     Ladder,
@@ -22,7 +20,7 @@ from visualizer.core.ladder.build import (
     other_ladder,
     tcp_ladder,
 )
-from visualizer.core.pcap.recording import RecordingInfo
+from visualizer.core.session import Session
 
 TIME_WIDTH = 12
 LANE_GAP = 66
@@ -80,10 +78,10 @@ def render(ladder: Ladder) -> list[str]:
 
 
 def ladder_command(path: str, *, stream: int | None, absolute: bool, out: TextIO) -> int:
-    store = PacketStore.from_file(path)
-    try:
-        warn_about(path, store)
-        analysis = analyze(store)
+    with Session.load(path) as session:
+        warn_about(session)
+        analysis = session.analysis
+        assert analysis is not None
         if stream is not None:
             ladders = [tcp_ladder(analysis, stream, absolute=absolute)]
         else:
@@ -91,8 +89,7 @@ def ladder_command(path: str, *, stream: int | None, absolute: bool, out: TextIO
             others = other_ladder(analysis)
             if others.arrows:
                 ladders.append(others)
-        recording = RecordingInfo.from_capture(store.capture)
-        ladders = [attach_calls(ladder, recording) for ladder in ladders]
+        ladders = [attach_calls(ladder, session.recording) for ladder in ladders]
         if not ladders:
             out.write("nothing to draw: no packet of this capture has IP or Ethernet "
                       "addresses\n")
@@ -100,6 +97,4 @@ def ladder_command(path: str, *, stream: int | None, absolute: bool, out: TextIO
             if k:
                 out.write("\n")
             out.write("\n".join(render(ladder)) + "\n")
-    finally:
-        store.close()
     return 0
