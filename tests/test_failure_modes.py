@@ -184,7 +184,7 @@ def test_gui_export_to_a_full_disk_says_nothing_was_written(
         assert window.open_path(str(source))
     out = tiny_disk / "export.pcapng"
     out.write_bytes(PREVIOUS)
-    window._export(str(out), "pcapng", range(window.document.count))
+    window._export(str(out), "pcapng", range(window.document.session.count))
     ((title, text),) = warnings
     assert title == "Export failed"
     assert "No space left on device" in text and "nothing was written" in text, text
@@ -285,7 +285,7 @@ def test_the_gui_says_a_capture_was_cut_off(qtbot: QtBot, tmp_path: Path) -> Non
     doc = Document()
     with qtbot.wait_signal(doc.finished, timeout=10_000) as finished:
         doc.open_file(str(path))
-    assert doc.count == 10
+    assert doc.session.count == 10
     assert "ends inside" in finished.args[0]
     doc.close()
 
@@ -348,10 +348,10 @@ def test_the_gui_lists_unknown_link_packets_with_the_number(qtbot: QtBot,
     with qtbot.wait_signal(doc.finished, timeout=10_000) as finished:
         doc.open_file(str(path))
     assert finished.args == [""]
-    assert doc.count == 2 and table.model.rowCount() == 2
+    assert doc.session.count == 2 and table.model.rowCount() == 2
     row = [table.model.data(table.model.index(0, c)) for c in range(table.model.columnCount())]
     assert any("147" in str(cell) for cell in row), row
-    store, analysis = doc.store, doc.analysis
+    store, analysis = doc.session.store, doc.session.analysis
     assert store is not None and analysis is not None
     detail = PacketDetail()
     qtbot.addWidget(detail)

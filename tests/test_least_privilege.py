@@ -91,7 +91,7 @@ SESSION = textwrap.dedent("""
     spool = str(new_spool_path())
 
     def poll():
-        if doc.store is not None and doc.capture_pid is not None:
+        if doc.session.store is not None and doc.capture_pid is not None:
             say("capturing", capture_pid=doc.capture_pid, spool=spool)
             ready.stop()
 
@@ -100,11 +100,11 @@ SESSION = textwrap.dedent("""
             doc.stop()
 
     def finished(message):
-        say("finished", message=message, count=doc.count)
+        say("finished", message=message, count=doc.session.count)
         app.quit()
 
     def give_up():
-        say("timeout", count=doc.count)
+        say("timeout", count=doc.session.count)
         app.quit()
 
     ready = QTimer()

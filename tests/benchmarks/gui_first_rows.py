@@ -106,7 +106,7 @@ def run(app: QApplication, path: str, view: str, settings_dir: str) -> Result:
     def on_finished(message: str) -> None:
         result.finished = time.perf_counter() - start
         result.message = message
-        result.count = doc.count
+        result.count = doc.session.count
 
         def stop() -> None:
             meter.stop()

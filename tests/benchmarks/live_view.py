@@ -78,7 +78,7 @@ def run(app: QApplication, exe: str, view: str, home: str, rate: float,
 
     def wait_ready() -> None:
         nonlocal sender
-        if doc.store is None:  # the capture process is not ready yet
+        if doc.session.store is None:  # the capture process is not ready yet
             if doc.busy:
                 QTimer.singleShot(20, wait_ready)
             return
@@ -96,7 +96,7 @@ def run(app: QApplication, exe: str, view: str, home: str, rate: float,
     def on_finished(message: str) -> None:
         meter.stop()
         result.message = message
-        result.count = doc.count
+        result.count = doc.session.count
         QTimer.singleShot(0, app.quit)
 
     doc.capture_stats.connect(on_stats)

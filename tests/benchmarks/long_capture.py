@@ -66,7 +66,7 @@ def main() -> None:
         doc = Document()
         doc.start_capture("lo", f"udp port {port}", os.path.join(tmp, "spool.pcap"),
                           keep_last=args.keep)
-        while doc.store is None:
+        while doc.session.store is None:
             app.processEvents()
             time.sleep(0.01)
         stop, sent = threading.Event(), list[int]()
@@ -81,9 +81,9 @@ def main() -> None:
             app.processEvents()
             now = time.monotonic()
             if now >= next_sample:
-                captured = doc.first_number - 1 + doc.count
-                samples.append((now - start, captured, doc.count, rss_mb()))
-                print(f"{now - start:9.0f} {captured:10,} {doc.count:9,} {rss_mb():8.1f}",
+                captured = doc.session.first_number - 1 + doc.session.count
+                samples.append((now - start, captured, doc.session.count, rss_mb()))
+                print(f"{now - start:9.0f} {captured:10,} {doc.session.count:9,} {rss_mb():8.1f}",
                       flush=True)
                 next_sample += args.every
             time.sleep(0.01)
@@ -93,7 +93,7 @@ def main() -> None:
         while doc.busy:
             app.processEvents()
             time.sleep(0.01)
-        captured = doc.first_number - 1 + doc.count
+        captured = doc.session.first_number - 1 + doc.session.count
         print(f"sent {sent[0]:,}, captured {captured:,}, lost {sent[0] - captured:,}; "
               f"RSS first sample {samples[0][3]:.1f} MB, last {rss_mb():.1f} MB; "
               f"keep_last={args.keep or 'all'}")

@@ -24,8 +24,7 @@ import pytest
 from oracle import tshark_tcp
 from signals import default_sigint
 
-from visualizer.commands.path_records import path_packet_records, view_of
-from visualizer.core.decode.store import PacketStore
+from visualizer.commands.path_records import path_packet_records
 from visualizer.core.path.fates import ARRIVED, SENT
 from visualizer.core.path.link import DELIVERED, DUPLICATED, LOST, QUEUE_FULL
 from visualizer.core.path.netns import NETNS_DIR, missing_capabilities
@@ -33,6 +32,7 @@ from visualizer.core.path.network import NAMESPACE_PREFIX
 from visualizer.core.pcap.reader import CaptureFile
 from visualizer.core.pcap.recording import RecordingInfo
 from visualizer.core.record import record
+from visualizer.core.session import Session
 
 pytestmark = [
     pytest.mark.capture,
@@ -87,14 +87,15 @@ def recorded(tmp_path: Path, scenario: str, *params: str) -> tuple[Path, list[di
     out = tmp_path / f"{scenario}.pcapng"
     result = record(scenario, list(params), str(out), timeout=60)
     assert result.run.error is None, result.run.error
-    store = PacketStore.from_file(str(out))
-    try:
-        view = view_of(store)
-        assert view is not None
-        rows = list(path_packet_records(store, view))
-    finally:
-        store.close()
-    return out, rows
+    return out, path_rows(out)
+
+
+def path_rows(path: Path) -> list[dict[str, Any]]:
+    """``analyze --json`` of a path recording, through the Session as the CLI does."""
+    with Session.load(str(path)) as session:
+        view = session.path_view
+        assert view is not None and session.store is not None and session.analysis is not None
+        return list(path_packet_records(session.store, session.analysis, view))
 
 
 def path_info(path: Path) -> dict[str, Any]:
@@ -207,14 +208,10 @@ def test_a_small_queue_overflows_and_tcp_recovers(tmp_path: Path) -> None:
     # our analysis is the analysed end's, which is tshark's of that end exported alone
     server = export_end(out, "server")
     theirs = tshark_tcp(server)
-    store = PacketStore.from_file(str(out))
-    try:
-        view = view_of(store)
-        assert view is not None
-        at_end = set(view.analysed.tolist())
-        ours = [r for r in path_packet_records(store, view) if r["frame"] - 1 in at_end]
-    finally:
-        store.close()
+    with Session.load(str(out)) as session:
+        assert session.path_view is not None
+        at_end = set(session.path_view.analysed.tolist())
+    ours = [r for r in path_rows(out) if r["frame"] - 1 in at_end]
     assert len(ours) == len(theirs)
     for k, mine in enumerate(ours, 1):
         assert (mine["stream"], mine["seq"], mine["ack"], mine["len"],

@@ -26,8 +26,7 @@ import pytest
 from leaks import open_fds
 from signals import default_sigint
 
-from visualizer.commands.path_records import path_packet_records, view_of
-from visualizer.core.decode.store import PacketStore
+from visualizer.commands.path_records import path_packet_records
 from visualizer.core.errors import BadInput
 from visualizer.core.path.netns import (
     NETNS_DIR,
@@ -40,6 +39,7 @@ from visualizer.core.path.network import NAMESPACE_PREFIX
 from visualizer.core.pcap.reader import CaptureFile
 from visualizer.core.pcap.recording import RecordingInfo
 from visualizer.core.record import STAGE_RUN, RecordingCancelled, record
+from visualizer.core.session import Session
 from visualizer.core.traffic import get_scenario, parse_params
 from visualizer.core.traffic.tcp_lossy import TcpLossy
 
@@ -195,13 +195,10 @@ def test_namespaces_of_dead_processes_are_removed() -> None:
 
 
 def _rows(path: Path) -> list[dict[str, object]]:
-    store = PacketStore.from_file(str(path))
-    try:
-        view = view_of(store)
-        assert view is not None
-        return list(path_packet_records(store, view))
-    finally:
-        store.close()
+    with Session.load(str(path)) as session:
+        view = session.path_view
+        assert view is not None and session.store is not None and session.analysis is not None
+        return list(path_packet_records(session.store, session.analysis, view))
 
 
 @needs_admin

@@ -83,14 +83,14 @@ def test_selecting_a_conversation_filters_the_packet_table(qtbot, tmp_path: Path
     total = table.model.rowCount()
     with qtbot.wait_signal(doc.conversation_changed):
         pane.view.selectRow(1)
-    assert doc.conversation == ("tcp", 1)
+    assert doc.session.conversation == ("tcp", 1)
     second = int(text(pane.model, 1, PACKETS))
     assert table.model.rowCount() == second < total
     assert text(pane.model, 1, PROBLEMS) == "1"
     assert pane.show_all.isEnabled() and "TCP 1" in pane.status.text()
     with qtbot.wait_signal(doc.conversation_changed):
         pane.show_all.click()
-    assert doc.conversation is None
+    assert doc.session.conversation is None
     assert table.model.rowCount() == total
     assert pane.view.selectionModel().selectedRows() == []
 
@@ -105,7 +105,7 @@ def test_the_document_filter_moves_the_selection(qtbot, tmp_path: Path) -> None:
     assert pane.selected_key() == ("tcp", 1)
     doc.set_conversation(None)
     assert pane.selected_key() is None
-    assert doc.conversation is None
+    assert doc.session.conversation is None
 
 
 def test_sorting_by_packets(qtbot, tmp_path: Path) -> None:
@@ -116,7 +116,7 @@ def test_sorting_by_packets(qtbot, tmp_path: Path) -> None:
     counts = [int(text(pane.proxy, r, PACKETS)) for r in range(3)]
     assert counts == sorted(counts, reverse=True) and len(set(counts)) == 3
     pane.view.selectRow(0)
-    assert doc.conversation == pane.proxy.data(pane.proxy.index(0, 0), KEY_ROLE)
+    assert doc.session.conversation == pane.proxy.data(pane.proxy.index(0, 0), KEY_ROLE)
 
 
 def test_refreshes_while_growing_and_keeps_the_selection(qtbot, qtmodeltester,
@@ -142,17 +142,17 @@ def test_refreshes_while_growing_and_keeps_the_selection(qtbot, qtmodeltester,
             pane.view.selectionModel().setCurrentIndex(
                 pane.proxy.index(0, 0), QItemSelectionModel.SelectionFlag.ClearAndSelect
                 | QItemSelectionModel.SelectionFlag.Rows)
-            picked.append(doc.conversation)
+            picked.append(doc.session.conversation)
 
     pane.model.rowsInserted.connect(lambda *_: pick_first(0))
     with qtbot.wait_signal(doc.finished, timeout=30_000):
         doc.open_file(str(path))
-    assert doc.count > FIRST_BATCH  # it did arrive in batches
+    assert doc.session.count > FIRST_BATCH  # it did arrive in batches
     # the last refresh follows ``finished`` in an event-loop turn of its own
     qtbot.waitUntil(lambda: pane.model.rowCount() == 600, timeout=5_000)
-    assert len(doc.conversations()) == 600
+    assert len(doc.session.conversations()) == 600
     assert picked == [("tcp", 0)]
-    assert doc.conversation == ("tcp", 0) == pane.selected_key()
+    assert doc.session.conversation == ("tcp", 0) == pane.selected_key()
     last = pane.model.row_of(("tcp", 599))
     assert text(pane.model, last, STATES) == "TIME-WAIT / CLOSED"
     assert text(pane.model, last, PROBLEMS) == "1"
@@ -167,7 +167,7 @@ def test_grown_bursts_are_throttled(qtbot, tmp_path: Path) -> None:
     fetch = model._fetch
     model._fetch = lambda: calls.append(1) or fetch()  # type: ignore[method-assign]
     for _ in range(50):
-        doc.grown.emit(doc.count)
+        doc.grown.emit(doc.session.count)
     assert len(calls) == 0  # the model was just built: the first refresh waits
     qtbot.wait_until(lambda: len(calls) == 1, timeout=2000)
     qtbot.wait(100)
@@ -190,7 +190,7 @@ def test_a_costly_refresh_comes_less_often(qtbot, tmp_path: Path) -> None:
     model._fetch = slow_fetch  # type: ignore[method-assign]
     model.refresh()
     for _ in range(30):  # grown signals for 1.5 s
-        doc.grown.emit(doc.count)
+        doc.grown.emit(doc.session.count)
         qtbot.wait(50)
     # it goes on refreshing, but 1 s apart (ten times the 0.1 s a refresh takes),
     # not every REFRESH_SECONDS (0.5 s)

@@ -100,12 +100,12 @@ class Views:
     def show_all(self) -> None:
         """Ask every view of the window for what it shows of the loaded file."""
         doc, win = self.doc, self.window
-        store, analysis = doc.store, doc.analysis
+        store, analysis = doc.session.store, doc.session.analysis
         assert store is not None and analysis is not None
-        assert len(store) == doc.count
+        assert len(store) == doc.session.count
         model = win.packet_table.model
-        assert model.rowCount() == doc.count
-        for row in {0, doc.count - 1} if doc.count else ():
+        assert model.rowCount() == doc.session.count
+        for row in {0, doc.session.count - 1} if doc.session.count else ():
             for column in range(model.columnCount()):
                 index = model.index(row, column, QModelIndex())
                 for role in ROLES:
@@ -113,26 +113,26 @@ class Views:
                 assert isinstance(model.data(index, Qt.ItemDataRole.DisplayRole), str)
 
         win.conversations.model.refresh()
-        assert win.conversations.model.rowCount() == len(doc.conversations())
-        if not doc.count:
+        assert win.conversations.model.rowCount() == len(doc.session.conversations())
+        if not doc.session.count:
             return
         stage = win.stage
         # What the stage built from the document's own signals.
         self.qtbot.waitUntil(lambda: stage.timeline.has_data(), timeout=5000)
-        assert len(stage.timeline.packet_times()) == doc.count
+        assert len(stage.timeline.packet_times()) == doc.session.count
         drawable = (analysis.tcp_summaries or analysis.udp_flows
-                    or other_ladder(analysis, limit=doc.count).arrows)
+                    or other_ladder(analysis, limit=doc.session.count).arrows)
         if drawable:
             assert stage.ladder is not None and stage.ladder.arrows
             assert not stage.ladder_view.render_image(visible_only=True).isNull()
         else:
             assert stage.ladder is None
             assert stage.ladder_view.empty_text == NO_HOSTS_TEXT
-        for i in sorted({0, doc.count - 1}):
+        for i in sorted({0, doc.session.count - 1}):
             doc.set_current(i)
             QApplication.processEvents()
             assert win.detail.nodes()
-        for i in range(doc.count):
+        for i in range(doc.session.count):
             assert explain(analysis, i).title
         assert not win.grab().isNull()  # paint the whole window, as --screenshot does
         assert not self.messages, self.messages
@@ -140,7 +140,7 @@ class Views:
 
 def outcome_of(views: Views, message: str) -> tuple[str, str]:
     """("fully" | "partly", why) for a file the document loaded."""
-    store = views.doc.store
+    store = views.doc.session.store
     assert store is not None
     if message:
         return "partly", message.split(" at byte")[0]
@@ -171,7 +171,7 @@ def open_one(qtbot: QtBot, views: Views, path: Path) -> Outcome:
         message = str(done.args[0])
         assert "internal error" not in message, f"{path.name}: {message}"
         result.kind, result.why = outcome_of(views, message)
-        result.packets = views.doc.count
+        result.packets = views.doc.session.count
         views.show_all()
     result.seconds = time.perf_counter() - started
     result.growth = peak_bytes(peak_measured) - before

@@ -1,35 +1,54 @@
-"""The Document: background loading and live capture into one store."""
+"""The Document: the Session read in a background thread, its changes as signals.
+
+What the Session computes is tested without Qt in tests/core/test_session.py.
+"""
 
 from __future__ import annotations
 
-import gc
 import socket
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from documents import exchanges_pcap, open_document
+from captures import exchanges_pcap
+from documents import open_document
 
 from visualizer.core.errors import BadInput
-from visualizer.gui import document
-from visualizer.gui.document import CHUNK, FIRST_BATCH, Document
+from visualizer.core.session import CHUNK
+from visualizer.gui.document import FIRST_BATCH, Document
 
 SAMPLES = Path(__file__).parents[2] / "resources" / "samples"
 
 
 def test_open_sample(qtbot) -> None:
+    doc = Document()
+    scenarios: list[str] = []
+    doc.reset.connect(lambda: scenarios.append(
+        doc.session.recording.scenario if doc.session.recording else ""))
+    with qtbot.wait_signal(doc.finished, timeout=30_000) as blocker:
+        doc.open_file(str(SAMPLES / "tcp-handshake.pcapng"))
+    assert blocker.args == [""]
+    # the recording is there before the views hear of the new capture
+    assert scenarios == ["", "tcp-handshake"]
+    assert doc.session.count == 14 and not doc.busy
+    with qtbot.wait_signal(doc.reset):
+        doc.close()
+    assert doc.session.count == 0 and doc.session.store is None
+
+
+def test_selection_signals(qtbot) -> None:
     doc = open_document(qtbot, SAMPLES / "tcp-handshake.pcapng")
-    assert doc.count == 14 and not doc.busy
-    assert doc.recording is not None and doc.recording.scenario == "tcp-handshake"
-    (conv,) = doc.conversations()
-    assert conv.kind == "tcp" and conv.packets == 14
-    assert conv.states == "TIME-WAIT / CLOSED"
-    doc.set_conversation(("tcp", 0))
-    indices = doc.visible_indices()
-    assert indices is not None and indices.tolist() == list(range(14))
+    with qtbot.wait_signal(doc.current_changed) as blocker:
+        doc.set_current(3)
+    assert blocker.args == [3]
+    with qtbot.assert_not_emitted(doc.current_changed):
+        doc.set_current(3)
+    with qtbot.wait_signal(doc.conversation_changed):
+        doc.set_conversation(("tcp", 0))
+    with qtbot.assert_not_emitted(doc.conversation_changed):
+        doc.set_conversation(("tcp", 0))
     doc.close()
-    assert doc.count == 0 and doc.store is None
 
 
 def test_large_file_arrives_in_batches(qtbot, tmp_path: Path) -> None:
@@ -40,17 +59,20 @@ def test_large_file_arrives_in_batches(qtbot, tmp_path: Path) -> None:
     with qtbot.wait_signal(doc.finished, timeout=30_000):
         doc.open_file(str(path))
     assert counts[0] == FIRST_BATCH
-    assert counts[-1] == doc.count == 6003
+    assert counts[-1] == doc.session.count == 6003
     assert counts == sorted(counts)
-    assert len(doc.kinds()) == 6003
+    assert len(doc.session.kinds()) == 6003
     doc.close()
 
 
-def test_not_a_capture_is_refused(tmp_path: Path) -> None:
+def test_not_a_capture_is_refused_and_the_open_one_stays(qtbot, tmp_path: Path) -> None:
     bad = tmp_path / "x.pcap"
     bad.write_bytes(b"hello world, not a capture")
-    with pytest.raises(BadInput, match="not a pcap"):
-        Document().open_file(str(bad))
+    doc = open_document(qtbot, SAMPLES / "tcp-handshake.pcapng")
+    with qtbot.assert_not_emitted(doc.reset), pytest.raises(BadInput, match="not a pcap"):
+        doc.open_file(str(bad))
+    assert doc.session.count == 14 and doc.session.store is not None
+    doc.close()
 
 
 def _udp_traffic(stop: threading.Event, port: int) -> None:
@@ -71,9 +93,9 @@ def test_live_capture_shows_packets_while_they_flow(qtbot, tmp_path: Path) -> No
         stop = threading.Event()
         sender = threading.Thread(target=_udp_traffic, args=(stop, port))
         try:
-            qtbot.wait_until(lambda: doc.store is not None, timeout=15_000)
+            qtbot.wait_until(lambda: doc.session.store is not None, timeout=15_000)
             sender.start()
-            qtbot.wait_until(lambda: doc.count >= 50, timeout=15_000)
+            qtbot.wait_until(lambda: doc.session.count >= 50, timeout=15_000)
             assert doc.busy
         finally:
             stop.set()
@@ -82,8 +104,8 @@ def test_live_capture_shows_packets_while_they_flow(qtbot, tmp_path: Path) -> No
         with qtbot.wait_signal(doc.finished, timeout=15_000) as blocker:
             doc.stop()
         assert blocker.args == [""]
-        assert doc.conversations()[0].kind == "udp"
-        assert doc.count >= 50 and spool.exists()
+        assert doc.session.conversations()[0].kind == "udp"
+        assert doc.session.count >= 50 and spool.exists()
         doc.close()
 
 
@@ -93,7 +115,7 @@ def test_bad_filter_is_reported_not_run(qtbot, tmp_path: Path) -> None:
     with qtbot.wait_signal(doc.finished, timeout=15_000) as blocker:
         doc.start_capture("lo", "tcp port", str(tmp_path / "x.pcap"))
     assert "invalid capture filter" in blocker.args[0]
-    assert doc.count == 0 and not (tmp_path / "x.pcap").exists()
+    assert doc.session.count == 0 and not (tmp_path / "x.pcap").exists()
 
 
 @pytest.mark.capture
@@ -107,17 +129,17 @@ def test_capture_process_killed_mid_capture_is_reported_and_packets_stay(
         port = sink.getsockname()[1]
         doc = Document()
         doc.start_capture("lo", f"udp port {port}", str(tmp_path / "live.pcap"))
-        qtbot.wait_until(lambda: doc.store is not None, timeout=15_000)
+        qtbot.wait_until(lambda: doc.session.store is not None, timeout=15_000)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             for _ in range(30):
                 s.sendto(b"before the kill", ("127.0.0.1", port))
-        qtbot.wait_until(lambda: doc.count == 30, timeout=15_000)
+        qtbot.wait_until(lambda: doc.session.count == 30, timeout=15_000)
         child = doc.capture_pid
         assert child is not None
         with qtbot.wait_signal(doc.finished, timeout=15_000) as blocker:
             os.kill(child, signal.SIGKILL)
         assert "SIGKILL" in blocker.args[0] and "30 packets" in blocker.args[0]
-        assert doc.count == 30 and not doc.busy
+        assert doc.session.count == 30 and not doc.busy
         doc.close()
 
 
@@ -128,22 +150,19 @@ def test_ring_buffer_keeps_the_most_recent_packets(qtbot, tmp_path: Path) -> Non
         port = sink.getsockname()[1]
         doc = Document()
         resets: list[int] = []
-        doc.reset.connect(lambda: resets.append(doc.count))
+        doc.reset.connect(lambda: resets.append(doc.session.count))
         doc.start_capture("lo", f"udp port {port}", str(tmp_path / "ring.pcap"),
                           keep_last=1000)
-        qtbot.wait_until(lambda: doc.store is not None, timeout=15_000)
+        qtbot.wait_until(lambda: doc.session.store is not None, timeout=15_000)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             for i in range(6000):
                 s.sendto(f"datagram {i:05d}".encode(), ("127.0.0.1", port))
                 if i % 500 == 0:
                     qtbot.wait(60)  # let the follower take batches, as live traffic would
-        qtbot.wait_until(lambda: doc.first_number + doc.count - 1 == 6000, timeout=20_000)
-        assert 1000 <= doc.count <= 2000, "memory holds about keep_last packets"
-        assert len(resets) >= 3
-        last = doc.store.frame(doc.count - 1)
-        assert last.endswith(b"datagram 05999")
-        first = doc.store.frame(0)
-        assert first.endswith(f"datagram {doc.first_number - 1:05d}".encode())
+        qtbot.wait_until(lambda: doc.session.first_number + doc.session.count - 1 == 6000,
+                         timeout=20_000)
+        assert 1000 <= doc.session.count <= 2000, "memory holds about keep_last packets"
+        assert len(resets) >= 3  # a reset each time the ring buffer moved on
         with qtbot.wait_signal(doc.finished, timeout=15_000) as blocker:
             doc.stop()
         assert blocker.args == [""]
@@ -156,8 +175,8 @@ def test_loader_makes_way_while_the_window_is_busy(qtbot, tmp_path: Path) -> Non
     path = exchanges_pcap(tmp_path / "busy.pcap", 40_000)
     doc = Document()
     doc.open_file(str(path))
-    qtbot.waitUntil(lambda: doc.count >= FIRST_BATCH, timeout=10_000)
-    store = doc.store
+    qtbot.waitUntil(lambda: doc.session.count >= FIRST_BATCH, timeout=10_000)
+    store = doc.session.store
     assert store is not None
     qtbot.wait(50)  # the heartbeat is running
     before = len(store)
@@ -165,7 +184,7 @@ def test_loader_makes_way_while_the_window_is_busy(qtbot, tmp_path: Path) -> Non
     during = len(store) - before
     with qtbot.wait_signal(doc.finished, timeout=60_000):
         pass
-    assert doc.count == 80_003
+    assert doc.session.count == 80_003
     # a chunk or two go on until the heartbeat counts as late (25 ms), and one
     # follows each longest wait (0.25 s): about five in 0.6 s, a few more on a
     # busy machine. Without the waiting the loader read the rest of the file
@@ -183,14 +202,5 @@ def test_wait_does_not_slow_the_loader_down(qtbot, tmp_path: Path) -> None:
     assert doc.wait(30)
     # backing off would take at least 0.25 s per chunk: 40 chunks, 10 s
     assert time.monotonic() - start < 5
-    assert len(doc.store or ()) == 40_003
-    doc.close()
-
-
-def test_a_big_capture_is_frozen_out_of_the_garbage_collector(
-        qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(document, "FREEZE_FROM", 1_000)
-    frozen = gc.get_freeze_count()
-    doc = open_document(qtbot, exchanges_pcap(tmp_path / "busy.pcap", 2_000))
-    assert gc.get_freeze_count() > frozen
+    assert len(doc.session.store or ()) == 40_003
     doc.close()

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from documents import hosts_pcap
+from captures import hosts_pcap
 from PyQt6.QtCore import QSettings, Qt
 
 from visualizer.core.capture.privileges import CapturePermission
@@ -29,12 +29,12 @@ def _open(qtbot, win: MainWindow, path: Path) -> None:
 def test_open_sample_fills_every_view(qtbot, window: MainWindow) -> None:
     _open(qtbot, window, HANDSHAKE)
     doc = window.document
-    assert doc.count == 14
+    assert doc.session.count == 14
     assert "tcp-handshake.pcapng" in window.windowTitle()
     assert window.packet_table.model.rowCount() == 14
     assert window.conversations.model.rowCount() >= 1
     # the first packet is selected: details, hex and explanation follow it
-    qtbot.wait_until(lambda: doc.current == 0)
+    qtbot.wait_until(lambda: doc.session.current == 0)
     labels = [n.label for n in window.detail.nodes()]
     assert "TCP" in " ".join(labels)
     assert "SYN" in window.stage.explanation.title.text()
@@ -64,17 +64,17 @@ def test_keys_step_through_every_view(qtbot, window: MainWindow) -> None:
     doc = window.document
     stage = window.stage
     stage.first()
-    qtbot.wait_until(lambda: doc.current == 0)
+    qtbot.wait_until(lambda: doc.session.current == 0)
     qtbot.keyClick(window, Qt.Key.Key_Right)
-    qtbot.wait_until(lambda: doc.current == 1, timeout=5_000)  # after its flight
+    qtbot.wait_until(lambda: doc.session.current == 1, timeout=5_000)  # after its flight
     assert window.packet_table.selected_indices() == [1]
     assert "SYN-ACK" in stage.explanation.title.text()
     qtbot.keyClick(window, Qt.Key.Key_End)
-    qtbot.wait_until(lambda: doc.current == 13)
+    qtbot.wait_until(lambda: doc.session.current == 13)
     qtbot.keyClick(window, Qt.Key.Key_Left)
-    qtbot.wait_until(lambda: doc.current == 12)
+    qtbot.wait_until(lambda: doc.session.current == 12)
     qtbot.keyClick(window, Qt.Key.Key_Home)
-    qtbot.wait_until(lambda: doc.current == 0)
+    qtbot.wait_until(lambda: doc.session.current == 0)
     # clicking a row elsewhere moves the playback too
     doc.set_current(6)
     assert stage.playback.packet == 6
@@ -87,7 +87,7 @@ def test_space_plays_the_animation(qtbot, window: MainWindow) -> None:
     stage.speed.setValue(stage.speed.maximum())  # 16x: a packet every few frames
     qtbot.keyClick(window, Qt.Key.Key_Space)
     assert stage.playback.playing
-    qtbot.wait_until(lambda: window.document.current >= 3, timeout=10_000)
+    qtbot.wait_until(lambda: window.document.session.current >= 3, timeout=10_000)
     qtbot.keyClick(window, Qt.Key.Key_Space)
     assert not stage.playback.playing
 
@@ -98,7 +98,7 @@ def test_export_conversation_matches_tshark(qtbot, window: MainWindow, tmp_path:
     _open(qtbot, window, HANDSHAKE)
     doc = window.document
     doc.set_conversation(("tcp", 0))
-    visible = doc.visible_indices()
+    visible = doc.session.visible_indices()
     assert visible is not None
     out = tmp_path / "conversation.pcapng"
     window._export(str(out), "pcapng", visible.tolist())
@@ -107,7 +107,7 @@ def test_export_conversation_matches_tshark(qtbot, window: MainWindow, tmp_path:
                           check=True).stdout.splitlines()
     assert len(rows) == 14
     seqs = [int(r.split("\t")[0]) for r in rows]
-    assert seqs == [int(v) for v in doc.analysis.column("rel_seq")[:14]]
+    assert seqs == [int(v) for v in doc.session.analysis.column("rel_seq")[:14]]
 
 
 def test_without_capture_permission_banner_shows_and_files_open(
@@ -122,7 +122,7 @@ def test_without_capture_permission_banner_shows_and_files_open(
     assert "CAP_NET_RAW" in win.banner.message.text()
     assert not win.act_run.isEnabled() and not win.act_capture.isEnabled()
     _open(qtbot, win, HANDSHAKE)
-    assert win.document.count == 14
+    assert win.document.session.count == 14
     win.document.close()
 
 
@@ -133,16 +133,16 @@ def test_a_file_that_is_no_capture_gets_one_message(qtbot, window: MainWindow,
     bad.write_text("not a capture")
     assert not window.open_path(str(bad))
     assert len(messages) == 1 and "not a pcap or pcapng" in messages[0]
-    assert window.document.store is None
+    assert window.document.session.store is None
 
 
 @pytest.mark.capture
 def test_run_the_handshake_scenario_from_the_window(qtbot, window: MainWindow) -> None:
     with qtbot.wait_signal(window.scenarios.recording_finished, timeout=30_000):
         window.act_run.trigger()
-    qtbot.wait_until(lambda: window.document.count >= 10 and not window.document.busy,
+    qtbot.wait_until(lambda: window.document.session.count >= 10 and not window.document.busy,
                      timeout=20_000)
-    assert window.document.conversations()[0].kind == "tcp"
+    assert window.document.session.conversations()[0].kind == "tcp"
     assert window.stage.ladder is not None
 
 
@@ -162,9 +162,9 @@ def test_start_and_stop_a_live_capture(qtbot, window: MainWindow) -> None:
         sender = threading.Thread(target=_udp_burst, args=(stop, port))
         window.start_capture("lo", f"udp port {port}")
         try:
-            qtbot.wait_until(lambda: window.document.store is not None, timeout=15_000)
+            qtbot.wait_until(lambda: window.document.session.store is not None, timeout=15_000)
             sender.start()
-            qtbot.wait_until(lambda: window.document.count >= 20, timeout=15_000)
+            qtbot.wait_until(lambda: window.document.session.count >= 20, timeout=15_000)
             assert "Live capture" in window.windowTitle()
             assert window.packet_table.model.rowCount() >= 20
         finally:

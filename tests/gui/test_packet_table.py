@@ -6,7 +6,8 @@ import itertools
 from pathlib import Path
 
 import pytest
-from documents import exchanges_pcap, open_document
+from captures import exchanges_pcap
+from documents import open_document
 from PyQt6.QtCore import QItemSelectionModel, Qt
 from PyQt6.QtGui import QColor, QPalette
 
@@ -111,7 +112,7 @@ def test_problem_rows_use_the_problem_text_colour(qtbot, tmp_path: Path) -> None
 def test_time_formats(handshake) -> None:
     doc, table = handshake
     m = table.model
-    ts = doc.store.values("ts_ns")
+    ts = doc.session.store.values("ts_ns")
     assert cell(m, 0, TIME) == "0.000000000"
     assert cell(m, 13, TIME) == f"0.{ts[13] - ts[0]:09d}"
     table.set_time_format("delta")
@@ -130,8 +131,8 @@ def test_absolute_sequence_numbers(handshake) -> None:
     relative = cell(m, 1, SEQ)
     table.set_absolute(True)
     assert cell(m, 1, SEQ) != relative
-    assert cell(m, 1, SEQ) == str(doc.store.values("seq")[1])
-    assert f"Seq={doc.store.values('seq')[1]} " in str(cell(m, 1, INFO))
+    assert cell(m, 1, SEQ) == str(doc.session.store.values("seq")[1])
+    assert f"Seq={doc.session.store.values('seq')[1]} " in str(cell(m, 1, INFO))
     table.set_absolute(False)
     assert cell(m, 1, SEQ) == relative
 
@@ -151,7 +152,7 @@ def test_selection_follows_the_document_and_back(handshake, qtbot) -> None:
         selection.setCurrentIndex(table.model.index(2, 0),
                                   QItemSelectionModel.SelectionFlag.ClearAndSelect
                                   | QItemSelectionModel.SelectionFlag.Rows)
-    assert blocker.args == [2] and doc.current == 2
+    assert blocker.args == [2] and doc.session.current == 2
     doc.set_current(5)
     assert [i.row() for i in selection.selectedRows()] == [5]
     assert table.selected_indices() == [5]
@@ -174,10 +175,10 @@ def test_conversation_filter_shows_its_packets_only(qtbot, tmp_path: Path) -> No
     table = PacketTable(doc)
     qtbot.addWidget(table)
     m = table.model
-    assert m.rowCount() == doc.count == 26
+    assert m.rowCount() == doc.session.count == 26
     doc.set_current(4)
     doc.set_conversation(("tcp", 1))
-    wanted = doc.visible_indices().tolist()
+    wanted = doc.session.visible_indices().tolist()
     assert m.rowCount() == len(wanted) == 13
     assert [m.packet_index(r) for r in range(m.rowCount())] == wanted
     assert {cell(m, r, SOURCE) for r in range(m.rowCount())} >= {"10.0.0.1:40001"}
@@ -200,7 +201,7 @@ def test_rows_arrive_as_the_document_grows(qtbot, tmp_path: Path) -> None:
     assert inserted[0] == (0, FIRST_BATCH - 1)
     assert len(inserted) >= 2
     assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(inserted))
-    assert inserted[-1][1] == doc.count - 1 == table.model.rowCount() - 1
+    assert inserted[-1][1] == doc.session.count - 1 == table.model.rowCount() - 1
     assert cell(table.model, 6002, NUMBER) == "6003"
 
 
@@ -211,7 +212,7 @@ def test_filtered_rows_grow_too(qtbot, qtmodeltester, tmp_path: Path) -> None:
     inserted: list[tuple[int, int]] = []
 
     def filter_once(count: int) -> None:
-        if doc.conversation is None:
+        if doc.session.conversation is None:
             doc.set_conversation(("tcp", 1))
             qtmodeltester.check(model)  # and keep watching while rows are inserted
 
@@ -220,7 +221,7 @@ def test_filtered_rows_grow_too(qtbot, qtmodeltester, tmp_path: Path) -> None:
     with qtbot.wait_signal(doc.finished, timeout=30_000):
         doc.open_file(str(path))
     assert inserted, "rows were inserted while the filter was on"
-    wanted = doc.visible_indices().tolist()
+    wanted = doc.session.visible_indices().tolist()
     assert [model.packet_index(r) for r in range(model.rowCount())] == wanted
     assert len(wanted) == 3000 + 7
 
@@ -239,7 +240,7 @@ def test_live_capture_follows_the_newest_packet(qtbot, tmp_path: Path) -> None:
     doc, table, path = _follow_doc(qtbot, tmp_path)
     with qtbot.wait_signal(doc.finished, timeout=30_000):
         doc.open_file(str(path))
-        doc.live = True  # what start_capture sets: the file stands in for a capture
+        doc.session.live = True  # what start_capture sets: the file stands in for a capture
     bar = table.view.verticalScrollBar()
     assert bar.maximum() > 0 and bar.value() == bar.maximum()
 
@@ -250,7 +251,7 @@ def test_live_capture_stays_where_the_user_scrolled(qtbot, tmp_path: Path) -> No
         lambda *_: table.view.scrollToTop() if table.model.rowCount() <= FIRST_BATCH else None)
     with qtbot.wait_signal(doc.finished, timeout=30_000):
         doc.open_file(str(path))
-        doc.live = True
+        doc.session.live = True
     assert table.model.rowCount() > FIRST_BATCH
     assert table.view.verticalScrollBar().value() == 0
 

@@ -101,6 +101,6 @@ def test_killed_gui_leaves_a_complete_spool_that_is_recovered(
     with qtbot.wait_signal(window.document.finished, timeout=20_000):
         window.offer_recovery()
     assert answers == ["Recover capture"]
-    assert window.document.count == 200
+    assert window.document.session.count == 200
     assert orphans() == [], "a recovered spool is moved out of the spool directory"
     window.document.close()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from visualizer.core.decode.store import PacketStore
+from visualizer.core.session import Session
 
 
-def warn_about(path: str, store: PacketStore) -> None:
+def warn_about(session: Session) -> None:
     """Print what every command says about a file it read: its damage and
     what it could not decode (``PacketStore.warnings``), one line each."""
-    for warning in store.warnings():
-        print(f"visualizer: {path}: {warning}", file=sys.stderr)
+    for warning in session.warnings():
+        print(f"visualizer: {session.path}: {warning}", file=sys.stderr)

@@ -15,16 +15,12 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from visualizer.commands import warn_about
-from visualizer.commands.path_records import path_packet_records, view_of
+from visualizer.commands.path_records import path_packet_records
 from visualizer.commands.records import packet_records
 from visualizer.core.decode.store import PacketStore, format_endpoint
-from visualizer.core.flows.analysis import Analysis, analyze
+from visualizer.core.flows.analysis import analyze
 from visualizer.core.flows.summaries import ConversationStats, conversation_stats, full_stats
-
-
-def load(path: str) -> tuple[PacketStore, Analysis]:
-    store = PacketStore.from_file(path)
-    return store, analyze(store)
+from visualizer.core.session import Session
 
 
 def _table_line(rec: dict[str, Any]) -> str:
@@ -40,7 +36,7 @@ def _table_line(rec: dict[str, Any]) -> str:
                   f"len={rec['len']} win={rec['window']}")
         if rec["analysis"]:
             detail += " [" + " ".join(rec["analysis"]) + "]"
-        if "src_state" in rec:
+        if "src_state" in rec:   # a packet lost on a path has no states
             detail += f"  {rec['src_state']} / {rec['dst_state']}"
     elif rec["len"] is not None:
         detail = f"len={rec['len']}"
@@ -105,25 +101,21 @@ def _conversation_line(number: int, endpoints: tuple[tuple[bytes, int], tuple[by
 
 
 def analyze_command(path: str, *, json_lines: bool, stats: bool, out: TextIO) -> int:
-    if stats:
-        store = PacketStore.from_file(path)
-        try:
-            warn_about(path, store)
+    # closed at the end (the mapping and its descriptor): callers may run many files
+    with Session.load(path, analyse=not stats) as session:
+        warn_about(session)
+        store, analysis = session.store, session.analysis
+        assert store is not None
+        if stats:
             print_stats(stats_of(store), out)
-        finally:
-            store.close()  # the mapping and its descriptor: callers may run many files
-        return 0
-    store, analysis = load(path)
-    try:
-        warn_about(path, store)
-        view = view_of(store)
+            return 0
+        assert analysis is not None
+        view = session.path_view
         records = (packet_records(store, analysis) if view is None
-                   else path_packet_records(store, view))
+                   else path_packet_records(store, analysis, view))
         for rec in records:
             if json_lines:
                 out.write(json.dumps(rec, separators=(",", ":")) + "\n")
             else:
                 out.write(_table_line(rec) + "\n")
-    finally:
-        store.close()
     return 0

@@ -9,16 +9,14 @@ file to students who open it in Wireshark.
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 from visualizer.commands import warn_about
-from visualizer.commands.path_records import path_ladder_of, view_of
-from visualizer.core.decode.store import PacketStore
 from visualizer.core.errors import BadInput
 from visualizer.core.export import export_packets, format_for_path, packet_comments
-from visualizer.core.flows.analysis import analyze
 from visualizer.core.output import check_output
 from visualizer.core.path.fates import END_NAMES
-from visualizer.core.pcap.recording import RecordingInfo
+from visualizer.core.session import Session
 
 
 def export_command(path: str, output: str, *, stream: int | None, fmt: str | None,
@@ -36,10 +34,10 @@ def export_command(path: str, output: str, *, stream: int | None, fmt: str | Non
         raise BadInput(f"--absolute and --scale only apply to --format svg, not {fmt}")
     if annotate and fmt != "pcapng":
         raise BadInput("--annotate needs pcapng: classic pcap has no packet comments")
-    store = PacketStore.from_file(path)
-    try:
-        warn_about(path, store)
-        analysis = analyze(store) if stream is not None or annotate else None
+    with Session.load(path, analyse=stream is not None or annotate) as session:
+        warn_about(session)
+        store, analysis = session.store, session.analysis
+        assert store is not None
         if analysis is None or stream is None:
             indices = list(range(len(store)))
         else:
@@ -48,18 +46,16 @@ def export_command(path: str, output: str, *, stream: int | None, fmt: str | Non
                 raise BadInput(f"there is no TCP stream {stream}: {path} has {count} "
                                "(numbered from 0, see 'visualizer analyze --stats')")
             indices = analysis.stream_indices(stream).tolist()
-        info = RecordingInfo.from_capture(store.capture)
+        info = session.recording
         if end is not None:
             if info is None or not info.path:
                 raise BadInput(f"--end {end}: {path} is not a recording on a path (it has one "
                                "end)")
             at_end = store.column("interface") == END_NAMES.index(end)
             indices = [i for i in indices if at_end[i]]
-            info.path = {}   # the frames are one end's now: the match no longer applies
+            info = replace(info, path={})   # one end's frames: the match no longer applies
         comments = packet_comments(analysis, indices) if annotate and analysis else {}
         written = export_packets(store, indices, output, fmt, comments=comments, info=info)
-    finally:
-        store.close()
     note = ", each with its explanation as a comment" if comments else ""
     print(f"wrote {output}: {written} packets ({fmt}){note}", file=sys.stderr)
     return 0
@@ -68,36 +64,25 @@ def export_command(path: str, output: str, *, stream: int | None, fmt: str | Non
 def _export_svg(path: str, output: str, *, stream: int | None, absolute: bool,
                 scale: str | None) -> int:
     """The ladder of ``stream``, or of every conversation in one picture, as SVG."""
-    from visualizer.core.ladder.build import attach_calls, combined_ladder, tcp_ladder
+    from visualizer.core.ladder.build import Ladder, attach_calls, tcp_ladder
     from visualizer.core.ladder.scene import LadderScene, write_svg
     from visualizer.core.playback.timescale import positions
 
-    store = PacketStore.from_file(path)
-    try:
-        warn_about(path, store)
-        view = view_of(store)
-        scale = scale or ("real" if view is not None else "order")
-        if view is not None and stream is None:   # on a path: arrows take their time
-            ladder = path_ladder_of(store, view, absolute=absolute)
-            write_svg(LadderScene(ladder, positions(ladder.timestamps(), scale)), output)
-            print(f"wrote {output}: {ladder.title}, {len(ladder.arrows)} packets (svg)",
-                  file=sys.stderr)
-            return 0
-        analysis = analyze(store)
+    with Session.load(path) as session:
+        warn_about(session)
+        assert session.analysis is not None
+        ladder: Ladder | None
         if stream is not None:
-            ladder = tcp_ladder(analysis, stream, absolute=absolute)
+            ladder = attach_calls(tcp_ladder(session.analysis, stream, absolute=absolute),
+                                  session.recording)
+        elif session.path_view is not None:   # on a path: arrows take their time
+            ladder = session.ladder(absolute=absolute)
+            scale = scale or "real"
         else:
-            streams, flows = len(analysis.tcp_summaries), len(analysis.udp_flows)
-            try:
-                ladder = combined_ladder(analysis, range(streams), range(flows),
-                                         absolute=absolute, others=True)
-            except BadInput:
-                raise BadInput(f"{path}: nothing to draw: no packet has IP or Ethernet "
-                               "addresses") from None
-        ladder = attach_calls(ladder, RecordingInfo.from_capture(store.capture))
-        write_svg(LadderScene(ladder, positions(ladder.timestamps(), scale)), output)
-    finally:
-        store.close()
+            ladder = session.ladder(session.ladder_window(everything=True), absolute=absolute)
+        if ladder is None:
+            raise BadInput(f"{path}: nothing to draw: no packet has IP or Ethernet addresses")
+        write_svg(LadderScene(ladder, positions(ladder.timestamps(), scale or "order")), output)
     print(f"wrote {output}: {ladder.title}, {len(ladder.arrows)} packets (svg)",
           file=sys.stderr)
     return 0

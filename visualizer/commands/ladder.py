@@ -12,9 +12,6 @@ from __future__ import annotations
 from typing import TextIO
 
 from visualizer.commands import warn_about
-from visualizer.commands.path_records import path_ladder_of, view_of
-from visualizer.core.decode.store import PacketStore
-from visualizer.core.flows.analysis import analyze
 from visualizer.core.ladder.build import (
     CallEvent,
     Ladder,
@@ -24,7 +21,7 @@ from visualizer.core.ladder.build import (
     tcp_ladder,
 )
 from visualizer.core.ladder.transit import LOST_ARROW
-from visualizer.core.pcap.recording import RecordingInfo
+from visualizer.core.session import Session
 
 TIME_WIDTH = 12
 LANE_GAP = 66
@@ -90,14 +87,14 @@ def render(ladder: Ladder) -> list[str]:
 
 
 def ladder_command(path: str, *, stream: int | None, absolute: bool, out: TextIO) -> int:
-    store = PacketStore.from_file(path)
-    try:
-        warn_about(path, store)
-        view = view_of(store)
-        if view is not None and stream is None:   # on a path: one ladder, with the losses
-            out.write("\n".join(render(path_ladder_of(store, view, absolute=absolute))) + "\n")
+    with Session.load(path) as session:
+        warn_about(session)
+        analysis = session.analysis
+        assert analysis is not None
+        on_path = session.ladder(absolute=absolute) if session.path_view else None
+        if on_path is not None and stream is None:   # one ladder, with the losses
+            out.write("\n".join(render(on_path)) + "\n")
             return 0
-        analysis = analyze(store)
         if stream is not None:
             ladders = [tcp_ladder(analysis, stream, absolute=absolute)]
         else:
@@ -105,8 +102,7 @@ def ladder_command(path: str, *, stream: int | None, absolute: bool, out: TextIO
             others = other_ladder(analysis)
             if others.arrows:
                 ladders.append(others)
-        recording = RecordingInfo.from_capture(store.capture)
-        ladders = [attach_calls(ladder, recording) for ladder in ladders]
+        ladders = [attach_calls(ladder, session.recording) for ladder in ladders]
         if not ladders:
             out.write("nothing to draw: no packet of this capture has IP or Ethernet "
                       "addresses\n")
@@ -114,6 +110,4 @@ def ladder_command(path: str, *, stream: int | None, absolute: bool, out: TextIO
             if k:
                 out.write("\n")
             out.write("\n".join(render(ladder)) + "\n")
-    finally:
-        store.close()
     return 0

@@ -1,4 +1,4 @@
-"""``analyze`` and ``ladder`` of a recording on a path: each packet once, with
+"""``analyze`` of a recording on a path: each packet once, with
 ``sent``, ``arrived`` and ``fate`` (see ``core/path/view.py`` for which copy
 is listed and whose analysis it carries)."""
 
@@ -10,38 +10,16 @@ from typing import Any
 from visualizer.commands.records import packet_records
 from visualizer.core.decode import headers as dec
 from visualizer.core.decode.store import PacketStore
-from visualizer.core.ladder.build import Ladder, attach_calls
-from visualizer.core.ladder.transit import path_ladder
-from visualizer.core.path.fates import PathRecord
-from visualizer.core.path.view import (
-    NOT_ARRIVED,
-    PathView,
-    end_analysis,
-    path_view,
-    sequence_bases,
-)
-from visualizer.core.pcap.recording import RecordingInfo
+from visualizer.core.flows.analysis import Analysis
+from visualizer.core.path.view import NOT_ARRIVED, PathView, sequence_bases
 from visualizer.core.tcp.segment import flag_text
 
 
-def view_of(store: PacketStore) -> PathView | None:
-    """The path view of ``store``, None when it is not a recording on a path."""
-    info = RecordingInfo.from_capture(store.capture)
-    if info is None or not info.path:
-        return None
-    return path_view(store, PathRecord.from_dict(info.path))
-
-
-def path_ladder_of(store: PacketStore, view: PathView, *, absolute: bool = False) -> Ladder:
-    """The ladder of a path recording: sloped arrows, crosses for the lost ones."""
-    ladder = path_ladder(store, end_analysis(store, view), view, absolute=absolute)
-    return attach_calls(ladder, RecordingInfo.from_capture(store.capture))
-
-
-def path_packet_records(store: PacketStore, view: PathView) -> Iterator[dict[str, Any]]:
+def path_packet_records(store: PacketStore, analysis: Analysis, view: PathView
+                        ) -> Iterator[dict[str, Any]]:
     """One dict per packet of ``view``, in time order; ``frame`` is the frame
-    number in the recording (as Wireshark numbers it)."""
-    analysis = end_analysis(store, view)
+    number in the recording (as Wireshark numbers it). ``analysis`` is the
+    receiving end's (``Session.analysis`` of a path recording)."""
     records = list(packet_records(store, analysis))
     bases = sequence_bases(store, analysis)
     at_end = set(view.analysed.tolist())

@@ -141,8 +141,8 @@ def _screenshot(app, window, path: str, select: int | None) -> int:
         time.sleep(0.01)
     app.processEvents()
     if select is not None:
-        if not 1 <= select <= doc.count:
-            raise BadInput(f"--select {select}: the file has {doc.count} packets "
+        if not 1 <= select <= doc.session.count:
+            raise BadInput(f"--select {select}: the file has {doc.session.count} packets "
                            "(numbered from 1)")
         window.stage.show_packet(select - 1)
     for _ in range(20):  # let the views lay out and paint
@@ -167,10 +167,11 @@ def _select_when_loaded(window, select: int) -> None:
 
     def chosen(_message: str) -> None:
         doc.finished.disconnect(chosen)
-        if 1 <= select <= doc.count:
+        if 1 <= select <= doc.session.count:
             window.stage.show_packet(select - 1)
         else:
             window.statusBar().showMessage(
-                f"--select {select}: the file has {doc.count} packets (numbered from 1)", 15000)
+                f"--select {select}: the file has {doc.session.count} packets "
+                "(numbered from 1)", 15000)
 
     doc.finished.connect(chosen)

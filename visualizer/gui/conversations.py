@@ -38,7 +38,8 @@ from PyQt6.QtWidgets import (
 )
 
 from visualizer.core.describe.summary import format_seconds
-from visualizer.gui.document import Conversation, Document
+from visualizer.core.session import Conversation
+from visualizer.gui.document import Document
 
 HEADERS = ("Conversation", "Endpoint A", "Endpoint B", "Packets", "Bytes", "Duration",
            "States", "Problems")
@@ -63,7 +64,7 @@ _Index = QModelIndex | QPersistentModelIndex
 
 
 class ConversationsModel(QAbstractTableModel):
-    """One row per conversation of ``document.conversations()``.
+    """One row per conversation of ``document.session.conversations()``.
 
     ``KEY_ROLE`` gives a row's key (``("tcp", 0)``), ``SORT_ROLE`` a
     sortable value. ``refresh()`` picks up what changed since the last call.
@@ -185,11 +186,11 @@ class ConversationsModel(QAbstractTableModel):
         tenth of a second or more): waiting for it here would freeze the
         window, so wait briefly and otherwise try again a little later.
         """
-        lock = self.document.lock
+        lock = self.document.session.lock
         if not lock.acquire(timeout=LOCK_WAIT_SECONDS):
             return None
         try:
-            return self.document.conversations()
+            return self.document.session.conversations()
         finally:
             lock.release()
 
@@ -336,7 +337,7 @@ class ConversationsPane(QWidget):
     # -- document -> selection ------------------------------------------------------
     @pyqtSlot()
     def _on_document_conversation(self) -> None:
-        key = self.document.conversation
+        key = self.document.session.conversation
         selection = self.view.selectionModel()
         assert selection is not None
         self._syncing = True
@@ -355,7 +356,7 @@ class ConversationsPane(QWidget):
 
     @pyqtSlot()
     def _update_status(self) -> None:
-        key = self.document.conversation
+        key = self.document.session.conversation
         self.show_all.setEnabled(key is not None)
         n = self.model.rowCount()
         if key is None:

@@ -379,7 +379,7 @@ class MainWindow(QMainWindow):
 
     @pyqtSlot()
     def toggle_capture(self) -> None:
-        if self.document.busy and self.document.live:
+        if self.document.busy and self.document.session.live:
             self.stop_capture()
         else:
             self.capture_panel.request_start()
@@ -406,8 +406,8 @@ class MainWindow(QMainWindow):
     # -- saving and exporting ----------------------------------------------------
     @pyqtSlot()
     def save_capture(self) -> None:
-        doc = self.document
-        if doc.store is None or doc.path is None:
+        session = self.document.session
+        if session.store is None or session.path is None:
             return
         suggested = os.path.join(self._last_dir(),
                                  f"capture-{time.strftime('%Y%m%d-%H%M%S')}.pcapng")
@@ -415,16 +415,16 @@ class MainWindow(QMainWindow):
                                               "pcapng (*.pcapng);;pcap (*.pcap)")
         if path:
             self._export(path, "pcap" if path.endswith(".pcap") else "pcapng",
-                         range(doc.count))
+                         range(session.count))
 
     @pyqtSlot()
     def export_dialog(self) -> None:
-        doc = self.document
-        if doc.store is None:
+        session = self.document.session
+        if session.store is None:
             return
-        visible = doc.visible_indices()
-        conv = doc.conversation
-        dialog = ExportDialog(self, directory=self._last_dir(), total=doc.count,
+        visible = session.visible_indices()
+        conv = session.conversation
+        dialog = ExportDialog(self, directory=self._last_dir(), total=session.count,
                               conversation=f"{conv[0].upper()} {conv[1]}" if conv else None,
                               conversation_count=0 if visible is None else len(visible),
                               selected=len(self.packet_table.selected_indices()))
@@ -436,7 +436,7 @@ class MainWindow(QMainWindow):
         elif scope == "selected":
             indices = self.packet_table.selected_indices()
         else:
-            indices = range(doc.count)
+            indices = range(session.count)
         self._export(dialog.path.text(), dialog.chosen_format(), indices,
                      annotate=dialog.annotate())
 
@@ -454,28 +454,29 @@ class MainWindow(QMainWindow):
                 annotate: bool = False) -> None:
         """Write ``indices`` to ``path``; ``annotate``: explanations as packet comments."""
         doc = self.document
-        assert doc.store is not None
+        session = doc.session
+        assert session.store is not None
         try:
-            with doc.lock:
-                comments = (packet_comments(doc.analysis, indices)
-                            if annotate and doc.analysis is not None else None)
-                n = export_packets(doc.store, indices, path, fmt, comments=comments,
-                                   info=doc.recording)
+            with session.lock:
+                comments = (packet_comments(session.analysis, indices)
+                            if annotate and session.analysis is not None else None)
+                n = export_packets(session.store, indices, path, fmt, comments=comments,
+                                   info=session.recording)
         except (VisualizerError, OSError) as err:
             QMessageBox.warning(self, "Export failed", str(err))
             return
         self.settings.setValue("files/last_dir", os.path.dirname(os.path.abspath(path)))
-        if len(indices) == doc.count and doc.live and not doc.busy and not self._saved:
+        if len(indices) == session.count and session.live and not doc.busy and not self._saved:
             self._saved = True  # the spool is now redundant: the export holds it all
-            if doc.path:
+            if session.path:
                 with contextlib.suppress(OSError):
-                    os.unlink(doc.path)
+                    os.unlink(session.path)
             self._update_title()
         self.statusBar().showMessage(f"Exported {n:,} packets to {path}", 8000)  # type: ignore[union-attr]
 
     @pyqtSlot()
     def open_in_wireshark(self) -> None:
-        path, program = self.document.path, shutil.which("wireshark")
+        path, program = self.document.session.path, shutil.which("wireshark")
         if path and program:
             subprocess.Popen([program, path], start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -494,19 +495,20 @@ class MainWindow(QMainWindow):
         next start to recover.
         """
         doc = self.document
-        if self._saved or not doc.live or doc.count == 0:
+        session = doc.session
+        if self._saved or not session.live or session.count == 0:
             return True
         running = doc.busy
         answer = QMessageBox.question(
             self, "Discard the capture?",
             ("A capture is running. " if running else "")
-            + f"The live capture ({doc.count:,} packets) has not been saved. Discard it?\n\n"
+            + f"The live capture ({session.count:,} packets) has not been saved. Discard it?\n\n"
             "Choose No, then File > Save Capture As, to keep it.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No)
         if answer != QMessageBox.StandardButton.Yes:
             return False
-        spool = doc.path
+        spool = session.path
         doc.close()
         if spool:
             with contextlib.suppress(OSError):
@@ -518,11 +520,11 @@ class MainWindow(QMainWindow):
     @pyqtSlot()
     def _on_reset(self) -> None:
         self.detail.clear()
-        recording = self.document.recording
+        recording = self.document.session.recording
         if recording is not None and recording.scenario:
             self.scenarios.show_recording(recording.scenario, recording.params)
         self.progress.setValue(0)
-        if self.document.busy and not self.document.live:
+        if self.document.busy and not self.document.session.live:
             self.progress.show()
             self.progress_cancel.show()
         self._update_status()
@@ -532,14 +534,16 @@ class MainWindow(QMainWindow):
     @pyqtSlot(int)
     def _on_grown(self, _count: int) -> None:
         self._update_status()
-        if self.document.current < 0 and self.document.count and not self.document.live \
+        session = self.document.session
+        if session.current < 0 and session.count and not session.live \
                 and not self._select_first.isActive():
             self._select_first.start()  # after the first rows are painted
 
     @pyqtSlot()
     def _on_select_first(self) -> None:
         doc = self.document
-        if doc.current < 0 and doc.count and not doc.live:
+        session = doc.session
+        if session.current < 0 and session.count and not session.live:
             doc.set_current(0)
 
     @pyqtSlot(int, int)
@@ -554,7 +558,7 @@ class MainWindow(QMainWindow):
         self._update_status()
         self._sync_actions()
         if message:
-            if self.document.live:
+            if self.document.session.live:
                 QMessageBox.warning(self, "Capture stopped", message)
             else:
                 self.statusBar().showMessage(message, 15000)  # type: ignore[union-attr]
@@ -565,47 +569,50 @@ class MainWindow(QMainWindow):
 
     @pyqtSlot(int)
     def _on_current(self, index: int) -> None:
-        doc = self.document
-        if index < 0 or doc.store is None or doc.analysis is None:
+        session = self.document.session
+        if index < 0 or session.store is None or session.analysis is None:
             self.detail.clear()
             return
-        with doc.lock:
-            frame = doc.store.frame(index)
-            linktype = int(doc.store.values("linktype")[index])
-            extra = analysis_nodes(doc.analysis, index)
+        with session.lock:
+            frame = session.store.frame(index)
+            linktype = int(session.store.values("linktype")[index])
+            extra = analysis_nodes(session.analysis, index)
         self.detail.show_packet(frame, linktype, extra)
 
     # -- status, title, actions ------------------------------------------------
     def _update_status(self) -> None:
         doc = self.document
-        if doc.path is None:
+        session = doc.session
+        if session.path is None:
             self.status_packets.setText("No capture open. Run a scenario, start a capture, "
                                         "or open a file.")
             return
-        text = f"{doc.count:,} packets"
-        if doc.first_number > 1:
-            text += (f" (ring buffer: showing {doc.first_number:,}–"
-                     f"{doc.first_number + doc.count - 1:,}; the spool keeps them all)")
+        text = f"{session.count:,} packets"
+        if session.first_number > 1:
+            text += (f" (ring buffer: showing {session.first_number:,}–"
+                     f"{session.first_number + session.count - 1:,}; "
+                     "the spool keeps them all)")
         if doc.busy:
-            text += " · capturing…" if doc.live else " · loading…"
+            text += " · capturing…" if session.live else " · loading…"
         self.status_packets.setText(text)
 
     def _update_title(self) -> None:
-        doc = self.document
+        session = self.document.session
         name = ""
-        if doc.live:
+        if session.live:
             name = "Live capture" + ("" if self._saved else " (unsaved)")
-        elif doc.path:
-            name = os.path.basename(doc.path)
+        elif session.path:
+            name = os.path.basename(session.path)
         self.setWindowTitle(f"{name} — Packet Visualizer" if name else "Packet Visualizer")
-        self.setWindowFilePath(doc.path or "")
+        self.setWindowFilePath(session.path or "")
 
     def _sync_actions(self) -> None:
         doc = self.document
-        has = doc.store is not None
-        capturing = doc.busy and doc.live
+        session = doc.session
+        has = session.store is not None
+        capturing = doc.busy and session.live
         self.act_export.setEnabled(has and not capturing)
-        self.act_save.setEnabled(has and doc.live and not capturing)
+        self.act_save.setEnabled(has and session.live and not capturing)
         self.act_wireshark.setEnabled(has and not capturing and shutil.which("wireshark")
                                       is not None)
         self.act_close.setEnabled(has)

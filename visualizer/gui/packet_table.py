@@ -161,7 +161,7 @@ class PacketTableModel(QAbstractTableModel):
             return None
         if role == Qt.ItemDataRole.DisplayRole:
             if column == NUMBER:
-                return str(i + self.document.first_number)
+                return str(i + self.document.session.first_number)
             if column == TIME:
                 return self._time_text(row, i)
             return self._row_texts(i)[column - SOURCE]
@@ -186,7 +186,7 @@ class PacketTableModel(QAbstractTableModel):
     # -- cells ----------------------------------------------------------------
     def _kind(self, i: int) -> int:
         if i >= len(self._kinds):
-            self._kinds = self.document.kinds()
+            self._kinds = self.document.session.kinds()
         return int(self._kinds[i]) if i < len(self._kinds) else len(KINDS) - 1
 
     def _row_texts(self, i: int) -> tuple[str, ...]:
@@ -215,15 +215,15 @@ class PacketTableModel(QAbstractTableModel):
     # -- following the document ----------------------------------------------------
     def _reload(self) -> None:
         """Take the document's state as it is now (inside a model reset)."""
-        doc = self.document
+        session = self.document.session
         self._texts.clear()
-        self._kinds = doc.kinds()
+        self._kinds = session.kinds()
         self._summary = None
-        if doc.store is not None and doc.analysis is not None:
-            self._summary = PacketSummary(doc.store, doc.analysis)
-            self._digits = time_digits(doc.store.capture)
-        self._rows = doc.visible_indices()
-        self._count = doc.count
+        if session.store is not None and session.analysis is not None:
+            self._summary = PacketSummary(session.store, session.analysis)
+            self._digits = time_digits(session.store.capture)
+        self._rows = session.visible_indices()
+        self._count = session.count
 
     @pyqtSlot()
     def _on_reset(self) -> None:
@@ -233,14 +233,14 @@ class PacketTableModel(QAbstractTableModel):
 
     @pyqtSlot(int)
     def _on_grown(self, count: int) -> None:
-        doc = self.document
-        if self._summary is None or self._summary.store is not doc.store \
-                or self._summary.analysis is not doc.analysis:
+        session = self.document.session
+        if self._summary is None or self._summary.store is not session.store \
+                or self._summary.analysis is not session.analysis:
             # a live capture attaches its store after the reset: start over
             self._on_reset()
             return
-        self._kinds = doc.kinds()
-        digits = time_digits(doc.store.capture if doc.store is not None else None)
+        self._kinds = session.kinds()
+        digits = time_digits(session.store.capture if session.store is not None else None)
         if digits != self._digits:  # pcapng says its resolution as it is read
             self._digits = digits
             self._changed(TIME, TIME)
@@ -250,7 +250,7 @@ class PacketTableModel(QAbstractTableModel):
                 self._count = count
                 self.endInsertRows()
             return
-        rows = doc.visible_indices()
+        rows = session.visible_indices()
         if rows is None:
             self._on_reset()
             return
@@ -402,9 +402,9 @@ class PacketTable(QWidget):
 
     @pyqtSlot()
     def _on_model_reset(self) -> None:
-        if self.document.current >= 0:
-            self._select_packet(self.document.current)
-            row = self.model.row_of(self.document.current)
+        if self.document.session.current >= 0:
+            self._select_packet(self.document.session.current)
+            row = self.model.row_of(self.document.session.current)
             if row >= 0:
                 self.view.scrollTo(self.model.index(row, 0),
                                    QAbstractItemView.ScrollHint.PositionAtCenter)
@@ -413,7 +413,7 @@ class PacketTable(QWidget):
     @pyqtSlot(QModelIndex, int, int)
     def _on_rows_coming(self, _parent: QModelIndex, _first: int, _last: int) -> None:
         bar = self.view.verticalScrollBar()
-        self._follow = self.document.live and bar is not None \
+        self._follow = self.document.session.live and bar is not None \
             and bar.value() >= bar.maximum()
 
     @pyqtSlot(QModelIndex, int, int)

@@ -1,10 +1,9 @@
 """The central area: ladder, playback controls, explanation, timeline.
 
-The stage decides which packets the ladder plays (the selected
-conversation; with none selected, every conversation of a small capture or
-the current packet's conversation of a large one), owns the
-``PlaybackCursor`` and the animation timer, and keeps the ladder, the
-timeline and the document's current packet in step (DESIGN: Views).
+The stage draws the ladder the session gives (``Session.ladder_window``
+decides which packets it plays), owns the ``PlaybackCursor`` and the
+animation timer, and keeps the ladder, the timeline and the document's
+current packet in step (DESIGN: Views).
 """
 
 from __future__ import annotations
@@ -26,8 +25,8 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from visualizer.core.errors import BadInput, VisualizerError
-from visualizer.core.ladder.build import Ladder, attach_calls, combined_ladder, other_indices
+from visualizer.core.errors import VisualizerError
+from visualizer.core.ladder.build import Ladder
 from visualizer.core.playback.cursor import SPEED_STEPS, PlaybackCursor
 from visualizer.core.playback.timescale import SCALES
 from visualizer.gui.document import Document
@@ -37,12 +36,9 @@ from visualizer.gui.resources import icon
 from visualizer.gui.timeline import Timeline
 
 FRAME_MS = 16                # ~60 frames per second while animating
-LADDER_ALL_LIMIT = 6         # conversations drawn together when none is selected
 REBUILD_MS = 250             # ladder rebuild throttle while a capture grows
 TIMELINE_MS = 400            # timeline update throttle while packets arrive
 LOCK_WAIT_S = 0.02           # longest the GUI thread waits for the loader's lock
-WINDOW = 5_000               # most packets the ladder draws
-LIVE_WINDOW = 2_000          # a live capture's ladder: its newest packets
 SCRUB_STEPS = 1000
 
 
@@ -55,6 +51,7 @@ class Stage(QWidget):
 
     def __init__(self, document: Document, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._real_time_for: str | None = None   # the path recording set to real time
         self.document = document
         self.absolute = False
         self.ladder: Ladder | None = None
@@ -74,7 +71,7 @@ class Stage(QWidget):
         self._timeline_timer.setInterval(TIMELINE_MS)
         self._timeline_timer.timeout.connect(self._on_timeline_due)
         self._landed = -1          # store index of the last packet that landed
-        self._window = 0           # first packet index the ladder draws
+        self._partial = False      # the ladder draws a window of its packets
         self._scrubbing = False
         self._build()
         self._connect()
@@ -332,87 +329,42 @@ class Stage(QWidget):
         if on != self.absolute:
             self.absolute = on
             self._build_ladder()
-            self._on_current(self.document.current)
-
-    # -- which packets the ladder plays --------------------------------------------
-    def _ladder_selection(self) -> tuple[list[int], list[int], bool]:
-        """(TCP streams, UDP flows, whether packets of no conversation too) to draw."""
-        doc = self.document
-        if doc.conversation is not None:
-            kind, number = doc.conversation
-            return ([number], [], False) if kind == "tcp" else ([], [number], False)
-        assert doc.analysis is not None
-        streams = len(doc.analysis.tcp.connections)
-        flows = len(doc.analysis.udp_flows)
-        if streams + flows <= LADDER_ALL_LIMIT:
-            return list(range(streams)), list(range(flows)), True
-        current = doc.current if doc.current >= 0 else 0
-        stream = int(doc.analysis.values("stream")[current]) if doc.count else -1
-        flow = int(doc.analysis.values("udp_flow")[current]) if doc.count else -1
-        if stream >= 0:
-            return [stream], [], False
-        if flow >= 0:
-            return [], [flow], False
-        return [], [], True  # the current packet is in no conversation: its neighbours
-
-    def _window_range(self, streams: list[int], flows: list[int], others: bool
-                      ) -> tuple[int, int]:
-        """The packet indices [start, stop) the ladder draws.
-
-        A ladder of hundreds of thousands of arrows helps nobody and costs
-        seconds to build, so a live capture shows its newest LIVE_WINDOW packets
-        and a huge conversation the WINDOW packets around the current one.
-        """
-        doc = self.document
-        if doc.live and doc.busy:
-            return max(0, doc.count - LIVE_WINDOW), doc.count
-        assert doc.analysis is not None
-        total = len(other_indices(doc.analysis, 0, doc.count)) if others else 0
-        for name, numbers in (("stream", streams), ("udp_flow", flows)):
-            if numbers:
-                column = doc.analysis.column(name)[:doc.count]
-                total += int(np.count_nonzero(np.isin(column, numbers)))
-        if total <= WINDOW:
-            return 0, doc.count
-        current = doc.current if doc.current >= 0 else max(0, doc.count - 1) if doc.live else 0
-        start = max(0, min(current - WINDOW // 10, doc.count - WINDOW))
-        return start, min(doc.count, start + WINDOW)
+            self._on_current(self.document.session.current)
 
     @pyqtSlot()
     def _build_ladder(self) -> None:
-        doc = self.document
+        session = self.document.session
         ladder: Ladder | None = None
-        if doc.analysis is not None and doc.count:
+        if session.analysis is not None and session.count:
             # The loader holds the lock for a batch at a time: never wait for it
             # here (the window would stall); try again a little later instead.
-            if not doc.lock.acquire(timeout=LOCK_WAIT_S):
+            if not session.lock.acquire(timeout=LOCK_WAIT_S):
                 self._rebuild.start(REBUILD_MS)
                 return
             try:
-                streams, flows, others = self._ladder_selection()
-                start, stop = self._window_range(streams, flows, others)
-                ladder = combined_ladder(doc.analysis, streams, flows, absolute=self.absolute,
-                                         limit=stop, start=start, others=others)
-            except BadInput:  # nothing a ladder can draw: no IP or Ethernet hosts
-                ladder = None
+                window = session.ladder_window()
+                ladder = session.ladder(window, absolute=self.absolute)
             finally:
-                doc.lock.release()
+                session.lock.release()
         if ladder is None:
             self.ladder = None
-            self.ladder_view.empty_text = NO_HOSTS_TEXT if doc.count else NO_CAPTURE_TEXT
+            self.ladder_view.empty_text = NO_HOSTS_TEXT if session.count else NO_CAPTURE_TEXT
             self.ladder_view.set_ladder(None, np.zeros(0))
             self.playback.set_timestamps([], [])
             self._sync_controls()
             return
-        self._window = start or int(stop < doc.count)
-        ladder = attach_calls(ladder, doc.recording)   # the socket calls beside the packets
+        self._partial = window.partial
         self.ladder = ladder
         ts = np.array([a.ts_ns for a in ladder.arrows], dtype=np.int64)
         packets = np.array([a.index for a in ladder.arrows], dtype=np.int64)
         self.playback.set_timestamps(ts, packets)
         self.ladder_view.set_ladder(ladder, self.playback.positions)
-        if doc.current >= 0 and self.playback.packet < 0:
-            self.playback.seek_packet(doc.current)
+        if session.path_view is not None and session.path != self._real_time_for:
+            # On a path transit takes time, and real time shows it: the scale to start with.
+            self._real_time_for = session.path
+            self.set_scale("real")
+        if session.current >= 0 and self.playback.packet < 0:
+            self.playback.seek_packet(session.current)
         self._sync_controls()
 
     # -- document signals ----------------------------------------------------------------
@@ -426,29 +378,29 @@ class Stage(QWidget):
 
     @pyqtSlot(int)
     def _on_grown(self, count: int) -> None:
-        doc = self.document
-        if doc.analysis is None:
+        session = self.document.session
+        if session.analysis is None:
             return
         # The timeline redraws a million markers on every extend: coalesce
         # batches (qutebrowser's throttle), except for the very first.
         if not self.timeline.has_data():
-            self.timeline.set_analysis(doc.analysis, count, doc.kinds())
+            self.timeline.set_analysis(session.analysis, count, session.kinds())
         elif not self._timeline_timer.isActive():
             self._timeline_timer.start()
         # A file being opened: draw the first packets at once, the rest when
         # it is loaded; a live capture: follow it, a few times a second.
-        if self.ladder is None or (doc.live and not self._rebuild.isActive()):
+        if self.ladder is None or (session.live and not self._rebuild.isActive()):
             self._rebuild.start(0 if self.ladder is None else REBUILD_MS)
 
     @pyqtSlot()
     def _on_timeline_due(self) -> None:
-        doc = self.document
-        if doc.analysis is not None and self.timeline.has_data():
-            self.timeline.extend(doc.count, doc.kinds())
+        session = self.document.session
+        if session.analysis is not None and self.timeline.has_data():
+            self.timeline.extend(session.count, session.kinds())
 
     @pyqtSlot()
     def _on_conversation(self) -> None:
-        conv = self.document.conversation
+        conv = self.document.session.conversation
         if conv is None:
             self.timeline.set_conversation(None)
         else:
@@ -463,17 +415,18 @@ class Stage(QWidget):
 
     @pyqtSlot(int)
     def _on_current(self, index: int) -> None:
-        doc = self.document
-        if index < 0 or doc.analysis is None:
+        session = self.document.session
+        if index < 0 or session.analysis is None:
             self.explanation.clear()
             return
-        self.explanation.show_packet(doc.analysis, index, absolute=self.absolute)
+        self.explanation.show_packet(session.analysis, index, absolute=self.absolute,
+                                     path=session.path_view)
         self.timeline.set_current(index)
         self.ladder_view.set_selected_packet(index)
         if self.playback.packet != index:
             self._landed = index
-            if not self.playback.seek_packet(index) and (doc.conversation is None
-                                                         or self._window):
+            if not self.playback.seek_packet(index) and (session.conversation is None
+                                                         or self._partial):
                 # a conversation not on the ladder, or outside its window
                 self._build_ladder()
             self._render()

@@ -1,11 +1,12 @@
 """The timeline's second and third tabs: a time-sequence graph and throughput.
 
-The time-sequence graph is tcptrace's: for one direction of one TCP stream,
-each data segment is a vertical bar from its first to its last sequence
-number at the time it was seen, the acknowledgements coming back form a step
-line below the bars and the advertised receive window (ack + window) a step
-line above them. A sender stalled on a full window, a retransmission (red)
-or a long gap reads at a glance.
+The time-sequence graph is tcptrace's (its series come from
+``visualizer.core.flows.time_sequence``): for one direction of one TCP
+stream, each data segment is a vertical bar from its first to its last
+sequence number at the time it was seen, the acknowledgements coming back
+form a step line below the bars and the advertised receive window
+(ack + window) a step line above them. A sender stalled on a full window, a
+retransmission (red) or a long gap reads at a glance.
 
 Both plots share the timeline's x axis: seconds since the first packet of
 the capture, so the playhead sits at the same time on every tab.
@@ -33,8 +34,7 @@ from PyQt6.QtWidgets import (
 from visualizer.core.decode.store import format_endpoint
 from visualizer.core.describe.kinds import DATA_K, FIN_K, KINDS, PROBLEM_K, SYN_K
 from visualizer.core.flows.analysis import Analysis
-from visualizer.core.tcp.analysis_flags import RETRANSMISSIONS
-from visualizer.core.tcp.segment import ACK, FIN, SYN
+from visualizer.core.flows.time_sequence import TimeSequence, busier_sender, time_sequence
 
 SEGMENT_COLOUR = KINDS[DATA_K].marker
 RETRANSMISSION_COLOUR = KINDS[PROBLEM_K].marker
@@ -118,7 +118,7 @@ class TimeSequenceGraph(QWidget):
         self._stream = -1
         self._count = 0
         self._t0_ns = 0
-        self._data: dict[str, np.ndarray] = {}
+        self._data: TimeSequence | None = None
         self.plot = pg.PlotWidget()
         item = self.plot.getPlotItem()
         item.setLabel("bottom", "Time", units="s")
@@ -178,7 +178,7 @@ class TimeSequenceGraph(QWidget):
         keep_direction = stream == self._stream and analysis is self._analysis
         self._analysis, self._count, self._t0_ns, self._stream = analysis, count, t0_ns, stream
         if analysis is None or stream < 0 or stream >= len(analysis.tcp.connections):
-            self._data = {}
+            self._data = None
             self._empty.setText(note or "Select a TCP conversation to see its "
                                         "time-sequence graph.")
             self._stack.setCurrentIndex(0)
@@ -188,18 +188,13 @@ class TimeSequenceGraph(QWidget):
         previous = self.direction.currentIndex() if keep_direction else -1
         self.direction.clear()
         self.direction.addItems([f"{a} → {b}", f"{b} → {a}"])
-        indices = analysis.stream_indices(stream)
-        indices = indices[indices < count]
-        plen = analysis.store.column("payload_len")[indices]
-        sent = analysis.column("direction")[indices]
-        more = 0 if plen[sent == 0].sum() >= plen[sent == 1].sum() else 1
-        self.direction.setCurrentIndex(previous if previous >= 0 else more)
+        self.direction.setCurrentIndex(previous if previous >= 0
+                                       else busier_sender(analysis, stream, count))
         self._stack.setCurrentIndex(1)
         self._redraw()
 
-    def segments(self) -> dict[str, np.ndarray]:
-        """What is drawn: ``time``, ``seq``, ``end``, ``retransmitted`` per data
-        segment and ``ack_time``, ``ack``, ``window`` per acknowledgement."""
+    def segments(self) -> TimeSequence | None:
+        """What is drawn (None: nothing)."""
         return self._data
 
     def changeEvent(self, event: QEvent | None) -> None:
@@ -217,57 +212,40 @@ class TimeSequenceGraph(QWidget):
         analysis = self._analysis
         if analysis is None or self._stream < 0:
             return
-        sender = max(self.direction.currentIndex(), 0)
-        store = analysis.store
-        indices = analysis.stream_indices(self._stream)
-        indices = indices[indices < self._count]
-        seconds = (store.column("ts_ns")[indices] - self._t0_ns) / 1e9
-        direction = analysis.column("direction")[indices]
-        flags = store.column("tcp_flags")[indices].astype(np.int32)
-        plen = store.column("payload_len")[indices].astype(np.int64)
-        seq = analysis.column("rel_seq")[indices]
-        out = direction == sender
-        data = out & (plen > 0)
-        retrans = data & (analysis.column("analysis")[indices] & RETRANSMISSIONS != 0)
-        back = (direction != sender) & (flags & ACK != 0)
-        ack = analysis.column("rel_ack")[indices][back]
-        window = ack + np.maximum(analysis.column("window")[indices][back], 0)
-        self._data = {
-            "time": seconds[data], "seq": seq[data], "end": seq[data] + plen[data],
-            "retransmitted": retrans[data],
-            "ack_time": seconds[back], "ack": ack, "window": window,
-        }
-        for item, mask in ((self._bars, data & ~retrans), (self._retrans, retrans)):
-            x = np.repeat(seconds[mask], 2)
-            y = np.column_stack([seq[mask], seq[mask] + plen[mask]]).ravel().astype(np.float64)
+        data = self._data = time_sequence(analysis, self._stream,
+                                          max(self.direction.currentIndex(), 0),
+                                          count=self._count, t0_ns=self._t0_ns)
+        for item, mask in ((self._bars, ~data.retransmitted), (self._retrans, data.retransmitted)):
+            x = np.repeat(data.time[mask], 2)
+            y = np.column_stack([data.seq[mask], data.end[mask]]).ravel().astype(np.float64)
             item.setData(x, y)
-        self._ack.setData(*_step(seconds[back], ack.astype(np.float64)))
-        self._window.setData(*_step(seconds[back], window.astype(np.float64)))
+        self._ack.setData(*_step(data.ack_time, data.ack.astype(np.float64)))
+        self._window.setData(*_step(data.ack_time, data.window.astype(np.float64)))
         # SYN and FIN take one sequence number each: show where
-        control = out & (flags & (SYN | FIN) != 0)
-        colours = [KINDS[SYN_K if f & SYN else FIN_K].marker for f in flags[control]]
-        self._marks.setData(seconds[control], seq[control].astype(np.float64),
-                            brush=[pg.mkBrush(c) for c in colours],
-                            symbol=["t1" if f & SYN else "s" for f in flags[control]])
-        self._fit(seconds, seq[out], self._data)
+        syn = data.control_syn.tolist()
+        self._marks.setData(data.control_time, data.control_seq.astype(np.float64),
+                            brush=[pg.mkBrush(KINDS[SYN_K if s else FIN_K].marker) for s in syn],
+                            symbol=["t1" if s else "s" for s in syn])
+        self._fit(data)
 
-    def _fit(self, seconds: np.ndarray, sent: np.ndarray, data: dict[str, np.ndarray]) -> None:
+    def _fit(self, data: TimeSequence) -> None:
         """Frame the sequence numbers and acks; the window line only when it is near.
 
         On loopback the window (64 KiB and more) dwarfs a few hundred bytes of
         data, which would squash the interesting part into one line at the
         bottom; the window matters when the sender gets close to it.
         """
+        seconds, sent = data.stream_time, data.sent_seq
         if not len(seconds):
             return
-        top = max([float(v.max()) for v in (sent, data["end"], data["ack"]) if len(v)] + [1.0])
-        bottom = min([float(v.min()) for v in (sent, data["ack"]) if len(v)] + [0.0])
+        top = max([float(v.max()) for v in (sent, data.end, data.ack) if len(v)] + [1.0])
+        bottom = min([float(v.min()) for v in (sent, data.ack) if len(v)] + [0.0])
         self.note.clear()
-        if len(data["window"]):
-            if float(data["window"].max()) <= 1.5 * top:
-                top = float(data["window"].max())
+        if len(data.window):
+            if float(data.window.max()) <= 1.5 * top:
+                top = float(data.window.max())
             else:
-                ahead = float(np.median(data["window"] - data["ack"]))
+                ahead = float(np.median(data.window - data.ack))
                 self.note.setText(f"The receive window line runs {pg.siFormat(ahead, suffix='B')}"
                                   " above the acks, off the top: zoom out to see it.")
         item = self.plot.getPlotItem()

@@ -59,10 +59,7 @@ class PacketStore(ColumnTable):
         frames; returning False stops loading (what was read stays).
         """
         store = cls(CaptureFile.open(path))
-        capture = store.capture
-        read = (fast.pcap_chunks(capture) if capture.format == "pcap"
-                else fast.record_chunks(capture.frames()))
-        store._extend(read, progress, limit)
+        store._extend(file_chunks(store.capture), progress, limit)
         return store
 
     def extend(self, frames: Iterator[FrameRecord], *,
@@ -75,6 +72,12 @@ class PacketStore(ColumnTable):
         ``progress`` is as for :meth:`from_file`.
         """
         self._extend(fast.record_chunks(frames), progress, limit)
+
+    def extend_from(self, read: fast.ChunkReader, *, limit: int | None = None) -> None:
+        """Decode and append the chunks ``read`` gives (up to ``limit`` packets in
+        the store): :func:`file_chunks` reads a file as :meth:`from_file` does,
+        a batch at a time if the caller wants."""
+        self._extend(read, None, limit)
 
     def _extend(self, read: fast.ChunkReader, progress: Callable[[int, int], bool] | None,
                 limit: int | None) -> None:
@@ -167,6 +170,14 @@ class PacketStore(ColumnTable):
     def close(self) -> None:
         self.forget_copies()
         self.capture.close()
+
+
+def file_chunks(capture: CaptureFile) -> fast.ChunkReader:
+    """The fastest way through a whole file's frames: a classic pcap's record
+    headers are walked directly, other formats go through their FrameRecords."""
+    if capture.format == "pcap":
+        return fast.pcap_chunks(capture)
+    return fast.record_chunks(capture.frames())
 
 
 _text_cache: dict[bytes, str] = {}

@@ -25,7 +25,7 @@ LOST_ARROW = NOT_ARRIVED   # Arrow.arrival_ns of a packet that never arrived
 def path_ladder(store: PacketStore, analysis: Analysis, view: PathView, *,
                 absolute: bool = False) -> Ladder:
     """The ladder of ``view`` (of ``store``); ``analysis`` is the receiving end's
-    (``path.view.end_analysis``)."""
+    (``Analysis(only_interface=...)``, as ``Session`` makes it)."""
     # The other end's copies have no analysis: drawing them as packets of no
     # conversation would draw every packet twice, so the ladder has no others.
     ladder = combined_ladder(analysis, range(len(analysis.tcp.connections)),

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from visualizer.core.decode.store import PacketStore
-from visualizer.core.flows.analysis import Analysis, analyze
+from visualizer.core.flows.analysis import Analysis
 from visualizer.core.path.fates import ARRIVED, SENT, PathRecord
 from visualizer.core.path.link import C2S
 from visualizer.core.tcp.segment import ACK
@@ -109,10 +109,3 @@ def sequence_bases(store: PacketStore, analysis: Analysis
             ack_base.setdefault(key, (ack[i] - rel_ack[i]) % 2**32)
     return {key: (number, base, ack_base.get(key, 0))
             for key, (number, base) in seq_base.items()}
-
-
-def end_analysis(store: PacketStore, view: PathView) -> Analysis:
-    """The TCP analysis of the analysed end's frames alone, in the recording's
-    numbering: what tshark says of that end exported on its own (the other
-    frames get none)."""
-    return analyze(store, only_interface=view.record.analysed_end)

@@ -1,0 +1,90 @@
+"""tcptrace's time-sequence series: data segments, acks, window, SYN and FIN."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from visualizer.core.decode.store import PacketStore
+from visualizer.core.flows.analysis import Analysis, analyze
+from visualizer.core.flows.time_sequence import busier_sender, time_sequence
+from visualizer.core.tcp.testing import Conversation, write_pcap
+
+SAMPLES = Path(__file__).parents[2] / "resources" / "samples"
+
+
+def _analysis(path: Path) -> Iterator[Analysis]:
+    store = PacketStore.from_file(str(path))
+    yield analyze(store)
+    store.close()
+
+
+@pytest.fixture
+def handshake() -> Iterator[Analysis]:
+    """14 packets: handshake, three requests and answers of 64 bytes, close."""
+    yield from _analysis(SAMPLES / "tcp-handshake.pcapng")
+
+
+def _seconds(analysis: Analysis, t0_ns: int) -> np.ndarray:
+    return (analysis.store.column("ts_ns") - t0_ns) / 1e9
+
+
+def test_the_client_of_the_sample(handshake: Analysis) -> None:
+    t0 = int(handshake.store.column("ts_ns")[0])
+    times = _seconds(handshake, t0)
+    data = time_sequence(handshake, 0, 0, count=14, t0_ns=t0)
+    np.testing.assert_allclose(data.time, times[[3, 7, 9]])
+    assert data.seq.tolist() == [1, 65, 129]
+    assert data.end.tolist() == [65, 129, 193]
+    assert not data.retransmitted.any()
+    np.testing.assert_allclose(data.ack_time, times[[1, 4, 5, 8, 10, 12]])
+    assert data.ack.tolist() == [1, 65, 65, 129, 193, 194]
+    assert (data.window > data.ack).all()
+    # the SYN (seq 0) and the FIN (after 192 bytes) take a sequence number each
+    assert data.control_seq.tolist() == [0, 193] and data.control_syn.tolist() == [True, False]
+    np.testing.assert_allclose(data.stream_time, times)
+    assert data.sent_seq.tolist() == [0, 1, 1, 65, 65, 129, 193, 194]  # every client packet
+
+
+def test_the_server_of_the_sample(handshake: Analysis) -> None:
+    t0 = int(handshake.store.column("ts_ns")[0])
+    times = _seconds(handshake, t0)
+    data = time_sequence(handshake, 0, 1, count=14, t0_ns=t0)
+    np.testing.assert_allclose(data.time, times[[5, 8, 10]])
+    assert data.seq.tolist() == [1, 65, 129]
+    np.testing.assert_allclose(data.ack_time, times[[2, 3, 6, 7, 9, 11, 13]])
+    assert data.ack.tolist() == [1, 1, 65, 65, 129, 193, 194]  # the SYN acks nothing
+
+
+def test_only_the_packets_shown_count(handshake: Analysis) -> None:
+    """A live capture's analysis may run ahead of what the window shows."""
+    data = time_sequence(handshake, 0, 0, count=8)
+    assert data.seq.tolist() == [1, 65]
+    assert len(data.stream_time) == 8
+
+
+def test_retransmissions_are_marked(tmp_path: Path) -> None:
+    conv = Conversation()
+    conv.handshake()
+    first = conv.c2s("PA", data=100, delivered=False)
+    assert first is not None
+    conv.c2s("PA", data=100, seq=first.seq, dt=200_000_000)  # the RTO fires
+    conv.s2c("A")
+    conv.close()
+    for analysis in _analysis(write_pcap(tmp_path / "rto.pcap", conv.segments)):
+        data = time_sequence(analysis, 0, 0, count=len(analysis.store))
+        assert data.retransmitted.tolist() == [False, True]
+        assert data.seq.tolist() == [1, 1]
+
+
+def test_the_busier_sender(tmp_path: Path) -> None:
+    conv = Conversation()
+    conv.handshake()
+    conv.c2s("PA", data=10)
+    conv.s2c("PA", data=500)
+    for analysis in _analysis(write_pcap(tmp_path / "answer.pcap", conv.segments)):
+        assert busier_sender(analysis, 0, len(analysis.store)) == 1
+        assert busier_sender(analysis, 0, 4) == 0  # before the answer: the client

@@ -1,0 +1,513 @@
+"""The open capture as every front end sees it: the Session.
+
+mitmproxy's view (``addons/view.py``) is the model: one object holds the
+packets (``PacketStore``) and their ``Analysis``, the current packet and
+the conversation filter, and what follows from them (the visible packets,
+the conversations list, the packets the ladder draws), and knows nothing
+of any front end. The GUI's Document turns its changes into Qt signals;
+the commands print from it.
+
+One path for files and live captures, as mitmproxy replays a saved file
+through its live pipeline: :meth:`Session.open_capture` opens a file,
+:meth:`Session.follow` a spool that a capture process is still writing,
+and from then on :meth:`Session.read` decodes and analyses the next chunk
+of packets, whichever the source. A file ends; a spool is mapped again
+with :meth:`Session.refresh` as it grows. :meth:`Session.load` does it all
+at once, for a command.
+
+The Session has no thread of its own, but a front end may read in another
+thread (the GUI does, to keep its window responsive), so it has two sides:
+
+- reading (``refresh``, ``read``): the reader's thread. It appends to the
+  store and the analysis under ``lock`` and returns a :class:`Batch`:
+  packets up to ``count`` of ``store`` can now be shown.
+- showing (everything else): the front end's thread. ``show(batch)`` moves
+  ``count`` on. The front end reads rows below ``count`` without the lock
+  (columns only grow, and the numpy caches check lengths); what walks the
+  analysis's own structures takes ``lock`` (the methods here that do take
+  it themselves; a window that must not wait acquires it first, with a
+  timeout). ``open_capture``, ``follow`` and ``close`` only while no read
+  is under way.
+
+The ring buffer (``follow(..., keep_last=N)``): once a live capture holds
+N + max(N/4, 1000) packets, ``read`` builds a new store over the spool's
+last N packets aside (the analysis starts over there, as for a capture
+that began there) and returns it in its batch; the front end shows the
+old store until ``show`` hands the new one over in one step.
+
+Python's cyclic garbage collector: a big analysis is hundreds of thousands
+of objects, and each full collection walks them all with the GIL held (up
+to 66 ms for a million packets). They hold no reference cycles (refcounting
+frees them with the store), so once a capture is big ``read`` moves them
+out of the collector's sight (``gc.freeze()``) after every chunk.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from visualizer.core.decode import columns as fast
+from visualizer.core.decode.store import PacketStore, file_chunks, format_endpoint
+from visualizer.core.describe.kinds import packet_kinds
+from visualizer.core.errors import BadInput
+from visualizer.core.flows.analysis import Analysis
+from visualizer.core.ladder.build import Ladder, attach_calls, combined_ladder, other_indices
+from visualizer.core.ladder.transit import path_ladder
+from visualizer.core.path.fates import PathRecord
+from visualizer.core.path.view import PathView, path_view
+from visualizer.core.pcap.format import PCAP_RECORD_HEADER
+from visualizer.core.pcap.growing import GrowingCapture
+from visualizer.core.pcap.reader import CaptureFile
+from visualizer.core.pcap.recording import RecordingInfo
+
+CHUNK = 1_024             # packets per read unless asked otherwise
+FREEZE_FROM = 100_000     # packets: from here on a read freezes what it made
+LADDER_ALL_LIMIT = 6      # conversations the ladder draws together when none is chosen
+WINDOW = 5_000            # most packets the ladder draws
+LIVE_WINDOW = 2_000       # a live capture's ladder: its newest packets
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A row of the conversations list."""
+
+    kind: str            # "tcp" or "udp"
+    number: int          # tcp.stream or UDP flow index
+    endpoints: tuple[str, str]
+    packets: int
+    bytes: int
+    first_ns: int
+    last_ns: int
+    states: str          # "TIME-WAIT / CLOSED" for TCP, "" for UDP
+    problems: int = 0    # packets with analysis flags
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.kind, self.number)
+
+    @property
+    def duration_s(self) -> float:
+        return (self.last_ns - self.first_ns) / 1e9
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What one read brought: packets [0, count) of ``store`` can be shown."""
+
+    store: PacketStore
+    analysis: Analysis | None
+    count: int
+    first_number: int    # frame number of the store's first packet (a ring buffer moves it on)
+    added: int           # packets this read added (0: nothing more for now)
+    bytes_read: int      # how far into the file reading has got (all of it: nothing more)
+    bytes_total: int
+
+
+@dataclass(frozen=True)
+class LadderWindow:
+    """Which packets the ladder draws: these conversations (and, with
+    ``others``, the packets of none), between indices ``start`` and ``stop``."""
+
+    streams: tuple[int, ...]
+    flows: tuple[int, ...]
+    others: bool
+    start: int
+    stop: int
+    partial: bool        # some packets of the conversations fall outside
+
+
+class _Feed:
+    """Where reading goes on: a capture, its chunks, the store and analysis
+    they fill. A ring buffer's new feed runs ahead of what is shown."""
+
+    def __init__(self, capture: CaptureFile, *, analyse: bool = True,
+                 first_number: int = 1, only_interface: int | None = None) -> None:
+        self.capture = capture
+        self.store = PacketStore(capture)
+        self.analysis = (Analysis(self.store, only_interface=only_interface) if analyse
+                         else None)
+        self.first_number = first_number
+        self.chunks = (_spool_chunks(capture) if isinstance(capture, GrowingCapture)
+                       else file_chunks(capture))
+
+    def take(self, limit: int | None) -> int:
+        """Decode and analyse up to ``limit`` more frames (None: all there are)."""
+        store = self.store
+        before = len(store)
+        store.extend_from(self.chunks, limit=None if limit is None else before + limit)
+        if self.analysis is not None:
+            self.analysis.run()
+        return len(store) - before
+
+    def tail(self, keep: int) -> _Feed:
+        """A new feed over the last ``keep`` packets of this spool."""
+        start = len(self.store) - keep
+        spool = GrowingCapture.follow(self.capture.path)
+        spool.skip_to(self.store.values("offset")[start] - PCAP_RECORD_HEADER.size)
+        feed = _Feed(spool, analyse=self.analysis is not None,
+                     first_number=self.first_number + start)
+        feed.take(None)
+        return feed
+
+    def batch(self, added: int) -> Batch:
+        store, size = self.store, self.capture.size
+        count = len(store)
+        done = int(store.values("offset")[count - 1]) if count and added else size
+        return Batch(store, self.analysis, count, self.first_number, added, done, size)
+
+
+def _spool_chunks(capture: GrowingCapture) -> fast.ChunkReader:
+    """Chunks of the complete records the spool's mapping holds so far."""
+    read = fast.record_chunks(iter(()))
+
+    def chunks(n: int) -> fast.FrameChunk | None:
+        nonlocal read
+        chunk = read(n)
+        if chunk is None and (frames := capture.new_frames()):
+            read = fast.record_chunks(iter(frames))
+            chunk = read(n)
+        return chunk
+    return chunks
+
+
+class Session:
+    """One open capture and what a front end shows of it (module docstring)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.store: PacketStore | None = None
+        self.analysis: Analysis | None = None
+        self.recording: RecordingInfo | None = None
+        self.path: str | None = None
+        self.live = False            # a live capture is (or was) the source
+        self.following = False       # ... and is still being written
+        self.keep_last = 0           # ring buffer: about this many packets (0: all)
+        self.count = 0               # packets shown
+        self.first_number = 1        # frame number of index 0 (a ring buffer moves it on)
+        self.current = -1
+        self.conversation: tuple[str, int] | None = None
+        self._feed: _Feed | None = None
+        self.path_record: PathRecord | None = None   # a recording on a path
+        self._path_view: PathView | None = None
+        self._read_all = False        # the whole file is shown (a path view needs it)
+        self._retired: list[PacketStore] = []   # ring buffer: stores read past, not closed
+        self._kinds = np.zeros(0, dtype=np.uint8)
+        self._endpoint_text: dict[tuple[str, int], tuple[str, str]] = {}
+        self._states_text: dict[tuple[object, ...], str] = {}
+
+    # -- opening -----------------------------------------------------------
+    def open_capture(self, capture: CaptureFile, *, analyse: bool = True) -> None:
+        """Show ``capture`` (a file: ``CaptureFile.open``), empty until read.
+
+        ``analyse=False``: the store only, for a command that needs no
+        analysis (``analysis`` stays None).
+        """
+        self.close()
+        recording = RecordingInfo.from_capture(capture)
+        # On a path, the analysis is a tap at the receiving end (path/view.py).
+        self.path_record = (PathRecord.from_dict(recording.path)
+                            if recording is not None and recording.path else None)
+        feed = self._feed = _Feed(capture, analyse=analyse, only_interface=(
+            self.path_record.analysed_end if self.path_record is not None else None))
+        self.store, self.analysis = feed.store, feed.analysis
+        self.recording = recording
+        self.path = capture.path
+
+    def follow(self, path: str, *, keep_last: int = 0) -> None:
+        """Follow the pcap spool at ``path`` that a capture process is writing.
+
+        The spool is opened at the first ``refresh`` or ``read`` (its pcap
+        header must be written by then) and shown from the first batch.
+        ``keep_last`` > 0 is a ring buffer (module docstring).
+        """
+        self.close()
+        self.path, self.live, self.following, self.keep_last = path, True, True, keep_last
+
+    @classmethod
+    def load(cls, path: str, *, analyse: bool = True) -> Session:
+        """The file at ``path``, read to the end (a command's way in; close it,
+        or use it as a context manager)."""
+        session = cls()
+        session.open_capture(CaptureFile.open(path), analyse=analyse)
+        try:
+            while (batch := session.read(None)).added:
+                session.show(batch)
+            session.show(batch)   # nothing more: the whole file is shown
+        except BaseException:
+            session.close()
+            raise
+        return session
+
+    def finish(self) -> None:
+        """The capture is no longer written to (the capture process ended)."""
+        self.following = False
+
+    def close(self) -> None:
+        """Forget the capture and close its file (no read may be under way)."""
+        feed, self._feed = self._feed, None
+        with self.lock:
+            stores = [self.store, *self._retired, feed.store if feed is not None else None]
+            for store in {id(s): s for s in stores if s is not None}.values():
+                store.close()
+            self.store = self.analysis = self.recording = None
+            self._retired = []
+            self.path_record, self._path_view, self._read_all = None, None, False
+        self.path, self.live, self.following, self.keep_last = None, False, False, 0
+        self.count, self.current, self.conversation = 0, -1, None
+        self.first_number = 1
+        self._kinds = np.zeros(0, dtype=np.uint8)
+        self._endpoint_text.clear()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def warnings(self) -> list[str]:
+        """What a user should be told about the file (``PacketStore.warnings``)."""
+        return self.store.warnings() if self.store is not None else []
+
+    # -- reading (the reader's thread) -----------------------------------------
+    def refresh(self) -> bool:
+        """A live capture: map the spool again if it grew; True when it did."""
+        feed = self._reading()
+        return isinstance(feed.capture, GrowingCapture) and feed.capture.refresh()
+
+    def read(self, limit: int | None = CHUNK) -> Batch:
+        """Decode and analyse up to ``limit`` more packets (None: all there are)."""
+        feed = self._reading()
+        with self.lock:
+            added = feed.take(limit)
+        if len(feed.store) >= FREEZE_FROM:
+            gc.collect(1)  # the young garbage first, so none of it is frozen
+            gc.freeze()
+        keep = self.keep_last
+        if keep and len(feed.store) >= keep + max(keep // 4, 1000):
+            retired = feed.store
+            feed = self._feed = feed.tail(keep)
+            with self.lock:
+                self._retired.append(retired)
+        return feed.batch(added)
+
+    def _reading(self) -> _Feed:
+        if self._feed is None:
+            if not self.live or self.path is None:
+                raise ValueError("nothing to read: open a capture or follow a spool first")
+            self._feed = _Feed(GrowingCapture.follow(self.path))
+        return self._feed
+
+    # -- showing (the front end's thread) --------------------------------------
+    def show(self, batch: Batch) -> bool:
+        """Show packets [0, batch.count) of the batch's store.
+
+        True when that store replaced the one shown (the ring buffer moved
+        on: every index, the current packet and the filter start over); a
+        batch of a store already replaced is ignored.
+        """
+        if batch.store is self.store:
+            self.count = max(self.count, batch.count)
+            self._read_all = not batch.added and batch.bytes_read >= batch.bytes_total
+            return False
+        if self.store is not None and batch.first_number <= self.first_number:
+            return False
+        replaced = self.store is not None
+        with self.lock:
+            self.store, self.analysis = batch.store, batch.analysis
+            done = [s for s in self._retired if s is not batch.store]
+            self._retired = [s for s in self._retired if s is batch.store]
+        for store in done:
+            store.close()
+        self.count, self.first_number = batch.count, batch.first_number
+        self._read_all = not batch.added and batch.bytes_read >= batch.bytes_total
+        if replaced:
+            self.current, self.conversation = -1, None
+            self._kinds = np.zeros(0, dtype=np.uint8)
+            self._endpoint_text.clear()  # the new analysis numbers its streams anew
+        return replaced
+
+    @property
+    def path_view(self) -> PathView | None:
+        """A recording on a path seen once per packet (None otherwise), once it is
+        read to the end."""
+        record, store = self.path_record, self.store
+        if (record is None or store is None or self.following or not self._read_all
+                or self.count < len(store)):
+            return None
+        if self._path_view is None:
+            self._path_view = path_view(store, record)
+        return self._path_view
+
+    def set_current(self, index: int) -> bool:
+        """Select packet ``index`` (-1: none); True if that changed anything."""
+        index = index if 0 <= index < self.count else -1
+        changed, self.current = index != self.current, index
+        return changed
+
+    def set_conversation(self, key: tuple[str, int] | None) -> bool:
+        """Filter on conversation ``("tcp" | "udp", number)`` (None: all packets)."""
+        changed, self.conversation = key != self.conversation, key
+        return changed
+
+    def visible_indices(self) -> np.ndarray | None:
+        """Indices of the packets in the conversation filter (None: all). On a
+        path, each packet once (``path_view``), not its copy at each end."""
+        view = self.path_view
+        if view is not None:
+            rows = view.rows
+            if self.conversation is not None and self.analysis is not None:
+                column = "stream" if self.conversation[0] == "tcp" else "udp_flow"
+                mine = self.analysis.column(column)[rows] == self.conversation[1]
+                rows = rows[mine]
+            return rows
+        if self.conversation is None or self.analysis is None:
+            return None
+        kind, number = self.conversation
+        a = self.analysis
+        if kind == "tcp":
+            return np.flatnonzero(a.column("stream")[:self.count] == number)
+        mask = a.column("udp_flow")[:self.count] == number
+        # list() of a dict runs in C under the GIL: a consistent copy without the lock
+        linked = [i for i, link in list(a.icmp_links.items()) if link.flow == number
+                  and i < self.count]
+        mask[linked] = True
+        return np.flatnonzero(mask)
+
+    def kinds(self) -> np.ndarray:
+        """Kind codes (``visualizer.core.describe.kinds``) of packets [0, count)."""
+        if len(self._kinds) < self.count and self.analysis is not None:
+            self._kinds = np.concatenate(
+                [self._kinds, packet_kinds(self.analysis, len(self._kinds), self.count)])
+        return self._kinds[:self.count]
+
+    def conversations(self) -> list[Conversation]:
+        """TCP streams then UDP flows, as of now."""
+        if self.analysis is None:
+            return []
+        a = self.analysis
+        # Called twice a second while packets arrive, over thousands of
+        # conversations: the text that never changes is made once.
+        names, states_text = self._endpoint_text, self._states_text
+        with self.lock:
+            rows = []
+            stream = a.column("stream")[:self.count]
+            bits = a.column("analysis")[:self.count]
+            problems = np.bincount(stream[(stream >= 0) & (bits != 0)],
+                                   minlength=len(a.tcp.connections)).tolist()
+            for c in a.tcp.connections:
+                key = ("tcp", c.stream)
+                if (ends := names.get(key)) is None:
+                    ends = names[key] = _endpoint_pair(c.endpoints)
+                if (states := states_text.get(c.states)) is None:
+                    states = states_text[c.states] = " / ".join(st.value for st in c.states)
+                rows.append(Conversation(
+                    "tcp", c.stream, ends, c.packets[0] + c.packets[1],
+                    c.bytes[0] + c.bytes[1], c.first_ts_ns, c.last_ts_ns, states,
+                    problems[c.stream] if c.stream < len(problems) else 0))
+            for f in a.udp_flows:
+                key = ("udp", f.flow)
+                if (ends := names.get(key)) is None:
+                    ends = names[key] = _endpoint_pair(f.endpoints)
+                rows.append(Conversation(
+                    "udp", f.flow, ends, f.packets[0] + f.packets[1], f.bytes[0] + f.bytes[1],
+                    f.first_ts_ns, f.last_ts_ns,
+                    f"{f.icmp_errors} ICMP error(s)" if f.icmp_errors else "", 0))
+        return rows
+
+    # -- the ladder ------------------------------------------------------------
+    def ladder_window(self, *, everything: bool = False) -> LadderWindow:
+        """Which packets the ladder draws (needs an analysis).
+
+        The chosen conversation; with none chosen, every conversation (and
+        the packets of none) of a capture with a few, or else the current
+        packet's conversation (or, for a packet of none, the packets of
+        none). A ladder of hundreds of thousands of arrows helps nobody and
+        costs seconds to build, so a live capture being written draws its
+        newest LIVE_WINDOW packets and a huge conversation the WINDOW
+        packets around the current one. ``everything``: every conversation
+        and every packet (an export).
+        """
+        a, count = self.analysis, self.count
+        assert a is not None
+        with self.lock:
+            streams, flows = range(len(a.tcp.connections)), range(len(a.udp_flows))
+            if everything:
+                return LadderWindow(tuple(streams), tuple(flows), True, 0, count, False)
+            selected = self._ladder_selection(a, len(streams) + len(flows))
+            if selected is None:
+                selected = tuple(streams), tuple(flows), True
+            return self._window(a, *selected)
+
+    def _ladder_selection(self, a: Analysis, conversations: int
+                          ) -> tuple[tuple[int, ...], tuple[int, ...], bool] | None:
+        """(TCP streams, UDP flows, whether packets of no conversation too); None: all."""
+        if self.conversation is not None:
+            kind, number = self.conversation
+            return ((number,), (), False) if kind == "tcp" else ((), (number,), False)
+        if conversations <= LADDER_ALL_LIMIT:
+            return None
+        current = self.current if self.current >= 0 else 0
+        stream = int(a.values("stream")[current]) if self.count else -1
+        flow = int(a.values("udp_flow")[current]) if self.count else -1
+        if stream >= 0:
+            return (stream,), (), False
+        if flow >= 0:
+            return (), (flow,), False
+        return (), (), True  # the current packet is in no conversation: its neighbours
+
+    def _window(self, a: Analysis, streams: tuple[int, ...], flows: tuple[int, ...],
+                others: bool) -> LadderWindow:
+        count = self.count
+        if self.following:
+            start = max(0, count - LIVE_WINDOW)
+            return LadderWindow(streams, flows, others, start, count, start > 0)
+        total = len(other_indices(a, 0, count)) if others else 0
+        for name, numbers in (("stream", streams), ("udp_flow", flows)):
+            if numbers:
+                column = a.column(name)[:count]
+                total += int(np.count_nonzero(np.isin(column, numbers)))
+        if total <= WINDOW:
+            return LadderWindow(streams, flows, others, 0, count, False)
+        current = self.current if self.current >= 0 else max(0, count - 1) if self.live else 0
+        start = max(0, min(current - WINDOW // 10, count - WINDOW))
+        stop = min(count, start + WINDOW)
+        return LadderWindow(streams, flows, others, start, stop, start > 0 or stop < count)
+
+    def ladder(self, window: LadderWindow | None = None, *, absolute: bool = False
+               ) -> Ladder | None:
+        """The ladder of ``window`` (default: :meth:`ladder_window`) with the
+        recording's socket calls; None when there is nothing to draw (no
+        packets, or no IP or Ethernet hosts among them)."""
+        if self.analysis is None or not self.count:
+            return None
+        view = self.path_view
+        if view is not None and self.store is not None:   # sloped arrows, crosses for the lost
+            with self.lock:
+                try:
+                    ladder = path_ladder(self.store, self.analysis, view, absolute=absolute)
+                except BadInput:   # no conversation at all
+                    return None
+            if self.conversation is not None:
+                kind, number = self.conversation
+                name = f"{'TCP stream' if kind == 'tcp' else 'UDP flow'} {number}"
+                ladder.arrows = [a for a in ladder.arrows if a.conversation == name]
+            return attach_calls(ladder, self.recording) if ladder.arrows else None
+        with self.lock:
+            window = window or self.ladder_window()
+            try:
+                ladder = combined_ladder(self.analysis, window.streams, window.flows,
+                                         absolute=absolute, limit=window.stop,
+                                         start=window.start, others=window.others)
+            except BadInput:  # nothing a ladder can draw: no IP or Ethernet hosts
+                return None
+        return attach_calls(ladder, self.recording)
+
+
+def _endpoint_pair(endpoints: tuple[tuple[bytes, int], tuple[bytes, int]]
+                   ) -> tuple[str, str]:
+    (ea, pa), (eb, pb) = endpoints
+    return format_endpoint(ea, pa), format_endpoint(eb, pb)
