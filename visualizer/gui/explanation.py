@@ -8,7 +8,9 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from visualizer.core.describe.explain import explain
+from visualizer.core.describe.transit import explain_on_path
 from visualizer.core.flows.analysis import Analysis
+from visualizer.core.path.view import PathView
 
 
 class ExplanationPanel(QWidget):
@@ -35,7 +37,10 @@ class ExplanationPanel(QWidget):
         self.text.setText("Run a scenario (Ctrl+R) or open a capture, then press Space to "
                           "play it or Right to step through it packet by packet.")
 
-    def show_packet(self, analysis: Analysis, index: int, *, absolute: bool = False) -> None:
-        e = explain(analysis, index, absolute=absolute)
+    def show_packet(self, analysis: Analysis, index: int, *, absolute: bool = False,
+                    path: PathView | None = None) -> None:
+        """Explain packet ``index``; on a ``path``, what happened to it on the way too."""
+        e = (explain(analysis, index, absolute=absolute) if path is None
+             else explain_on_path(analysis, path, index, absolute=absolute))
         self.title.setText(f"<b>Packet {index + 1}: {html.escape(e.title)}</b>")
         self.text.setText(html.escape(e.text).replace("\n", "<br>"))

@@ -1,0 +1,64 @@
+"""A recording on a path in the window: each packet once, sloped arrows, a cross
+for the lost one, what happened on the way in the explanation, real time."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import can_capture
+from PyQt6.QtCore import QSettings
+
+from visualizer.core.ladder.transit import LOST_ARROW
+from visualizer.core.path.netns import missing_capabilities
+from visualizer.core.record import record
+from visualizer.gui.mainwindow import MainWindow
+
+pytestmark = pytest.mark.skipif(
+    bool(missing_capabilities()) or shutil.which("ip") is None
+    or not os.path.exists("/dev/net/tun") or not can_capture(),
+    reason="recording on a path needs root (namespaces, TUN, capture)")
+
+
+@pytest.fixture(scope="module")
+def lost_ack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tcp-handshake over 20 ms, the client's 4th packet (an ACK) lost."""
+    out = tmp_path_factory.mktemp("path") / "lost.pcapng"
+    result = record("tcp-handshake", ["count=2", "rtt=20", "drop=4"], str(out))
+    assert result.run.error is None
+    return out
+
+
+def test_the_window_shows_a_path_recording_as_textbooks_draw_it(
+        qtbot, tmp_path: Path, lost_ack: Path, monkeypatch: pytest.MonkeyPatch,
+        messages: list[str]) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    window = MainWindow(settings=QSettings(str(tmp_path / "s.ini"),
+                                           QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    window.resize(1366, 768)
+    window.show()
+    with qtbot.wait_signal(window.document.finished, timeout=20_000):
+        assert window.open_path(str(lost_ack))
+    session = window.document.session
+    view = session.path_view
+    assert view is not None
+    # each packet once: the table lists the view's rows, not both ends' copies
+    assert window.packet_table.model.rowCount() == len(view.rows) < len(session.store)
+    ladder = window.stage.ladder
+    assert ladder is not None and "on a path" in ladder.title
+    assert window.stage.playback.scale == "real"
+    lost = [a for a in ladder.arrows if a.arrival_ns == LOST_ARROW]
+    assert len(lost) == 1 and lost[0].why == "loss plan"
+    assert all(a.arrival_ns > a.ts_ns for a in ladder.arrows if a.arrival_ns != LOST_ARROW)
+    window.stage.show_packet(lost[0].index)
+    qtbot.waitUntil(lambda: "Lost on the way" in window.stage.explanation.title.text())
+    delivered = next(a for a in ladder.arrows if a.arrival_ns != LOST_ARROW)
+    window.stage.show_packet(delivered.index)
+    qtbot.waitUntil(lambda: "one-way delay is 10.0 ms"
+                    in window.stage.explanation.text.text())
+    assert not window.stage.ladder_view.render_image(visible_only=True).isNull()
+    assert not messages
+    window.document.close()

@@ -1,0 +1,84 @@
+"""What happened to a packet on the way, for a recording on a path.
+
+The explanation of the packet itself (``explain``) says what it is and why
+its numbers are so; on a path this adds when it left, when it arrived and
+why it took that long, or, for a packet that never arrived, why it was
+lost and what TCP (or, for UDP, nobody) does about it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from visualizer.core.decode import headers as dec
+from visualizer.core.decode.store import format_address
+from visualizer.core.describe.explain import Explanation, explain
+from visualizer.core.flows.analysis import Analysis
+from visualizer.core.path.link import CORRUPTED, DUPLICATED, PLANNED, QUEUE_FULL, RANDOM_LOSS
+from visualizer.core.path.view import NOT_ARRIVED, PathView
+
+_WHY_LOST = {
+    QUEUE_FULL: ("the queue in front of the bottleneck was full",
+                 "{queued} packets were ahead of it, as many as the link may hold back, so the "
+                 "link dropped it: a router's tail drop, the way a real network loses most "
+                 "packets when a sender is faster than the slowest link."),
+    RANDOM_LOSS: ("random loss on the link",
+                  "The link loses a share of the packets at random (the path's loss "
+                  "setting), as a noisy radio or a faulty cable would."),
+    PLANNED: ("the loss plan dropped it",
+              "The path's loss plan (drop=) names this packet: the lesson loses it on "
+              "purpose."),
+}
+
+
+def explain_on_path(analysis: Analysis, view: PathView, index: int, *,
+                    absolute: bool = False) -> Explanation:
+    """The explanation of packet ``index`` of a path recording (module docstring)."""
+    rows = view.rows.tolist()
+    if index not in rows:   # the other end's copy of a packet listed once
+        return explain(analysis, index, absolute=absolute)
+    k = rows.index(index)
+    store = analysis.store
+    src = format_address(store.address(int(store.values("src")[index])))
+    dst = format_address(store.address(int(store.values("dst")[index])))
+    udp = int(store.values("proto")[index]) == dec.PROTO_UDP
+    sent, arrived = int(view.sent_ns[k]), int(view.arrived_ns[k])
+    if arrived == NOT_ARRIVED:
+        n = view.record.packet[index]
+        queued = view.record.packets[n - 1][3] if 0 < n <= len(view.record.packets) else 0
+        short, reason = _WHY_LOST.get(view.why[k], ("lost on the way", ""))
+        after = ("UDP will never know: there is no acknowledgement and no retransmission, "
+                 "and the receiving application is never told that a datagram is missing."
+                 if udp else
+                 "TCP will notice: the receiver's ACKs stop at the hole (duplicate ACKs), or "
+                 "no ACK comes at all, and the sender sends these bytes again, after three "
+                 "duplicate ACKs at once (fast retransmit), otherwise when its timer runs out.")
+        text = (f"{src} sent it, and it never reached {dst}: the capture at that end has no "
+                f"copy. {reason.format(queued=queued)} {after}")
+        return Explanation(f"Lost on the way: {short}", text.strip(),
+                           (f"sent {_ms(sent - int(view.sent_ns[0]))}", "arrived never"))
+    base = explain(analysis, index, absolute=absolute)
+    transit = arrived - sent
+    one_way = view.record.params.one_way_ns
+    words = (f"It left {src} and reached {dst} {_ms(transit)} later: the path's one-way "
+             f"delay is {_ms(one_way)} (half the {view.record.params.rtt:g} ms round trip)")
+    extra = transit - one_way
+    if extra > 500_000:
+        words += (f", and it spent about {_ms(extra)} more waiting behind other packets in "
+                  "the bottleneck's queue (queueing delay), or being sent at the link's rate")
+    words += "."
+    if view.fate[k] == CORRUPTED:
+        words += (" On the way one bit of it was flipped: it arrives, but the TCP/UDP "
+                  "checksum no longer adds up, and the receiving kernel throws it away "
+                  "unseen by the application." + ("" if udp else
+                                                   " For TCP it is as good as lost: it "
+                                                   "will be sent again."))
+    elif view.fate[k] == DUPLICATED:
+        words += (" The network delivered it twice." + (
+            " UDP hands both copies to the application." if udp else
+            " TCP notices the second copy carries bytes it already has, and drops it."))
+    return replace(base, text=f"{base.text}\n{words}")
+
+
+def _ms(ns: int) -> str:
+    return f"{ns / 1e6:.1f} ms"
