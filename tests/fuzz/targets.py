@@ -35,6 +35,7 @@ from visualizer.core.flows.analysis import COLUMNS as ANALYSIS_COLUMNS
 from visualizer.core.flows.analysis import Analysis
 from visualizer.core.pcap.growing import GrowingCapture
 from visualizer.core.pcap.reader import CaptureFile
+from visualizer.core.pcap.records import FrameRecord, Records
 from visualizer.core.tcp.connection import ANALYSIS_FLAGS, MAX_UNACKED_SEGMENTS
 from visualizer.core.tcp.segment import ACK, FIN, SYN, TcpSegment
 from visualizer.core.tcp.states import TcpState
@@ -123,7 +124,7 @@ def check_capture(data: bytes) -> None:
         assert 0 <= rec.offset <= rec.offset + rec.caplen <= len(data), rec
         assert rec.caplen <= rec.origlen, rec
     store = PacketStore(cap)
-    store.extend(iter(frames))
+    store.extend(cap.records())
     assert len(store) == len(frames)
     for i, rec in enumerate(frames):
         assert store.frame(i) == data[rec.offset:rec.offset + rec.caplen]
@@ -135,9 +136,10 @@ def check_capture(data: bytes) -> None:
     # The live path: analyse as the store grows; the answers must not change.
     half = len(frames) // 2
     grown = PacketStore(cap)
-    grown.extend(iter(frames[:half]))
+    records = cap.records()
+    grown.extend(records, limit=half)
     step = Analysis(grown).run()
-    grown.extend(iter(frames[half:]))
+    grown.extend(records)
     step.run()
     for name in ANALYSIS_COLUMNS:
         assert step.values(name) == whole.values(name), name
@@ -176,16 +178,25 @@ def check_growing(data: bytes, cuts: Sequence[int], directory: Path) -> None:
             raise AssertionError("only a plain pcap stream can be followed")
         live = GrowingCapture.follow(str(path))
         try:
-            got = live.new_frames()
+            records = live.records()
+            got = _take(records)
             for start, end in itertools.pairwise(ends):
                 out.write(data[start:end])
                 out.flush()
                 live.refresh()
-                got += live.new_frames()
+                got += _take(records)
             assert got == expected
             assert list(live.frames()) == expected
         finally:
             live.close()
+
+
+def _take(records: Records) -> list[FrameRecord]:
+    """Every record the walk gives now, in chunks of odd sizes."""
+    got: list[FrameRecord] = []
+    while (chunk := records.read(1 + len(got) % 7)) is not None:
+        got += chunk.records()
+    return got
 
 
 def check_capture_and_growing(data: bytes) -> None:

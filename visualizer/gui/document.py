@@ -33,7 +33,7 @@ from __future__ import annotations
 import gc
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,8 +46,9 @@ from visualizer.core.errors import VisualizerError
 from visualizer.core.flows.analysis import Analysis
 from visualizer.core.pcap.format import PCAP_RECORD_HEADER
 from visualizer.core.pcap.growing import GrowingCapture
-from visualizer.core.pcap.reader import CaptureFile, FrameRecord
+from visualizer.core.pcap.reader import CaptureFile
 from visualizer.core.pcap.recording import RecordingInfo
+from visualizer.core.pcap.records import Records
 
 FIRST_BATCH = 2_000      # small, so the first rows show at once
 CHUNK = 1_024            # then packets per turn of the loader (about 10 ms of work):
@@ -382,13 +383,13 @@ class _Job:
                and time.monotonic() - start < MAX_WAIT_SECONDS):
             time.sleep(0.002)
 
-    def add(self, frames: Iterator[FrameRecord], limit: int) -> int:
-        """Decode and analyse up to ``limit`` more frames; the new count."""
+    def add(self, records: Records, limit: int) -> int:
+        """Decode and analyse up to ``limit`` more records; the new count."""
         doc = self.doc
         with doc.lock:
             store, analysis = self.store, self.analysis
             assert store is not None and analysis is not None
-            store.extend(frames, limit=len(store) + limit)
+            store.extend(records, limit=len(store) + limit)
             analysis.run()
             count = len(store)
         if count >= FREEZE_FROM:
@@ -407,10 +408,10 @@ class _Job:
 
 
 def _load(job: _Job, capture: CaptureFile) -> str:
-    frames = capture.frames()
+    records = capture.records()
     limit, count = FIRST_BATCH, 0
     while not job.cancel.is_set():
-        new = job.add(frames, limit)
+        new = job.add(records, limit)
         if new == count:
             break
         count, limit = new, CHUNK
@@ -429,7 +430,7 @@ def _load(job: _Job, capture: CaptureFile) -> str:
 
 
 def _rebase(job: _Job, spool: str, keep: int, first_number: int
-            ) -> tuple[GrowingCapture, int, int]:
+            ) -> tuple[GrowingCapture, Records, int, int]:
     """Ring buffer: a new store over the last ``keep`` packets of the spool.
 
     Built aside (the GUI keeps showing the old store meanwhile) and handed
@@ -441,15 +442,15 @@ def _rebase(job: _Job, spool: str, keep: int, first_number: int
     assert old is not None
     start = len(old) - keep
     tail = GrowingCapture.follow(spool)
-    tail.skip_to(old.values("offset")[start] - PCAP_RECORD_HEADER.size)
+    records = tail.records(old.values("offset")[start] - PCAP_RECORD_HEADER.size)
     store = PacketStore(tail)
     analysis = Analysis(store)
-    store.extend(iter(tail.new_frames()))
+    store.extend(records)
     analysis.run()
     job.store, job.analysis = store, analysis
     first_number += start
     job.doc._rebased.emit(job, store, analysis, len(store), first_number)
-    return tail, len(store), first_number
+    return tail, records, len(store), first_number
 
 
 def _capture(job: _Job, interface: str, bpf: str | None, spool: str,
@@ -462,6 +463,7 @@ def _capture(job: _Job, interface: str, bpf: str | None, spool: str,
     count = 0
     try:
         growing = GrowingCapture.follow(spool)
+        records = growing.records()
         job.doc._attach_live(job, growing)
         while True:
             stopping = job.cancel.is_set() or not process.running
@@ -471,11 +473,12 @@ def _capture(job: _Job, interface: str, bpf: str | None, spool: str,
                 except VisualizerError as err:
                     failure = str(err)
             growing.refresh()
-            while frames := growing.new_frames():
-                count = job.add(iter(frames), len(frames))
+            while (added := job.add(records, CHUNK)) != count:
+                count = added
                 job.make_way()
             if keep_last and count >= keep_last + max(keep_last // 4, 1000):
-                growing, count, first_number = _rebase(job, spool, keep_last, first_number)
+                growing, records, count, first_number = _rebase(job, spool, keep_last,
+                                                                first_number)
             else:
                 job.announce(count, force=stopping)
             job.doc._stats.emit(job, process.received, process.dropped)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,8 @@ import numpy as np
 from visualizer.core.decode import columns as fast
 from visualizer.core.decode import headers as dec
 from visualizer.core.pcap.format import linktype_text
-from visualizer.core.pcap.reader import CaptureFile, FrameRecord
+from visualizer.core.pcap.reader import CaptureFile
+from visualizer.core.pcap.records import FrameChunk, Records
 
 # name -> array typecode (the matching numpy dtype follows from it)
 COLUMNS: dict[str, str] = {
@@ -59,35 +60,27 @@ class PacketStore:
         frames; returning False stops loading (what was read stays).
         """
         store = cls(CaptureFile.open(path))
-        capture = store.capture
-        read = (fast.pcap_chunks(capture) if capture.format == "pcap"
-                else fast.record_chunks(capture.frames()))
-        store._extend(read, progress, limit)
+        store.extend(store.capture.records(), progress=progress, limit=limit)
         return store
 
-    def extend(self, frames: Iterator[FrameRecord], *,
-               progress: Callable[[int, int], bool] | None = None,
+    def extend(self, records: Records, *, progress: Callable[[int, int], bool] | None = None,
                limit: int | None = None) -> None:
-        """Decode and append ``frames`` (up to ``limit`` packets in the store).
+        """Decode and append what the walk ``records`` gives (up to ``limit``
+        packets in the store; at least one more even at the limit).
 
-        Takes no more frames from the iterator than it stores, so a caller
-        can go on with the same iterator later (the GUI loads in batches).
+        Takes no more records from the walk than it stores, so a caller can
+        go on with the same walk later (the GUI loads in batches).
         ``progress`` is as for :meth:`from_file`.
         """
-        self._extend(fast.record_chunks(frames), progress, limit)
-
-    def _extend(self, read: fast.ChunkReader, progress: Callable[[int, int], bool] | None,
-                limit: int | None) -> None:
-        # Chunks end where the frame-by-frame loop this replaces released the
-        # mapped bytes and reported progress (every BATCH frames), and at
-        # ``limit``; that loop stored at least one frame even at its limit.
+        # Chunks end every BATCH packets (where the mapped bytes are released
+        # and progress is reported) and at ``limit``.
         total = self.capture.size
         while True:
             index = len(self)
             size = BATCH - index % BATCH
             if limit is not None:
                 size = min(size, max(limit - index, 1))
-            chunk = read(size)
+            chunk = records.read(size)
             if chunk is None:
                 break
             self._append(chunk)
@@ -103,8 +96,8 @@ class PacketStore:
         if progress is not None:
             progress(total, total)
 
-    def _append(self, chunk: fast.FrameChunk) -> None:
-        decoded = fast.decode_chunk(self.capture.data, chunk)
+    def _append(self, chunk: FrameChunk) -> None:
+        decoded = fast.decode_chunk(chunk)
         ids = fast.intern_addresses(decoded, self._address_ids, self._addresses)
         base = len(self)
         c = self._cols

@@ -1,11 +1,12 @@
 """Reading pcap and pcapng files without dissection.
 
-``CaptureFile`` maps the file into memory and walks its records, yielding
-where each frame's bytes lie rather than copying them: a million-packet file
-is indexed without building a million byte strings. The walk never raises
-on damaged content; it stops at the first record it cannot trust and says
-why in ``warnings``. Only a file that is not a capture at all (or cannot be
-opened) raises ``BadInput``.
+``CaptureFile`` maps the file into memory, reads its headers and hands out
+walks over its records (``records()``, see ``pcap/records.py``), which say
+where each frame's bytes lie rather than copying them: a million-packet
+file is indexed without building a million byte strings. The walk never
+raises on damaged content; it stops at the first record it cannot trust
+and says why in ``warnings``. Only a file that is not a capture at all (or
+cannot be opened) raises ``BadInput``.
 """
 
 from __future__ import annotations
@@ -16,27 +17,18 @@ import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import ClassVar
 
 from visualizer.core.errors import BadInput
 from visualizer.core.pcap import format as fmt
+from visualizer.core.pcap.records import (
+    FrameRecord,
+    PcapngRecords,
+    PcapRecords,
+    Records,
+)
 
-# Largest frame we accept in a record; libpcap's own limit is 256 KiB, but
-# some writers use bigger snaplens (USB, D-Bus), so allow 16 MiB before
-# calling a record corrupt.
-MAX_FRAME = 16 * 1024 * 1024
-
-
-class FrameRecord(NamedTuple):
-    """Where one frame lies in the file and how it was stamped."""
-
-    ts_ns: int          # Unix epoch nanoseconds
-    caplen: int         # bytes present in the file
-    origlen: int        # bytes on the wire
-    linktype: int
-    offset: int         # of the frame's first byte in ``CaptureFile.data``
-    interface: int      # pcapng interface id (0 for pcap)
-    comment: str | None
+CHUNK = 8192  # records ``frames()`` takes from the walk at once
 
 
 @dataclass
@@ -66,6 +58,7 @@ class CaptureFile:
     _fd: int | None = None
     _released: int = 0
     _clamped: bool = False            # a timestamp out of int64 range was warned about
+    growing: ClassVar[bool] = False   # the file is still being written (GrowingCapture)
 
     # -- opening -------------------------------------------------------
     @classmethod
@@ -154,14 +147,34 @@ class CaptureFile:
         return {i.linktype for i in self.interfaces}
 
     def frame_bytes(self, rec: FrameRecord) -> bytes:
-        return bytes(self.data[rec.offset:rec.offset + rec.caplen])
+        return self.read(rec.offset, rec.caplen)
+
+    def read(self, offset: int, n: int) -> bytes:
+        """Up to ``n`` bytes of the file from ``offset`` (fewer at its end)."""
+        return bytes(self.data[offset:offset + n])
 
     # -- walking -------------------------------------------------------
+    def records(self, start: int | None = None) -> Records:
+        """A walk over the records from the file's first one (pcap: or from the
+        record header at byte ``start``)."""
+        if self.format == "pcapng":
+            if start is not None:
+                raise ValueError("a pcapng walk starts at the first block")
+            return PcapngRecords(self, self.warnings, self._pcapng_frames())
+        if start is None:
+            start = fmt.PCAP_FILE_HEADER_LEN
+        elif not fmt.PCAP_FILE_HEADER_LEN <= start <= self.size:
+            raise ValueError(f"offset {start} is outside the records of {self.path}")
+        return PcapRecords(self, self.warnings, pos=start, big_endian=self.big_endian,
+                           header_len=24 if self.kuznetzov else 16,
+                           nanosecond=self.nanosecond, snaplen=self.snaplen,
+                           linktype=self.interfaces[0].linktype, growing=self.growing)
+
     def frames(self) -> Iterator[FrameRecord]:
-        """Every frame in file order. Stops (with a warning) at damage."""
-        if self.format == "pcap":
-            return self._pcap_frames()
-        return self._pcapng_frames()
+        """Every frame in file order, one by one. Stops (with a warning) at damage."""
+        records = self.records()
+        while (chunk := records.read(CHUNK)) is not None:
+            yield from chunk.records()
 
     # pcap ---------------------------------------------------------------
     def _read_pcap_header(self, magic: int) -> None:
@@ -178,39 +191,6 @@ class CaptureFile:
         self.interfaces = [Interface(network & 0xFFFF, tsresol=resolution)]
         if major != 2:
             self.warnings.append(f"unusual pcap version {major}.{minor}")
-
-    def _pcap_frames(self, pos: int = fmt.PCAP_FILE_HEADER_LEN, *,
-                     growing: bool = False) -> Iterator[FrameRecord]:
-        """Records from byte ``pos``. ``growing``: the file is still being
-        written, so a record cut off at the end is not damage, just not
-        complete yet (no warning; the follower asks again later)."""
-        data, size = self.data, len(self.data)
-        e = ">" if self.big_endian else "<"
-        rec = struct.Struct(e + "IIII")
-        hdr_len = 24 if self.kuznetzov else 16
-        linktype = self.interfaces[0].linktype
-        mult = 1 if self.nanosecond else 1000
-        limit = min(max(self.snaplen, 262144), MAX_FRAME)  # as Wireshark: >= 256 KiB
-        while pos < size:
-            if pos + hdr_len > size:
-                if not growing:
-                    self.warnings.append(f"file ends inside a record header at byte {pos}")
-                return
-            sec, frac, caplen, origlen = rec.unpack_from(data, pos)
-            if caplen > limit:
-                self.warnings.append(
-                    f"record at byte {pos} claims {caplen} captured bytes "
-                    f"(snaplen {self.snaplen}): the file is damaged from there on")
-                return
-            start = pos + hdr_len
-            if start + caplen > size:
-                if not growing:
-                    self.warnings.append(
-                        f"file ends inside the frame that starts at byte {start}")
-                return
-            yield FrameRecord(sec * 1_000_000_000 + frac * mult, caplen, max(origlen, caplen),
-                              linktype, start, 0, None)
-            pos = start + caplen
 
     # pcapng --------------------------------------------------------------
     def _check_pcapng_header(self) -> None:
