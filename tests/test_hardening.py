@@ -3,12 +3,15 @@ the documented exit code, never "internal error"."""
 
 from __future__ import annotations
 
+import os
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from benchmarks.make_pcap import generate
 
 SAMPLE = Path(__file__).resolve().parents[1] / "resources" / "samples" / "tcp-handshake.pcapng"
 UDP_FRAME = (bytes(12) + b"\x08\x00" + bytes.fromhex("450000200001000040110000c0000201c0000202")
@@ -89,3 +92,68 @@ def test_scenario_numbers_are_plain_decimals(count: str, tmp_path: Path) -> None
 
 def test_select_needs_a_file() -> None:
     assert "--select needs a FILE" in one_line(visualizer("gui", "--select", "3"), 2)
+
+
+# -- the reader: pipes, sparse files, files that shrink while read --------------------
+
+def shrink_while_read(path: Path, args: list[str], cut: int) -> subprocess.CompletedProcess[str]:
+    """Run ``visualizer *args`` and truncate ``path`` to ``cut`` bytes (from this
+    process) once the child has begun to read it."""
+    child = subprocess.Popen([sys.executable, "-m", "visualizer", *args],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not reading(child.pid, path) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        os.truncate(path, cut)
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+        child.wait()
+    return subprocess.CompletedProcess(child.args, child.returncode, out, err)
+
+
+def reading(pid: int, path: Path) -> bool:
+    """The child has ``path`` open and has read from it (or mapped it)."""
+    proc = Path(f"/proc/{pid}")
+    try:
+        if not any(os.readlink(fd) == str(path) for fd in (proc / "fd").iterdir()):
+            return False
+        if str(path) in (proc / "maps").read_text():
+            return True
+        io = dict(line.split(": ") for line in (proc / "io").read_text().splitlines())
+        return int(io["rchar"]) > 1 << 20
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def test_a_file_truncated_while_analysed_keeps_what_was_read(tmp_path: Path) -> None:
+    """A mapped file that shrinks kills its reader with SIGBUS (exit 135)."""
+    path = tmp_path / "shrinking.pcap"
+    with path.open("wb") as out:
+        packets = generate(200_000, out)
+    result = shrink_while_read(path, ["analyze", str(path), "--stats"],
+                               path.stat().st_size * 2 // 3)
+    assert "the file was truncated while being read" in one_line(result, 1)
+    read = int(result.stdout.split()[0].replace(",", ""))
+    assert 0 < read < packets
+
+
+def test_frames_of_a_file_truncated_after_loading_read_short(tmp_path: Path) -> None:
+    """The window reads frames long after loading (detail, hex, export): those
+    past the new end come back empty, and the capture says why."""
+    script = f"""
+import os
+from visualizer.core.decode.store import PacketStore
+store = PacketStore.from_file({str(tmp_path / "t.pcap")!r})
+os.truncate(store.capture.path, 100)
+print(len(store), len(store.frame(len(store) - 1)), store.decoded(len(store) - 1).status,
+      len(store.tcp_options(len(store) - 1)), store.capture.warnings)
+"""
+    with (tmp_path / "t.pcap").open("wb") as out:
+        count = generate(5000, out)  # more than the reader's read-ahead window
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{count} 0 ")
+    assert "the file was truncated while being read" in result.stdout

@@ -7,8 +7,14 @@ import sys
 from visualizer.core.decode.store import PacketStore
 
 
-def warn_about(path: str, store: PacketStore) -> None:
+def warn_about(path: str, store: PacketStore) -> int:
     """Print what every command says about a file it read: its damage and
-    what it could not decode (``PacketStore.warnings``), one line each."""
+    what it could not decode (``PacketStore.warnings``), one line each.
+
+    Returns the command's exit code: 1 when the file shrank while it was
+    read (what was read is shown, but it is not the whole file), else 0.
+    Call it once the work is done: the file may shrink at any time.
+    """
     for warning in store.warnings():
         print(f"visualizer: {path}: {warning}", file=sys.stderr)
+    return 1 if store.capture.truncated else 0

@@ -164,14 +164,15 @@ def analyze_command(path: str, *, json_lines: bool, stats: bool, out: TextIO) ->
     if stats:
         store = PacketStore.from_file(path)
         try:
-            warn_about(path, store)
-            print_stats(stats_of(store), out)
+            summary = stats_of(store)
+            code = warn_about(path, store)
+            print_stats(summary, out)
         finally:
-            store.close()  # the mapping and its descriptor: callers may run many files
-        return 0
+            store.close()  # its file descriptor: callers may run many files
+        return code
     store, analysis = load(path)
     try:
-        warn_about(path, store)
+        code = warn_about(path, store)
         for rec in packet_records(store, analysis):
             if json_lines:
                 out.write(json.dumps(rec, separators=(",", ":")) + "\n")
@@ -179,4 +180,4 @@ def analyze_command(path: str, *, json_lines: bool, stats: bool, out: TextIO) ->
                 out.write(_table_line(rec) + "\n")
     finally:
         store.close()
-    return 0
+    return code

@@ -36,7 +36,6 @@ def export_command(path: str, output: str, *, stream: int | None, fmt: str | Non
         raise BadInput("--annotate needs pcapng: classic pcap has no packet comments")
     store = PacketStore.from_file(path)
     try:
-        warn_about(path, store)
         analysis = analyze(store) if stream is not None or annotate else None
         if analysis is None or stream is None:
             indices = list(range(len(store)))
@@ -49,11 +48,12 @@ def export_command(path: str, output: str, *, stream: int | None, fmt: str | Non
         info = RecordingInfo.from_capture(store.capture)
         comments = packet_comments(analysis, indices) if annotate and analysis else {}
         written = export_packets(store, indices, output, fmt, comments=comments, info=info)
+        code = warn_about(path, store)
     finally:
         store.close()
     note = ", each with its explanation as a comment" if comments else ""
     print(f"wrote {output}: {written} packets ({fmt}){note}", file=sys.stderr)
-    return 0
+    return code
 
 
 def _export_svg(path: str, output: str, *, stream: int | None, absolute: bool,
@@ -65,7 +65,6 @@ def _export_svg(path: str, output: str, *, stream: int | None, absolute: bool,
 
     store = PacketStore.from_file(path)
     try:
-        warn_about(path, store)
         analysis = analyze(store)
         if stream is not None:
             ladder = tcp_ladder(analysis, stream, absolute=absolute)
@@ -79,8 +78,9 @@ def _export_svg(path: str, output: str, *, stream: int | None, absolute: bool,
                                "addresses") from None
         ladder = attach_calls(ladder, RecordingInfo.from_capture(store.capture))
         write_svg(LadderScene(ladder, positions(ladder.timestamps(), scale)), output)
+        code = warn_about(path, store)
     finally:
         store.close()
     print(f"wrote {output}: {ladder.title}, {len(ladder.arrows)} packets (svg)",
           file=sys.stderr)
-    return 0
+    return code

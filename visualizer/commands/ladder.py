@@ -82,7 +82,6 @@ def render(ladder: Ladder) -> list[str]:
 def ladder_command(path: str, *, stream: int | None, absolute: bool, out: TextIO) -> int:
     store = PacketStore.from_file(path)
     try:
-        warn_about(path, store)
         analysis = analyze(store)
         if stream is not None:
             ladders = [tcp_ladder(analysis, stream, absolute=absolute)]
@@ -93,6 +92,7 @@ def ladder_command(path: str, *, stream: int | None, absolute: bool, out: TextIO
                 ladders.append(others)
         recording = RecordingInfo.from_capture(store.capture)
         ladders = [attach_calls(ladder, recording) for ladder in ladders]
+        code = warn_about(path, store)
         if not ladders:
             out.write("nothing to draw: no packet of this capture has IP or Ethernet "
                       "addresses\n")
@@ -102,4 +102,4 @@ def ladder_command(path: str, *, stream: int | None, absolute: bool, out: TextIO
             out.write("\n".join(render(ladder)) + "\n")
     finally:
         store.close()
-    return 0
+    return code

@@ -1,10 +1,11 @@
 """The PacketStore: every packet of a capture, as columns.
 
-Append-only. The frame bytes stay in the (memory-mapped) capture file; the
-store keeps where each frame lies plus the decoded header fields the views
-and the analysis need, as typed arrays (a few dozen bytes per packet, so a
-million packets are comfortable). Rare, variable-size facts (malformation
-notes, comments, ICMP quotes) live in sparse dicts keyed by index.
+Append-only. The frame bytes stay in the capture file (read again when
+needed, see ``pcap/source.py``); the store keeps where each frame lies plus
+the decoded header fields the views and the analysis need, as typed arrays
+(a few dozen bytes per packet, so a million packets are comfortable). Rare,
+variable-size facts (malformation notes, comments, ICMP quotes) live in
+sparse dicts keyed by index.
 
 Indices are 0-based; the frame numbers shown to users are index + 1, as
 Wireshark numbers frames.
@@ -34,7 +35,7 @@ COLUMNS: dict[str, str] = {
     "icmp_type": "h", "icmp_code": "h",
     "fragment": "B",  # part of a fragmented IP datagram (not reassembled)
 }
-BATCH = 8192  # frames decoded at once; the mapped bytes are released after each
+BATCH = 8192  # frames decoded at once (progress is reported after each)
 
 
 class PacketStore:
@@ -72,8 +73,8 @@ class PacketStore:
         go on with the same walk later (the GUI loads in batches).
         ``progress`` is as for :meth:`from_file`.
         """
-        # Chunks end every BATCH packets (where the mapped bytes are released
-        # and progress is reported) and at ``limit``.
+        # Chunks end every BATCH packets (where progress is reported) and at
+        # ``limit``.
         total = self.capture.size
         while True:
             index = len(self)
@@ -85,11 +86,9 @@ class PacketStore:
                 break
             self._append(chunk)
             index += len(chunk.offset)
-            last_offset = int(chunk.offset[-1])
-            if not index % BATCH:
-                self.capture.release(last_offset)
-                if progress is not None and not progress(last_offset, total):
-                    break
+            done = int(chunk.offset[-1])
+            if not index % BATCH and progress is not None and not progress(done, total):
+                break
             if limit is not None and index >= limit:
                 break
         self._np_cache.clear()
@@ -151,19 +150,19 @@ class PacketStore:
         return self._cols[name]
 
     def frame(self, index: int) -> bytes:
+        """The frame's bytes (fewer, or none, if the file has shrunk since)."""
         c = self._cols
-        off = c["offset"][index]
-        return bytes(self.capture.data[off:off + c["caplen"][index]])
+        return self.capture.read(c["offset"][index], c["caplen"][index])
 
     def decoded(self, index: int) -> dec.Decoded:
+        frame = self.frame(index)
         c = self._cols
-        return dec.decode(c["linktype"][index], self.capture.data, c["offset"][index],
-                          c["caplen"][index], c["origlen"][index])
+        return dec.decode(c["linktype"][index], frame, 0, len(frame), c["origlen"][index])
 
     def tcp_options(self, index: int) -> bytes:
         c = self._cols
-        start = c["offset"][index] + c["l4_offset"][index]
-        return bytes(self.capture.data[start + 20:start + c["tcp_header_len"][index]])
+        start = c["offset"][index] + c["l4_offset"][index] + 20
+        return self.capture.read(start, c["tcp_header_len"][index] - 20)
 
     def address(self, address_id: int) -> bytes:
         return self._addresses[address_id] if address_id >= 0 else b""

@@ -1,22 +1,19 @@
 """Following a pcap file that the capture process is still writing.
 
 The capture process writes a pcap stream to a spool file and flushes each
-burst (DESIGN: Capture). ``GrowingCapture`` maps what is there and maps
-again when the file grows; its walks (``records()``, the same walk as any
-file's) stop quietly at a record cut off at the end, which is simply not
-complete yet, and go on from it once it is. The store reads the frame
-bytes from the current mapping, so a live capture and an opened file take
-the same path through the store and the analysis.
+burst (DESIGN: Capture). ``GrowingCapture`` reads what is there and takes
+in what was appended when asked to (``refresh()``); its walks
+(``records()``, the same walk as any file's) stop quietly at a record cut
+off at the end, which is simply not complete yet, and go on from it once
+it is. A live capture and an opened file take the same path through the
+store and the analysis.
 """
 
 from __future__ import annotations
 
-import contextlib
-import mmap
-import os
-
 from visualizer.core.errors import BadInput
 from visualizer.core.pcap.reader import CaptureFile
+from visualizer.core.pcap.source import FileSource
 
 
 class GrowingCapture(CaptureFile):
@@ -33,24 +30,10 @@ class GrowingCapture(CaptureFile):
         if cap.format != "pcap" or cap.kuznetzov:
             cap.close()
             raise BadInput(f"{path}: a live capture spool must be a plain pcap stream")
-        grown = cls(cap.path, cap.data, cap.format, big_endian=cap.big_endian,
-                    nanosecond=cap.nanosecond, snaplen=cap.snaplen, interfaces=cap.interfaces)
-        grown._mm, grown._fd = cap._mm, cap._fd
-        cap._mm = cap._fd = None  # now owned by ``grown``
-        return grown
+        return cls(cap.path, cap.source, cap.format, big_endian=cap.big_endian,
+                   nanosecond=cap.nanosecond, snaplen=cap.snaplen, interfaces=cap.interfaces,
+                   warnings=cap.warnings)
 
     def refresh(self) -> bool:
-        """Map the file again if it grew; True when there are new bytes."""
-        if self._fd is None:
-            return False
-        size = os.fstat(self._fd).st_size
-        if size <= len(self.data):
-            return False
-        old = self._mm
-        self._mm = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
-        self.data = self._mm
-        self._released = 0
-        if old is not None:
-            with contextlib.suppress(BufferError):
-                old.close()
-        return True
+        """Take in what was appended since; True when there are new bytes."""
+        return isinstance(self.source, FileSource) and self.source.refresh()

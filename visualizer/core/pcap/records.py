@@ -68,10 +68,15 @@ class FrameChunk(NamedTuple):
 
 
 class Source(Protocol):
-    """Where the walk reads the file's bytes."""
+    """Where the walk reads the file's bytes (``pcap/source.py``)."""
 
     @property
     def size(self) -> int: ...
+
+    @property
+    def truncated(self) -> bool:
+        """The file shrank while it was read (the source has said so)."""
+        ...
 
     def read(self, offset: int, n: int) -> bytes:
         """Up to ``n`` bytes from ``offset`` (fewer at the end of the file)."""
@@ -107,8 +112,11 @@ class Records:
         self.stopped = True
 
     def _cut_off(self, warning: str) -> None:
-        """The file ends inside a record: damage, unless the file is still growing."""
-        if not self.growing:
+        """The file ends inside a record: damage, unless the file is still growing
+        (or it shrank while being read, which the source has already said)."""
+        if self.source.truncated:
+            self._stop(None)
+        elif not self.growing:
             self._stop(warning)
 
 
@@ -139,7 +147,7 @@ class PcapRecords(Records):
                     self.stopped = True
                 return None
             data = self.source.read(pos, min(want, size - pos))
-            at_end = pos + len(data) >= size
+            at_end = pos + len(data) >= self.source.size  # (smaller now, if it shrank)
             starts = self._walk(data, n)
             heads = np.asarray(starts, dtype=np.int64)
             fields = (np.frombuffer(data, dtype=np.uint8)[heads[:, None] + np.arange(16)]

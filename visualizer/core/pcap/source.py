@@ -1,0 +1,109 @@
+"""A capture file's bytes, read with ``pread`` rather than mapped.
+
+A mapped file that shrinks while it is read (another program truncates it,
+a capture starts over in the same file) kills the reader with SIGBUS as
+soon as it touches a page past the new end, and Python cannot turn that
+signal into an error. ``pread`` returns short instead: ``FileSource`` notes
+the truncation once, in the capture's warnings, and hands out what is
+still there, so what was read before stays usable.
+
+Reads of a few bytes (a TCP segment's options, the frame on screen) go
+through a read-ahead window, so that a pass in file order costs one system
+call per window rather than one per packet.
+"""
+
+from __future__ import annotations
+
+import os
+
+TRUNCATED = "the file was truncated while being read"
+WINDOW = 256 * 1024   # bytes read ahead for small reads
+SMALL = 16 * 1024     # reads up to this size go through the window
+
+
+class BytesSource:
+    """Bytes already in memory (tests, fuzzing)."""
+
+    truncated = False
+
+    def __init__(self, data: bytes, warnings: list[str]) -> None:
+        self._data = data
+        self.size = len(data)
+        self.warnings = warnings
+
+    def read(self, offset: int, n: int) -> bytes:
+        """Up to ``n`` bytes from ``offset`` (fewer at the end)."""
+        return bytes(self._data[offset:offset + n])
+
+    def close(self) -> None:
+        pass
+
+
+class FileSource:
+    """An open file, read with ``pread`` (see module docstring)."""
+
+    def __init__(self, fd: int, warnings: list[str]) -> None:
+        self._fd: int | None = fd
+        self.size = os.fstat(fd).st_size   # what readers may ask for; see refresh()
+        self.warnings = warnings
+        self.truncated = False
+        self._window: tuple[int, bytes] = (0, b"")
+
+    def read(self, offset: int, n: int) -> bytes:
+        """Up to ``n`` bytes from ``offset``: fewer at the end, and fewer once the
+        file has shrunk (``truncated`` then says so)."""
+        n = min(n, self.size - offset)
+        if n <= 0:
+            return b""
+        start, window = self._window   # one tuple: another thread may replace it
+        if start <= offset and offset + n <= start + len(window):
+            return window[offset - start:offset - start + n]
+        if n > SMALL:
+            return self._pread(offset, n)
+        window = self._pread(offset, min(WINDOW, self.size - offset))
+        self._window = (offset, window)
+        return window[:n]
+
+    def refresh(self) -> bool:
+        """Take in what was appended since (a file still being written); True
+        when there are new bytes."""
+        if self._fd is None:
+            return False
+        size = os.fstat(self._fd).st_size
+        if size <= self.size:
+            return False
+        self.size = size
+        return True
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self._window = (0, b"")
+
+    def _pread(self, offset: int, n: int) -> bytes:
+        if self._fd is None:
+            raise ValueError("read from a closed capture file")
+        parts = []
+        done = 0
+        while done < n:
+            try:
+                part = os.pread(self._fd, n - done, offset + done)
+            except OSError as err:
+                self._lost(offset + done, f"reading failed at byte {offset + done} "
+                                          f"({err.strerror})")
+                break
+            if not part:
+                self._lost(offset + done, f"{TRUNCATED} (it ends at byte {offset + done} "
+                                          "now)")
+                break
+            parts.append(part)
+            done += len(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _lost(self, end: int, why: str) -> None:
+        """Nothing can be read from ``end`` on: the file is that short now."""
+        self.size = min(self.size, end)
+        if not self.truncated:
+            self.truncated = True
+            self.warnings.append(f"{why}: what was read before is kept")
