@@ -4,10 +4,12 @@ the documented exit code, never "internal error"."""
 from __future__ import annotations
 
 import os
+import resource
 import struct
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -95,6 +97,29 @@ def test_select_needs_a_file() -> None:
 
 
 # -- the reader: pipes, sparse files, files that shrink while read --------------------
+
+def limited(cpu_seconds: int, memory: int) -> Callable[[], None]:
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    return apply
+
+
+def test_a_sparse_file_of_empty_records_is_counted_not_stored(tmp_path: Path) -> None:
+    """A pcap header and 2 GiB of zeros (no disk used) are 134 million empty
+    records: stored one by one they took gigabytes and ended in MemoryError."""
+    path = tmp_path / "sparse.pcap"
+    with path.open("wb") as out:
+        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        out.truncate(24 + 2**31)
+    assert path.stat().st_blocks * 512 < 1 << 20, "the file system made it real"
+    result = subprocess.run([sys.executable, "-m", "visualizer", "analyze", str(path),
+                             "--stats"], capture_output=True, text=True, timeout=120,
+                            preexec_fn=limited(60, 1 << 30))
+    line = one_line(result, 0)
+    assert f"{2**31 // 16 - 1000:,} empty records" in line, line
+    assert result.stdout.startswith("1000 packets")
+
 
 def shrink_while_read(path: Path, args: list[str], cut: int) -> subprocess.CompletedProcess[str]:
     """Run ``visualizer *args`` and truncate ``path`` to ``cut`` bytes (from this

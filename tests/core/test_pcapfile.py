@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 from pathlib import Path
 
@@ -106,6 +107,28 @@ def test_absurd_caplen_stops_reading_with_a_warning() -> None:
     cap = CaptureFile.from_bytes(data)
     assert len(list(cap.frames())) == 1
     assert "damaged" in cap.warnings[0]
+
+
+def test_empty_records_past_a_thousand_are_counted_not_kept() -> None:
+    """Records of no captured bytes cost a row each; a sparse file holds millions."""
+    empty = [(1, 0, b"")] * 1500
+    data = pcap_bytes("<", fmt.PCAP_MAGIC_USEC, 1, [*empty, (2, 0, FRAME_A)])
+    data += bytes(16 * 3000 + 5)  # and zeros: 3,000 more, and a cut-off header
+    cap = CaptureFile.from_bytes(data)
+    frames = list(cap.frames())
+    assert len(frames) == 1001 and frames[-1].caplen == len(FRAME_A)
+    skipped, cut = sorted(cap.warnings, reverse=True)
+    assert skipped.startswith("skipped 3,500 empty records") and "ends inside a record" in cut
+
+    writer = PcapngWriter(out := io.BytesIO(), [(1, "eth0")])
+    for _ in range(1200):
+        writer.write(TS_A, b"")
+    writer.write(TS_B, FRAME_B, comment="after the empty ones")
+    cap = CaptureFile.from_bytes(out.getvalue())
+    frames = list(cap.frames())
+    assert len(frames) == 1001 and frames[-1].comment == "after the empty ones"
+    assert cap.warnings == ["skipped 200 empty records (no captured bytes) after the first "
+                            "1,000: frames after them are numbered without them"]
 
 
 def test_pcapng_bad_block_length_stops_reading() -> None:

@@ -9,7 +9,10 @@ that the store decodes a chunk at once (``decode/columns.py``).
 Damage is handled here and only here: the walk stops at the first record it
 cannot trust and says why in the capture's warnings. A growing file's last
 record cut off at the end is not damage, only not complete yet: the walk
-stops there quietly and goes on from it when asked again.
+stops there quietly and goes on from it when asked again. Records with no
+captured bytes are kept up to EMPTY_KEPT per file and only counted beyond
+(a pcap header followed by 2 GiB of zeros, a sparse file that uses no
+disk, is 134 million such records and no packet).
 
 Classic pcap is walked by a tight loop over the record headers whose fields
 are then gathered with numpy; pcapng comes block by block from the
@@ -31,6 +34,7 @@ import numpy as np
 MAX_FRAME = 16 * 1024 * 1024
 MIN_BLOCK = 64 * 1024        # bytes read at once, at least (pcap)
 MAX_SPAN = 64 * 1024 * 1024  # a pcapng chunk's frames lie within this many bytes
+EMPTY_KEPT = 1000            # records with no captured bytes kept, per file
 
 
 class FrameRecord(NamedTuple):
@@ -82,6 +86,10 @@ class Source(Protocol):
         """Up to ``n`` bytes from ``offset`` (fewer at the end of the file)."""
         ...
 
+    def zeros(self, offset: int) -> int:
+        """How many bytes from ``offset`` on are zeros."""
+        ...
+
 
 class Records:
     """A walk over the records of one capture, from one position on.
@@ -96,14 +104,52 @@ class Records:
         self.warnings = warnings
         self.growing = growing
         self.stopped = False        # damage: nothing more will come
+        self.empty_kept = 0         # records with no captured bytes handed out
+        self.empty_skipped = 0      # and left out past EMPTY_KEPT
+        self._empty_warning = -1    # where in ``warnings`` they are counted
 
     def read(self, n: int) -> FrameChunk | None:
-        if self.stopped or n <= 0:
-            return None
-        return self._next(n)
+        while not self.stopped and n > 0:
+            chunk = self._next(n)
+            if chunk is None:
+                return None
+            chunk = self._without_empty(chunk)
+            if chunk is not None:
+                return chunk
+        return None
 
     def _next(self, n: int) -> FrameChunk | None:
         raise NotImplementedError
+
+    def _without_empty(self, chunk: FrameChunk) -> FrameChunk | None:
+        """``chunk`` without the records of no captured bytes past EMPTY_KEPT (None:
+        nothing is left)."""
+        empty = np.flatnonzero(chunk.caplen == 0)
+        kept = min(len(empty), max(EMPTY_KEPT - self.empty_kept, 0))
+        self.empty_kept += kept
+        if kept == len(empty):
+            return chunk
+        keep = np.ones(len(chunk.caplen), bool)
+        keep[empty[kept:]] = False
+        self._skip_empty(len(empty) - kept)
+        if not keep.any():
+            return None
+        index = np.cumsum(keep) - 1   # old index -> new index, where kept
+        comments = [(int(index[i]), c) for i, c in chunk.comments if keep[i]]
+        return FrameChunk(chunk.ts_ns[keep], chunk.caplen[keep], chunk.origlen[keep],
+                          chunk.offset[keep], chunk.linktype[keep], chunk.interface[keep],
+                          comments, chunk.data, chunk.base)
+
+    def _skip_empty(self, count: int) -> None:
+        """Count ``count`` more records of no captured bytes left out, in one warning."""
+        self.empty_skipped += count
+        text = (f"skipped {self.empty_skipped:,} empty records (no captured bytes) after "
+                f"the first {EMPTY_KEPT:,}: frames after them are numbered without them")
+        if self._empty_warning < 0:
+            self._empty_warning = len(self.warnings)
+            self.warnings.append(text)
+        else:
+            self.warnings[self._empty_warning] = text
 
     def _stop(self, warning: str | None) -> None:
         """The walk ends here: damage (with a warning) or the end of a whole file."""
@@ -141,6 +187,8 @@ class PcapRecords(Records):
         hdr = self._header_len
         want = max(MIN_BLOCK, n * self._mean * 5 // 4)
         while True:
+            if self.empty_kept >= EMPTY_KEPT:
+                self._skip_zeros()
             pos, size = self.pos, self.source.size
             if pos >= size:
                 if not self.growing:
@@ -184,6 +232,16 @@ class PcapRecords(Records):
                               np.maximum(orig[:k], caplen), heads + (pos + hdr),
                               np.full(k, self._linktype, np.int64), np.zeros(k, np.int64),
                               [], data, pos)
+
+    def _skip_zeros(self) -> None:
+        """Count the records of a run of zeros at ``pos`` without reading them
+        one by one (all empty: time 0, no bytes captured or sent)."""
+        hdr = self._header_len
+        if self.source.read(self.pos, hdr) != bytes(hdr):
+            return
+        count = self.source.zeros(self.pos) // hdr
+        self.pos += count * hdr
+        self._skip_empty(count)
 
     def _walk(self, data: bytes, n: int) -> list[int]:
         """Where the headers of up to ``n`` records lie in ``data``, following the

@@ -14,11 +14,14 @@ call per window rather than one per packet.
 
 from __future__ import annotations
 
+import errno
 import os
+from collections.abc import Callable
 
 TRUNCATED = "the file was truncated while being read"
 WINDOW = 256 * 1024   # bytes read ahead for small reads
 SMALL = 16 * 1024     # reads up to this size go through the window
+SCAN = 1024 * 1024    # bytes looked at at once for the end of a run of zeros
 
 
 class BytesSource:
@@ -34,6 +37,10 @@ class BytesSource:
     def read(self, offset: int, n: int) -> bytes:
         """Up to ``n`` bytes from ``offset`` (fewer at the end)."""
         return bytes(self._data[offset:offset + n])
+
+    def zeros(self, offset: int) -> int:
+        """How many bytes from ``offset`` on are zeros."""
+        return _zeros(self, offset, lambda pos: pos)
 
     def close(self) -> None:
         pass
@@ -63,6 +70,20 @@ class FileSource:
         window = self._pread(offset, min(WINDOW, self.size - offset))
         self._window = (offset, window)
         return window[:n]
+
+    def zeros(self, offset: int) -> int:
+        """How many bytes from ``offset`` on are zeros; the holes of a sparse
+        file are skipped without reading them."""
+        return _zeros(self, offset, self._data_from)
+
+    def _data_from(self, pos: int) -> int:
+        """Where data (not a hole) starts at or after ``pos``."""
+        if self._fd is None:
+            return pos
+        try:
+            return os.lseek(self._fd, pos, os.SEEK_DATA)
+        except OSError as err:  # ENXIO: only a hole after pos; else no SEEK_DATA here
+            return self.size if err.errno == errno.ENXIO else pos
 
     def refresh(self) -> bool:
         """Take in what was appended since (a file still being written); True
@@ -107,3 +128,18 @@ class FileSource:
         if not self.truncated:
             self.truncated = True
             self.warnings.append(f"{why}: what was read before is kept")
+
+
+def _zeros(source: BytesSource | FileSource, offset: int,
+           data_from: Callable[[int], int]) -> int:
+    pos = offset
+    while pos < source.size:
+        pos = min(max(data_from(pos), pos), source.size)
+        block = source.read(pos, SCAN)
+        if not block:
+            break
+        rest = block.lstrip(b"\0")
+        if rest:
+            return pos + len(block) - len(rest) - offset
+        pos += len(block)
+    return min(pos, source.size) - offset
