@@ -98,6 +98,27 @@ def test_select_needs_a_file() -> None:
 
 # -- the reader: pipes, sparse files, files that shrink while read --------------------
 
+def test_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
+    """Opening a FIFO for reading waits for a writer, and its size is 0: every
+    command hung, or said "empty". Pipes are refused before anything waits."""
+    fifo = tmp_path / "capture.pcap"
+    os.mkfifo(fifo)
+    for args in (["analyze", str(fifo)], ["ladder", str(fifo)],
+                 ["export", str(fifo), "-o", str(tmp_path / "out.pcap")]):
+        result = subprocess.run([sys.executable, "-m", "visualizer", *args],
+                                capture_output=True, text=True, timeout=20)
+        assert "is a pipe" in one_line(result, 2), args
+    assert not (tmp_path / "out.pcap").exists()
+
+
+def test_standard_input_from_a_pipe_is_refused_in_one_line() -> None:
+    result = subprocess.run([sys.executable, "-m", "visualizer", "analyze", "/dev/stdin"],
+                            input=SAMPLE.read_bytes(), capture_output=True, timeout=20)
+    text = subprocess.CompletedProcess(result.args, result.returncode,
+                                       result.stdout.decode(), result.stderr.decode())
+    assert "is a pipe" in one_line(text, 2)
+
+
 def limited(cpu_seconds: int, memory: int) -> Callable[[], None]:
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))

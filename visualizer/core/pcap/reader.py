@@ -14,6 +14,7 @@ capture at all (or cannot be opened) raises ``BadInput``.
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -61,18 +62,19 @@ class CaptureFile:
     # -- opening -------------------------------------------------------
     @classmethod
     def open(cls, path: str) -> CaptureFile:
+        """Open a regular file. Anything else is refused before it is opened:
+        opening a FIFO waits for a writer, and a pipe's size is 0 (the reader
+        needs a file it can read again, as the views do long after loading)."""
         try:
-            fd = os.open(path, os.O_RDONLY)
+            _refuse_unless_regular(path, os.stat(path).st_mode)
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # should it be a FIFO by now
         except FileNotFoundError:
             raise BadInput(f"{path}: no such file") from None
-        except IsADirectoryError:
-            raise BadInput(f"{path}: is a directory, not a capture file") from None
         except OSError as err:
             raise BadInput(f"{path}: cannot open: {err.strerror}") from None
         try:
+            _refuse_unless_regular(path, os.fstat(fd).st_mode)
             source = FileSource(fd, [])
-            if os.path.isdir(path):
-                raise BadInput(f"{path}: is a directory, not a capture file")
             if source.size == 0:
                 raise BadInput(f"{path}: the file is empty, not a pcap or pcapng capture")
             return cls._over(source, path)
@@ -311,6 +313,18 @@ class CaptureFile:
         caplen = min(origlen, end - 12)
         iface = self.interfaces[0]
         return FrameRecord(0, caplen, origlen, iface.linktype, pos + 12, 0, None)
+
+
+def _refuse_unless_regular(path: str, mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise BadInput(f"{path}: is a directory, not a capture file")
+    if stat.S_ISFIFO(mode):
+        raise BadInput(f"{path}: is a pipe, not a capture file: save what comes through it "
+                       "to a file and open that")
+    kind = "a socket" if stat.S_ISSOCK(mode) else "a device"
+    raise BadInput(f"{path}: is {kind}, not a capture file")
 
 
 _CUSTOM_OPTIONS = (2988, 2989, 19372, 19373)
