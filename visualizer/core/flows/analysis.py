@@ -17,9 +17,9 @@ import numpy as np
 
 from visualizer.core.decode import headers as dec
 from visualizer.core.decode.store import PacketStore
+from visualizer.core.flows.segments import segment_builder, tracked
 from visualizer.core.tcp.connection import ANALYSIS_FLAGS
 from visualizer.core.tcp.events import Event, StateChanged
-from visualizer.core.tcp.segment import TcpSegment
 from visualizer.core.tcp.states import TcpState
 from visualizer.core.tcp.streams import ConnectionSummary, TcpStreamTable
 
@@ -91,30 +91,23 @@ class Analysis:
         store = self.store
         v = store.values
         status, proto, src, dst = v("status"), v("proto"), v("src"), v("dst")
-        sport, dport, flags, seq, ack = v("sport"), v("dport"), v("tcp_flags"), v("seq"), v("ack")
-        window, plen, ts, urg = v("window"), v("payload_len"), v("ts_ns"), v("urgent")
-        thl, fragments = v("tcp_header_len"), v("fragment")
+        sport, dport, plen, ts = v("sport"), v("dport"), v("payload_len"), v("ts_ns")
+        fragments = v("fragment")
         c = self._cols
         stream_c, dir_c, seq_c, ack_c, nxt_c = (c["stream"], c["direction"], c["rel_seq"],
                                                 c["rel_ack"], c["next_seq"])
         win_c, bif_c = c["window"], c["bytes_in_flight"]
         an_c, dup_c = c["analysis"], c["dup_ack_count"]
         s0_c, s1_c, udp_c = c["state0"], c["state1"], c["udp_flow"]
-        address, notes, feed = store.address, store.notes, self.tcp.feed
+        address, feed, segment = store.address, self.tcp.feed, segment_builder(store)
         flag_bit, state_code = _FLAG_BIT, _STATE_CODE
-        total = len(store)
-        for i in range(len(stream_c), total):
+        start, total = len(stream_c), len(store)
+        for i, tcp in zip(range(start, total), tracked(store, start, total).tolist(),
+                          strict=True):
             if progress is not None and not i % 16384 and not progress(i, total):
                 break
-            p = proto[i]
-            ok = status[i] == dec.OK or (status[i] == dec.MALFORMED and thl[i] >= 20
-                                         and notes.get(i) == "TCP options truncated")
-            fragment = fragments[i]
-            if p == dec.PROTO_TCP and ok and not fragment:
-                seg = TcpSegment(i + 1, ts[i], address(src[i]), sport[i], address(dst[i]),
-                                 dport[i], seq[i], ack[i], flags[i], window[i], plen[i],
-                                 store.tcp_options(i) if thl[i] > 20 else b"", urg[i])
-                r = feed(seg)
+            if tcp:
+                r = feed(segment(i))
                 if r.events:
                     self.events[i] = r.events
                 bits = 0
@@ -145,7 +138,8 @@ class Analysis:
             s0_c.append(NO_STATE)
             s1_c.append(NO_STATE)
             flow = -1
-            if p == dec.PROTO_UDP and status[i] == dec.OK and not fragment:
+            p = proto[i]
+            if p == dec.PROTO_UDP and status[i] == dec.OK and not fragments[i]:
                 flow = self._udp(i, address(src[i]), sport[i], address(dst[i]), dport[i],
                                  ts[i], plen[i])
             elif p in (dec.PROTO_ICMP, dec.PROTO_ICMPV6) and i in store.quoted:

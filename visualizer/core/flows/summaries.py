@@ -35,10 +35,9 @@ import numpy as np
 from visualizer.core.decode import headers as dec
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.flows.analysis import Analysis, UdpFlow
-from visualizer.core.tcp.segment import ACK, FIN, RST, SYN, TcpSegment
+from visualizer.core.flows.segments import segment_builder, tracked
+from visualizer.core.tcp.segment import ACK, FIN, RST, SYN
 from visualizer.core.tcp.streams import ConnectionSummary, TcpStreamTable
-
-_TRUNCATED_OPTIONS = "TCP options truncated"  # decode's note; still tracked as TCP
 
 
 class ConversationStats(NamedTuple):
@@ -132,18 +131,6 @@ def _pairs(store: PacketStore, rows: np.ndarray
 # TCP
 
 
-def _tcp_rows(store: PacketStore) -> np.ndarray:
-    """Indices of the packets the analysis gives to the TCP tracker."""
-    ok = _where(store, "status", dec.OK)
-    status, thl = store.values("status"), store.values("tcp_header_len")
-    for i, note in store.notes.items():
-        if note == _TRUNCATED_OPTIONS and status[i] == dec.MALFORMED and thl[i] >= 20:
-            ok[i] = True
-    ok &= _where(store, "proto", dec.PROTO_TCP)
-    ok &= _where(store, "fragment", 0)
-    return np.flatnonzero(ok)
-
-
 class _Pairs:
     """The TCP rows grouped by endpoint pair ("position": index in that order)."""
 
@@ -190,7 +177,7 @@ class _Pairs:
 
 
 def _tcp_summaries(store: PacketStore) -> list[ConnectionSummary]:
-    rows = _tcp_rows(store)
+    rows = np.flatnonzero(tracked(store))
     n = len(rows)
     if not n:
         return []
@@ -205,9 +192,7 @@ def _tcp_summaries(store: PacketStore) -> list[ConnectionSummary]:
 
     v = store.values
     ts, src, dst, sport, dport = v("ts_ns"), v("src"), v("dst"), v("sport"), v("dport")
-    seq, ack, flags, window = v("seq"), v("ack"), v("tcp_flags"), v("window")
-    plen, urgent, thl = v("payload_len"), v("urgent"), v("tcp_header_len")
-    address = store.address
+    segment = segment_builder(store)
 
     table = TcpStreamTable()
     ep0_is_hi: list[bool] = []              # per stream: side 0 is the higher endpoint
@@ -229,9 +214,7 @@ def _tcp_summaries(store: PacketStore) -> list[ConnectionSummary]:
     while heap:
         row = heapq.heappop(heap)
         i = int(rows[row])
-        seg = TcpSegment(i + 1, ts[i], address(src[i]), sport[i], address(dst[i]), dport[i],
-                         seq[i], ack[i], flags[i], window[i], plen[i],
-                         store.tcp_options(i) if thl[i] > 20 else b"", urgent[i])
+        seg = segment(i)
         stream = table.feed(seg).stream
         conn = table.connections[stream]
         if stream == len(ends):
