@@ -1,23 +1,23 @@
 """One pass over a PacketStore: TCP streams, UDP flows, ICMP errors linked.
 
 The result is columns again (one entry per packet), so a million packets
-cost a few dozen bytes each, not a Python object each. The per-packet TCP
-work is the sans-I/O tracker's (``visualizer.core.tcp``); this module only
-feeds it and files its answers.
+cost a few dozen bytes each, not a Python object each. The per-packet work
+is the sans-I/O TCP tracker's (``visualizer.core.tcp``) and the UDP flow
+table's (``flows/udp.py``); this module only feeds them and files their
+answers.
 """
 
 from __future__ import annotations
 
 from array import array
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from visualizer.core.decode import headers as dec
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.flows.segments import segment_builder, tracked
+from visualizer.core.flows.udp import IcmpLink, UdpFlow, UdpFlowTable, datagrams
 from visualizer.core.tcp.connection import ANALYSIS_FLAGS
 from visualizer.core.tcp.events import Event, StateChanged
 from visualizer.core.tcp.states import TcpState
@@ -32,29 +32,6 @@ NO_STATE = 255
 def analysis_names(bits: int) -> list[str]:
     """The ``tcp.analysis.*`` names in a bitmask, in vocabulary order."""
     return [name for i, name in enumerate(ANALYSIS_FLAGS) if bits >> i & 1]
-
-
-@dataclass
-class UdpFlow:
-    """A UDP pseudo-connection: one 5-tuple, both directions."""
-
-    flow: int
-    endpoints: tuple[tuple[bytes, int], tuple[bytes, int]]  # side 0 sent first
-    first_ts_ns: int
-    last_ts_ns: int
-    first_frame: int
-    last_frame: int
-    packets: list[int] = field(default_factory=lambda: [0, 0])
-    bytes: list[int] = field(default_factory=lambda: [0, 0])
-    icmp_errors: int = 0
-
-
-@dataclass(frozen=True)
-class IcmpLink:
-    """An ICMP error and the datagram it answers."""
-
-    flow: int           # UDP flow index
-    datagram: int       # 0-based packet index of the datagram (-1 if not seen)
 
 
 # name -> array typecode for the per-packet analysis columns
@@ -77,11 +54,10 @@ class Analysis:
     def __init__(self, store: PacketStore) -> None:
         self.store = store
         self.tcp = TcpStreamTable()
-        self.udp_flows: list[UdpFlow] = []
-        self.icmp_links: dict[int, IcmpLink] = {}
+        self.udp = UdpFlowTable()
+        self.udp_flows: list[UdpFlow] = self.udp.flows
+        self.icmp_links: dict[int, IcmpLink] = self.udp.links
         self.events: dict[int, tuple[Event, ...]] = {}  # index -> TCP events (sparse)
-        self._udp_keys: dict[tuple[bytes, int, bytes, int], int] = {}
-        self._last_datagram: dict[tuple[bytes, int, bytes, int], int] = {}
         self._cols: dict[str, array[Any]] = {n: array(t) for n, t in COLUMNS.items()}
         self._np: dict[str, np.ndarray] = {}
         self._summaries: list[ConnectionSummary] | None = None
@@ -90,9 +66,8 @@ class Analysis:
         """Analyse every packet not analysed yet (call again after the store grows)."""
         store = self.store
         v = store.values
-        status, proto, src, dst = v("status"), v("proto"), v("src"), v("dst")
-        sport, dport, plen, ts = v("sport"), v("dport"), v("payload_len"), v("ts_ns")
-        fragments = v("fragment")
+        src, dst, sport, dport = v("src"), v("dst"), v("sport"), v("dport")
+        plen, ts = v("payload_len"), v("ts_ns")
         c = self._cols
         stream_c, dir_c, seq_c, ack_c, nxt_c = (c["stream"], c["direction"], c["rel_seq"],
                                                 c["rel_ack"], c["next_seq"])
@@ -100,13 +75,15 @@ class Analysis:
         an_c, dup_c = c["analysis"], c["dup_ack_count"]
         s0_c, s1_c, udp_c = c["state0"], c["state1"], c["udp_flow"]
         address, feed, segment = store.address, self.tcp.feed, segment_builder(store)
+        datagram, answer, quoted = self.udp.feed, self.udp.answer, store.quoted
         flag_bit, state_code = _FLAG_BIT, _STATE_CODE
         start, total = len(stream_c), len(store)
-        for i, tcp in zip(range(start, total), tracked(store, start, total).tolist(),
-                          strict=True):
+        kinds = tracked(store, start, total).astype(np.int8)   # 1: TCP, 2: UDP, 0: other
+        kinds[datagrams(store, start, total)] = 2
+        for i, kind in zip(range(start, total), kinds.tolist(), strict=True):
             if progress is not None and not i % 16384 and not progress(i, total):
                 break
-            if tcp:
+            if kind == 1:
                 r = feed(segment(i))
                 if r.events:
                     self.events[i] = r.events
@@ -137,47 +114,16 @@ class Analysis:
             dup_c.append(0)
             s0_c.append(NO_STATE)
             s1_c.append(NO_STATE)
-            flow = -1
-            p = proto[i]
-            if p == dec.PROTO_UDP and status[i] == dec.OK and not fragments[i]:
-                flow = self._udp(i, address(src[i]), sport[i], address(dst[i]), dport[i],
-                                 ts[i], plen[i])
-            elif p in (dec.PROTO_ICMP, dec.PROTO_ICMPV6) and i in store.quoted:
-                self._icmp(i, store.quoted[i])
-            udp_c.append(flow)
+            if kind == 2:
+                udp_c.append(datagram(i, address(src[i]), sport[i], address(dst[i]), dport[i],
+                                      ts[i], plen[i]))
+                continue
+            if i in quoted:  # an ICMP error
+                answer(i, quoted[i])
+            udp_c.append(-1)
         self._np.clear()
         self._summaries = None
         return self
-
-    def _udp(self, i: int, src: bytes, sport: int, dst: bytes, dport: int, ts: int,
-             length: int) -> int:
-        key = (src, sport, dst, dport) if (src, sport) <= (dst, dport) else (dst, dport, src,
-                                                                             sport)
-        flow_id = self._udp_keys.get(key)
-        if flow_id is None:
-            flow_id = self._udp_keys[key] = len(self.udp_flows)
-            self.udp_flows.append(UdpFlow(flow_id, ((src, sport), (dst, dport)), ts, ts,
-                                          i + 1, i + 1))
-        flow = self.udp_flows[flow_id]
-        side = 0 if flow.endpoints[0] == (src, sport) else 1
-        flow.packets[side] += 1
-        flow.bytes[side] += length
-        flow.last_ts_ns, flow.last_frame = ts, i + 1
-        self._last_datagram[(src, sport, dst, dport)] = i
-        return flow_id
-
-    def _icmp(self, i: int, quoted: dec.Quoted) -> None:
-        if quoted.proto != dec.PROTO_UDP:
-            return
-        a, b = (quoted.src, quoted.sport), (quoted.dst, quoted.dport)
-        key = (*a, *b) if a <= b else (*b, *a)
-        flow_id = self._udp_keys.get(key)
-        if flow_id is None:
-            return
-        datagram = self._last_datagram.get((quoted.src, quoted.sport, quoted.dst,
-                                            quoted.dport), -1)
-        self.icmp_links[i] = IcmpLink(flow_id, datagram)
-        self.udp_flows[flow_id].icmp_errors += 1
 
     # -- reading -------------------------------------------------------
     def column(self, name: str) -> np.ndarray:
