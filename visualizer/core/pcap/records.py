@@ -59,7 +59,7 @@ class FrameChunk(NamedTuple):
     linktype: np.ndarray    # int64
     interface: np.ndarray   # int64
     comments: list[tuple[int, str]]  # (index within the chunk, pcapng comment)
-    data: bytes             # the file's bytes from ``base`` on: every frame of the chunk
+    data: bytes | memoryview  # the file's bytes from ``base`` on: every frame of the chunk
     base: int
 
     def records(self) -> Iterator[FrameRecord]:
@@ -84,6 +84,10 @@ class Source(Protocol):
 
     def read(self, offset: int, n: int) -> bytes:
         """Up to ``n`` bytes from ``offset`` (fewer at the end of the file)."""
+        ...
+
+    def block(self, offset: int, n: int) -> memoryview:
+        """As ``read``, in a buffer valid until the next call."""
         ...
 
     def zeros(self, offset: int) -> int:
@@ -181,7 +185,7 @@ class PcapRecords(Records):
         self._limit = min(max(snaplen, 262144), MAX_FRAME)  # as Wireshark: >= 256 KiB
         self._linktype = linktype
         self._caplen_at = struct.Struct(self._order + "I").unpack_from
-        self._mean = 1024                   # bytes a record, as seen so far
+        self._mean = 256                    # bytes a record, as seen so far
 
     def _next(self, n: int) -> FrameChunk | None:
         hdr = self._header_len
@@ -194,7 +198,7 @@ class PcapRecords(Records):
                 if not self.growing:
                     self.stopped = True
                 return None
-            data = self.source.read(pos, min(want, size - pos))
+            data = self.source.block(pos, min(want, size - pos))
             at_end = pos + len(data) >= self.source.size  # (smaller now, if it shrank)
             starts = self._walk(data, n)
             heads = np.asarray(starts, dtype=np.int64)
@@ -243,7 +247,7 @@ class PcapRecords(Records):
         self.pos += count * hdr
         self._skip_empty(count)
 
-    def _walk(self, data: bytes, n: int) -> list[int]:
+    def _walk(self, data: memoryview, n: int) -> list[int]:
         """Where the headers of up to ``n`` records lie in ``data``, following the
         caplens only (whether each record is sound is checked afterwards)."""
         hdr, caplen_at = self._header_len, self._caplen_at
@@ -284,11 +288,16 @@ class PcapngRecords(Records):
             rec = None
         if not records:
             return None
+        base = records[0].offset
+        data = self.source.block(base, records[-1].offset + records[-1].caplen - base)
+        while records and records[-1].offset + records[-1].caplen > base + len(data):
+            records.pop()       # the file shrank: these frames are gone
+            self.stopped = True
+        if not records:
+            return None
         ts, caplen, origlen, linktype, offset, interface, comment = zip(*records, strict=True)
         comments = ([(i, c) for i, c in enumerate(comment) if c is not None]
                     if comment.count(None) != len(comment) else [])
-        base = offset[0]
-        data = self.source.read(base, offset[-1] + caplen[-1] - base)
         k = len(records)
         return FrameChunk(np.fromiter(ts, np.int64, k), np.fromiter(caplen, np.int64, k),
                           np.fromiter(origlen, np.int64, k), np.fromiter(offset, np.int64, k),

@@ -7,14 +7,18 @@ signal into an error. ``pread`` returns short instead: ``FileSource`` notes
 the truncation once, in the capture's warnings, and hands out what is
 still there, so what was read before stays usable.
 
-Reads of a few bytes (a TCP segment's options, the frame on screen) go
-through a read-ahead window, so that a pass in file order costs one system
-call per window rather than one per packet.
+Loading reads a chunk of records at a time into one buffer of anonymous
+memory, reused from chunk to chunk (``block``), so that memory holds one
+chunk's bytes however large the file, whatever the allocator does. Reads
+of a few bytes (a TCP segment's options, the frame on screen) go through a
+read-ahead window, so that a pass in file order costs one system call per
+window rather than one per packet.
 """
 
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 from collections.abc import Callable
 
@@ -38,6 +42,10 @@ class BytesSource:
         """Up to ``n`` bytes from ``offset`` (fewer at the end)."""
         return bytes(self._data[offset:offset + n])
 
+    def block(self, offset: int, n: int) -> memoryview:
+        """As :meth:`read`, without a copy."""
+        return memoryview(self._data)[offset:offset + n]
+
     def zeros(self, offset: int) -> int:
         """How many bytes from ``offset`` on are zeros."""
         return _zeros(self, offset, lambda pos: pos)
@@ -55,6 +63,7 @@ class FileSource:
         self.warnings = warnings
         self.truncated = False
         self._window: tuple[int, bytes] = (0, b"")
+        self._buffer: mmap.mmap | None = None   # for block(): anonymous memory, not the file
 
     def read(self, offset: int, n: int) -> bytes:
         """Up to ``n`` bytes from ``offset``: fewer at the end, and fewer once the
@@ -70,6 +79,29 @@ class FileSource:
         window = self._pread(offset, min(WINDOW, self.size - offset))
         self._window = (offset, window)
         return window[:n]
+
+    def block(self, offset: int, n: int) -> memoryview:
+        """As :meth:`read`, into a buffer that the next call reuses: valid until then."""
+        n = min(n, self.size - offset)
+        if n <= 0:
+            return memoryview(b"")
+        if self._buffer is None or len(self._buffer) < n:  # views of the old may live on
+            self._buffer = mmap.mmap(-1, n)
+        view = memoryview(self._buffer)[:n]
+        done = 0
+        while done < n:
+            try:
+                got = os.preadv(self._open_fd(), [view[done:]], offset + done)
+            except OSError as err:
+                self._lost(offset + done, f"reading failed at byte {offset + done} "
+                                          f"({err.strerror})")
+                break
+            if not got:
+                self._lost(offset + done, f"{TRUNCATED} (it ends at byte {offset + done} "
+                                          "now)")
+                break
+            done += got
+        return view[:done]
 
     def zeros(self, offset: int) -> int:
         """How many bytes from ``offset`` on are zeros; the holes of a sparse
@@ -101,15 +133,19 @@ class FileSource:
             os.close(self._fd)
             self._fd = None
         self._window = (0, b"")
+        self._buffer = None
 
-    def _pread(self, offset: int, n: int) -> bytes:
+    def _open_fd(self) -> int:
         if self._fd is None:
             raise ValueError("read from a closed capture file")
+        return self._fd
+
+    def _pread(self, offset: int, n: int) -> bytes:
         parts = []
         done = 0
         while done < n:
             try:
-                part = os.pread(self._fd, n - done, offset + done)
+                part = os.pread(self._open_fd(), n - done, offset + done)
             except OSError as err:
                 self._lost(offset + done, f"reading failed at byte {offset + done} "
                                           f"({err.strerror})")
