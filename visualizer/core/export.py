@@ -133,14 +133,15 @@ def _copy_records(store: PacketStore, picked: np.ndarray, out: BinaryIO) -> None
     breaks = np.flatnonzero(starts[1:] != ends[:-1]) + 1
     firsts = np.concatenate(([0], breaks)).tolist()
     lasts = np.concatenate((breaks, [len(picked)])).tolist()
+    buffer = memoryview(bytearray(COPY_BYTES))
     for a, b in zip(firsts, lasts, strict=True):
         start, end = int(starts[a]), int(ends[b - 1])
         while start < end:
-            data = capture.read(start, min(end - start, COPY_BYTES))
-            if not data:
+            got = capture.readinto(start, buffer[:min(end - start, COPY_BYTES)])
+            if not got:
                 raise _shrunk(store)
-            out.write(data)
-            start += len(data)
+            out.write(buffer[:got])
+            start += got
 
 
 def _frame(store: PacketStore, index: int) -> bytes:

@@ -136,6 +136,10 @@ class CaptureFile:
         """Up to ``n`` bytes of the file from ``offset`` (fewer at its end)."""
         return self.source.read(offset, n)
 
+    def readinto(self, offset: int, view: memoryview) -> int:
+        """Fill ``view`` with the file's bytes from ``offset`` on; how many there were."""
+        return self.source.readinto(offset, view)
+
     # -- walking -------------------------------------------------------
     def records(self, start: int | None = None) -> Records:
         """A walk over the records from the file's first one (pcap: or from the

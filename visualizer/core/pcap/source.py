@@ -46,6 +46,12 @@ class BytesSource:
         """As :meth:`read`, without a copy."""
         return memoryview(self._data)[offset:offset + n]
 
+    def readinto(self, offset: int, view: memoryview) -> int:
+        """Fill ``view`` with the bytes from ``offset`` on; how many there were."""
+        part = self._data[offset:offset + len(view)]
+        view[:len(part)] = part
+        return len(part)
+
     def zeros(self, offset: int) -> int:
         """How many bytes from ``offset`` on are zeros."""
         return _zeros(self, offset, lambda pos: pos)
@@ -88,10 +94,16 @@ class FileSource:
         if self._buffer is None or len(self._buffer) < n:  # views of the old may live on
             self._buffer = mmap.mmap(-1, n)
         view = memoryview(self._buffer)[:n]
+        return view[:self.readinto(offset, view)]
+
+    def readinto(self, offset: int, view: memoryview) -> int:
+        """Fill ``view`` with the bytes from ``offset`` on; how many there were (fewer
+        at the end, and once the file has shrunk)."""
+        n = min(len(view), self.size - offset)
         done = 0
         while done < n:
             try:
-                got = os.preadv(self._open_fd(), [view[done:]], offset + done)
+                got = os.preadv(self._open_fd(), [view[done:n]], offset + done)
             except OSError as err:
                 self._lost(offset + done, f"reading failed at byte {offset + done} "
                                           f"({err.strerror})")
@@ -101,7 +113,7 @@ class FileSource:
                                           "now)")
                 break
             done += got
-        return view[:done]
+        return max(done, 0)
 
     def zeros(self, offset: int) -> int:
         """How many bytes from ``offset`` on are zeros; the holes of a sparse
