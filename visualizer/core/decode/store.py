@@ -43,6 +43,7 @@ class PacketStore:
 
     def __init__(self, capture: CaptureFile) -> None:
         self.capture = capture
+        self._read = capture.source.read   # (per packet in the analysis: one call less)
         self._cols: dict[str, array[Any]] = {n: array(t) for n, t in COLUMNS.items()}
         self._np_cache: dict[str, np.ndarray] = {}
         self._addresses: list[bytes] = []
@@ -152,7 +153,7 @@ class PacketStore:
     def frame(self, index: int) -> bytes:
         """The frame's bytes (fewer, or none, if the file has shrunk since)."""
         c = self._cols
-        return self.capture.read(c["offset"][index], c["caplen"][index])
+        return self._read(c["offset"][index], c["caplen"][index])
 
     def decoded(self, index: int) -> dec.Decoded:
         frame = self.frame(index)
@@ -162,7 +163,7 @@ class PacketStore:
     def tcp_options(self, index: int) -> bytes:
         c = self._cols
         start = c["offset"][index] + c["l4_offset"][index] + 20
-        return self.capture.read(start, c["tcp_header_len"][index] - 20)
+        return self._read(start, c["tcp_header_len"][index] - 20)
 
     def address(self, address_id: int) -> bytes:
         return self._addresses[address_id] if address_id >= 0 else b""

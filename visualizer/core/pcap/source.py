@@ -73,13 +73,14 @@ class FileSource:
 
     def read(self, offset: int, n: int) -> bytes:
         """Up to ``n`` bytes from ``offset``: fewer at the end, and fewer once the
-        file has shrunk (``truncated`` then says so)."""
+        file has shrunk (``truncated`` then says so; bytes read before stay)."""
+        start, window = self._window   # one tuple: another thread may replace it
+        at = offset - start
+        if at >= 0 and at + n <= len(window):   # (the analysis asks for each packet)
+            return window[at:at + n]
         n = min(n, self.size - offset)
         if n <= 0:
             return b""
-        start, window = self._window   # one tuple: another thread may replace it
-        if start <= offset and offset + n <= start + len(window):
-            return window[offset - start:offset - start + n]
         if n > SMALL:
             return self._pread(offset, n)
         window = self._pread(offset, min(WINDOW, self.size - offset))
