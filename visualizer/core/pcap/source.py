@@ -114,7 +114,7 @@ class FileSource:
                                           "now)")
                 break
             done += got
-        return max(done, 0)
+        return done
 
     def zeros(self, offset: int) -> int:
         """How many bytes from ``offset`` on are zeros; the holes of a sparse
