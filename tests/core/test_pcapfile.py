@@ -186,3 +186,20 @@ def test_a_comment_too_long_for_one_option_is_cut_not_an_error(tmp_path) -> None
     (frame,) = list(cap.frames())
     assert frame.comment is not None and frame.comment.endswith(" [...]")
     assert len(frame.comment.encode()) <= 0xFFFF
+
+
+def test_copying_bytes_out_of_a_file_by_the_kernel_or_through_a_buffer(tmp_path: Path) -> None:
+    data = pcap_bytes("<", fmt.PCAP_MAGIC_USEC, 1, [(1, 0, FRAME_A), (2, 0, FRAME_B)])
+    path = tmp_path / "in.pcap"
+    path.write_bytes(data)
+    with CaptureFile.open(str(path)) as cap:
+        with (tmp_path / "out").open("wb") as out:       # sendfile
+            out.write(b"head")
+            assert cap.copy(24, 50, out) == 50
+            out.write(b"tail")
+        assert (tmp_path / "out").read_bytes() == b"head" + data[24:74] + b"tail"
+        assert cap.copy(24, 10**6, memory := io.BytesIO()) == len(data) - 24   # a buffer
+        assert memory.getvalue() == data[24:]
+        path.write_bytes(data[:40])                       # the file shrinks
+        assert cap.copy(24, 50, io.BytesIO()) == 16
+        assert cap.truncated and "truncated while being read" in cap.warnings[0]

@@ -24,7 +24,6 @@ from visualizer.core.pcap.source import TRUNCATED
 from visualizer.core.pcap.writer import PcapngWriter, PcapWriter
 
 FORMATS = ("pcap", "pcapng")
-COPY_BYTES = 8 * 1024 * 1024  # copied from the input at once (pcap to pcap)
 
 
 def format_for_path(path: str, requested: str | None) -> str:
@@ -133,15 +132,10 @@ def _copy_records(store: PacketStore, picked: np.ndarray, out: BinaryIO) -> None
     breaks = np.flatnonzero(starts[1:] != ends[:-1]) + 1
     firsts = np.concatenate(([0], breaks)).tolist()
     lasts = np.concatenate((breaks, [len(picked)])).tolist()
-    buffer = memoryview(bytearray(COPY_BYTES))
     for a, b in zip(firsts, lasts, strict=True):
         start, end = int(starts[a]), int(ends[b - 1])
-        while start < end:
-            got = capture.readinto(start, buffer[:min(end - start, COPY_BYTES)])
-            if not got:
-                raise _shrunk(store)
-            out.write(buffer[:got])
-            start += got
+        if capture.copy(start, end - start, out) < end - start:
+            raise _shrunk(store)
 
 
 def _frame(store: PacketStore, index: int) -> bytes:

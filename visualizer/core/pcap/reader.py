@@ -18,7 +18,7 @@ import stat
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import BinaryIO, ClassVar
 
 from visualizer.core.errors import BadInput
 from visualizer.core.pcap import format as fmt
@@ -136,9 +136,10 @@ class CaptureFile:
         """Up to ``n`` bytes of the file from ``offset`` (fewer at its end)."""
         return self.source.read(offset, n)
 
-    def readinto(self, offset: int, view: memoryview) -> int:
-        """Fill ``view`` with the file's bytes from ``offset`` on; how many there were."""
-        return self.source.readinto(offset, view)
+    def copy(self, offset: int, n: int, out: BinaryIO) -> int:
+        """Write up to ``n`` of the file's bytes from ``offset`` to ``out``; how many
+        there were (fewer at its end, and once it has shrunk)."""
+        return self.source.copy(offset, n, out)
 
     # -- walking -------------------------------------------------------
     def records(self, start: int | None = None) -> Records:
