@@ -90,6 +90,10 @@ class Source(Protocol):
         """As ``read``, in a buffer valid until the next call."""
         ...
 
+    def release(self) -> None:
+        """The buffer of ``block`` is not needed any more."""
+        ...
+
     def zeros(self, offset: int) -> int:
         """How many bytes from ``offset`` on are zeros."""
         ...
@@ -116,10 +120,12 @@ class Records:
         while not self.stopped and n > 0:
             chunk = self._next(n)
             if chunk is None:
-                return None
+                break
             chunk = self._without_empty(chunk)
             if chunk is not None:
                 return chunk
+        if self.stopped:
+            self.source.release()   # (memory for the analysis that follows)
         return None
 
     def _next(self, n: int) -> FrameChunk | None:

@@ -48,6 +48,9 @@ class BytesSource:
         """As :meth:`read`, without a copy."""
         return memoryview(self._data)[offset:offset + n]
 
+    def release(self) -> None:
+        pass
+
     def zeros(self, offset: int) -> int:
         """How many bytes from ``offset`` on are zeros."""
         return _zeros(self, offset, lambda pos: pos)
@@ -98,6 +101,10 @@ class FileSource:
             self._buffer = mmap.mmap(-1, n)
         view = memoryview(self._buffer)[:n]
         return view[:self.readinto(offset, view)]
+
+    def release(self) -> None:
+        """Let the buffer of :meth:`block` go (the walk that used it is over)."""
+        self._buffer = None
 
     def readinto(self, offset: int, view: memoryview) -> int:
         """Fill ``view`` with the bytes from ``offset`` on; how many there were (fewer
