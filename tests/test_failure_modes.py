@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from benchmarks.make_pcap import generate
 from PyQt6.QtCore import QSettings
 from PyQt6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
@@ -287,6 +288,24 @@ def test_the_gui_says_a_capture_was_cut_off(qtbot: QtBot, tmp_path: Path) -> Non
         doc.open_file(str(path))
     assert doc.session.count == 10
     assert "ends inside" in finished.args[0]
+    doc.close()
+
+
+def test_the_gui_says_a_file_was_truncated_while_it_loaded(qtbot: QtBot, tmp_path: Path) -> None:
+    """The window read a mapped file: a truncation while loading (or after) was
+    SIGBUS. Its size is taken when it is opened, so cutting it then is cutting
+    it under the loader."""
+    path = tmp_path / "big.pcap"
+    with path.open("wb") as out:
+        packets = generate(50_000, out)
+    doc = Document()
+    with qtbot.wait_signal(doc.finished, timeout=60_000) as finished:
+        doc.open_file(str(path))
+        os.truncate(path, path.stat().st_size // 2)
+    assert "the file was truncated while being read" in finished.args[0]
+    session = doc.session
+    assert 0 < session.count < packets
+    assert session.store is not None and len(session.store.frame(session.count - 1)) > 0
     doc.close()
 
 

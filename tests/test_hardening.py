@@ -3,12 +3,17 @@ the documented exit code, never "internal error"."""
 
 from __future__ import annotations
 
+import os
+import resource
 import struct
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from benchmarks.make_pcap import generate
 
 SAMPLE = Path(__file__).resolve().parents[1] / "resources" / "samples" / "tcp-handshake.pcapng"
 UDP_FRAME = (bytes(12) + b"\x08\x00" + bytes.fromhex("450000200001000040110000c0000201c0000202")
@@ -89,3 +94,112 @@ def test_scenario_numbers_are_plain_decimals(count: str, tmp_path: Path) -> None
 
 def test_select_needs_a_file() -> None:
     assert "--select needs a FILE" in one_line(visualizer("gui", "--select", "3"), 2)
+
+
+# -- the reader: pipes, sparse files, files that shrink while read --------------------
+
+def test_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
+    """Opening a FIFO for reading waits for a writer, and its size is 0: every
+    command hung, or said "empty". Pipes are refused before anything waits."""
+    fifo = tmp_path / "capture.pcap"
+    os.mkfifo(fifo)
+    for args in (["analyze", str(fifo)], ["ladder", str(fifo)],
+                 ["export", str(fifo), "-o", str(tmp_path / "out.pcap")]):
+        result = subprocess.run([sys.executable, "-m", "visualizer", *args],
+                                capture_output=True, text=True, timeout=20)
+        assert "is a pipe" in one_line(result, 2), args
+    assert not (tmp_path / "out.pcap").exists()
+
+
+def test_standard_input_from_a_pipe_is_refused_in_one_line() -> None:
+    result = subprocess.run([sys.executable, "-m", "visualizer", "analyze", "/dev/stdin"],
+                            input=SAMPLE.read_bytes(), capture_output=True, timeout=20)
+    text = subprocess.CompletedProcess(result.args, result.returncode,
+                                       result.stdout.decode(), result.stderr.decode())
+    assert "is a pipe" in one_line(text, 2)
+
+
+def limited(cpu_seconds: int, memory: int) -> Callable[[], None]:
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    return apply
+
+
+def test_a_sparse_file_of_empty_records_is_counted_not_stored(tmp_path: Path) -> None:
+    """A pcap header and 2 GiB of zeros (no disk used) are 134 million empty
+    records: stored one by one they took gigabytes and ended in MemoryError."""
+    path = tmp_path / "sparse.pcap"
+    with path.open("wb") as out:
+        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        out.truncate(24 + 2**31)
+    assert path.stat().st_blocks * 512 < 1 << 20, "the file system made it real"
+    result = subprocess.run([sys.executable, "-m", "visualizer", "analyze", str(path),
+                             "--stats"], capture_output=True, text=True, timeout=120,
+                            preexec_fn=limited(60, 1 << 30))
+    line = one_line(result, 0)
+    assert f"{2**31 // 16 - 1000:,} empty records" in line, line
+    assert result.stdout.startswith("1000 packets")
+
+
+def shrink_while_read(path: Path, args: list[str], cut: int) -> subprocess.CompletedProcess[str]:
+    """Run ``visualizer *args`` and truncate ``path`` to ``cut`` bytes (from this
+    process) once the child has begun to read it."""
+    child = subprocess.Popen([sys.executable, "-m", "visualizer", *args],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not reading(child.pid, path) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        os.truncate(path, cut)
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+        child.wait()
+    return subprocess.CompletedProcess(child.args, child.returncode, out, err)
+
+
+def reading(pid: int, path: Path) -> bool:
+    """The child has ``path`` open and has read from it (or mapped it)."""
+    proc = Path(f"/proc/{pid}")
+    try:
+        if not any(os.readlink(fd) == str(path) for fd in (proc / "fd").iterdir()):
+            return False
+        if str(path) in (proc / "maps").read_text():
+            return True
+        io = dict(line.split(": ") for line in (proc / "io").read_text().splitlines())
+        return int(io["rchar"]) > 1 << 20
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def test_a_file_truncated_while_analysed_keeps_what_was_read(tmp_path: Path) -> None:
+    """A mapped file that shrinks kills its reader with SIGBUS (exit 135)."""
+    path = tmp_path / "shrinking.pcap"
+    with path.open("wb") as out:
+        packets = generate(200_000, out)
+    result = shrink_while_read(path, ["analyze", str(path), "--stats"],
+                               path.stat().st_size * 2 // 3)
+    assert "the file was truncated while being read" in one_line(result, 1)
+    read = int(result.stdout.split()[0].replace(",", ""))
+    assert 0 < read < packets
+
+
+def test_frames_of_a_file_truncated_after_loading_read_short(tmp_path: Path) -> None:
+    """The window reads frames long after loading (detail, hex, export): those
+    past the new end come back empty, and the capture says why."""
+    script = f"""
+import os
+from visualizer.core.decode.store import PacketStore
+store = PacketStore.from_file({str(tmp_path / "t.pcap")!r})
+os.truncate(store.capture.path, 100)
+print(len(store), len(store.frame(len(store) - 1)), store.decoded(len(store) - 1).status,
+      len(store.tcp_options(len(store) - 1)), store.capture.warnings)
+"""
+    with (tmp_path / "t.pcap").open("wb") as out:
+        count = generate(5000, out)  # more than the reader's read-ahead window
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{count} 0 ")
+    assert "the file was truncated while being read" in result.stdout

@@ -367,10 +367,10 @@ def payload_bytes(path: str, server_port: int) -> tuple[int, int]:
     spans = []
     records = 0
     with CaptureFile.open(path) as cap:
-        data = cap.data
         for rec in cap.frames():
             records += 1
-            ip = rec.offset + 14  # Ethernet (lo's fake header), then IPv4
+            data = cap.frame_bytes(rec)
+            ip = 14  # Ethernet (lo's fake header), then IPv4
             ihl = (data[ip] & 0x0F) * 4
             (total,) = struct.unpack_from("!H", data, ip + 2)
             tcp = ip + ihl

@@ -1,8 +1,8 @@
 """The vectorised decoding path of the PacketStore gives what decode() gives.
 
 ``decode.decode()`` frame by frame is the reference: a store built by
-:meth:`PacketStore.from_file` (pcap: its own record walk; pcapng: chunks of
-FrameRecords) or by :meth:`PacketStore.extend` in batches must hold the same
+:meth:`PacketStore.from_file` (chunks of records from the capture's walk) or
+by :meth:`PacketStore.extend` in batches must hold the same
 columns, the same address table and the same notes, quotes and comments as
 the frame-by-frame loop below, over the tcpdump corpus, the samples and
 frames built to hit every fallback.
@@ -33,7 +33,8 @@ from visualizer.core.decode import headers as dec
 from visualizer.core.decode.store import COLUMNS, PacketStore
 from visualizer.core.errors import BadInput
 from visualizer.core.pcap import format as fmt
-from visualizer.core.pcap.reader import CaptureFile, FrameRecord
+from visualizer.core.pcap.reader import CaptureFile
+from visualizer.core.pcap.records import FrameRecord
 from visualizer.core.tcp.testing import Conversation, write_pcap
 
 SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
@@ -50,7 +51,7 @@ class Reference:
         self.quoted: dict[int, dec.Quoted] = {}
         self.comments: dict[int, str] = {}
         for index, rec in enumerate(frames):
-            d = dec.decode(rec.linktype, capture.data, rec.offset, rec.caplen, rec.origlen)
+            d = dec.decode(rec.linktype, capture.frame_bytes(rec), 0, rec.caplen, rec.origlen)
             for raw in (d.src, d.dst):
                 if raw not in ids:
                     ids[raw] = len(self.addresses)
@@ -142,11 +143,11 @@ def test_batches_with_a_limit_take_exactly_what_they_store(tmp_path: Path) -> No
     conv.close()
     path = write_pcap(tmp_path / "conv.pcap", conv.segments)
     store = PacketStore(CaptureFile.open(str(path)))
-    frames = store.capture.frames()
+    records = store.capture.records()
     sizes = []
     for limit in (1, 5, 0, 7, 100):
         before = len(store)
-        store.extend(frames, limit=len(store) + limit)
+        store.extend(records, limit=len(store) + limit)
         sizes.append(len(store) - before)
     assert sizes == [1, 5, 1, 7, len(conv.segments) - 14]
     with CaptureFile.open(str(path)) as capture:
@@ -226,9 +227,9 @@ def test_fallbacks_mixed_with_fast_frames(tmp_path: Path) -> None:
     assert check_file(path) == len(frames)
     store = PacketStore.from_file(str(path))
     with CaptureFile.open(str(path)) as capture:
-        chunk = fast.pcap_chunks(capture)(len(frames))
+        chunk = capture.records().read(len(frames))
         assert chunk is not None
-        decoded = fast.decode_chunk(capture.data, chunk)
+        decoded = fast.decode_chunk(chunk)
     assert 0 < decoded.fallback < len(frames)  # both paths were taken
     assert set(store.values("status")) == {dec.OK, dec.MALFORMED, dec.NOT_IP}
     store.close()

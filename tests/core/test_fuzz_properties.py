@@ -255,6 +255,30 @@ def test_a_growing_pcap_yields_what_a_full_read_yields(data: bytes, cuts: list[i
         targets.check_growing(data, cuts, Path(tmp))
 
 
+@fast(60)
+@given(st.one_of(pcap_files(), pcapng_files()), st.integers(0, 1 << 22),
+       st.sampled_from([0, 24, None]))
+def test_a_sparse_file_reads_as_its_bytes_do(data: bytes, hole: int, tail: int | None) -> None:
+    """Zeros (a hole) after the records, and then the records again."""
+    with targets.bounded(), tempfile.TemporaryDirectory() as tmp:
+        targets.check_sparse(data, hole, Path(tmp), b"" if tail is None else data[tail:])
+
+
+@fast(80)
+@given(st.one_of(pcap_files(), pcapng_files()), st.floats(0, 1), st.integers(1, 40))
+def test_a_file_cut_while_read_keeps_what_was_read(data: bytes, where: float,
+                                                    first: int) -> None:
+    with targets.bounded(), tempfile.TemporaryDirectory() as tmp:
+        targets.check_shrinking(data, int(len(data) * where), first, Path(tmp))
+
+
+@fast(30)
+@given(st.one_of(pcap_files(), st.binary(max_size=3000)))
+def test_a_fifo_is_refused_unread(data: bytes) -> None:
+    with targets.bounded(), tempfile.TemporaryDirectory() as tmp:
+        targets.check_fifo(data, Path(tmp))
+
+
 def test_following_a_file_that_is_not_a_pcap_stream_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "spool.pcapng"
     with path.open("wb") as out:

@@ -46,6 +46,6 @@ def test_pcapng_timestamp_beyond_int64_is_clamped_with_one_warning() -> None:
             e + "IIIII", 0, ts_us >> 32, ts_us & 0xFFFFFFFF, 4, 4) + b"abcd")
     cap = CaptureFile.from_bytes(data)
     store = PacketStore(cap)
-    store.extend(cap.frames())
+    store.extend(cap.records())
     assert list(store.values("ts_ns")) == [2**63 - 1, 5000, 2**63 - 1]
     assert len(cap.warnings) == 1 and "timestamp out of range" in cap.warnings[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 from pathlib import Path
 
@@ -108,6 +109,28 @@ def test_absurd_caplen_stops_reading_with_a_warning() -> None:
     assert "damaged" in cap.warnings[0]
 
 
+def test_empty_records_past_a_thousand_are_counted_not_kept() -> None:
+    """Records of no captured bytes cost a row each; a sparse file holds millions."""
+    empty = [(1, 0, b"")] * 1500
+    data = pcap_bytes("<", fmt.PCAP_MAGIC_USEC, 1, [*empty, (2, 0, FRAME_A)])
+    data += bytes(16 * 3000 + 5)  # and zeros: 3,000 more, and a cut-off header
+    cap = CaptureFile.from_bytes(data)
+    frames = list(cap.frames())
+    assert len(frames) == 1001 and frames[-1].caplen == len(FRAME_A)
+    skipped, cut = sorted(cap.warnings, reverse=True)
+    assert skipped.startswith("skipped 3,500 empty records") and "ends inside a record" in cut
+
+    writer = PcapngWriter(out := io.BytesIO(), [(1, "eth0")])
+    for _ in range(1200):
+        writer.write(TS_A, b"")
+    writer.write(TS_B, FRAME_B, comment="after the empty ones")
+    cap = CaptureFile.from_bytes(out.getvalue())
+    frames = list(cap.frames())
+    assert len(frames) == 1001 and frames[-1].comment == "after the empty ones"
+    assert cap.warnings == ["skipped 200 empty records (no captured bytes) after the first "
+                            "1,000: frames after them are numbered without them"]
+
+
 def test_pcapng_bad_block_length_stops_reading() -> None:
     out = bytearray()
     out += pcapng_block("<", fmt.PCAPNG_SHB, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
@@ -163,3 +186,20 @@ def test_a_comment_too_long_for_one_option_is_cut_not_an_error(tmp_path) -> None
     (frame,) = list(cap.frames())
     assert frame.comment is not None and frame.comment.endswith(" [...]")
     assert len(frame.comment.encode()) <= 0xFFFF
+
+
+def test_copying_bytes_out_of_a_file_by_the_kernel_or_through_a_buffer(tmp_path: Path) -> None:
+    data = pcap_bytes("<", fmt.PCAP_MAGIC_USEC, 1, [(1, 0, FRAME_A), (2, 0, FRAME_B)])
+    path = tmp_path / "in.pcap"
+    path.write_bytes(data)
+    with CaptureFile.open(str(path)) as cap:
+        with (tmp_path / "out").open("wb") as out:       # sendfile
+            out.write(b"head")
+            assert cap.copy(24, 50, out) == 50
+            out.write(b"tail")
+        assert (tmp_path / "out").read_bytes() == b"head" + data[24:74] + b"tail"
+        assert cap.copy(24, 10**6, memory := io.BytesIO()) == len(data) - 24   # a buffer
+        assert memory.getvalue() == data[24:]
+        path.write_bytes(data[:40])                       # the file shrinks
+        assert cap.copy(24, 50, io.BytesIO()) == 16
+        assert cap.truncated and "truncated while being read" in cap.warnings[0]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import signal
 import struct
 import tempfile
@@ -35,6 +36,7 @@ from visualizer.core.flows.analysis import COLUMNS as ANALYSIS_COLUMNS
 from visualizer.core.flows.analysis import Analysis
 from visualizer.core.pcap.growing import GrowingCapture
 from visualizer.core.pcap.reader import CaptureFile
+from visualizer.core.pcap.records import EMPTY_KEPT, FrameRecord, Records
 from visualizer.core.tcp.analysis_flags import ALL, DUPLICATE_ACK
 from visualizer.core.tcp.connection import MAX_UNACKED_SEGMENTS
 from visualizer.core.tcp.segment import ACK, FIN, SYN, TcpSegment
@@ -123,7 +125,7 @@ def check_capture(data: bytes) -> None:
         assert 0 <= rec.offset <= rec.offset + rec.caplen <= len(data), rec
         assert rec.caplen <= rec.origlen, rec
     store = PacketStore(cap)
-    store.extend(iter(frames))
+    store.extend(cap.records())
     assert len(store) == len(frames)
     for i, rec in enumerate(frames):
         assert store.frame(i) == data[rec.offset:rec.offset + rec.caplen]
@@ -135,9 +137,10 @@ def check_capture(data: bytes) -> None:
     # The live path: analyse as the store grows; the answers must not change.
     half = len(frames) // 2
     grown = PacketStore(cap)
-    grown.extend(iter(frames[:half]))
+    records = cap.records()
+    grown.extend(records, limit=half)
     step = Analysis(grown).run()
-    grown.extend(iter(frames[half:]))
+    grown.extend(records)
     step.run()
     for name in ANALYSIS_COLUMNS:
         assert step.values(name) == whole.values(name), name
@@ -176,25 +179,122 @@ def check_growing(data: bytes, cuts: Sequence[int], directory: Path) -> None:
             raise AssertionError("only a plain pcap stream can be followed")
         live = GrowingCapture.follow(str(path))
         try:
-            got = live.new_frames()
+            records = live.records()
+            got = _take(records)
             for start, end in itertools.pairwise(ends):
                 out.write(data[start:end])
                 out.flush()
                 live.refresh()
-                got += live.new_frames()
+                got += _take(records)
             assert got == expected
             assert list(live.frames()) == expected
         finally:
             live.close()
 
 
-def check_capture_and_growing(data: bytes) -> None:
-    """The reader target: :func:`check_capture`, plus a live read in three pieces."""
+def _take(records: Records) -> list[FrameRecord]:
+    """Every record the walk gives now, in chunks of odd sizes."""
+    got: list[FrameRecord] = []
+    while (chunk := records.read(1 + len(got) % 7)) is not None:
+        got += chunk.records()
+    return got
+
+
+def check_sparse(data: bytes, hole: int, directory: Path, tail: bytes = b"") -> None:
+    """``data``, ``hole`` bytes of a sparse file's zeros (no disk used), ``tail``:
+    the file reads as the same bytes in memory do, and keeps at most EMPTY_KEPT
+    empty records (a pcap's zeros are empty records)."""
+    path = directory / "sparse"
+    with path.open("wb") as out:
+        out.write(data)
+        out.truncate(len(data) + hole)
+        out.seek(len(data) + hole)
+        out.write(tail)
+    try:
+        cap = CaptureFile.open(str(path))
+    except BadInput as err:
+        assert str(err)
+        return
+    with cap:
+        store = PacketStore(cap)
+        store.extend(cap.records())
+        check_analysis(Analysis(store).run(), len(store))
+        assert (store.column("caplen") == 0).sum() <= EMPTY_KEPT
+        in_memory = CaptureFile.from_bytes(data + bytes(hole) + tail)
+        assert list(in_memory.frames()) == list(cap.frames())
+        assert store.warnings()[:len(in_memory.warnings)] == in_memory.warnings
+
+
+def check_shrinking(data: bytes, cut: int, first: int, directory: Path) -> None:
+    """A file cut to ``cut`` bytes once ``first`` packets are stored: reading on and
+    analysing never raise, every packet kept is one of the whole file's (its
+    bytes, or as many as are left of them), and a cut the reader ran into says so."""
+    path = directory / "shrinking"
+    path.write_bytes(data)
+    try:
+        cap = CaptureFile.open(str(path))
+    except BadInput:
+        return
+    whole = list(CaptureFile.from_bytes(data).frames())
+    with cap:
+        store = PacketStore(cap)
+        records = cap.records()
+        store.extend(records, limit=first)
+        os.truncate(path, cut)
+        store.extend(records)
+        check_analysis(Analysis(store).run(), len(store))
+        assert len(store) <= len(whole)
+        ts, caplen, offset = store.values("ts_ns"), store.values("caplen"), store.values("offset")
+        for i, rec in enumerate(whole[:len(store)]):
+            assert (ts[i], caplen[i], offset[i]) == (rec.ts_ns, rec.caplen, rec.offset), i
+            got = store.frame(i)
+            assert got == data[rec.offset:rec.offset + len(got)], i
+        if cap.truncated:
+            assert any("truncated while being read" in w for w in cap.warnings)
+
+
+def check_fifo(data: bytes, directory: Path) -> None:
+    """A FIFO holding ``data`` is refused at once, its bytes left unread."""
+    fifo = directory / "fifo"
+    os.mkfifo(fifo)
+    keep = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)   # a reader, so a writer may open
+    try:
+        writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        try:
+            written = os.write(writer, data[:4096]) if data else 0
+            try:
+                CaptureFile.open(str(fifo))
+            except BadInput as err:
+                assert "is a pipe" in str(err)
+            else:
+                raise AssertionError("a FIFO was opened as a capture file")
+            if written:
+                assert os.read(keep, 8192) == data[:written]
+        finally:
+            os.close(writer)
+    finally:
+        os.close(keep)
+        fifo.unlink()
+
+
+def check_file_shapes(data: bytes) -> None:
+    """``data`` as a file of an odd shape: sparse, shrinking, a FIFO."""
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        check_sparse(data, 16 * EMPTY_KEPT + len(data) * 61 % 65536, directory, data[24:])
+        check_shrinking(data, len(data) * 2 // 3, 1 + len(data) % 5, directory)
+        check_fifo(data, directory)
+
+
+def check_reader(data: bytes) -> None:
+    """The reader target: :func:`check_capture`, a live read in three pieces, and
+    :func:`check_file_shapes`."""
     check_capture(data)
-    if data[:4] in PCAP_MAGICS:
-        third = len(data) // 3
-        with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
+        if data[:4] in PCAP_MAGICS:
+            third = len(data) // 3
             check_growing(data, [third, 2 * third], Path(tmp))
+    check_file_shapes(data)
 
 
 # -- the header decoder -------------------------------------------------------------
@@ -348,7 +448,7 @@ def check_dissect(data: bytes) -> None:
 
 
 TARGETS: dict[str, Callable[[bytes], None]] = {
-    "reader": check_capture_and_growing,
+    "reader": check_reader,
     "decode": check_decode,
     "tracker": check_tracker,
     "dissect": check_dissect,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,15 +130,15 @@ def test_extend_adds_markers_and_rows_as_a_live_capture_grows(timeline: Timeline
     with open(tmp_path / "grow.pcap", "wb") as out:
         generate(3000, out)
     store = PacketStore(CaptureFile.open(str(tmp_path / "grow.pcap")))
-    frames = store.capture.frames()
+    records = store.capture.records()
     analysis = Analysis(store)
-    store.extend(itertools.islice(frames, 6))
+    store.extend(records, limit=6)
     timeline.set_analysis(analysis.run(), 6)
     assert timeline.row_labels() == [timeline.row_labels()[0]] and len(
         timeline.packet_times()) == 6
     sizes = []
     while True:
-        store.extend(itertools.islice(frames, 700))
+        store.extend(records, limit=len(store) + 700)
         if len(store) == len(timeline.packet_times()):
             break
         timeline.extend(len(analysis.run().store))

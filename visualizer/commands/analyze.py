@@ -103,12 +103,13 @@ def _conversation_line(number: int, endpoints: tuple[tuple[bytes, int], tuple[by
 def analyze_command(path: str, *, json_lines: bool, stats: bool, out: TextIO) -> int:
     # closed at the end (the mapping and its descriptor): callers may run many files
     with Session.load(path, analyse=not stats) as session:
-        warn_about(session)
         store, analysis = session.store, session.analysis
         assert store is not None
         if stats:
-            print_stats(stats_of(store), out)
-            return 0
+            summary = stats_of(store)
+            code = warn_about(session)   # after the work: the file may shrink meanwhile
+            print_stats(summary, out)
+            return code
         assert analysis is not None
         view = session.path_view
         records = (packet_records(store, analysis) if view is None
@@ -118,4 +119,4 @@ def analyze_command(path: str, *, json_lines: bool, stats: bool, out: TextIO) ->
                 out.write(json.dumps(rec, separators=(",", ":")) + "\n")
             else:
                 out.write(_table_line(rec) + "\n")
-    return 0
+        return warn_about(session)

@@ -35,7 +35,6 @@ def export_command(path: str, output: str, *, stream: int | None, fmt: str | Non
     if annotate and fmt != "pcapng":
         raise BadInput("--annotate needs pcapng: classic pcap has no packet comments")
     with Session.load(path, analyse=stream is not None or annotate) as session:
-        warn_about(session)
         store, analysis = session.store, session.analysis
         assert store is not None
         if analysis is None or stream is None:
@@ -56,9 +55,10 @@ def export_command(path: str, output: str, *, stream: int | None, fmt: str | Non
             info = replace(info, path={})   # one end's frames: the match no longer applies
         comments = packet_comments(analysis, indices) if annotate and analysis else {}
         written = export_packets(store, indices, output, fmt, comments=comments, info=info)
+        code = warn_about(session)   # after the work: the file may shrink meanwhile
     note = ", each with its explanation as a comment" if comments else ""
     print(f"wrote {output}: {written} packets ({fmt}){note}", file=sys.stderr)
-    return 0
+    return code
 
 
 def _export_svg(path: str, output: str, *, stream: int | None, absolute: bool,
@@ -69,7 +69,6 @@ def _export_svg(path: str, output: str, *, stream: int | None, absolute: bool,
     from visualizer.core.playback.timescale import positions
 
     with Session.load(path) as session:
-        warn_about(session)
         assert session.analysis is not None
         ladder: Ladder | None
         if stream is not None:
@@ -83,6 +82,7 @@ def _export_svg(path: str, output: str, *, stream: int | None, absolute: bool,
         if ladder is None:
             raise BadInput(f"{path}: nothing to draw: no packet has IP or Ethernet addresses")
         write_svg(LadderScene(ladder, positions(ladder.timestamps(), scale or "order")), output)
+        code = warn_about(session)
     print(f"wrote {output}: {ladder.title}, {len(ladder.arrows)} packets (svg)",
           file=sys.stderr)
-    return 0
+    return code

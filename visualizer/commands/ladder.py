@@ -88,13 +88,12 @@ def render(ladder: Ladder) -> list[str]:
 
 def ladder_command(path: str, *, stream: int | None, absolute: bool, out: TextIO) -> int:
     with Session.load(path) as session:
-        warn_about(session)
         analysis = session.analysis
         assert analysis is not None
         on_path = session.ladder(absolute=absolute) if session.path_view else None
         if on_path is not None and stream is None:   # one ladder, with the losses
             out.write("\n".join(render(on_path)) + "\n")
-            return 0
+            return warn_about(session)
         if stream is not None:
             ladders = [tcp_ladder(analysis, stream, absolute=absolute)]
         else:
@@ -110,4 +109,4 @@ def ladder_command(path: str, *, stream: int | None, absolute: bool, out: TextIO
             if k:
                 out.write("\n")
             out.write("\n".join(render(ladder)) + "\n")
-    return 0
+        return warn_about(session)

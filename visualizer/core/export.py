@@ -15,11 +15,12 @@ import numpy as np
 
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.describe.explain import explain
-from visualizer.core.errors import BadInput
+from visualizer.core.errors import BadInput, VisualizerError
 from visualizer.core.flows.analysis import Analysis
 from visualizer.core.output import written
 from visualizer.core.pcap.format import LINKTYPE_NAMES, PCAP_RECORD_HEADER_LEN
 from visualizer.core.pcap.recording import RecordingInfo
+from visualizer.core.pcap.source import TRUNCATED
 from visualizer.core.pcap.writer import PcapngWriter, PcapWriter
 from visualizer.core.tcp.analysis_flags import analysis_names
 
@@ -64,7 +65,8 @@ def export_packets(store: PacketStore, indices: Iterable[int], path: str, fmt: s
     ``path`` is written by the rules of :mod:`visualizer.core.output`: a
     regular file through a temporary name (a failure never leaves a
     half-written export behind), a device or FIFO in place. Returns the
-    packet count; raises OutputFailed when the write fails.
+    packet count; raises OutputFailed when the write fails, and
+    VisualizerError when the capture file has shrunk since it was read.
     """
     if fmt not in FORMATS:
         raise BadInput(f"unknown export format {fmt!r}: choose pcap or pcapng")
@@ -114,7 +116,7 @@ def _write_pcap(store: PacketStore, indices: list[int], out: BinaryIO) -> None:
         return
     ts, orig = store.column("ts_ns"), store.column("origlen")
     for i in indices:
-        writer.write(int(ts[i]), store.frame(i), int(orig[i]))
+        writer.write(int(ts[i]), _frame(store, i), int(orig[i]))
 
 
 def _copy_records(store: PacketStore, picked: np.ndarray, out: BinaryIO) -> None:
@@ -125,18 +127,27 @@ def _copy_records(store: PacketStore, picked: np.ndarray, out: BinaryIO) -> None
     million-packet export is a few large writes instead of two million small
     ones.
     """
-    data = store.capture.data
+    capture = store.capture
     starts = store.column("offset")[picked] - PCAP_RECORD_HEADER_LEN
     ends = store.column("offset")[picked] + store.column("caplen")[picked]
     breaks = np.flatnonzero(starts[1:] != ends[:-1]) + 1
     firsts = np.concatenate(([0], breaks)).tolist()
     lasts = np.concatenate((breaks, [len(picked)])).tolist()
-    view = memoryview(data)
-    try:
-        for a, b in zip(firsts, lasts, strict=True):
-            out.write(view[int(starts[a]):int(ends[b - 1])])
-    finally:
-        view.release()
+    for a, b in zip(firsts, lasts, strict=True):
+        start, end = int(starts[a]), int(ends[b - 1])
+        if capture.copy(start, end - start, out) < end - start:
+            raise _shrunk(store)
+
+
+def _frame(store: PacketStore, index: int) -> bytes:
+    frame = store.frame(index)
+    if len(frame) != store.values("caplen")[index]:
+        raise _shrunk(store)
+    return frame
+
+
+def _shrunk(store: PacketStore) -> VisualizerError:
+    return VisualizerError(f"{store.capture.path}: {TRUNCATED}: nothing was exported")
 
 
 def _write_pcapng(store: PacketStore, indices: list[int], out: BinaryIO,
@@ -151,7 +162,7 @@ def _write_pcapng(store: PacketStore, indices: list[int], out: BinaryIO,
         if old and new and old.endswith(new):
             new = None
         text = "\n".join(c for c in (old, new) if c) or None
-        writer.write(int(ts[i]), store.frame(i), int(orig[i]), interface=int(iface[i]),
+        writer.write(int(ts[i]), _frame(store, i), int(orig[i]), interface=int(iface[i]),
                      comment=text)
 
 

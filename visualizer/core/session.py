@@ -50,8 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from visualizer.core.decode import columns as fast
-from visualizer.core.decode.store import PacketStore, file_chunks, format_endpoint
+from visualizer.core.decode.store import PacketStore, format_endpoint
 from visualizer.core.describe.kinds import packet_kinds
 from visualizer.core.errors import BadInput
 from visualizer.core.flows.analysis import Analysis
@@ -121,24 +120,26 @@ class LadderWindow:
 
 
 class _Feed:
-    """Where reading goes on: a capture, its chunks, the store and analysis
-    they fill. A ring buffer's new feed runs ahead of what is shown."""
+    """Where reading goes on: a capture, its walk over records, the store and
+    analysis they fill. A ring buffer's new feed runs ahead of what is shown."""
 
     def __init__(self, capture: CaptureFile, *, analyse: bool = True,
-                 first_number: int = 1, only_interface: int | None = None) -> None:
+                 first_number: int = 1, only_interface: int | None = None,
+                 start: int | None = None) -> None:
         self.capture = capture
         self.store = PacketStore(capture)
         self.analysis = (Analysis(self.store, only_interface=only_interface) if analyse
                          else None)
         self.first_number = first_number
-        self.chunks = (_spool_chunks(capture) if isinstance(capture, GrowingCapture)
-                       else file_chunks(capture))
+        # one walk for a file and a spool: a spool's stops quietly at a record
+        # not complete yet, and goes on from it once it is
+        self.records = capture.records() if start is None else capture.records(start)
 
     def take(self, limit: int | None) -> int:
         """Decode and analyse up to ``limit`` more frames (None: all there are)."""
         store = self.store
         before = len(store)
-        store.extend_from(self.chunks, limit=None if limit is None else before + limit)
+        store.extend(self.records, limit=None if limit is None else before + limit)
         if self.analysis is not None:
             self.analysis.run()
         return len(store) - before
@@ -147,9 +148,9 @@ class _Feed:
         """A new feed over the last ``keep`` packets of this spool."""
         start = len(self.store) - keep
         spool = GrowingCapture.follow(self.capture.path)
-        spool.skip_to(self.store.values("offset")[start] - PCAP_RECORD_HEADER.size)
         feed = _Feed(spool, analyse=self.analysis is not None,
-                     first_number=self.first_number + start)
+                     first_number=self.first_number + start,
+                     start=int(self.store.values("offset")[start]) - PCAP_RECORD_HEADER.size)
         feed.take(None)
         return feed
 
@@ -158,20 +159,6 @@ class _Feed:
         count = len(store)
         done = int(store.values("offset")[count - 1]) if count and added else size
         return Batch(store, self.analysis, count, self.first_number, added, done, size)
-
-
-def _spool_chunks(capture: GrowingCapture) -> fast.ChunkReader:
-    """Chunks of the complete records the spool's mapping holds so far."""
-    read = fast.record_chunks(iter(()))
-
-    def chunks(n: int) -> fast.FrameChunk | None:
-        nonlocal read
-        chunk = read(n)
-        if chunk is None and (frames := capture.new_frames()):
-            read = fast.record_chunks(iter(frames))
-            chunk = read(n)
-        return chunk
-    return chunks
 
 
 class Session:

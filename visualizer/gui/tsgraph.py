@@ -34,9 +34,32 @@ from PyQt6.QtWidgets import (
 from visualizer.core.decode.store import format_endpoint
 from visualizer.core.describe.kinds import DATA_K, FIN_K, KINDS, PROBLEM_K, SYN_K
 from visualizer.core.flows.analysis import Analysis
-from visualizer.core.flows.time_sequence import TimeSequence, busier_sender, time_sequence
+from visualizer.core.flows.time_sequence import (
+    TimeSequence,
+    busier_sender,
+    time_sequence,
+    with_congestion_window,
+)
+from visualizer.core.pcap.recording import RecordingInfo
 
 SEGMENT_COLOUR = KINDS[DATA_K].marker
+CWND_COLOUR = "#d6336c"
+_samples: dict[int, list[dict[str, object]]] = {}   # id(capture) -> its TCP_INFO samples
+
+
+def _tcp_info(analysis: Analysis) -> list[dict[str, object]]:
+    """The recording's TCP_INFO samples as dicts (read once per capture)."""
+    capture = analysis.store.capture
+    found = _samples.get(id(capture))
+    if found is None:
+        info = RecordingInfo.from_capture(capture)
+        path = info.path if info is not None else {}
+        fields = path.get("tcp_info_fields") or []
+        found = [dict(zip(fields, row, strict=False)) for row in path.get("tcp_info") or []]
+        if len(_samples) > 16:
+            _samples.clear()
+        _samples[id(capture)] = found
+    return found
 RETRANSMISSION_COLOUR = KINDS[PROBLEM_K].marker
 ACK_COLOUR = KINDS[SYN_K].marker
 WINDOW_COLOUR = KINDS[FIN_K].marker
@@ -131,6 +154,8 @@ class TimeSequenceGraph(QWidget):
                                         pen=pg.mkPen(RETRANSMISSION_COLOUR, width=2))
         self._ack = pg.PlotDataItem(pen=pg.mkPen(ACK_COLOUR, width=1.5))
         self._window = pg.PlotDataItem(pen=pg.mkPen(WINDOW_COLOUR, width=1.5))
+        self._cwnd = pg.PlotDataItem(pen=pg.mkPen(CWND_COLOUR, width=2.0))
+        item.addItem(self._cwnd)
         for curve in (self._ack, self._window):
             curve.setDownsampling(auto=True, method="peak")
             curve.setClipToView(True)
@@ -142,6 +167,7 @@ class TimeSequenceGraph(QWidget):
         legend.addItem(self._retrans, "retransmission")
         legend.addItem(self._ack, "ack (from the receiver)")
         legend.addItem(self._window, "receive window (ack + window)")
+        legend.addItem(self._cwnd, "congestion window (ack + cwnd × MSS), on a path")
         self.playhead = playhead_line(self.palette())
         item.addItem(self.playhead, ignoreBounds=True)
         self.direction = QComboBox()
@@ -212,15 +238,22 @@ class TimeSequenceGraph(QWidget):
         analysis = self._analysis
         if analysis is None or self._stream < 0:
             return
-        data = self._data = time_sequence(analysis, self._stream,
-                                          max(self.direction.currentIndex(), 0),
-                                          count=self._count, t0_ns=self._t0_ns)
+        sender = max(self.direction.currentIndex(), 0)
+        data = time_sequence(analysis, self._stream, sender, count=self._count,
+                             t0_ns=self._t0_ns)
+        samples = _tcp_info(analysis)
+        if samples:
+            address, port = analysis.tcp.connections[self._stream].endpoints[sender]
+            data = with_congestion_window(data, samples, format_endpoint(address, port),
+                                          self._t0_ns)
+        self._data = data
         for item, mask in ((self._bars, ~data.retransmitted), (self._retrans, data.retransmitted)):
             x = np.repeat(data.time[mask], 2)
             y = np.column_stack([data.seq[mask], data.end[mask]]).ravel().astype(np.float64)
             item.setData(x, y)
         self._ack.setData(*_step(data.ack_time, data.ack.astype(np.float64)))
         self._window.setData(*_step(data.ack_time, data.window.astype(np.float64)))
+        self._cwnd.setData(*_step(data.cwnd_time, data.cwnd_edge.astype(np.float64)))
         # SYN and FIN take one sequence number each: show where
         syn = data.control_syn.tolist()
         self._marks.setData(data.control_time, data.control_seq.astype(np.float64),

@@ -12,23 +12,20 @@ to ``decode.decode()``, which stays the reference: for the frames handled
 here the columns are exactly what it would give (tests/core/test_fastdecode.py
 compares them over the tcpdump corpus).
 
-Also here: reading the records of a classic pcap file in chunks (a tight loop
-over the record headers, the fields then gathered with numpy), and interning
-a chunk's addresses into the store's address table.
+The chunks come from the one walk over a capture's records
+(``pcap/records.py``). Also here: interning a chunk's addresses into the
+store's address table.
 """
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Callable, Iterator
-from itertools import islice, repeat
 from typing import NamedTuple
 
 import numpy as np
 
 from visualizer.core.decode import headers as dec
 from visualizer.core.pcap import format as fmt
-from visualizer.core.pcap.reader import MAX_FRAME, CaptureFile, FrameRecord
+from visualizer.core.pcap.records import FrameChunk
 
 # The decoded columns (PacketStore.COLUMNS minus the record's own fields).
 DECODED = ("status", "ip_version", "proto", "sport", "dport", "tcp_flags", "seq", "ack",
@@ -43,18 +40,6 @@ _ICMP_ERRORS = (3, 4, 5, 11, 12)       # ICMPv4 types that quote a datagram
 _M32 = 0xFFFFFFFF
 
 
-class FrameChunk(NamedTuple):
-    """The records of consecutive frames, as arrays (one entry per frame)."""
-
-    ts_ns: np.ndarray       # int64
-    caplen: np.ndarray      # int64
-    origlen: np.ndarray     # int64
-    offset: np.ndarray      # int64, of the frame's first byte in the file
-    linktype: np.ndarray    # int64
-    interface: np.ndarray   # int64
-    comments: list[tuple[int, str]]  # (index within the chunk, pcapng comment)
-
-
 class DecodedChunk(NamedTuple):
     """The decoded columns of a chunk, plus what the store keeps aside."""
 
@@ -67,101 +52,16 @@ class DecodedChunk(NamedTuple):
     fallback: int                       # frames decode() did (for tests and profiling)
 
 
-ChunkReader = Callable[[int], FrameChunk | None]
-
-
-# --------------------------------------------------------------------------
-# Reading records
-
-
-def record_chunks(frames: Iterator[FrameRecord]) -> ChunkReader:
-    """Chunks from any iterator of FrameRecords (pcapng, a growing pcap).
-
-    Takes exactly the records asked for, so that the caller's iterator is
-    where a frame-by-frame loop would have left it.
-    """
-    def read(n: int) -> FrameChunk | None:
-        records = list(islice(frames, n))
-        if not records:
-            return None
-        ts, caplen, origlen, linktype, offset, interface, comment = zip(*records, strict=True)
-        comments = ([(i, c) for i, c in enumerate(comment) if c is not None]
-                    if comment.count(None) != len(comment) else [])
-        k = len(records)
-        return FrameChunk(np.fromiter(ts, np.int64, k), np.fromiter(caplen, np.int64, k),
-                          np.fromiter(origlen, np.int64, k), np.fromiter(offset, np.int64, k),
-                          np.fromiter(linktype, np.int64, k), np.fromiter(interface, np.int64, k),
-                          comments)
-    return read
-
-
-def pcap_chunks(capture: CaptureFile) -> ChunkReader:
-    """Chunks of a classic pcap file, read without a FrameRecord per frame.
-
-    A loop over the record headers finds where the frames lie; their fields
-    are then gathered with numpy. At the first record that is not plainly
-    sound the file's own reader takes over from that record, so that damage
-    is handled (and warned about) exactly as ``CaptureFile.frames()`` does.
-    """
-    data, size = capture.data, len(capture.data)
-    e = ">" if capture.big_endian else "<"
-    hdr_len = 24 if capture.kuznetzov else 16
-    max_caplen = min(max(capture.snaplen, 262144), MAX_FRAME)  # as CaptureFile
-    mult = 1 if capture.nanosecond else 1000
-    linktype = capture.interfaces[0].linktype
-    caplen_at = struct.Struct(e + "I").unpack_from
-    pos = fmt.PCAP_FILE_HEADER_LEN
-    done = 0
-    rest: ChunkReader | None = None
-
-    def read(n: int) -> FrameChunk | None:
-        nonlocal pos, done, rest
-        if rest is not None:
-            return rest(n)
-        # The loop only follows the caplens; the records are checked afterwards.
-        starts: list[int] = []
-        add = starts.append
-        p = pos
-        last = size - hdr_len
-        for _ in repeat(None, n):
-            if p > last:
-                break
-            add(p)
-            p += hdr_len + caplen_at(data, p + 8)[0]
-        heads = np.asarray(starts, dtype=np.int64)
-        buf = np.frombuffer(data, dtype=np.uint8)
-        fields = buf[heads[:, None] + np.arange(16)].view(np.dtype(e + "u4")).astype(np.int64)
-        del buf
-        sec, frac, caplen, orig = fields.T
-        bad = np.flatnonzero((caplen > max_caplen) | (heads + hdr_len + caplen > size))
-        if len(bad):
-            k = int(bad[0])
-            p = starts[k]
-            heads, sec, frac, caplen, orig = heads[:k], sec[:k], frac[:k], caplen[:k], orig[:k]
-        pos = p
-        done += len(heads)
-        if len(heads) < n and p < size:  # damage ahead: the reader says what
-            rest = record_chunks(islice(capture.frames(), done, None))
-            if not len(heads):
-                return rest(n)
-        k = len(heads)
-        if not k:
-            return None
-        return FrameChunk(sec * 1_000_000_000 + frac * mult, caplen, np.maximum(orig, caplen),
-                          heads + hdr_len, np.full(k, linktype, np.int64),
-                          np.zeros(k, np.int64), [])
-    return read
-
-
 # --------------------------------------------------------------------------
 # Decoding
 
 
-def decode_chunk(data: dec.Buffer, chunk: FrameChunk) -> DecodedChunk:
+def decode_chunk(chunk: FrameChunk) -> DecodedChunk:
     """The decoded columns of every frame in ``chunk`` (see module docstring)."""
-    buf = np.frombuffer(data, dtype=np.uint8)
+    data = chunk.data
+    buf = np.frombuffer(data or b"\0", dtype=np.uint8)  # (frames of 0 bytes hold none)
     n = len(chunk.offset)
-    off, caplen = chunk.offset, chunk.caplen
+    off, caplen = chunk.offset - chunk.base, chunk.caplen
     end = off + caplen
     wire = off + np.maximum(caplen, chunk.origlen)
 
@@ -313,16 +213,16 @@ def decode_chunk(data: dec.Buffer, chunk: FrameChunk) -> DecodedChunk:
     quoted: dict[int, dec.Quoted] = {}
     slow = np.flatnonzero(~fast)
     if len(slow):
-        _decode_slowly(data, chunk, slow, cols, kind, v4, v6, notes, quoted)
+        _decode_slowly(data, chunk, off, slow, cols, kind, v4, v6, notes, quoted)
     return DecodedChunk(cols, kind, v4, v6, notes, quoted, len(slow))
 
 
-def _decode_slowly(data: dec.Buffer, chunk: FrameChunk, rows: np.ndarray,
+def _decode_slowly(data: dec.Buffer, chunk: FrameChunk, off: np.ndarray, rows: np.ndarray,
                    cols: dict[str, np.ndarray], kind: np.ndarray, v4: np.ndarray,
                    v6: np.ndarray, notes: dict[int, str], quoted: dict[int, dec.Quoted]) -> None:
     decode = dec.decode
     targets = [cols[name] for name in DECODED]
-    links, offs = chunk.linktype.tolist(), chunk.offset.tolist()
+    links, offs = chunk.linktype.tolist(), off.tolist()
     caplens, origlens = chunk.caplen.tolist(), chunk.origlen.tolist()
     for i in rows.tolist():
         d = decode(links[i], data, offs[i], caplens[i], origlens[i])

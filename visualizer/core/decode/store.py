@@ -1,10 +1,11 @@
 """The PacketStore: every packet of a capture, as columns.
 
-Append-only. The frame bytes stay in the (memory-mapped) capture file; the
-store keeps where each frame lies plus the decoded header fields the views
-and the analysis need, as typed arrays (a few dozen bytes per packet, so a
-million packets are comfortable). Rare, variable-size facts (malformation
-notes, comments, ICMP quotes) live in sparse dicts keyed by index.
+Append-only. The frame bytes stay in the capture file (read again when
+needed, see ``pcap/source.py``); the store keeps where each frame lies plus
+the decoded header fields the views and the analysis need, as typed arrays
+(a few dozen bytes per packet, so a million packets are comfortable). Rare,
+variable-size facts (malformation notes, comments, ICMP quotes) live in
+sparse dicts keyed by index.
 
 Indices are 0-based; the frame numbers shown to users are index + 1, as
 Wireshark numbers frames.
@@ -13,14 +14,15 @@ Wireshark numbers frames.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 
 from visualizer.core.decode import columns as fast
 from visualizer.core.decode import headers as dec
 from visualizer.core.pcap.format import linktype_text
-from visualizer.core.pcap.reader import CaptureFile, FrameRecord
+from visualizer.core.pcap.reader import CaptureFile
+from visualizer.core.pcap.records import FrameChunk, Records
 from visualizer.core.table import ColumnTable
 
 # name -> array typecode (the matching numpy dtype follows from it)
@@ -34,7 +36,7 @@ COLUMNS: dict[str, str] = {
     "reason": "B",    # why a MALFORMED frame is: a headers.MalformedReason (0 otherwise)
     "ethertype": "H",  # the frame's EtherType on links that have one (headers.ETHERTYPE_LINKS)
 }
-BATCH = 8192  # frames decoded at once; the mapped bytes are released after each
+BATCH = 8192  # frames decoded at once (progress is reported after each)
 
 
 class PacketStore(ColumnTable):
@@ -43,6 +45,7 @@ class PacketStore(ColumnTable):
     def __init__(self, capture: CaptureFile) -> None:
         super().__init__(COLUMNS)
         self.capture = capture
+        self._read = capture.source.read   # (per packet in the analysis: one call less)
         self._addresses: list[bytes] = []
         self._address_ids: dict[bytes, int] = {b"": -1}
         self.notes: dict[int, str] = {}            # index -> Decoded.note: text, for display
@@ -59,55 +62,42 @@ class PacketStore(ColumnTable):
         frames; returning False stops loading (what was read stays).
         """
         store = cls(CaptureFile.open(path))
-        store._extend(file_chunks(store.capture), progress, limit)
+        store.extend(store.capture.records(), progress=progress, limit=limit)
         return store
 
-    def extend(self, frames: Iterator[FrameRecord], *,
-               progress: Callable[[int, int], bool] | None = None,
+    def extend(self, records: Records, *, progress: Callable[[int, int], bool] | None = None,
                limit: int | None = None) -> None:
-        """Decode and append ``frames`` (up to ``limit`` packets in the store).
+        """Decode and append what the walk ``records`` gives (up to ``limit``
+        packets in the store; at least one more even at the limit).
 
-        Takes no more frames from the iterator than it stores, so a caller
-        can go on with the same iterator later (the GUI loads in batches).
+        Takes no more records from the walk than it stores, so a caller can
+        go on with the same walk later (the GUI loads in batches).
         ``progress`` is as for :meth:`from_file`.
         """
-        self._extend(fast.record_chunks(frames), progress, limit)
-
-    def extend_from(self, read: fast.ChunkReader, *, limit: int | None = None) -> None:
-        """Decode and append the chunks ``read`` gives (up to ``limit`` packets in
-        the store): :func:`file_chunks` reads a file as :meth:`from_file` does,
-        a batch at a time if the caller wants."""
-        self._extend(read, None, limit)
-
-    def _extend(self, read: fast.ChunkReader, progress: Callable[[int, int], bool] | None,
-                limit: int | None) -> None:
-        # Chunks end where the frame-by-frame loop this replaces released the
-        # mapped bytes and reported progress (every BATCH frames), and at
-        # ``limit``; that loop stored at least one frame even at its limit.
+        # Chunks end every BATCH packets (where progress is reported) and at
+        # ``limit``.
         total = self.capture.size
         while True:
             index = len(self)
             size = BATCH - index % BATCH
             if limit is not None:
                 size = min(size, max(limit - index, 1))
-            chunk = read(size)
+            chunk = records.read(size)
             if chunk is None:
                 break
             self._append(chunk)
             index += len(chunk.offset)
-            last_offset = int(chunk.offset[-1])
-            if not index % BATCH:
-                self.capture.release(last_offset)
-                if progress is not None and not progress(last_offset, total):
-                    break
+            done = int(chunk.offset[-1])
+            if not index % BATCH and progress is not None and not progress(done, total):
+                break
             if limit is not None and index >= limit:
                 break
         self.forget_copies()
         if progress is not None:
             progress(total, total)
 
-    def _append(self, chunk: fast.FrameChunk) -> None:
-        decoded = fast.decode_chunk(self.capture.data, chunk)
+    def _append(self, chunk: FrameChunk) -> None:
+        decoded = fast.decode_chunk(chunk)
         ids = fast.intern_addresses(decoded, self._address_ids, self._addresses)
         base = len(self)
         c = self._cols
@@ -130,19 +120,19 @@ class PacketStore(ColumnTable):
         return len(self._cols["ts_ns"])
 
     def frame(self, index: int) -> bytes:
+        """The frame's bytes (fewer, or none, if the file has shrunk since)."""
         c = self._cols
-        off = c["offset"][index]
-        return bytes(self.capture.data[off:off + c["caplen"][index]])
+        return self._read(c["offset"][index], c["caplen"][index])
 
     def decoded(self, index: int) -> dec.Decoded:
+        frame = self.frame(index)
         c = self._cols
-        return dec.decode(c["linktype"][index], self.capture.data, c["offset"][index],
-                          c["caplen"][index], c["origlen"][index])
+        return dec.decode(c["linktype"][index], frame, 0, len(frame), c["origlen"][index])
 
     def tcp_options(self, index: int) -> bytes:
         c = self._cols
-        start = c["offset"][index] + c["l4_offset"][index]
-        return bytes(self.capture.data[start + 20:start + c["tcp_header_len"][index]])
+        start = c["offset"][index] + c["l4_offset"][index] + 20
+        return self._read(start, c["tcp_header_len"][index] - 20)
 
     def address(self, address_id: int) -> bytes:
         return self._addresses[address_id] if address_id >= 0 else b""
@@ -170,14 +160,6 @@ class PacketStore(ColumnTable):
     def close(self) -> None:
         self.forget_copies()
         self.capture.close()
-
-
-def file_chunks(capture: CaptureFile) -> fast.ChunkReader:
-    """The fastest way through a whole file's frames: a classic pcap's record
-    headers are walked directly, other formats go through their FrameRecords."""
-    if capture.format == "pcap":
-        return fast.pcap_chunks(capture)
-    return fast.record_chunks(capture.frames())
 
 
 _text_cache: dict[bytes, str] = {}

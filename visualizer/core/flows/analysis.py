@@ -1,23 +1,23 @@
 """One pass over a PacketStore: TCP streams, UDP flows, ICMP errors linked.
 
 The result is columns again (one entry per packet), so a million packets
-cost a few dozen bytes each, not a Python object each. The per-packet TCP
-work is the sans-I/O tracker's (``visualizer.core.tcp``); this module only
-feeds it and files its answers.
+cost a few dozen bytes each, not a Python object each. The per-packet work
+is the sans-I/O TCP tracker's (``visualizer.core.tcp``) and the UDP flow
+table's (``flows/udp.py``); this module only feeds them and files their
+answers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from visualizer.core.decode import headers as dec
 from visualizer.core.decode.store import PacketStore
+from visualizer.core.flows.segments import segment_builder, tracked
+from visualizer.core.flows.udp import IcmpLink, UdpFlow, UdpFlowTable, datagrams
 from visualizer.core.table import ColumnTable
 from visualizer.core.tcp.events import Event, StateChanged
-from visualizer.core.tcp.segment import TcpSegment
 from visualizer.core.tcp.states import TcpState
 from visualizer.core.tcp.streams import ConnectionSummary, TcpStreamTable
 
@@ -26,29 +26,6 @@ _STATE_CODE = {state: i for i, state in enumerate(STATES)}
 NO_STATE = 255
 CLIENT_SERVER = ("client", "server")
 NO_ROLES = ("", "")
-
-
-@dataclass
-class UdpFlow:
-    """A UDP pseudo-connection: one 5-tuple, both directions."""
-
-    flow: int
-    endpoints: tuple[tuple[bytes, int], tuple[bytes, int]]  # side 0 sent first
-    first_ts_ns: int
-    last_ts_ns: int
-    first_frame: int
-    last_frame: int
-    packets: list[int] = field(default_factory=lambda: [0, 0])
-    bytes: list[int] = field(default_factory=lambda: [0, 0])
-    icmp_errors: int = 0
-
-
-@dataclass(frozen=True)
-class IcmpLink:
-    """An ICMP error and the datagram it answers."""
-
-    flow: int           # UDP flow index
-    datagram: int       # 0-based packet index of the datagram (-1 if not seen)
 
 
 # name -> array typecode for the per-packet analysis columns
@@ -75,8 +52,9 @@ class Analysis(ColumnTable):
         self.store = store
         self.only_interface = only_interface
         self.tcp = TcpStreamTable()
-        self.udp_flows: list[UdpFlow] = []
-        self.icmp_links: dict[int, IcmpLink] = {}
+        self.udp = UdpFlowTable()
+        self.udp_flows: list[UdpFlow] = self.udp.flows
+        self.icmp_links: dict[int, IcmpLink] = self.udp.links
         self.events: dict[int, tuple[Event, ...]] = {}  # index -> TCP events (sparse)
         self._udp_keys: dict[tuple[bytes, int, bytes, int], int] = {}
         self._last_datagram: dict[tuple[bytes, int, bytes, int], int] = {}
@@ -86,35 +64,28 @@ class Analysis(ColumnTable):
         """Analyse every packet not analysed yet (call again after the store grows)."""
         store = self.store
         v = store.values
-        status, proto, src, dst = v("status"), v("proto"), v("src"), v("dst")
-        sport, dport, flags, seq, ack = v("sport"), v("dport"), v("tcp_flags"), v("seq"), v("ack")
-        window, plen, ts, urg = v("window"), v("payload_len"), v("ts_ns"), v("urgent")
-        thl, fragments, reason = v("tcp_header_len"), v("fragment"), v("reason")
+        src, dst, sport, dport = v("src"), v("dst"), v("sport"), v("dport")
+        plen, ts = v("payload_len"), v("ts_ns")
         c = self._cols
         stream_c, dir_c, seq_c, ack_c, nxt_c = (c["stream"], c["direction"], c["rel_seq"],
                                                 c["rel_ack"], c["next_seq"])
         win_c, bif_c = c["window"], c["bytes_in_flight"]
         an_c, dup_c = c["analysis"], c["dup_ack_count"]
         s0_c, s1_c, udp_c = c["state0"], c["state1"], c["udp_flow"]
-        address, feed = store.address, self.tcp.feed
-        interface, only = v("interface"), self.only_interface
-        options_cut = dec.MalformedReason.TCP_OPTIONS_TRUNCATED
+        address, feed, segment = store.address, self.tcp.feed, segment_builder(store)
+        datagram, answer, quoted = self.udp.feed, self.udp.answer, store.quoted
         state_code = _STATE_CODE
-        total = len(store)
-        for i in range(len(stream_c), total):
+        start, total = len(stream_c), len(store)
+        # 1: TCP, 2: UDP, 0: other, -1: seen at the other end of a path (not this tap's)
+        kinds = tracked(store, start, total).astype(np.int8)
+        kinds[datagrams(store, start, total)] = 2
+        if self.only_interface is not None:
+            kinds[store.column_slice("interface", start, total) != self.only_interface] = -1
+        for i, kind in zip(range(start, total), kinds.tolist(), strict=True):
             if progress is not None and not i % 16384 and not progress(i, total):
                 break
-            p = proto[i]
-            if only is not None and interface[i] != only:
-                p = -1   # seen at the other end: not this tap's packet
-            # options cut off by the snaplen: the fields before them are still good
-            ok = status[i] == dec.OK or reason[i] == options_cut
-            fragment = fragments[i]
-            if p == dec.PROTO_TCP and ok and not fragment:
-                seg = TcpSegment(i + 1, ts[i], address(src[i]), sport[i], address(dst[i]),
-                                 dport[i], seq[i], ack[i], flags[i], window[i], plen[i],
-                                 store.tcp_options(i) if thl[i] > 20 else b"", urg[i])
-                r = feed(seg)
+            if kind == 1:
+                r = feed(segment(i))
                 if r.events:
                     self.events[i] = r.events
                 stream_c.append(r.stream)
@@ -141,46 +112,16 @@ class Analysis(ColumnTable):
             dup_c.append(0)
             s0_c.append(NO_STATE)
             s1_c.append(NO_STATE)
-            flow = -1
-            if p == dec.PROTO_UDP and status[i] == dec.OK and not fragment:
-                flow = self._udp(i, address(src[i]), sport[i], address(dst[i]), dport[i],
-                                 ts[i], plen[i])
-            elif p in (dec.PROTO_ICMP, dec.PROTO_ICMPV6) and i in store.quoted:
-                self._icmp(i, store.quoted[i])
-            udp_c.append(flow)
+            if kind == 2:
+                udp_c.append(datagram(i, address(src[i]), sport[i], address(dst[i]), dport[i],
+                                      ts[i], plen[i]))
+                continue
+            if kind == 0 and i in quoted:  # an ICMP error
+                answer(i, quoted[i])
+            udp_c.append(-1)
         self.forget_copies()
         self._summaries = None
         return self
-
-    def _udp(self, i: int, src: bytes, sport: int, dst: bytes, dport: int, ts: int,
-             length: int) -> int:
-        key = (src, sport, dst, dport) if (src, sport) <= (dst, dport) else (dst, dport, src,
-                                                                             sport)
-        flow_id = self._udp_keys.get(key)
-        if flow_id is None:
-            flow_id = self._udp_keys[key] = len(self.udp_flows)
-            self.udp_flows.append(UdpFlow(flow_id, ((src, sport), (dst, dport)), ts, ts,
-                                          i + 1, i + 1))
-        flow = self.udp_flows[flow_id]
-        side = 0 if flow.endpoints[0] == (src, sport) else 1
-        flow.packets[side] += 1
-        flow.bytes[side] += length
-        flow.last_ts_ns, flow.last_frame = ts, i + 1
-        self._last_datagram[(src, sport, dst, dport)] = i
-        return flow_id
-
-    def _icmp(self, i: int, quoted: dec.Quoted) -> None:
-        if quoted.proto != dec.PROTO_UDP:
-            return
-        a, b = (quoted.src, quoted.sport), (quoted.dst, quoted.dport)
-        key = (*a, *b) if a <= b else (*b, *a)
-        flow_id = self._udp_keys.get(key)
-        if flow_id is None:
-            return
-        datagram = self._last_datagram.get((quoted.src, quoted.sport, quoted.dst,
-                                            quoted.dport), -1)
-        self.icmp_links[i] = IcmpLink(flow_id, datagram)
-        self.udp_flows[flow_id].icmp_errors += 1
 
     # -- reading (and column, column_slice, values: ColumnTable) --------
     def states(self, index: int) -> tuple[TcpState | None, TcpState | None]:

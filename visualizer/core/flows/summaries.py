@@ -22,7 +22,8 @@ packets, and how it changes depends only on those facts and the packet; so
 the states, streams and RTTs come out exactly as with every packet fed, and
 a packet not fed belongs to the stream of the last fed packet of its 4-tuple
 (tests/core/test_faststats.py compares the summaries with the full analysis).
-UDP flows and ICMP errors are grouped with numpy.
+UDP flows are the flow table's (``flows/udp.py``), fed only the first
+datagram of each flow and the ICMP errors; numpy counts the rest.
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from visualizer.core.decode import headers as dec
 from visualizer.core.decode.store import PacketStore
-from visualizer.core.flows.analysis import Analysis, UdpFlow
-from visualizer.core.tcp.segment import ACK, FIN, RST, SYN, TcpSegment
+from visualizer.core.flows.analysis import Analysis
+from visualizer.core.flows.segments import segment_builder, tracked
+from visualizer.core.flows.udp import UdpFlow, UdpFlowTable, datagrams
+from visualizer.core.tcp.segment import ACK, FIN, RST, SYN
 from visualizer.core.tcp.streams import ConnectionSummary, TcpStreamTable
 
 
@@ -73,15 +75,6 @@ def _gather(store: PacketStore, name: str, rows: np.ndarray) -> np.ndarray:
     picked = view[rows]
     del view
     return picked
-
-
-def _where(store: PacketStore, name: str, value: int) -> np.ndarray:
-    """Per packet: column ``name`` equals ``value``."""
-    col = store.values(name)
-    view = np.frombuffer(col, dtype=np.dtype(col.typecode))
-    equal = view == value
-    del view
-    return equal
 
 
 def _codes(store: PacketStore, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -130,15 +123,6 @@ def _pairs(store: PacketStore, rows: np.ndarray
 # TCP
 
 
-def _tcp_rows(store: PacketStore) -> np.ndarray:
-    """Indices of the packets the analysis gives to the TCP tracker."""
-    ok = _where(store, "status", dec.OK)
-    ok |= _where(store, "reason", dec.MalformedReason.TCP_OPTIONS_TRUNCATED)  # as Analysis.run
-    ok &= _where(store, "proto", dec.PROTO_TCP)
-    ok &= _where(store, "fragment", 0)
-    return np.flatnonzero(ok)
-
-
 class _Pairs:
     """The TCP rows grouped by endpoint pair ("position": index in that order)."""
 
@@ -185,7 +169,7 @@ class _Pairs:
 
 
 def _tcp_summaries(store: PacketStore) -> list[ConnectionSummary]:
-    rows = _tcp_rows(store)
+    rows = np.flatnonzero(tracked(store))
     n = len(rows)
     if not n:
         return []
@@ -200,9 +184,7 @@ def _tcp_summaries(store: PacketStore) -> list[ConnectionSummary]:
 
     v = store.values
     ts, src, dst, sport, dport = v("ts_ns"), v("src"), v("dst"), v("sport"), v("dport")
-    seq, ack, flags, window = v("seq"), v("ack"), v("tcp_flags"), v("window")
-    plen, urgent, thl = v("payload_len"), v("urgent"), v("tcp_header_len")
-    address = store.address
+    segment = segment_builder(store)
 
     table = TcpStreamTable()
     ep0_is_hi: list[bool] = []              # per stream: side 0 is the higher endpoint
@@ -224,9 +206,7 @@ def _tcp_summaries(store: PacketStore) -> list[ConnectionSummary]:
     while heap:
         row = heapq.heappop(heap)
         i = int(rows[row])
-        seg = TcpSegment(i + 1, ts[i], address(src[i]), sport[i], address(dst[i]), dport[i],
-                         seq[i], ack[i], flags[i], window[i], plen[i],
-                         store.tcp_options(i) if thl[i] > 20 else b"", urgent[i])
+        seg = segment(i)
         stream = table.feed(seg).stream
         conn = table.connections[stream]
         if stream == len(ends):
@@ -276,55 +256,45 @@ def _tcp_summaries(store: PacketStore) -> list[ConnectionSummary]:
 
 
 def _udp_flows(store: PacketStore) -> list[UdpFlow]:
-    udp = _where(store, "status", dec.OK)
-    udp &= _where(store, "proto", dec.PROTO_UDP)
-    udp &= _where(store, "fragment", 0)
-    rows = np.flatnonzero(udp)
-    del udp
+    """The flows of the full analysis: the flow table is fed the first datagram of
+    each endpoint pair and the ICMP errors, in frame order, so it numbers the
+    flows, names their sides and links the errors as when fed every datagram;
+    the counts and last times are numpy's. (Its links name the datagram an
+    error answers only as far as it was fed; the summary keeps none.)"""
+    rows = np.flatnonzero(datagrams(store))
     if not len(rows):
         return []
     src, _, order, starts = _pairs(store, rows)
-    group = np.empty(len(order), np.int64)
+    group = np.empty(len(order), np.int64)   # row -> its pair
     group[order] = np.cumsum(starts) - 1
-    firsts = order[starts]                      # each pair's first row (the order is stable)
+    firsts = order[starts]                   # each pair's first row (the order is stable)
     lasts = order[np.append(np.flatnonzero(starts)[1:], len(order)) - 1]
     del order, starts
-    numbering = np.argsort(firsts)              # flows are numbered by their first packet
-    flow_of_group = np.empty(len(firsts), np.int64)
-    flow_of_group[numbering] = np.arange(len(firsts))
-    flow = flow_of_group[group]
+    v = store.values
+    ts, plen, src_id, dst_id = v("ts_ns"), v("payload_len"), v("src"), v("dst")
+    sport, dport, address, quoted = v("sport"), v("dport"), store.address, store.quoted
+    table = UdpFlowTable()
+    flow_of_pair = np.empty(len(firsts), np.int64)
+    fed = [(i, pair) for pair, i in enumerate(rows[firsts].tolist())]
+    for i, pair in sorted(fed + [(i, -1) for i in quoted]):
+        if pair < 0:
+            table.answer(i, quoted[i])
+        else:
+            flow_of_pair[pair] = table.feed(i, address(src_id[i]), sport[i], address(dst_id[i]),
+                                            dport[i], ts[i], plen[i])
+    flow = flow_of_pair[group]
     del group
-    first_row, last_row = firsts[numbering], lasts[numbering]
-    cell = flow * 2 + (src != src[first_row][flow])
-    count = len(firsts)
-    packets = np.bincount(cell, minlength=2 * count)
-    octets = np.bincount(cell, weights=_gather(store, "payload_len", rows), minlength=2 * count)
-    ts, address = store.values("ts_ns"), store.address
-    sport, dport = store.values("sport"), store.values("dport")
-    src_id, dst_id = store.values("src"), store.values("dst")
-    flows = []
-    for k, (first, last) in enumerate(zip(rows[first_row].tolist(), rows[last_row].tolist(),
-                                          strict=True)):
-        flows.append(UdpFlow(
-            k, ((address(src_id[first]), sport[first]), (address(dst_id[first]), dport[first])),
-            ts[first], ts[last], first + 1, last + 1,
-            [int(packets[2 * k]), int(packets[2 * k + 1])],
-            [int(octets[2 * k]), int(octets[2 * k + 1])]))
-    if store.quoted:
-        a, b = _codes(store, rows[first_row])
-        _count_icmp_errors(store, flows, np.minimum(a, b), np.maximum(a, b))
-    return flows
-
-
-def _count_icmp_errors(store: PacketStore, flows: list[UdpFlow], lo: np.ndarray,
-                       hi: np.ndarray) -> None:
-    """An ICMP error quoting a datagram of a flow seen before it counts on that flow."""
-    by_pair = dict(zip(zip(lo.tolist(), hi.tolist(), strict=True), flows, strict=True))
-    for i, q in store.quoted.items():
-        a, b = store.address_id(q.src), store.address_id(q.dst)
-        if q.proto != dec.PROTO_UDP or a is None or b is None:
-            continue
-        ends = sorted((a << 16 | q.sport, b << 16 | q.dport))
-        found = by_pair.get((ends[0], ends[1]))
-        if found is not None and found.first_frame <= i:
-            found.icmp_errors += 1
+    first_of_flow = np.empty(len(firsts), np.int64)
+    first_of_flow[flow_of_pair] = firsts
+    cell = flow * 2 + (src != src[first_of_flow][flow])
+    count = len(table.flows)
+    packets = np.bincount(cell, minlength=2 * count).tolist()
+    octets = np.bincount(cell, weights=_gather(store, "payload_len", rows),
+                         minlength=2 * count).tolist()
+    last_row = np.empty(count, np.int64)
+    last_row[flow_of_pair] = rows[lasts]
+    for k, (f, last) in enumerate(zip(table.flows, last_row.tolist(), strict=True)):
+        f.packets = [int(packets[2 * k]), int(packets[2 * k + 1])]
+        f.bytes = [int(octets[2 * k]), int(octets[2 * k + 1])]
+        f.last_ts_ns, f.last_frame = ts[last], last + 1
+    return table.flows

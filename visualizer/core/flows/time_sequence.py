@@ -10,7 +10,7 @@ of the capture, so that every plot shares one time axis).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -35,6 +35,10 @@ class TimeSequence:
     control_syn: np.ndarray    # bool: a SYN (else a FIN)
     stream_time: np.ndarray    # per packet of the stream, either way: seconds
     sent_seq: np.ndarray       # per packet of the sender: its sequence number
+    # On a path, from the sender's TCP_INFO: the edge its congestion window
+    # allows (the last ack + cwnd × MSS), at each sample's time. Empty otherwise.
+    cwnd_time: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    cwnd_edge: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def busier_sender(analysis: Analysis, stream: int, count: int) -> int:
@@ -72,3 +76,21 @@ def time_sequence(analysis: Analysis, stream: int, sender: int, *, count: int,
         control_time=seconds[control], control_seq=seq[control],
         control_syn=flags[control] & SYN != 0,
         stream_time=seconds, sent_seq=seq[out])
+
+
+def with_congestion_window(series: TimeSequence, samples: list[dict[str, object]],
+                           sender: str, t0_ns: int) -> TimeSequence:
+    """``series`` with the sender's congestion-window edge: ``samples`` are the
+    recording's TCP_INFO samples (``path.tcpinfo``, as dicts), ``sender`` the
+    sending endpoint as ``format_endpoint`` writes it. The edge is where the
+    sender must stop before more ACKs come: the receiver's last ack plus
+    cwnd segments of MSS bytes; it falls when cwnd is cut after a loss."""
+    mine = [s for s in samples if s.get("local") == sender]
+    if not mine or not len(series.ack_time):
+        return series
+    times = (np.array([int(str(s["ts_ns"])) for s in mine], dtype=np.int64) - t0_ns) / 1e9
+    cwnd = np.array([int(str(s["cwnd"])) * int(str(s["mss"])) for s in mine], dtype=np.int64)
+    last = np.searchsorted(series.ack_time, times, side="right") - 1
+    known = last >= 0
+    edge = series.ack[np.maximum(last, 0)] + cwnd
+    return replace(series, cwnd_time=times[known], cwnd_edge=edge[known])

@@ -1,42 +1,36 @@
 """Reading pcap and pcapng files without dissection.
 
-``CaptureFile`` maps the file into memory and walks its records, yielding
-where each frame's bytes lie rather than copying them: a million-packet file
-is indexed without building a million byte strings. The walk never raises
-on damaged content; it stops at the first record it cannot trust and says
-why in ``warnings``. Only a file that is not a capture at all (or cannot be
-opened) raises ``BadInput``.
+``CaptureFile`` opens a file, reads its headers and hands out walks over
+its records (``records()``, see ``pcap/records.py``), which say where each
+frame's bytes lie rather than copying them: a million-packet file is
+indexed without building a million byte strings. The bytes are read with
+``pread`` (``pcap/source.py``), never mapped, so a file that shrinks while
+it is read ends the reading with a warning instead of killing the process.
+The walk never raises on damaged content; it stops at the first record it
+cannot trust and says why in ``warnings``. Only a file that is not a
+capture at all (or cannot be opened) raises ``BadInput``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import mmap
 import os
+import stat
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import BinaryIO, ClassVar
 
 from visualizer.core.errors import BadInput
 from visualizer.core.pcap import format as fmt
+from visualizer.core.pcap.records import (
+    FrameRecord,
+    PcapngRecords,
+    PcapRecords,
+    Records,
+)
+from visualizer.core.pcap.source import BytesSource, FileSource
 
-# Largest frame we accept in a record; libpcap's own limit is 256 KiB, but
-# some writers use bigger snaplens (USB, D-Bus), so allow 16 MiB before
-# calling a record corrupt.
-MAX_FRAME = 16 * 1024 * 1024
-
-
-class FrameRecord(NamedTuple):
-    """Where one frame lies in the file and how it was stamped."""
-
-    ts_ns: int          # Unix epoch nanoseconds
-    caplen: int         # bytes present in the file
-    origlen: int        # bytes on the wire
-    linktype: int
-    offset: int         # of the frame's first byte in ``CaptureFile.data``
-    interface: int      # pcapng interface id (0 for pcap)
-    comment: str | None
+CHUNK = 8192  # records ``frames()`` takes from the walk at once
 
 
 @dataclass
@@ -52,7 +46,7 @@ class CaptureFile:
     """An opened pcap or pcapng file (see module docstring)."""
 
     path: str
-    data: bytes | mmap.mmap
+    source: BytesSource | FileSource
     format: str                       # "pcap" or "pcapng"
     big_endian: bool = False
     nanosecond: bool = False          # pcap only: ns magic
@@ -61,53 +55,51 @@ class CaptureFile:
     interfaces: list[Interface] = field(default_factory=list)
     section_comments: list[str] = field(default_factory=list)
     custom_data: list[bytes] = field(default_factory=list)  # our PEN's section options
-    warnings: list[str] = field(default_factory=list)
-    _mm: mmap.mmap | None = None
-    _fd: int | None = None
-    _released: int = 0
+    warnings: list[str] = field(default_factory=list)   # the source's list, shared
     _clamped: bool = False            # a timestamp out of int64 range was warned about
+    growing: ClassVar[bool] = False   # the file is still being written (GrowingCapture)
 
     # -- opening -------------------------------------------------------
     @classmethod
     def open(cls, path: str) -> CaptureFile:
+        """Open a regular file. Anything else is refused before it is opened:
+        opening a FIFO waits for a writer, and a pipe's size is 0 (the reader
+        needs a file it can read again, as the views do long after loading)."""
         try:
-            fd = os.open(path, os.O_RDONLY)
+            _refuse_unless_regular(path, os.stat(path).st_mode)
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # should it be a FIFO by now
         except FileNotFoundError:
             raise BadInput(f"{path}: no such file") from None
-        except IsADirectoryError:
-            raise BadInput(f"{path}: is a directory, not a capture file") from None
         except OSError as err:
             raise BadInput(f"{path}: cannot open: {err.strerror}") from None
         try:
-            size = os.fstat(fd).st_size
-            if os.path.isdir(path):
-                raise BadInput(f"{path}: is a directory, not a capture file")
-            if size == 0:
+            _refuse_unless_regular(path, os.fstat(fd).st_mode)
+            source = FileSource(fd, [])
+            if source.size == 0:
                 raise BadInput(f"{path}: the file is empty, not a pcap or pcapng capture")
-            try:
-                mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
-            except (OSError, ValueError) as err:
-                raise BadInput(f"{path}: cannot read: {err}") from None
+            return cls._over(source, path)
         except BaseException:
             os.close(fd)
             raise
-        cap = cls.from_bytes(mm, path)
-        cap._mm, cap._fd = mm, fd
-        return cap
 
     @classmethod
-    def from_bytes(cls, data: bytes | mmap.mmap, path: str = "<bytes>") -> CaptureFile:
-        head = bytes(data[:4])
+    def from_bytes(cls, data: bytes, path: str = "<bytes>") -> CaptureFile:
+        return cls._over(BytesSource(data, []), path)
+
+    @classmethod
+    def _over(cls, source: BytesSource | FileSource, path: str) -> CaptureFile:
+        head = source.read(0, 4)
         if len(head) < 4:
             raise BadInput(f"{path}: too short to be a pcap or pcapng capture")
         if head == b"\x0a\x0d\x0d\x0a":
-            cap = cls(path, data, "pcapng")
+            cap = cls(path, source, "pcapng", warnings=source.warnings)
             cap._check_pcapng_header()
             return cap
         for order in ("<", ">"):
             (magic,) = struct.unpack(order + "I", head)
             if magic in (fmt.PCAP_MAGIC_USEC, fmt.PCAP_MAGIC_NSEC, _PCAP_MAGIC_KUZNETZOV):
-                cap = cls(path, data, "pcap", big_endian=(order == ">"))
+                cap = cls(path, source, "pcap", big_endian=(order == ">"),
+                          warnings=source.warnings)
                 cap._read_pcap_header(magic)
                 return cap
         hint = ""
@@ -116,13 +108,7 @@ class CaptureFile:
         raise BadInput(f"{path}: not a pcap or pcapng capture file{hint}")
 
     def close(self) -> None:
-        if self._mm is not None:
-            with contextlib.suppress(BufferError):  # a view still holds it
-                self._mm.close()
-            self._mm = None
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        self.source.close()
 
     def __enter__(self) -> CaptureFile:
         return self
@@ -130,45 +116,61 @@ class CaptureFile:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def release(self, end: int) -> None:
-        """Say the mapped bytes before ``end`` are not needed soon.
-
-        The kernel may then drop them from this process's resident memory
-        (they stay in the page cache and come back on access), so reading
-        a large file costs memory for the packets kept, not for the bytes.
-        """
-        if self._mm is None or not hasattr(mmap, "MADV_DONTNEED"):
-            return
-        end -= end % mmap.PAGESIZE
-        if end > self._released:
-            with contextlib.suppress(OSError, ValueError):
-                self._mm.madvise(mmap.MADV_DONTNEED, self._released, end - self._released)
-            self._released = end
-
     @property
     def size(self) -> int:
-        return len(self.data)
+        return self.source.size
+
+    @property
+    def truncated(self) -> bool:
+        """The file shrank while it was read: what was read is all there is."""
+        return self.source.truncated
 
     @property
     def linktypes(self) -> set[int]:
         return {i.linktype for i in self.interfaces}
 
     def frame_bytes(self, rec: FrameRecord) -> bytes:
-        return bytes(self.data[rec.offset:rec.offset + rec.caplen])
+        return self.read(rec.offset, rec.caplen)
+
+    def read(self, offset: int, n: int) -> bytes:
+        """Up to ``n`` bytes of the file from ``offset`` (fewer at its end)."""
+        return self.source.read(offset, n)
+
+    def copy(self, offset: int, n: int, out: BinaryIO) -> int:
+        """Write up to ``n`` of the file's bytes from ``offset`` to ``out``; how many
+        there were (fewer at its end, and once it has shrunk)."""
+        return self.source.copy(offset, n, out)
 
     # -- walking -------------------------------------------------------
+    def records(self, start: int | None = None) -> Records:
+        """A walk over the records from the file's first one (pcap: or from the
+        record header at byte ``start``)."""
+        if self.format == "pcapng":
+            if start is not None:
+                raise ValueError("a pcapng walk starts at the first block")
+            return PcapngRecords(self.source, self.warnings, self._pcapng_frames())
+        if start is None:
+            start = fmt.PCAP_FILE_HEADER_LEN
+        elif not fmt.PCAP_FILE_HEADER_LEN <= start <= self.size:
+            raise ValueError(f"offset {start} is outside the records of {self.path}")
+        return PcapRecords(self.source, self.warnings, pos=start, big_endian=self.big_endian,
+                           header_len=24 if self.kuznetzov else 16,
+                           nanosecond=self.nanosecond, snaplen=self.snaplen,
+                           linktype=self.interfaces[0].linktype, growing=self.growing)
+
     def frames(self) -> Iterator[FrameRecord]:
-        """Every frame in file order. Stops (with a warning) at damage."""
-        if self.format == "pcap":
-            return self._pcap_frames()
-        return self._pcapng_frames()
+        """Every frame in file order, one by one. Stops (with a warning) at damage."""
+        records = self.records()
+        while (chunk := records.read(CHUNK)) is not None:
+            yield from chunk.records()
 
     # pcap ---------------------------------------------------------------
     def _read_pcap_header(self, magic: int) -> None:
         e = ">" if self.big_endian else "<"
-        if len(self.data) < fmt.PCAP_FILE_HEADER_LEN:
+        head = self.read(0, fmt.PCAP_FILE_HEADER_LEN)
+        if len(head) < fmt.PCAP_FILE_HEADER_LEN:
             raise BadInput(f"{self.path}: pcap file header is truncated")
-        _, major, minor, _, _, snaplen, network = struct.unpack_from(e + "IHHiIII", self.data, 0)
+        _, major, minor, _, _, snaplen, network = struct.unpack_from(e + "IHHiIII", head, 0)
         self.nanosecond = magic == fmt.PCAP_MAGIC_NSEC
         self.kuznetzov = magic == _PCAP_MAGIC_KUZNETZOV
         self.snaplen = snaplen
@@ -179,54 +181,22 @@ class CaptureFile:
         if major != 2:
             self.warnings.append(f"unusual pcap version {major}.{minor}")
 
-    def _pcap_frames(self, pos: int = fmt.PCAP_FILE_HEADER_LEN, *,
-                     growing: bool = False) -> Iterator[FrameRecord]:
-        """Records from byte ``pos``. ``growing``: the file is still being
-        written, so a record cut off at the end is not damage, just not
-        complete yet (no warning; the follower asks again later)."""
-        data, size = self.data, len(self.data)
-        e = ">" if self.big_endian else "<"
-        rec = struct.Struct(e + "IIII")
-        hdr_len = 24 if self.kuznetzov else 16
-        linktype = self.interfaces[0].linktype
-        mult = 1 if self.nanosecond else 1000
-        limit = min(max(self.snaplen, 262144), MAX_FRAME)  # as Wireshark: >= 256 KiB
-        while pos < size:
-            if pos + hdr_len > size:
-                if not growing:
-                    self.warnings.append(f"file ends inside a record header at byte {pos}")
-                return
-            sec, frac, caplen, origlen = rec.unpack_from(data, pos)
-            if caplen > limit:
-                self.warnings.append(
-                    f"record at byte {pos} claims {caplen} captured bytes "
-                    f"(snaplen {self.snaplen}): the file is damaged from there on")
-                return
-            start = pos + hdr_len
-            if start + caplen > size:
-                if not growing:
-                    self.warnings.append(
-                        f"file ends inside the frame that starts at byte {start}")
-                return
-            yield FrameRecord(sec * 1_000_000_000 + frac * mult, caplen, max(origlen, caplen),
-                              linktype, start, 0, None)
-            pos = start + caplen
-
     # pcapng --------------------------------------------------------------
     def _check_pcapng_header(self) -> None:
-        if len(self.data) < 28:
+        head = self.read(0, 28)
+        if len(head) < 28:
             raise BadInput(f"{self.path}: pcapng section header is truncated")
-        bom = bytes(self.data[8:12])
+        bom = head[8:12]
         if bom not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
             raise BadInput(f"{self.path}: pcapng section header has a bad byte-order magic")
         self.big_endian = bom == b"\x1a\x2b\x3c\x4d"
         e = ">" if self.big_endian else "<"
-        (blen,) = struct.unpack_from(e + "I", self.data, 4)
-        if 28 <= blen <= len(self.data):
-            self._section_options(e, 24, blen - 4)
+        (blen,) = struct.unpack_from(e + "I", head, 4)
+        if 28 <= blen <= self.size:
+            self._section_options(e, self.read(0, blen), 24, blen - 4)
 
-    def _section_options(self, e: str, start: int, end: int) -> None:
-        for code, value in _options(self.data, e, start, end):
+    def _section_options(self, e: str, block: bytes, start: int, end: int) -> None:
+        for code, value in _options(block, e, start, end):
             if code == fmt.OPT_COMMENT:
                 self.section_comments.append(value.decode("utf-8", "replace"))
             elif code in _CUSTOM_OPTIONS and len(value) >= 4:
@@ -235,55 +205,65 @@ class CaptureFile:
                     self.custom_data.append(value[4:])
 
     def _pcapng_frames(self) -> Iterator[FrameRecord]:
-        data, size = self.data, len(self.data)
+        """The frames of the packet blocks, block by block (for ``PcapngRecords``)."""
+        source = self.source
         pos = 0
         e = ">" if self.big_endian else "<"
-        while pos < size:
-            if pos + 12 > size:
-                self.warnings.append(f"file ends inside a block header at byte {pos}")
+        while pos < source.size:
+            head = self.read(pos, 12)
+            if len(head) < 12:
+                if not source.truncated:
+                    self.warnings.append(f"file ends inside a block header at byte {pos}")
                 return
-            if bytes(data[pos:pos + 4]) == b"\x0a\x0d\x0d\x0a":  # new section
-                bom = bytes(data[pos + 8:pos + 12])
+            if head[:4] == b"\x0a\x0d\x0d\x0a":  # new section
+                bom = head[8:12]
                 if bom not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
                     self.warnings.append(f"section at byte {pos} has a bad byte-order magic")
                     return
                 e = ">" if bom == b"\x1a\x2b\x3c\x4d" else "<"
                 self.interfaces = []  # interface ids are per section
-            btype, blen = struct.unpack_from(e + "II", data, pos)
+            btype, blen = struct.unpack_from(e + "II", head)
             if blen < 12 or blen % 4:
                 self.warnings.append(f"block at byte {pos} has a bad length ({blen}): "
                                      "the file is damaged from there on")
                 return
-            if pos + blen > size:
-                self.warnings.append(f"file ends inside the block that starts at byte {pos}")
+            block = self.read(pos, blen) if pos + blen <= source.size else b""
+            if len(block) < blen:
+                if not source.truncated:
+                    self.warnings.append(
+                        f"file ends inside the block that starts at byte {pos}")
                 return
-            (trailer,) = struct.unpack_from(e + "I", data, pos + blen - 4)
+            (trailer,) = struct.unpack_from(e + "I", block, blen - 4)
             if trailer != blen:
                 self.warnings.append(f"block at byte {pos}: leading and trailing lengths differ")
                 return
-            body, end = pos + 8, pos + blen - 4
+            end = blen - 4
             if btype == fmt.PCAPNG_EPB or btype == fmt.PCAPNG_OPB:
-                frame = self._packet_block(e, btype, body, end, pos)
+                frame = self._packet_block(e, btype, block, end, pos)
                 if frame is not None:
                     yield frame
             elif btype == fmt.PCAPNG_SPB:
-                frame = self._simple_packet_block(e, body, end, pos)
+                frame = self._simple_packet_block(e, block, end, pos)
                 if frame is not None:
                     yield frame
             elif btype == fmt.PCAPNG_IDB:
-                self._interface_block(e, body, end)
+                self._interface_block(e, block, end)
             elif btype == fmt.PCAPNG_SHB and pos > 0:  # the first was read at open
-                self._section_options(e, body + 16, end)
+                self._section_options(e, block, 24, end)
             pos += blen
 
-    def _interface_block(self, e: str, body: int, end: int) -> None:
-        if end - body < 8:
+    # The block readers below get the whole block (``block``, from its type on),
+    # where its body runs from byte 8 to ``end``; ``pos`` is the block's place in
+    # the file.
+
+    def _interface_block(self, e: str, block: bytes, end: int) -> None:
+        if end - 8 < 8:
             self.warnings.append("an interface block is too short; ignored")
             self.interfaces.append(Interface(-1))
             return
-        linktype, _, _snaplen = struct.unpack_from(e + "HHI", self.data, body)
+        linktype, _, _snaplen = struct.unpack_from(e + "HHI", block, 8)
         iface = Interface(linktype)
-        for code, value in _options(self.data, e, body + 8, end):
+        for code, value in _options(block, e, 16, end):
             if code == fmt.IF_TSRESOL and value:
                 r = value[0]
                 iface.tsresol = (2, r & 0x7F) if r & 0x80 else (10, r)
@@ -293,18 +273,17 @@ class CaptureFile:
                 (iface.tsoffset,) = struct.unpack(e + "q", value)
         self.interfaces.append(iface)
 
-    def _packet_block(self, e: str, btype: int, body: int, end: int, pos: int
+    def _packet_block(self, e: str, btype: int, block: bytes, end: int, pos: int
                       ) -> FrameRecord | None:
-        data = self.data
-        if end - body < 20:
+        if end - 8 < 20:
             self.warnings.append(f"packet block at byte {pos} is too short; skipped")
             return None
         if btype == fmt.PCAPNG_EPB:
-            iface_id, ts_hi, ts_lo, caplen, origlen = struct.unpack_from(e + "IIIII", data, body)
+            iface_id, ts_hi, ts_lo, caplen, origlen = struct.unpack_from(e + "IIIII", block, 8)
         else:  # OPB: interface id and drops count are 16-bit
             iface_id, _drops, ts_hi, ts_lo, caplen, origlen = struct.unpack_from(
-                e + "HHIIII", data, body)
-        start = body + 20
+                e + "HHIIII", block, 8)
+        start = 28
         if caplen > end - start:
             self.warnings.append(f"packet block at byte {pos} claims more bytes than it holds;"
                                  " skipped")
@@ -317,7 +296,7 @@ class CaptureFile:
         comment = None
         opt_start = start + fmt.pad4(caplen)
         if opt_start < end:
-            for code, value in _options(data, e, opt_start, end):
+            for code, value in _options(block, e, opt_start, end):
                 if code == fmt.OPT_COMMENT:
                     comment = value.decode("utf-8", "replace")
         ts_ns = _to_ns((ts_hi << 32) | ts_lo, iface)
@@ -328,16 +307,29 @@ class CaptureFile:
                 self._clamped = True
             ts_ns = min(max(ts_ns, _NS_MIN), _NS_MAX)
         return FrameRecord(ts_ns, caplen, max(origlen, caplen),
-                           iface.linktype, start, iface_id, comment)
+                           iface.linktype, pos + start, iface_id, comment)
 
-    def _simple_packet_block(self, e: str, body: int, end: int, pos: int) -> FrameRecord | None:
-        if not self.interfaces or end - body < 4:
+    def _simple_packet_block(self, e: str, block: bytes, end: int, pos: int
+                             ) -> FrameRecord | None:
+        if not self.interfaces or end - 8 < 4:
             self.warnings.append(f"simple packet block at byte {pos} without interface; skipped")
             return None
-        (origlen,) = struct.unpack_from(e + "I", self.data, body)
-        caplen = min(origlen, end - body - 4)
+        (origlen,) = struct.unpack_from(e + "I", block, 8)
+        caplen = min(origlen, end - 12)
         iface = self.interfaces[0]
-        return FrameRecord(0, caplen, origlen, iface.linktype, body + 4, 0, None)
+        return FrameRecord(0, caplen, origlen, iface.linktype, pos + 12, 0, None)
+
+
+def _refuse_unless_regular(path: str, mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise BadInput(f"{path}: is a directory, not a capture file")
+    if stat.S_ISFIFO(mode):
+        raise BadInput(f"{path}: is a pipe, not a capture file: save what comes through it "
+                       "to a file and open that")
+    kind = "a socket" if stat.S_ISSOCK(mode) else "a device"
+    raise BadInput(f"{path}: is {kind}, not a capture file")
 
 
 _CUSTOM_OPTIONS = (2988, 2989, 19372, 19373)
@@ -354,7 +346,7 @@ def _to_ns(ts: int, iface: Interface) -> int:
     return ns + iface.tsoffset * 1_000_000_000
 
 
-def _options(data: bytes | mmap.mmap, e: str, pos: int, end: int) -> Iterator[tuple[int, bytes]]:
+def _options(data: bytes, e: str, pos: int, end: int) -> Iterator[tuple[int, bytes]]:
     """pcapng options between ``pos`` and ``end``; stops quietly on damage."""
     while pos + 4 <= end:
         code, length = struct.unpack_from(e + "HH", data, pos)
@@ -363,5 +355,5 @@ def _options(data: bytes | mmap.mmap, e: str, pos: int, end: int) -> Iterator[tu
         pos += 4
         if pos + length > end:
             return
-        yield code, bytes(data[pos:pos + length])
+        yield code, data[pos:pos + length]
         pos += fmt.pad4(length)
