@@ -88,3 +88,21 @@ def test_the_busier_sender(tmp_path: Path) -> None:
     for analysis in _analysis(write_pcap(tmp_path / "answer.pcap", conv.segments)):
         assert busier_sender(analysis, 0, len(analysis.store)) == 1
         assert busier_sender(analysis, 0, 4) == 0  # before the answer: the client
+
+
+def test_the_congestion_window_edge_is_the_last_ack_plus_cwnd_segments() -> None:
+    from visualizer.core.flows.time_sequence import TimeSequence, with_congestion_window
+
+    empty = np.zeros(0)
+    series = TimeSequence(empty, empty, empty, empty.astype(bool), np.array([1.0, 2.0, 3.0]),
+                          np.array([100, 200, 300]), np.array([1000, 1000, 1000]), empty,
+                          empty, empty.astype(bool), empty, empty)
+    second = 1_000_000_000
+    samples = [{"ts_ns": t * second // 2, "local": "192.0.2.1:5000", "cwnd": c, "mss": 10}
+               for t, c in ((1, 9), (3, 10), (5, 20), (7, 10))]
+    samples.append({"ts_ns": 4 * second, "local": "192.0.2.2:80", "cwnd": 99, "mss": 10})
+    got = with_congestion_window(series, samples, "192.0.2.1:5000", 0)
+    # before the first ack there is no edge; then ack(t) + cwnd*mss, falling after a cut
+    assert got.cwnd_time.tolist() == [1.5, 2.5, 3.5]
+    assert got.cwnd_edge.tolist() == [100 + 100, 200 + 200, 300 + 100]
+    assert with_congestion_window(series, samples, "10.0.0.1:1", 0) is series
