@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from typing import ClassVar
 
 from visualizer.core.traffic.logged_socket import LoggedSocket
 from visualizer.core.traffic.params import FAMILY, PORT, Param
@@ -40,7 +41,7 @@ class TcpBulk(Scenario):
         "packets were queued on two CPUs), which shows up as out_of_order, duplicate_ack and "
         "perhaps a retransmission."
     )
-    params = (
+    params: ClassVar[tuple[Param, ...]] = (
         Param("megabytes", "int", 2, 1, 1000, help="MiB the client sends"),
         PORT,
         FAMILY,

@@ -5,17 +5,30 @@ from __future__ import annotations
 import socket
 from typing import ClassVar
 
-from visualizer.core.traffic.logged_socket import LoggedSocket
 from visualizer.core.traffic.params import FAMILY, PORT, Param
-from visualizer.core.traffic.scenario import Scenario
 from visualizer.core.traffic.side import Side
+from visualizer.core.traffic.tcp_bulk import TcpBulk
 
 KIBIBYTE = 1 << 10
 CHUNK = 64 * KIBIBYTE
 ALGORITHMS = ("cubic", "reno", "bbr")
 
 
-class TcpCongestion(Scenario):
+def bulk_params(kilobytes: int) -> tuple[Param, ...]:
+    """The parameters of a bulk transfer on a path: its size and the sender's
+    congestion control."""
+    return (
+        Param("kilobytes", "int", kilobytes, 1, 1_000_000, help="KiB the client sends"),
+        Param("cc", "choice", "cubic", choices=ALGORITHMS,
+              help="congestion control of the sender (TCP_CONGESTION)"),
+        PORT,
+        FAMILY,
+    )
+
+
+class TcpCongestion(TcpBulk):
+    """The server side (bind, read everything, check) is tcp-bulk's."""
+
     name = "tcp-congestion"
     summary = "a bulk transfer through a slow link with a small queue: losses, fast recovery"
     description = (
@@ -31,30 +44,12 @@ class TcpCongestion(Scenario):
         "the sawtooth. `cc` picks the algorithm: reno and cubic react to loss; bbr paces "
         "at the rate it measures and keeps its window whatever the losses."
     )
-    params = (
-        Param("kilobytes", "int", 4096, 1, 1_000_000, help="KiB the client sends"),
-        Param("cc", "choice", "cubic", choices=ALGORITHMS,
-              help="congestion control of the sender (TCP_CONGESTION)"),
-        PORT,
-        FAMILY,
-    )
+    params = bulk_params(4096)
     transport = "tcp"
     path_defaults: ClassVar[dict[str, str]] = {"rtt": "40", "rate": "10", "queue": "20"}
 
-    def bind(self, server: Side) -> LoggedSocket:
-        return server.listen_loopback(backlog=1)
-
     def total_bytes(self) -> int:
         return int(self.values["kilobytes"]) * KIBIBYTE
-
-    def server(self, side: Side) -> None:
-        conn = side.accept_one()
-        received = 0
-        while chunk := conn.recv(CHUNK):
-            received += len(chunk)
-        conn.close()
-        if received != self.total_bytes():
-            side.fail(f"received {received} bytes, expected {self.total_bytes()}")
 
     def client(self, side: Side) -> None:
         sock = side.socket(socket.SOCK_STREAM)
@@ -81,13 +76,7 @@ class TcpSlowStart(TcpCongestion):
         "grows from 20 ms by the time the queue ahead of each packet takes to drain "
         "(queueing delay), which the arrows' growing slope shows."
     )
-    params = (
-        Param("kilobytes", "int", 512, 1, 1_000_000, help="KiB the client sends"),
-        Param("cc", "choice", "cubic", choices=ALGORITHMS,
-              help="congestion control of the sender (TCP_CONGESTION)"),
-        PORT,
-        FAMILY,
-    )
+    params = bulk_params(512)
     path_defaults: ClassVar[dict[str, str]] = {"rtt": "40", "rate": "10", "queue": "1000"}
 
 
@@ -103,11 +92,5 @@ class TcpCorruption(TcpCongestion):
         "again: TCP is checked and reliable. The capture at the receiving end shows the "
         "damaged segment arriving with a wrong checksum, then its retransmission."
     )
-    params = (
-        Param("kilobytes", "int", 256, 1, 1_000_000, help="KiB the client sends"),
-        Param("cc", "choice", "cubic", choices=ALGORITHMS,
-              help="congestion control of the sender (TCP_CONGESTION)"),
-        PORT,
-        FAMILY,
-    )
+    params = bulk_params(256)
     path_defaults: ClassVar[dict[str, str]] = {"rtt": "20", "corrupt": "3"}

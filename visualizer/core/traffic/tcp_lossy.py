@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from visualizer.core.traffic.params import FAMILY, PORT, Param
-from visualizer.core.traffic.tcp_congestion import ALGORITHMS, TcpCongestion
+from visualizer.core.traffic.tcp_congestion import TcpCongestion, bulk_params
 
 
 class TcpLossy(TcpCongestion):
@@ -34,11 +33,5 @@ class TcpLossy(TcpCongestion):
         "costs nothing: the next ACK covers the same bytes. The server's recv() still "
         "returns every byte, in order: TCP is reliable."
     )
-    params = (
-        Param("kilobytes", "int", 200, 1, 100_000, help="KiB the client sends"),
-        Param("cc", "choice", "cubic", choices=ALGORITHMS,
-              help="congestion control of the sender (TCP_CONGESTION)"),
-        PORT,
-        FAMILY,
-    )
+    params = bulk_params(200)
     path_defaults: ClassVar[dict[str, str]] = {"rtt": "10", "loss": "5"}
