@@ -341,3 +341,25 @@ def _payload_numbers(path: Path) -> dict[int, int]:
     return {int(frame): int(text.split()[-1]) for frame, text in (
         (r[0], bytes.fromhex(r[1]).decode()) for r in tshark(path, "-Y", "udp", "-e",
                                                               "frame.number", "-e", "data.data"))}
+
+
+def test_explanations_say_what_happened_on_the_way_and_the_senders_window(
+        tmp_path: Path) -> None:
+    from visualizer.core.describe.transit import explain_on_path
+
+    out, rows = recorded(tmp_path, "tcp-congestion", "kilobytes=512")
+    with Session.load(str(out)) as session:
+        view, analysis = session.path_view, session.analysis
+        assert view is not None and analysis is not None
+        texts = {int(frame): explain_on_path(analysis, view, int(frame))
+                 for frame in view.rows.tolist()}
+    lost = [r for r in rows if r["fate"] == LOST]
+    assert lost
+    assert all(texts[r["frame"] - 1].title == "Lost on the way: the queue in front of the "
+               "bottleneck was full" for r in lost)
+    data = [texts[r["frame"] - 1].text for r in rows
+            if r["src"] == "192.0.2.1" and r["len"] and r["fate"] == DELIVERED]
+    assert all("the path's one-way delay is 20.0 ms" in t for t in data)
+    assert any("congestion window of 10 segments" in t and "slow start" in t for t in data)
+    assert any("queueing delay" in t for t in data)
+    assert any("ssthresh is" in t for t in data)   # recovery after the first loss

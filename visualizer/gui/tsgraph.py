@@ -40,26 +40,10 @@ from visualizer.core.flows.time_sequence import (
     time_sequence,
     with_congestion_window,
 )
-from visualizer.core.pcap.recording import RecordingInfo
+from visualizer.core.path.tcpinfo import tcp_info_samples
 
 SEGMENT_COLOUR = KINDS[DATA_K].marker
 CWND_COLOUR = "#d6336c"
-_samples: dict[int, list[dict[str, object]]] = {}   # id(capture) -> its TCP_INFO samples
-
-
-def _tcp_info(analysis: Analysis) -> list[dict[str, object]]:
-    """The recording's TCP_INFO samples as dicts (read once per capture)."""
-    capture = analysis.store.capture
-    found = _samples.get(id(capture))
-    if found is None:
-        info = RecordingInfo.from_capture(capture)
-        path = info.path if info is not None else {}
-        fields = path.get("tcp_info_fields") or []
-        found = [dict(zip(fields, row, strict=False)) for row in path.get("tcp_info") or []]
-        if len(_samples) > 16:
-            _samples.clear()
-        _samples[id(capture)] = found
-    return found
 RETRANSMISSION_COLOUR = KINDS[PROBLEM_K].marker
 ACK_COLOUR = KINDS[SYN_K].marker
 WINDOW_COLOUR = KINDS[FIN_K].marker
@@ -241,7 +225,7 @@ class TimeSequenceGraph(QWidget):
         sender = max(self.direction.currentIndex(), 0)
         data = time_sequence(analysis, self._stream, sender, count=self._count,
                              t0_ns=self._t0_ns)
-        samples = _tcp_info(analysis)
+        samples = tcp_info_samples(analysis.store.capture)
         if samples:
             address, port = analysis.tcp.connections[self._stream].endpoints[sender]
             data = with_congestion_window(data, samples, format_endpoint(address, port),

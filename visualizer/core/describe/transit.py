@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from visualizer.core.decode import headers as dec
-from visualizer.core.decode.store import format_address
+from visualizer.core.decode.store import format_address, format_endpoint
 from visualizer.core.describe.explain import Explanation, explain
 from visualizer.core.flows.analysis import Analysis
 from visualizer.core.path.link import CORRUPTED, DUPLICATED, PLANNED, QUEUE_FULL, RANDOM_LOSS
+from visualizer.core.path.tcpinfo import tcp_info_samples
 from visualizer.core.path.view import NOT_ARRIVED, PathView
 
 _WHY_LOST = {
@@ -77,7 +78,39 @@ def explain_on_path(analysis: Analysis, view: PathView, index: int, *,
         words += (" The network delivered it twice." + (
             " UDP hands both copies to the application." if udp else
             " TCP notices the second copy carries bytes it already has, and drops it."))
+    kernel = _sender_state(analysis, index, sent)
+    if kernel:
+        words += " " + kernel
     return replace(base, text=f"{base.text}\n{words}")
+
+
+def _sender_state(analysis: Analysis, index: int, sent: int) -> str:
+    """What the sending socket's TCP_INFO said just before the packet left:
+    its congestion window and what phase that puts it in."""
+    store = analysis.store
+    if analysis.values("stream")[index] < 0 or not store.values("payload_len")[index]:
+        return ""   # its sender's window is about the data it sends
+    sender = format_endpoint(store.address(int(store.values("src")[index])),
+                             int(store.values("sport")[index]))
+    before = [s for s in tcp_info_samples(store.capture) if s.get("local") == sender
+              and int(str(s["ts_ns"])) <= sent]
+    if not before:
+        return ""
+    last = before[-1]
+    cwnd, ssthresh = int(str(last["cwnd"])), int(str(last["ssthresh"]))
+    state = str(last["ca_state"])
+    if state in ("recovery", "loss"):
+        phase = (f"{'fast recovery' if state == 'recovery' else 'loss recovery after a timeout'}"
+                 f": after the loss, ssthresh is {ssthresh} segments, about half the window "
+                 "it had")
+    elif cwnd < ssthresh:
+        phase = "slow start: it grows by about one segment per segment acknowledged"
+    else:
+        phase = (f"congestion avoidance (cwnd ≥ ssthresh {ssthresh}): it grows by about one "
+                 "segment per round trip")
+    return (f"The sender's kernel (TCP_INFO, {last['algorithm']}) had a congestion window of "
+            f"{cwnd} segments then, smoothed RTT {int(str(last['srtt_us'])) / 1000:.1f} ms: "
+            f"{phase}.")
 
 
 def _ms(ns: int) -> str:

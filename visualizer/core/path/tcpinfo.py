@@ -22,6 +22,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from visualizer.core.pcap.reader import CaptureFile
+from visualizer.core.pcap.recording import RecordingInfo
+
 SAMPLE_EVERY_S = 0.004
 CA_STATES = ("open", "disorder", "cwr", "recovery", "loss")   # tcpi_ca_state
 
@@ -136,3 +139,21 @@ class TcpInfoSampler:
             if self._last.get(ident) != sample.key():
                 self._last[ident] = sample.key()
                 self.samples.append(sample)
+
+
+_by_capture: dict[int, list[dict[str, Any]]] = {}   # id(capture) -> its samples
+
+
+def tcp_info_samples(capture: CaptureFile) -> list[dict[str, Any]]:
+    """The TCP_INFO samples a path recording keeps, as dicts of
+    :class:`TcpInfoSample`'s fields, oldest first (read once per capture)."""
+    found = _by_capture.get(id(capture))
+    if found is None:
+        info = RecordingInfo.from_capture(capture)
+        path = info.path if info is not None else {}
+        fields = path.get("tcp_info_fields") or []
+        found = [dict(zip(fields, row, strict=False)) for row in path.get("tcp_info") or []]
+        if len(_by_capture) > 16:
+            _by_capture.clear()
+        _by_capture[id(capture)] = found
+    return found
