@@ -13,18 +13,15 @@ import collections
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from leaks import open_fds
-from signals import default_sigint
 
 from visualizer.commands.path_records import path_packet_records
 from visualizer.core.errors import BadInput
@@ -276,33 +273,6 @@ def test_a_cancelled_recording_removes_the_namespaces(tmp_path: Path, clean: Non
 
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "visualizer", *args]
-
-
-@needs_admin
-@pytest.mark.capture
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_ctrl_c_or_kill_during_a_recording_removes_the_namespace(tmp_path: Path,
-                                                                 signum: int) -> None:
-    out = tmp_path / "x.pcapng"
-    proc = subprocess.Popen(_cli("record", "tcp-lossy", "-o", str(out), "--param", "loss=20",
-                                 "--param", "kilobytes=100000"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=default_sigint)
-    try:
-        deadline = time.monotonic() + 10
-        while not our_namespaces(proc.pid) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert our_namespaces(proc.pid), "the namespace never appeared"
-        time.sleep(0.5)  # capture started, transfer under way
-        proc.send_signal(signum)
-        _stdout, stderr = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 130, stderr
-    assert "interrupted" in stderr
-    assert our_namespaces(proc.pid) == []
 
 
 def _unprivileged(*setpriv_args: str, python: str) -> subprocess.CompletedProcess[str]:
