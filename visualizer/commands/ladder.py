@@ -90,10 +90,11 @@ def ladder_command(path: str, *, stream: int | None, absolute: bool, out: TextIO
     with Session.load(path) as session:
         analysis = session.analysis
         assert analysis is not None
-        on_path = session.ladder(absolute=absolute) if session.path_view else None
-        if on_path is not None and stream is None:   # one ladder, with the losses
-            out.write("\n".join(render(on_path)) + "\n")
-            return warn_about(session)
+        if stream is None and session.path_view is not None:   # one ladder, with the losses
+            on_path = session.ladder(absolute=absolute)
+            if on_path is not None:
+                out.write("\n".join(render(on_path)) + "\n")
+                return warn_about(session)
         if stream is not None:
             ladders = [tcp_ladder(analysis, stream, absolute=absolute)]
         else:

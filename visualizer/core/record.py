@@ -39,7 +39,6 @@ from visualizer.core.capture.spool import new_spool_path
 from visualizer.core.errors import BadInput, CaptureFailed, VisualizerError
 from visualizer.core.output import OutputFailed, check_output, written
 from visualizer.core.path.fates import END_NAMES, match
-from visualizer.core.path.forwarder import TUN_NAME
 from visualizer.core.path.link import PathParams, parse_path, split_path_pairs, with_defaults
 from visualizer.core.path.network import PathFailed, PathNetwork
 from visualizer.core.path.tcpinfo import TcpInfoSample, TcpInfoSampler
@@ -163,7 +162,7 @@ def record(scenario: str, param_pairs: Sequence[str], output: str, *, fmt: str =
         info = RecordingInfo(
             scenario=cls.name, params=dict(run.params if run else params),
             calls=[call.to_dict() for call in run.calls] if run else [],
-            capture={"interface": interface if network is None else TUN_NAME,
+            capture={"interface": ends[0][0],
                      "filter": prepared.bpf_filter,
                      "received": stats.received, "dropped": stats.dropped,
                      "interrupted": interrupted},
@@ -311,9 +310,10 @@ def _finish(spools: Sequence[str], names: Sequence[str], output: str, fmt: str,
                                       ) from None
         frames = sorted(((rec.ts_ns, end, n, rec) for end, capture in enumerate(captures)
                          for n, rec in enumerate(capture.frames())), key=lambda f: f[:3])
+        data = [captures[end].frame_bytes(rec) for _ts, end, _n, rec in frames]  # read once
         if path is not None:
-            info.path = match([(end, captures[end].frame_bytes(rec))
-                               for _ts, end, _n, rec in frames], log, path).to_dict()
+            info.path = match([(end, frame) for (_ts, end, _n, _rec), frame
+                               in zip(frames, data, strict=True)], log, path).to_dict()
             info.path["tcp_info_fields"] = TcpInfoSample.fields()
             info.path["tcp_info"] = [sample.to_list() for sample in samples]
         with written(output, prefix=".record-") as out:
@@ -325,6 +325,6 @@ def _finish(spools: Sequence[str], names: Sequence[str], output: str, fmt: str,
                           for capture, name in zip(captures, names, strict=True)]
             writer = PcapngWriter(out, interfaces, comment=info.summary(),
                                   custom=info.to_payload())
-            for ts, end, _n, rec in frames:
-                writer.write(ts, captures[end].frame_bytes(rec), rec.origlen, interface=end)
+            for (ts, end, _n, rec), frame in zip(frames, data, strict=True):
+                writer.write(ts, frame, rec.origlen, interface=end)
     return len(frames)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+
 from visualizer.core.decode import headers as dec
 from visualizer.core.decode.store import format_address, format_endpoint
 from visualizer.core.describe.explain import Explanation, explain
@@ -35,10 +37,9 @@ _WHY_LOST = {
 def explain_on_path(analysis: Analysis, view: PathView, index: int, *,
                     absolute: bool = False) -> Explanation:
     """The explanation of packet ``index`` of a path recording (module docstring)."""
-    rows = view.rows.tolist()
-    if index not in rows:   # the other end's copy of a packet listed once
+    k = int(np.searchsorted(view.rows, index))   # rows are in frame order
+    if k == len(view.rows) or view.rows[k] != index:   # the other end's copy
         return explain(analysis, index, absolute=absolute)
-    k = rows.index(index)
     store = analysis.store
     src = format_address(store.address(int(store.values("src")[index])))
     dst = format_address(store.address(int(store.values("dst")[index])))

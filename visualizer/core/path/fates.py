@@ -19,22 +19,17 @@ analysis takes (see ``view.py``).
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from visualizer.core.path.forwarder import digest
 from visualizer.core.path.link import C2S, DELIVERED, PathParams
 
 CLIENT_END, SERVER_END = 0, 1
 END_NAMES = ("client", "server")
 SENT, ARRIVED, UNMATCHED = "s", "r", "?"
-
-
-def digest(packet: bytes) -> str:
-    """As the forwarder digests what it reads and writes."""
-    return hashlib.blake2b(packet, digest_size=8).hexdigest()
 
 
 @dataclass
