@@ -233,24 +233,33 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "visualizer", *args]
 
 
-def _wait_for_namespaces(pid: int) -> None:
-    deadline = time.monotonic() + 20
-    while len(path_namespaces(pid)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert len(path_namespaces(pid)) == 2, "the path never appeared"
+def _wait_for_traffic(data: Path) -> None:
+    """Until both ends' spools (under XDG_DATA_HOME ``data``) hold a transfer under way:
+    a fixed sleep is too short on a busy machine, where the path takes seconds to build."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        spools = list((data / "packet-visualizer" / "spool").glob("record-*.pcap"))
+        if len(spools) == 2 and all(s.stat().st_size > 200_000 for s in spools):
+            return
+        time.sleep(0.05)
+    raise AssertionError("no transfer under way after 60 s")
+
+
+def _recording(tmp_path: Path, out: Path, **popen: object) -> subprocess.Popen[str]:
+    """`record tcp-congestion` of a long transfer into ``out``, its spools under tmp_path."""
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+    return subprocess.Popen(_cli("record", "tcp-congestion", "-o", str(out), "--param",
+                                 "kilobytes=100000"), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **popen)  # type: ignore[call-overload]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_ctrl_c_or_kill_takes_the_path_down_and_keeps_the_packets(tmp_path: Path,
                                                                   signum: int) -> None:
     out = tmp_path / "x.pcapng"
-    proc = subprocess.Popen(_cli("record", "tcp-congestion", "-o", str(out), "--param",
-                                 "kilobytes=100000"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=default_sigint)
+    proc = _recording(tmp_path, out, preexec_fn=default_sigint)
     try:
-        _wait_for_namespaces(proc.pid)
-        time.sleep(1.5)   # capture started, transfer under way
+        _wait_for_traffic(tmp_path / "data")
         proc.send_signal(signum)
         _stdout, stderr = proc.communicate(timeout=60)
     finally:
@@ -265,12 +274,9 @@ def test_ctrl_c_or_kill_takes_the_path_down_and_keeps_the_packets(tmp_path: Path
 
 def test_a_forwarder_that_dies_is_reported_and_the_packets_are_kept(tmp_path: Path) -> None:
     out = tmp_path / "x.pcapng"
-    proc = subprocess.Popen(_cli("record", "tcp-congestion", "-o", str(out), "--param",
-                                 "kilobytes=100000"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _recording(tmp_path, out)
     try:
-        _wait_for_namespaces(proc.pid)
-        time.sleep(1.5)
+        _wait_for_traffic(tmp_path / "data")
         (forwarder,) = forwarders()
         os.kill(forwarder, signal.SIGKILL)
         _stdout, stderr = proc.communicate(timeout=60)
