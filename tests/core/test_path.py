@@ -14,7 +14,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 
 import pytest
 from oracle import tshark_tcp
-from signals import default_sigint
+from signals import default_sigint, wait_for_spools
 
 from visualizer.commands.path_records import path_packet_records
 from visualizer.core.path.fates import ARRIVED, SENT
@@ -233,18 +232,6 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "visualizer", *args]
 
 
-def _wait_for_traffic(data: Path) -> None:
-    """Until both ends' spools (under XDG_DATA_HOME ``data``) hold a transfer under way:
-    a fixed sleep is too short on a busy machine, where the path takes seconds to build."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        spools = list((data / "packet-visualizer" / "spool").glob("record-*.pcap"))
-        if len(spools) == 2 and all(s.stat().st_size > 200_000 for s in spools):
-            return
-        time.sleep(0.05)
-    raise AssertionError("no transfer under way after 60 s")
-
-
 def _recording(tmp_path: Path, out: Path, **popen: object) -> subprocess.Popen[str]:
     """`record tcp-congestion` of a long transfer into ``out``, its spools under tmp_path."""
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
@@ -259,7 +246,7 @@ def test_ctrl_c_or_kill_takes_the_path_down_and_keeps_the_packets(tmp_path: Path
     out = tmp_path / "x.pcapng"
     proc = _recording(tmp_path, out, preexec_fn=default_sigint)
     try:
-        _wait_for_traffic(tmp_path / "data")
+        wait_for_spools(tmp_path / "data", count=2, size=200_000)
         proc.send_signal(signum)
         _stdout, stderr = proc.communicate(timeout=60)
     finally:
@@ -276,7 +263,7 @@ def test_a_forwarder_that_dies_is_reported_and_the_packets_are_kept(tmp_path: Pa
     out = tmp_path / "x.pcapng"
     proc = _recording(tmp_path, out)
     try:
-        _wait_for_traffic(tmp_path / "data")
+        wait_for_spools(tmp_path / "data", count=2, size=200_000)
         (forwarder,) = forwarders()
         os.kill(forwarder, signal.SIGKILL)
         _stdout, stderr = proc.communicate(timeout=60)
