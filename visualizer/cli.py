@@ -67,9 +67,18 @@ def _cmd_capture(args: argparse.Namespace) -> int:
     if args.duration is not None and not 0 < args.duration <= MAX_DURATION_S:
         raise BadInput(f"--duration must be a number of seconds above 0 and at most "
                        f"{MAX_DURATION_S:,} (a year); leave it out to capture until stopped")
+    if args.remote is not None:   # the remote host's tcpdump over ssh, the same contract
+        from visualizer.core.capture.remote import run_remote_capture
+
+        run_remote_capture(destination=args.remote, interface=args.interface, bpf=args.filter,
+                           output=args.output, count=args.count, duration=args.duration,
+                           status=sys.stderr, ssh_config=args.ssh_config)
+        return 0
+    if args.ssh_config is not None:
+        raise BadInput("--ssh-config goes with --remote USER@HOST")
     # This process is the capture process: it gives up its privileges once
     # its socket is open.
-    run_capture(interface=args.interface, bpf=args.filter, output=args.output,
+    run_capture(interface=args.interface or "lo", bpf=args.filter, output=args.output,
                 count=args.count, duration=args.duration, status=sys.stderr,
                 drop_privileges=True)
     return 0
@@ -154,8 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-i", "--interface", default="lo", help=argparse.SUPPRESS)
 
     p = add("capture", _cmd_capture, "capture live packets to a pcap file or stdout")
-    p.add_argument("-i", "--interface", default="lo", help="interface (default: lo)")
+    p.add_argument("-i", "--interface",
+                   help="interface (default: lo; with --remote, tcpdump's default there)")
     p.add_argument("-f", "--filter", metavar="BPF", help="capture filter, tcpdump syntax")
+    p.add_argument("--remote", metavar="USER@HOST",
+                   help="capture on another host: its tcpdump over ssh (your keys and ssh "
+                        "config; never prompts)")
+    p.add_argument("--ssh-config", metavar="FILE", help="with --remote: this ssh config file "
+                   "instead of ~/.ssh/config")
     p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="pcap file to write, or - for stdout")
     p.add_argument("-c", "--count", type=int, metavar="N", help="stop after N packets")
