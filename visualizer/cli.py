@@ -113,6 +113,18 @@ def _cmd_setup_capture(args: argparse.Namespace) -> int:
                                  interpreter=args.interpreter, out=sys.stdout)
 
 
+def _cmd_setup_extcap(args: argparse.Namespace) -> int:
+    from visualizer.commands.setup_extcap import setup_extcap_command
+
+    return setup_extcap_command(remove=args.remove, out=sys.stdout)
+
+
+def _cmd_extcap(argv: Sequence[str]) -> int:
+    from visualizer.commands.extcap import extcap_command
+
+    return extcap_command(argv, sys.stdout)
+
+
 @contextlib.contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
     """SIGTERM (kill, timeout, a service manager) stops a command as Ctrl-C does: a
@@ -235,12 +247,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="delete the capture helper and the dedicated interpreter")
     p.add_argument("--venv", metavar="DIR",
                    help="the virtual environment to set up (default: the one running this)")
+
+    # Wireshark runs 'extcap' with its own options (main() hands them over as they are).
+    add("extcap", lambda args: _cmd_extcap([]), "Wireshark's extcap interface: each scenario as a "
+        "capture interface (Wireshark runs it; see setup-extcap)")
+    p = add("setup-extcap", _cmd_setup_extcap,
+            "install a launcher in your personal Wireshark extcap folder, so that Wireshark "
+            "and tshark list the scenarios as capture interfaces")
+    p.add_argument("--remove", action="store_true", help="delete the launcher")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if argv[:1] == ["extcap"]:   # Wireshark's options, one per scenario parameter
+            with _terminate_as_interrupt():
+                return _cmd_extcap(argv[1:])
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:
