@@ -9,6 +9,8 @@ sshd (by its PID) and removes what it made when the ``with`` block ends.
 Keys:
 - ``key``: logs in as root;
 - ``bare_key``: logs in as root with PATH=/nonexistent (no tcpdump there);
+- ``unprivileged_key``: logs in as root, but its commands run as nobody
+  (``setpriv``), who may not capture;
 - ``wrong_key``: is not authorised at all.
 """
 
@@ -63,9 +65,13 @@ class TestSshd:
         host_pub = _keygen(d / "host_key")
         user_pub = _keygen(d / "key")
         bare_pub = _keygen(d / "bare_key")
+        unprivileged_pub = _keygen(d / "unprivileged_key")
+        as_nobody = ('command="exec setpriv --reuid=65534 --regid=65534 --clear-groups '
+                     'sh -c \\"$SSH_ORIGINAL_COMMAND\\""')
         _keygen(d / "wrong_key")
         (d / "authorized_keys").write_text(
-            f"{user_pub}\nenvironment=\"PATH=/nonexistent\" {bare_pub}\n")
+            f"{user_pub}\nenvironment=\"PATH=/nonexistent\" {bare_pub}\n"
+            f"{as_nobody} {unprivileged_pub}\n")
         (d / "sshd_config").write_text(
             f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\n"
             f"AuthorizedKeysFile {d / 'authorized_keys'}\nPidFile {d / 'sshd.pid'}\n"
@@ -76,6 +82,7 @@ class TestSshd:
         self.write_client_config("ssh_config", "key")
         self.write_client_config("ssh_config_bare", "bare_key")
         self.write_client_config("ssh_config_wrong", "wrong_key")
+        self.write_client_config("ssh_config_unprivileged", "unprivileged_key")
         if not PRIVSEP_DIR.exists():
             PRIVSEP_DIR.mkdir(mode=0o755)
             self._made_privsep = True

@@ -141,6 +141,7 @@ def test_ctrl_c_keeps_the_packets_and_leaves_no_process(sshd: TestSshd, server: 
 @pytest.mark.parametrize(("config", "destination", "code", "reason"), [
     ("wrong", "root@testhost", 3, "authentication failed for root@testhost"),
     ("bare", "root@testhost", 2, "no tcpdump there"),
+    ("unprivileged", "root@testhost", 3, "not permitted there: tcpdump: "),
     ("", "ssh://root@127.0.0.1:1", 2, "host unreachable: connect to host 127.0.0.1 port 1"),
     ("", "root@nosuchhost.invalid", 2, "host unreachable: Could not resolve hostname"),
 ])
