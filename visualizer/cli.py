@@ -67,9 +67,18 @@ def _cmd_capture(args: argparse.Namespace) -> int:
     if args.duration is not None and not 0 < args.duration <= MAX_DURATION_S:
         raise BadInput(f"--duration must be a number of seconds above 0 and at most "
                        f"{MAX_DURATION_S:,} (a year); leave it out to capture until stopped")
+    if args.remote is not None:   # the remote host's tcpdump over ssh, the same contract
+        from visualizer.core.capture.remote import run_remote_capture
+
+        run_remote_capture(destination=args.remote, interface=args.interface, bpf=args.filter,
+                           output=args.output, count=args.count, duration=args.duration,
+                           status=sys.stderr, ssh_config=args.ssh_config)
+        return 0
+    if args.ssh_config is not None:
+        raise BadInput("--ssh-config goes with --remote USER@HOST")
     # This process is the capture process: it gives up its privileges once
     # its socket is open.
-    run_capture(interface=args.interface, bpf=args.filter, output=args.output,
+    run_capture(interface=args.interface or "lo", bpf=args.filter, output=args.output,
                 count=args.count, duration=args.duration, status=sys.stderr,
                 drop_privileges=True)
     return 0
@@ -102,6 +111,18 @@ def _cmd_setup_capture(args: argparse.Namespace) -> int:
                                  with_net_admin=args.with_net_admin,
                                  allow_user_owned=args.allow_user_owned,
                                  interpreter=args.interpreter, out=sys.stdout)
+
+
+def _cmd_setup_extcap(args: argparse.Namespace) -> int:
+    from visualizer.commands.setup_extcap import setup_extcap_command
+
+    return setup_extcap_command(remove=args.remove, out=sys.stdout)
+
+
+def _cmd_extcap(argv: Sequence[str]) -> int:
+    from visualizer.commands.extcap import extcap_command
+
+    return extcap_command(argv, sys.stdout)
 
 
 @contextlib.contextmanager
@@ -154,8 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-i", "--interface", default="lo", help=argparse.SUPPRESS)
 
     p = add("capture", _cmd_capture, "capture live packets to a pcap file or stdout")
-    p.add_argument("-i", "--interface", default="lo", help="interface (default: lo)")
+    p.add_argument("-i", "--interface",
+                   help="interface (default: lo; with --remote, tcpdump's default there)")
     p.add_argument("-f", "--filter", metavar="BPF", help="capture filter, tcpdump syntax")
+    p.add_argument("--remote", metavar="USER@HOST",
+                   help="capture on another host: its tcpdump over ssh (your keys and ssh "
+                        "config; never prompts)")
+    p.add_argument("--ssh-config", metavar="FILE", help="with --remote: this ssh config file "
+                   "instead of ~/.ssh/config")
     p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="pcap file to write, or - for stdout")
     p.add_argument("-c", "--count", type=int, metavar="N", help="stop after N packets")
@@ -220,12 +247,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="delete the capture helper and the dedicated interpreter")
     p.add_argument("--venv", metavar="DIR",
                    help="the virtual environment to set up (default: the one running this)")
+
+    # Wireshark runs 'extcap' with its own options (main() hands them over as they are).
+    add("extcap", lambda args: _cmd_extcap([]), "Wireshark's extcap interface: each scenario as a "
+        "capture interface (Wireshark runs it; see setup-extcap)")
+    p = add("setup-extcap", _cmd_setup_extcap,
+            "install a launcher in your personal Wireshark extcap folder, so that Wireshark "
+            "and tshark list the scenarios as capture interfaces")
+    p.add_argument("--remove", action="store_true", help="delete the launcher")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if argv[:1] == ["extcap"]:   # Wireshark's options, one per scenario parameter
+            with _terminate_as_interrupt():
+                return _cmd_extcap(argv[1:])
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:

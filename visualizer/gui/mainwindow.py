@@ -47,6 +47,7 @@ from visualizer.core.capture.privileges import (
     grant_commands,
     running_as_root,
 )
+from visualizer.core.capture.remote import RemoteTarget
 from visualizer.core.capture.spool import new_spool_path, orphans, recordings_dir
 from visualizer.core.decode.dissect import analysis_nodes, warm_up
 from visualizer.core.errors import VisualizerError
@@ -298,6 +299,7 @@ class MainWindow(QMainWindow):
         self.scenarios.recording_finished.connect(self._on_recording)
         self.scenarios.run_failed.connect(self._on_run_failed)
         self.capture_panel.start_requested.connect(self.start_capture)
+        self.capture_panel.remote_start_requested.connect(self.start_remote_capture)
         self.capture_panel.stop_requested.connect(self.stop_capture)
         self.banner.dismissed.connect(self._sync_actions)
 
@@ -385,19 +387,24 @@ class MainWindow(QMainWindow):
             self.capture_panel.request_start()
 
     @pyqtSlot(str, str)
-    def start_capture(self, interface: str, bpf: str) -> None:
-        if not self.permission.permitted:
+    def start_capture(self, interface: str, bpf: str, *,
+                      remote: RemoteTarget | None = None) -> None:
+        if not self.permission.permitted and remote is None:  # ssh needs no privilege here
             self.banner.show_help()
             return
         if not self._may_discard():
             return
         spool = str(new_spool_path())
         self.document.start_capture(interface, bpf or None, spool, python=self.permission.python,
-                                    keep_last=self.capture_panel.keep_last())
+                                    keep_last=self.capture_panel.keep_last(), remote=remote)
         self._saved = False
         self.capture_panel.set_running(True)
         self._update_title()
         self._sync_actions()
+
+    @pyqtSlot(object, str)
+    def start_remote_capture(self, target: RemoteTarget, bpf: str) -> None:
+        self.start_capture("", bpf, remote=target)
 
     @pyqtSlot()
     def stop_capture(self) -> None:
