@@ -216,7 +216,7 @@ class RecordProgramDialog(QDialog):
         self.resize(620, self.sizeHint().height())
 
         self._entries = load_recent(settings)
-        self.recent.addItem("(a recent entry)" if load_recent(settings) else "(none yet)")
+        self.recent.addItem("(a recent entry)" if self._entries else "(none yet)")
         for entry in self._entries:
             self.recent.addItem(entry.label())
         self.recent.setEnabled(bool(self._entries))

@@ -39,7 +39,7 @@ TRACED_CALLS = ("socket", "bind", "listen", "connect", "accept", "accept4",
 
 def strace_argv(command: Sequence[str], output: str) -> list[str]:
     """The argument list running ``command`` under strace, writing the trace to ``output``."""
-    return ["strace", "-f", "-ttt", "-T", "-yy", "-qq", "-s", "0", "-e", "signal=none",
+    return ["strace", "-f", "-ttt", "-T", "-yy", "-qq", "-s", "16", "-e", "signal=none",
             "-e", "trace=" + ",".join(TRACED_CALLS), "-o", output, "--", *command]
 
 
