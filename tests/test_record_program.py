@@ -101,6 +101,9 @@ def test_http_server_and_curl_calls_beside_the_handshake(tmp_path: Path) -> None
     assert connect.start_ns < syn < syn_ack < connect.end_ns
     assert accepts[0].end_ns > ack
     assert connect.remote == f"127.0.0.1:{port}"
+    # http.server answers in a thread of its own: strace -f followed it
+    handled = [c for c in ladder.calls if c.lane == server_lane and c.call == "recvfrom"]
+    assert handled and handled[0].start_ns > accepts[0].end_ns
     listens = [c for c in ladder.calls if c.call == "listen"]
     assert [c.lane for c in listens] == [server_lane]
     assert listens[0].end_ns < syn   # the client started only once the server listened
@@ -266,6 +269,23 @@ def test_a_server_that_does_not_exist_exits_or_never_listens(tmp_path: Path) -> 
     (line,) = quiet.stderr.strip().splitlines()
     assert quiet.returncode == 1 and "did not listen within 1 s" in line
     assert not out.exists()
+
+
+def test_a_client_that_does_not_exist_still_leaves_the_server_recorded(tmp_path: Path
+                                                                      ) -> None:
+    port = free_port()
+    out = tmp_path / "x.pcapng"
+    result = record(tmp_path, "--server", f"{PY} {EXAMPLES}/python/tcp_server.py {port}",
+                    "--run", "no-such-client-here", "-o", str(out))
+    assert result.returncode == 1
+    wrote, line = result.stderr.strip().splitlines()
+    assert wrote.startswith(f"wrote {out}")
+    assert "no-such-client-here" in line and "exit code" in line and "No such file" in line
+    with CaptureFile.open(str(out)) as cap:
+        info = RecordingInfo.from_capture(cap)
+    assert info is not None
+    assert [p["exit_code"] for p in info.programs][1] != 0
+    assert [c["call"] for c in info.calls if c["side"] == "server"].count("listen") == 1
 
 
 def test_without_strace_one_line_names_the_package(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from PyQt6.QtCore import QObject, QSettings, pyqtBoundSignal, pyqtSignal, pyqtSlot
+from PyQt6.QtCore import QCoreApplication, QObject, QSettings, pyqtBoundSignal, pyqtSignal, pyqtSlot
 from PyQt6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -104,6 +104,9 @@ class ProgramRunner(QObject):
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
         self._done.connect(self._on_done)
+        app = QCoreApplication.instance()
+        if app is not None:   # quitting mid-recording: no program is left running
+            app.aboutToQuit.connect(self._stop_now)
         self._stage.connect(lambda s: self.stage_changed.emit(PROGRAM_STAGE_TEXT.get(s, s)))
 
     @property
@@ -121,6 +124,11 @@ class ProgramRunner(QObject):
     @pyqtSlot()
     def cancel(self) -> None:
         self._cancel.set()
+
+    @pyqtSlot()
+    def _stop_now(self) -> None:
+        self.cancel()
+        self.wait()
 
     def wait(self, timeout: float = 30.0) -> bool:
         thread = self._thread

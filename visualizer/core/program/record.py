@@ -37,7 +37,7 @@ from visualizer.core.decode.headers import decode
 from visualizer.core.errors import BadInput, VisualizerError
 from visualizer.core.output import OutputFailed, check_output
 from visualizer.core.pcap.recording import RecordingInfo
-from visualizer.core.program.commands import ProgramCommand
+from visualizer.core.program.commands import STOP_GRACE, ProgramCommand
 from visualizer.core.record import (
     STAGE_CAPTURE,
     STAGE_RUN,
@@ -119,8 +119,7 @@ def record_program(server: str | None, runs: Sequence[str], output: str, *,
             except KeyboardInterrupt:
                 interrupted = True
             finally:
-                for command in reversed(commands):
-                    command.stop()
+                _stop_all(commands)
             stats = capture.stop()
         finally:
             capture.kill()
@@ -156,6 +155,20 @@ def record_program(server: str | None, runs: Sequence[str], output: str, *,
         shutil.rmtree(workdir, ignore_errors=True)
         if spool and not keep_spool and os.path.exists(spool):
             os.unlink(spool)
+
+
+def _stop_all(commands: Sequence[ProgramCommand]) -> None:
+    """Stop every command, the server last; a Ctrl-C meanwhile skips the grace
+    period but still stops them all, then is raised."""
+    interrupted = False
+    for command in reversed(commands):
+        try:
+            command.stop(0.0 if interrupted else STOP_GRACE)
+        except KeyboardInterrupt:
+            interrupted = True
+            command.stop(0.0)
+    if interrupted:
+        raise KeyboardInterrupt
 
 
 def _stage(on_stage: Callable[[str], None] | None, cancel: threading.Event | None,
