@@ -33,7 +33,7 @@ def record_program_command(args: argparse.Namespace) -> int:
     try:
         result = record_program(args.server, args.run, args.output, bpf=args.filter,
                                 timeout=args.timeout, trace=not args.no_trace,
-                                shell=args.shell, cwd=args.cwd, interface=args.interface)
+                                use_shell=args.shell, cwd=args.cwd, interface=args.interface)
     except CaptureFailed as err:
         raise CaptureFailed(f"{err}: nothing was written, and any earlier {args.output} "
                             "is unchanged") from None

@@ -28,9 +28,9 @@ from visualizer.core.program.strace import TraceReader, strace_argv
 STOP_GRACE = 2.0   # seconds between SIGTERM and SIGKILL
 
 
-def split_command(text: str, shell: bool) -> list[str]:
-    """``text`` as an argument list; with ``shell``, run by /bin/sh."""
-    if shell:
+def split_command(text: str, use_shell: bool) -> list[str]:
+    """``text`` as an argument list; with ``use_shell``, run by /bin/sh."""
+    if use_shell:
         return ["/bin/sh", "-c", text]
     try:
         argv = shlex.split(text)
@@ -45,10 +45,10 @@ class ProgramCommand:
     """One command of a recording: the server, or a client (``side``)."""
 
     def __init__(self, text: str, side: str, workdir: Path, *, cwd: str | None = None,
-                 trace: bool = True, shell: bool = False) -> None:
+                 trace: bool = True, use_shell: bool = False) -> None:
         self.text = text
         self.side = side
-        self.argv = split_command(text, shell)
+        self.argv = split_command(text, use_shell)
         self.cwd = cwd
         self.trace = trace
         name = side.replace(" ", "-")

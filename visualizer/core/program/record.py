@@ -71,7 +71,7 @@ class ProgramResult:
 
 def record_program(server: str | None, runs: Sequence[str], output: str, *,
                    bpf: str | None = None, timeout: float = 30.0, trace: bool = True,
-                   shell: bool = False, cwd: str | None = None, interface: str = "lo",
+                   use_shell: bool = False, cwd: str | None = None, interface: str = "lo",
                    on_stage: Callable[[str], None] | None = None,
                    cancel: threading.Event | None = None) -> ProgramResult:
     """Record ``server`` (may be None) and each of ``runs`` with capture on.
@@ -101,8 +101,8 @@ def record_program(server: str | None, runs: Sequence[str], output: str, *,
         sides = ([("server", server)] if server is not None else []) + [
             ("client" if len(runs) == 1 else f"client {k}", text)
             for k, text in enumerate(runs, start=1)]
-        commands = [ProgramCommand(text, side, workdir, cwd=cwd, trace=trace, shell=shell)
-                    for side, text in sides]
+        commands = [ProgramCommand(text, side, workdir, cwd=cwd, trace=trace,
+                                   use_shell=use_shell) for side, text in sides]
         spool = _new_spool()
         _stage(on_stage, cancel, STAGE_CAPTURE)
         capture = CaptureProcess(interface=interface, bpf=bpf or None, output=spool)
