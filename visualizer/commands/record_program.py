@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 
 from visualizer.core.errors import BadInput, CaptureFailed
@@ -26,6 +28,14 @@ def is_program(args: argparse.Namespace) -> bool:
     return False
 
 
+def _ended(side: str, code: int | None) -> str:
+    """``"client exit code 0"``, ``"server stopped by SIGTERM"``."""
+    if code is not None and code < 0:
+        with contextlib.suppress(ValueError):
+            return f"{side} stopped by {signal.Signals(-code).name}"
+    return f"{side} exit code {code}"
+
+
 def record_program_command(args: argparse.Namespace) -> int:
     if args.param or args.format != "pcapng":
         raise BadInput("record: --param and --format are for scenarios; a recording of "
@@ -37,7 +47,7 @@ def record_program_command(args: argparse.Namespace) -> int:
     except CaptureFailed as err:
         raise CaptureFailed(f"{err}: nothing was written, and any earlier {args.output} "
                             "is unchanged") from None
-    codes = ", ".join(f"{p['side']} exit code {p['exit_code']}" for p in result.info.programs)
+    codes = ", ".join(_ended(p["side"], p["exit_code"]) for p in result.info.programs)
     print(f"wrote {result.path}: {result.packets} packets, {len(result.calls)} socket calls "
           f"({codes})", file=sys.stderr)
     for problem in result.problems:
