@@ -55,6 +55,10 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
 
 def _cmd_record(args: argparse.Namespace) -> int:
     from visualizer.commands.record import record_command
+    from visualizer.commands.record_program import is_program, record_program_command
+
+    if is_program(args):
+        return record_program_command(args)
 
     return record_command(args.scenario, args.output, args.param, args.format, args.interface)
 
@@ -165,14 +169,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("scenarios", _cmd_scenarios, "list the built-in scenarios and their parameters")
 
-    p = add("record", _cmd_record, "run a scenario with capture on and write the recording")
-    p.add_argument("scenario", help="scenario name (see 'visualizer scenarios')")
+    p = add("record", _cmd_record, "run a scenario, or your own programs (--server/--run), "
+            "with capture on and write the recording")
+    p.add_argument("scenario", nargs="?", help="scenario name (see 'visualizer scenarios')")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="recording to write")
     p.add_argument("--param", action="append", default=[], metavar="K=V",
                    help="scenario parameter (repeatable)")
     p.add_argument("--format", choices=("pcapng", "pcap"), default="pcapng",
                    help="pcapng keeps the socket-call log and parameters (default)")
     p.add_argument("-i", "--interface", default="lo", help=argparse.SUPPRESS)
+    p.add_argument("--server", metavar="CMD", help="your server command: started first, "
+                   "traced with strace; the clients start once it listens")
+    p.add_argument("--run", action="append", default=[], metavar="CMD",
+                   help="your client command, run to completion (repeatable)")
+    p.add_argument("--filter", metavar="BPF", help="with --server/--run: capture filter "
+                   "(default: the ports your commands bind and connect to)")
+    p.add_argument("--timeout", type=float, default=30.0, metavar="S", help="with "
+                   "--server/--run: longest wait for the server to listen, and for each client")
+    p.add_argument("--no-trace", action="store_true", help="packets only, no strace")
+    p.add_argument("--shell", action="store_true", help="run the commands through /bin/sh")
+    p.add_argument("--cwd", metavar="DIR", help="the commands' working directory")
 
     p = add("capture", _cmd_capture, "capture live packets to a pcap file or stdout")
     p.add_argument("-i", "--interface",

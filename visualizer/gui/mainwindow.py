@@ -185,6 +185,7 @@ class MainWindow(QMainWindow):
         self.act_capture = self._action("Start &Capture", self.toggle_capture, "Ctrl+K",
                                         "capture-start", "Start or stop a live capture")
         self.act_privileges = self._action("Capture &Privileges…", self.banner.show_help)
+        self.act_record_program = self._action("Record My &Program…", self.record_program)
         self.act_guide = self._action("&User Guide", self.show_guide, K.HelpContents)
         self.act_about = self._action("&About Packet Visualizer", self.show_about)
         self.act_about_qt = self._action("About &Qt", lambda: QMessageBox.aboutQt(self))
@@ -228,6 +229,7 @@ class MainWindow(QMainWindow):
         m = bar.addMenu("&Capture")
         assert m is not None
         m.addAction(self.act_run)
+        m.addAction(self.act_record_program)
         m.addAction(self.act_capture)
         m.addSeparator()
         m.addAction(self.act_privileges)
@@ -374,6 +376,14 @@ class MainWindow(QMainWindow):
     def _on_recording(self, path: str) -> None:
         if self.open_path(path):
             self.statusBar().showMessage(f"Recorded {os.path.basename(path)}", 8000)  # type: ignore[union-attr]
+
+    def record_program(self) -> None:
+        """Capture > Record My Program…: the dialog opens the recording when it is written."""
+        from visualizer.gui.record_program import RecordProgramDialog
+
+        self.program_dialog = RecordProgramDialog(self, settings=self.settings)
+        self.program_dialog.recorded.connect(self._on_recording)
+        self.program_dialog.open()
 
     @pyqtSlot(str)
     def _on_run_failed(self, message: str) -> None:
