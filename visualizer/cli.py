@@ -82,9 +82,10 @@ def _cmd_capture(args: argparse.Namespace) -> int:
         raise BadInput("--ssh-config goes with --remote USER@HOST")
     # This process is the capture process: it gives up its privileges once
     # its socket is open.
-    run_capture(interface=args.interface or "lo", bpf=args.filter, output=args.output,
-                count=args.count, duration=args.duration, status=sys.stderr,
-                drop_privileges=True)
+    # No -i means lo; -i '' is a bad name, refused as one (not taken for lo).
+    run_capture(interface="lo" if args.interface is None else args.interface, bpf=args.filter,
+                output=args.output, count=args.count, duration=args.duration,
+                status=sys.stderr, drop_privileges=True)
     return 0
 
 
