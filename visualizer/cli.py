@@ -87,6 +87,13 @@ def _cmd_ladder(args: argparse.Namespace) -> int:
     return ladder_command(args.file, stream=args.stream, absolute=args.absolute, out=sys.stdout)
 
 
+def _cmd_quiz(args: argparse.Namespace) -> int:
+    from visualizer.commands.quiz import quiz_command
+
+    return quiz_command(args.file, stream=args.stream, ask=args.ask, count=args.count,
+                        answers=sys.stdin, out=sys.stdout)
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from visualizer.commands.export import export_command
 
@@ -171,6 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--stream", type=int, metavar="N", help="only TCP stream N")
     p.add_argument("--absolute", action="store_true", help="absolute seq/ack numbers")
+
+    p = add("quiz", _cmd_quiz, "predict a TCP stream's numbers, one answer a line on stdin")
+    p.add_argument("file")
+    p.add_argument("--stream", type=int, metavar="N", help="TCP stream N (default 0)")
+    p.add_argument("--ask", metavar="FIELDS",
+                   help="what to ask about each packet, in order, from seq,ack,len,flags,state "
+                        "(default seq,ack)")
+    p.add_argument("--count", type=int, metavar="K", help="ask at most K questions")
 
     p = add("export", _cmd_export, "export packets to pcap or pcapng, or the ladder to SVG")
     p.add_argument("file")
