@@ -52,6 +52,7 @@ from visualizer.core.decode.dissect import analysis_nodes, warm_up
 from visualizer.core.errors import VisualizerError
 from visualizer.core.export import export_packets, packet_comments
 from visualizer.gui.banner import PrivilegeBanner
+from visualizer.gui.breakpoints import Breakpoints
 from visualizer.gui.capture_panel import CapturePanel
 from visualizer.gui.conversations import ConversationsPane
 from visualizer.gui.detail import PacketDetail
@@ -246,6 +247,9 @@ class MainWindow(QMainWindow):
         go = bar.addMenu("&Go")
         assert go is not None
         self.stage.add_go_actions(go)
+        go.addSeparator()
+        self.breakpoints = Breakpoints(self.stage, self.statusBar().showMessage)  # type: ignore[union-attr]
+        self.breakpoints.add_go_actions(go)
         m = bar.addMenu("&Help")
         assert m is not None
         m.addAction(self.act_guide)
