@@ -148,9 +148,10 @@ def _previous(analysis: Analysis, indices: list[int], k: int, direction: int) ->
 
 
 def tcp_questions(analysis: Analysis, stream: int, ask: tuple[str, ...] = TCP_FIELDS,
-                  *, first_number: int = 1) -> list[Question]:
+                  *, first_number: int = 1, only: int | None = None) -> list[Question]:
     """The questions about TCP stream ``stream``, packet by packet in frame order, for
-    each packet each field of ``ask`` in that order (``ack`` only with the ACK flag)."""
+    each packet each field of ``ask`` in that order (``ack`` only with the ACK flag);
+    with ``only``, about that packet (store index) alone."""
     store = analysis.store
     flags_c, plen = store.values("tcp_flags"), store.values("payload_len")
     seq, ack, d = (analysis.values(n) for n in ("rel_seq", "rel_ack", "direction"))
@@ -159,6 +160,8 @@ def tcp_questions(analysis: Analysis, stream: int, ask: tuple[str, ...] = TCP_FI
     indices = [int(i) for i in analysis.stream_indices(stream)]
     questions: list[Question] = []
     for k, i in enumerate(indices):
+        if only is not None and i != only:
+            continue
         flags, direction = int(flags_c[i]), int(d[i])
         sender, receiver = names[direction], names[1 - direction]
         frame = first_number + i
