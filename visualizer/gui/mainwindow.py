@@ -59,6 +59,7 @@ from visualizer.gui.detail import PacketDetail
 from visualizer.gui.document import Document
 from visualizer.gui.export_dialog import ExportDialog
 from visualizer.gui.packet_table import PacketTable
+from visualizer.gui.predict import PredictMode
 from visualizer.gui.resources import icon, samples
 from visualizer.gui.scenario_panel import ScenarioPanel
 from visualizer.gui.stage import Stage
@@ -127,6 +128,7 @@ class MainWindow(QMainWindow):
         self._dock("packets", "Packets", self.packet_table, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._dock("details", "Packet details", self.detail,
                    Qt.DockWidgetArea.RightDockWidgetArea)
+        self.predict = PredictMode(self, self.stage, [self.docks["packets"]])
 
     def _default_dock_sizes(self) -> None:
         """The ladder is what a student watches: give the centre the room.
@@ -240,6 +242,7 @@ class MainWindow(QMainWindow):
             tm.addAction(action)
         m.addAction(self.act_absolute)
         self.stage.add_view_actions(m)
+        m.addAction(self.predict.action)
         m.addSeparator()
         for dock in self.docks.values():
             m.addAction(dock.toggleViewAction())
@@ -263,6 +266,8 @@ class MainWindow(QMainWindow):
         main.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         for action in (self.act_open, self.act_save, self.act_export, self.act_wireshark):
             main.addAction(action)
+        main.addSeparator()
+        main.addAction(self.predict.action)
         main.addSeparator()
         main.addAction(self.act_run)
         main.addAction(self.act_capture)

@@ -247,6 +247,13 @@ class Stage(QWidget):
         self.playback.play_until(position, land=land)
         self._after_control()
 
+    def rewind(self) -> None:
+        """Before the first packet: nothing shown landed, no packet current."""
+        self.playback.rewind()
+        self._landed = -1
+        self.document.set_current(-1)
+        self._after_control()
+
     def show_packet(self, index: int) -> None:
         """Select packet ``index`` and show it landed (used by ``--screenshot``)."""
         self.document.set_current(index)
