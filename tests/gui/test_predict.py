@@ -29,34 +29,49 @@ def open_and_predict(qtbot, window: MainWindow) -> None:
     assert window.predict.on
 
 
-def assert_hidden(window: MainWindow, position: int) -> None:
+def ladder_text(window: MainWindow, tmp_path: Path) -> str:
+    """What the ladder shows, as the SVG of the view drawn as on screen."""
+    svg = tmp_path / "ladder.svg"
+    window.stage.ladder_view.export_svg(str(svg))
+    return svg.read_text()
+
+
+def label(window: MainWindow, position: int) -> str:
+    assert window.stage.ladder is not None
+    return window.stage.ladder.arrows[position].label.split(" win=")[0]
+
+
+def assert_hidden(window: MainWindow, position: int, tmp_path: Path) -> None:
     """Packet ``position`` of the ladder (store index = position here) is not shown anywhere."""
     stage, session = window.stage, window.document.session
     assert stage.playback.index == position - 1
     assert session.current == position - 1
-    assert position not in stage.ladder_view.drawn_arrows()
+    assert label(window, position) not in ladder_text(window, tmp_path)
+    if position:
+        assert label(window, position - 1) in ladder_text(window, tmp_path)
     assert not window.docks["packets"].isVisible() and not stage.timeline.isVisible()
     title = stage.explanation.title.text()
     assert f"Packet {position + 1}:" not in title
     assert window.detail.nodes() == [] if position == 0 else True
 
 
-def test_right_wrong_skip_and_nothing_shows_early(qtbot, window: MainWindow) -> None:
+def test_right_wrong_skip_and_nothing_shows_early(qtbot, window: MainWindow,
+                                                  tmp_path: Path) -> None:
     open_and_predict(qtbot, window)
     box, stage, doc = window.predict.box, window.stage, window.document
     assert window.predict.dock.isVisible()
     assert stage.ladder_view.future_mode() == "hidden"
     # frame 1 is asked about: even the selected first packet went away
     assert box.question is not None and (box.question.frame, box.question.field) == (1, "flags")
-    assert_hidden(window, 0)
+    assert_hidden(window, 0, tmp_path)
     # the playback keys do nothing while a question is open
     for key in (Qt.Key.Key_Right, Qt.Key.Key_Space, Qt.Key.Key_End, Qt.Key.Key_D):
         qtbot.keyClick(stage.ladder_view, key)
-    assert_hidden(window, 0)
+    assert_hidden(window, 0, tmp_path)
     # right: flags by choice number, seq by value (a SYN has no ack to ask)
     type_answer(qtbot, window, "1")
     assert box.question is not None and box.question.field == "seq"
-    assert_hidden(window, 0)
+    assert_hidden(window, 0, tmp_path)
     type_answer(qtbot, window, "0")
     qtbot.wait_until(lambda: doc.session.current == 0, timeout=10_000)   # revealed: it flies
     assert "Right: SYN" in box.feedback.text() and "Right: 0" in box.feedback.text()
@@ -64,15 +79,15 @@ def test_right_wrong_skip_and_nothing_shows_early(qtbot, window: MainWindow) -> 
     # Enter: the next packet, hidden until answered
     qtbot.keyClick(box.entry, Qt.Key.Key_Return)
     assert box.question is not None and box.question.frame == 2
-    assert_hidden(window, 1)
+    assert_hidden(window, 1, tmp_path)
     assert "Packet 1:" in stage.explanation.title.text()   # the last one revealed
     type_answer(qtbot, window, "?")                        # a hint
     assert box.feedback.text().startswith("Hint: ")
     type_answer(qtbot, window, "ack")                      # wrong
     assert "Wrong: you said ACK, it is SYN,ACK" in box.feedback.text()
-    assert_hidden(window, 1)
+    assert_hidden(window, 1, tmp_path)
     qtbot.mouseClick(box.skip_button, Qt.MouseButton.LeftButton)   # skip the seq
-    assert_hidden(window, 1)
+    assert_hidden(window, 1, tmp_path)
     type_answer(qtbot, window, "1")                        # the ack: right
     qtbot.wait_until(lambda: doc.session.current == 1, timeout=10_000)
     assert "Skipped: it is 0" in box.feedback.text()

@@ -89,7 +89,12 @@ def run_gui(file: str | None, *, screenshot: str | None = None, select: int | No
         check_output(screenshot)
     if file is not None and not os.path.exists(file):
         raise BadInput(f"{file}: no such file")
-    if file is not None and screenshot is not None:
+    lesson = None
+    if file is not None and file.lower().endswith(".toml"):
+        from visualizer.core.quiz.lesson import load_lesson
+
+        lesson = load_lesson(file)   # a bad lesson: one line, before any window
+    elif file is not None and screenshot is not None:
         # No one is there to read a message box: refuse a bad file here, in one line.
         CaptureFile.open(file).close()
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") \
@@ -114,7 +119,9 @@ def run_gui(file: str | None, *, screenshot: str | None = None, select: int | No
     if screenshot is not None:
         window.resize(*size)
     window.show()
-    if file is not None:
+    if lesson is not None:
+        window.lessons.open(lesson)
+    elif file is not None:
         window.open_path(file)
     if screenshot is not None:
         try:

@@ -58,9 +58,10 @@ from visualizer.gui.conversations import ConversationsPane
 from visualizer.gui.detail import PacketDetail
 from visualizer.gui.document import Document
 from visualizer.gui.export_dialog import ExportDialog
+from visualizer.gui.lesson_panel import LessonPanel
 from visualizer.gui.packet_table import PacketTable
 from visualizer.gui.predict import PredictMode
-from visualizer.gui.resources import icon, samples
+from visualizer.gui.resources import icon, sample_label, samples
 from visualizer.gui.scenario_panel import ScenarioPanel
 from visualizer.gui.stage import Stage
 
@@ -129,6 +130,7 @@ class MainWindow(QMainWindow):
         self._dock("details", "Packet details", self.detail,
                    Qt.DockWidgetArea.RightDockWidgetArea)
         self.predict = PredictMode(self, self.stage, [self.docks["packets"]])
+        self.lessons = LessonPanel(self)
 
     def _default_dock_sizes(self) -> None:
         """The ladder is what a student watches: give the centre the room.
@@ -213,11 +215,12 @@ class MainWindow(QMainWindow):
         m = bar.addMenu("&File")
         assert m is not None
         m.addAction(self.act_open)
+        m.addAction(self.lessons.act_open)
         self.recent_menu = m.addMenu("Open &Recent")
         self.sample_menu = m.addMenu("Open &Sample")
         assert self.sample_menu is not None
         for path in samples():
-            action = self.sample_menu.addAction(path.name)
+            action = self.sample_menu.addAction(sample_label(path))
             assert action is not None
             action.triggered.connect(lambda _=False, p=str(path): self.open_path(p))
         m.addSeparator()

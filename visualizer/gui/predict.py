@@ -26,6 +26,47 @@ DEFAULT_ASK = ("flags", "seq", "ack", "arrives")
 _NO_LESSON = Lesson("", "", "", None, None, (), ())
 
 
+class Concealer:
+    """Hides whatever would show a packet before its time, and shows it all again:
+    future packets on the ladder, the given docks (the packet list), the timeline,
+    and the playback controls."""
+
+    def __init__(self, stage: Stage, docks: list[QDockWidget]) -> None:
+        self.stage, self.docks = stage, docks
+        self._restore: dict[str, object] | None = None
+
+    def _controls(self) -> list[QAction | QWidget]:
+        s = self.stage
+        return [*s.actions(), s.btn_first, s.btn_back, s.btn_play, s.btn_forward, s.btn_last,
+                s.scrubber]
+
+    def hide(self) -> None:
+        if self._restore is not None:
+            return
+        stage = self.stage
+        self._restore = {"future": stage.ladder_view.future_mode(),
+                         "docks": [d for d in self.docks if d.isVisible()],
+                         "timeline": stage.timeline.isVisible()}
+        stage.set_future_mode("hidden")
+        for dock in self.docks:
+            dock.hide()
+        stage.timeline.hide()
+        for control in self._controls():
+            control.setEnabled(False)
+
+    def restore(self) -> None:
+        if self._restore is None:
+            return
+        stage, saved = self.stage, self._restore
+        self._restore = None
+        stage.set_future_mode(str(saved["future"]))
+        for dock in saved["docks"]:  # type: ignore[attr-defined]
+            dock.show()
+        stage.timeline.setVisible(bool(saved["timeline"]))
+        for control in self._controls():
+            control.setEnabled(True)
+
+
 class PredictMode(QObject):
     """Predict mode for one window (see module docstring)."""
 
@@ -34,13 +75,12 @@ class PredictMode(QObject):
         super().__init__(window)
         self.window, self.stage = window, stage
         self.ask_fields: tuple[str, ...] = DEFAULT_ASK
-        self._hidden_docks = hidden_docks
-        self._restore: dict[str, object] = {}
+        self.concealer = Concealer(stage, hidden_docks)
         self.box = QuestionBox(Score())
         self.dock = QDockWidget("Predict", window)
         self.dock.setObjectName("dock-predict")
         self.dock.setWidget(self.box)
-        window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+        window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.dock)
         self.dock.hide()
         self.action = QAction("&Predict", window)
         self.action.setCheckable(True)
@@ -68,39 +108,20 @@ class PredictMode(QObject):
         else:
             self._leave()
 
-    def _controls(self) -> list[QAction | QWidget]:
-        s = self.stage
-        return [*s.actions(), s.btn_first, s.btn_back, s.btn_play, s.btn_forward, s.btn_last,
-                s.scrubber]
-
     def _enter(self) -> None:
         stage = self.stage
         stage.playback.pause()
-        self._restore = {"future": stage.ladder_view.future_mode(),
-                         "docks": [d for d in self._hidden_docks if d.isVisible()],
-                         "timeline": stage.timeline.isVisible()}
-        stage.set_future_mode("hidden")
-        for dock in self._hidden_docks:
-            dock.hide()
-        stage.timeline.hide()
-        for control in self._controls():
-            control.setEnabled(False)
+        self.concealer.hide()
         self.box.score = Score()
         self.box.ask([])
-        self.dock.show()
+        self._show_dock()
         if stage.playback.index <= 0:   # at the first packet: predict that one too
             stage.rewind()
         self.ask_next()
 
     def _leave(self) -> None:
-        stage = self.stage
         self.asking = -1
-        stage.set_future_mode(str(self._restore.get("future", "faint")))
-        for dock in self._restore.get("docks", []):  # type: ignore[attr-defined]
-            dock.show()
-        stage.timeline.setVisible(bool(self._restore.get("timeline", True)))
-        for control in self._controls():
-            control.setEnabled(True)
+        self.concealer.restore()
         self.dock.hide()
 
     @pyqtSlot()
@@ -149,3 +170,11 @@ class PredictMode(QObject):
     def _on_reset(self) -> None:
         if self.on:
             self.action.setChecked(False)
+
+    def _show_dock(self) -> None:
+        """In front, where the scenarios are: the room a student reads in."""
+        scenarios = getattr(self.window, "docks", {}).get("scenarios")
+        if scenarios is not None and self.dock.isHidden():
+            self.window.tabifyDockWidget(scenarios, self.dock)
+        self.dock.show()
+        self.dock.raise_()
