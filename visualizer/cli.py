@@ -44,7 +44,7 @@ def _cmd_gui(args: argparse.Namespace) -> int:
     from visualizer.gui.app import run_gui
 
     return run_gui(args.file, screenshot=args.screenshot, select=args.select,
-                   size=args.size)
+                   size=args.size, presenter=args.presenter, predict=args.predict)
 
 
 def _cmd_scenarios(args: argparse.Namespace) -> int:
@@ -143,11 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = add("gui", _cmd_gui, "start the desktop application")
-    p.add_argument("file", nargs="?", help="a pcap or pcapng file to open")
+    p.add_argument("file", nargs="?", help="a pcap or pcapng file, or a lesson (.toml), to open")
     p.add_argument("--screenshot", metavar="PNG", help="render the window to PNG and exit")
     p.add_argument("--select", type=int, metavar="N", help="select packet N (1-based)")
     p.add_argument("--size", type=_window_size, default=(1440, 900), metavar="WxH",
                    help="with --screenshot: the window's size (default 1440x900)")
+    p.add_argument("--presenter", action="store_true",
+                   help="start in presenter mode (full screen, large type; F11 leaves it)")
+    p.add_argument("--predict", action="store_true",
+                   help="start in predict mode: guess each packet before it is shown")
 
     add("scenarios", _cmd_scenarios, "list the built-in scenarios and their parameters")
 

@@ -61,6 +61,7 @@ from visualizer.gui.export_dialog import ExportDialog
 from visualizer.gui.lesson_panel import LessonPanel
 from visualizer.gui.packet_table import PacketTable
 from visualizer.gui.predict import PredictMode
+from visualizer.gui.presenter import PresenterMode
 from visualizer.gui.resources import icon, sample_label, samples
 from visualizer.gui.scenario_panel import ScenarioPanel
 from visualizer.gui.stage import Stage
@@ -131,6 +132,7 @@ class MainWindow(QMainWindow):
                    Qt.DockWidgetArea.RightDockWidgetArea)
         self.predict = PredictMode(self, self.stage, [self.docks["packets"]])
         self.lessons = LessonPanel(self)
+        self.presenter = PresenterMode(self, self.stage, [self.lessons.dock, self.predict.dock])
 
     def _default_dock_sizes(self) -> None:
         """The ladder is what a student watches: give the centre the room.
@@ -246,6 +248,7 @@ class MainWindow(QMainWindow):
         m.addAction(self.act_absolute)
         self.stage.add_view_actions(m)
         m.addAction(self.predict.action)
+        m.addAction(self.presenter.action)
         m.addSeparator()
         for dock in self.docks.values():
             m.addAction(dock.toggleViewAction())
