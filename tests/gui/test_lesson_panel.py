@@ -71,3 +71,10 @@ def test_gui_refuses_a_bad_lesson_in_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr == f"visualizer: {bad}:1: no such recording: x.pcapng\n"
     assert not (tmp_path / "x.png").exists()
+
+
+def test_open_sample_lists_each_scenario_with_its_summary(window: MainWindow) -> None:
+    texts = [a.text() for a in window.sample_menu.actions()]
+    assert len(texts) >= 18
+    assert any(t.startswith("tcp-zero-window: ") and "window" in t[17:] for t in texts)
+    assert all(": " in t for t in texts)
