@@ -74,9 +74,8 @@ def quiz_command(path: str, *, stream: int | None, ask: str | None, count: int |
         if not 0 <= number < streams:
             raise BadInput(f"--stream {number}: {path} has {streams} TCP stream"
                            f"{'s' if streams > 1 else ''} (0 to {streams - 1})")
-        questions = tcp_questions(analysis, number, fields, first_number=session.first_number)
-        if count is not None:
-            questions = questions[:count]
+        questions = tcp_questions(analysis, number, fields, first_number=session.first_number,
+                                  limit=count)
         score = Score()
         out.write(f"TCP stream {number}: {len(questions)} questions. Relative numbers, as "
                   "Wireshark shows them. Empty line: skip; ?: a hint.\n")

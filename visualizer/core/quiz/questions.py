@@ -148,10 +148,11 @@ def _previous(analysis: Analysis, indices: list[int], k: int, direction: int) ->
 
 
 def tcp_questions(analysis: Analysis, stream: int, ask: tuple[str, ...] = TCP_FIELDS,
-                  *, first_number: int = 1, only: int | None = None) -> list[Question]:
+                  *, first_number: int = 1, only: int | None = None,
+                  limit: int | None = None) -> list[Question]:
     """The questions about TCP stream ``stream``, packet by packet in frame order, for
     each packet each field of ``ask`` in that order (``ack`` only with the ACK flag);
-    with ``only``, about that packet (store index) alone."""
+    with ``only``, about that packet (store index) alone; at most ``limit``."""
     store = analysis.store
     flags_c, plen = store.values("tcp_flags"), store.values("payload_len")
     seq, ack, d = (analysis.values(n) for n in ("rel_seq", "rel_ack", "direction"))
@@ -160,6 +161,8 @@ def tcp_questions(analysis: Analysis, stream: int, ask: tuple[str, ...] = TCP_FI
     indices = [int(i) for i in analysis.stream_indices(stream)]
     questions: list[Question] = []
     for k, i in enumerate(indices):
+        if limit is not None and len(questions) >= limit:
+            break
         if only is not None and i != only:
             continue
         flags, direction = int(flags_c[i]), int(d[i])
@@ -215,7 +218,7 @@ def tcp_questions(analysis: Analysis, stream: int, ask: tuple[str, ...] = TCP_FI
                        "FIN still consumes one sequence number).")
             questions.append(Question(i, frame, field, prompt, answer, choices, _cap(hint),
                                       why))
-    return questions
+    return questions[:limit]
 
 
 def _sent_hint(analysis: Analysis, index: int, who: str) -> str:
