@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PyQt6.QtCore import Qt
 
 from visualizer.core.playback.cursor import SPEED_STEPS
@@ -78,3 +79,21 @@ def test_open_sample_lists_each_scenario_with_its_summary(window: MainWindow) ->
     assert len(texts) >= 18
     assert any(t.startswith("tcp-zero-window: ") and "window" in t[17:] for t in texts)
     assert all(": " in t for t in texts)
+
+
+@pytest.mark.capture
+def test_a_scenario_lesson_records_then_walks(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    lesson = tmp_path / "run.toml"
+    lesson.write_text('title = "Run it"\nscenario = "tcp-handshake"\n'
+                      'params = { count = 1, size = 10 }\n'
+                      '[[step]]\ntext = "The SYN."\ngo = 1\n'
+                      '[[step]]\ntext = "The answer?"\npredict = ["ack"]\n')
+    panel = window.lessons
+    assert panel.open_path(str(lesson))
+    qtbot.wait_until(lambda: panel.walk is not None, timeout=60_000)
+    recording = window.document.session.recording
+    assert recording is not None and recording.scenario == "tcp-handshake"
+    assert recording.params["count"] == 1
+    assert window.document.session.current == 0
+    qtbot.keyClick(window, Qt.Key.Key_PageDown)
+    assert panel.box.question is not None and panel.box.question.answer == "1"
