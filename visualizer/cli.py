@@ -44,7 +44,7 @@ def _cmd_gui(args: argparse.Namespace) -> int:
     from visualizer.gui.app import run_gui
 
     return run_gui(args.file, screenshot=args.screenshot, select=args.select,
-                   size=args.size)
+                   size=args.size, presenter=args.presenter, predict=args.predict)
 
 
 def _cmd_scenarios(args: argparse.Namespace) -> int:
@@ -99,6 +99,13 @@ def _cmd_ladder(args: argparse.Namespace) -> int:
     from visualizer.commands.ladder import ladder_command
 
     return ladder_command(args.file, stream=args.stream, absolute=args.absolute, out=sys.stdout)
+
+
+def _cmd_quiz(args: argparse.Namespace) -> int:
+    from visualizer.commands.quiz import quiz_command
+
+    return quiz_command(args.file, stream=args.stream, ask=args.ask, count=args.count,
+                        answers=sys.stdin, out=sys.stdout)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -162,11 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = add("gui", _cmd_gui, "start the desktop application")
-    p.add_argument("file", nargs="?", help="a pcap or pcapng file to open")
+    p.add_argument("file", nargs="?", help="a pcap or pcapng file, or a lesson (.toml), to open")
     p.add_argument("--screenshot", metavar="PNG", help="render the window to PNG and exit")
     p.add_argument("--select", type=int, metavar="N", help="select packet N (1-based)")
     p.add_argument("--size", type=_window_size, default=(1440, 900), metavar="WxH",
                    help="with --screenshot: the window's size (default 1440x900)")
+    p.add_argument("--presenter", action="store_true",
+                   help="start in presenter mode (full screen, large type; F11 leaves it)")
+    p.add_argument("--predict", action="store_true",
+                   help="start in predict mode: guess each packet before it is shown")
 
     add("scenarios", _cmd_scenarios, "list the built-in scenarios and their parameters")
 
@@ -215,6 +226,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--stream", type=int, metavar="N", help="only TCP stream N")
     p.add_argument("--absolute", action="store_true", help="absolute seq/ack numbers")
+
+    p = add("quiz", _cmd_quiz, "predict a TCP stream's numbers, one answer a line on stdin")
+    p.add_argument("file")
+    p.add_argument("--stream", type=int, metavar="N", help="TCP stream N (default 0)")
+    p.add_argument("--ask", metavar="FIELDS",
+                   help="what to ask about each packet, in order, from seq,ack,len,flags,state "
+                        "(default seq,ack)")
+    p.add_argument("--count", type=int, metavar="K", help="ask at most K questions")
 
     p = add("export", _cmd_export, "export packets to pcap or pcapng, or the ladder to SVG")
     p.add_argument("file")

@@ -53,13 +53,17 @@ from visualizer.core.decode.dissect import analysis_nodes, warm_up
 from visualizer.core.errors import VisualizerError
 from visualizer.core.export import export_packets, packet_comments
 from visualizer.gui.banner import PrivilegeBanner
+from visualizer.gui.breakpoints import Breakpoints
 from visualizer.gui.capture_panel import CapturePanel
 from visualizer.gui.conversations import ConversationsPane
 from visualizer.gui.detail import PacketDetail
 from visualizer.gui.document import Document
 from visualizer.gui.export_dialog import ExportDialog
+from visualizer.gui.lesson_panel import LessonPanel
 from visualizer.gui.packet_table import PacketTable
-from visualizer.gui.resources import icon, samples
+from visualizer.gui.predict import PredictMode
+from visualizer.gui.presenter import PresenterMode
+from visualizer.gui.resources import icon, sample_label, samples
 from visualizer.gui.scenario_panel import ScenarioPanel
 from visualizer.gui.stage import Stage
 
@@ -127,6 +131,9 @@ class MainWindow(QMainWindow):
         self._dock("packets", "Packets", self.packet_table, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._dock("details", "Packet details", self.detail,
                    Qt.DockWidgetArea.RightDockWidgetArea)
+        self.predict = PredictMode(self, self.stage, [self.docks["packets"]])
+        self.lessons = LessonPanel(self)
+        self.presenter = PresenterMode(self, self.stage, [self.lessons.dock, self.predict.dock])
 
     def _default_dock_sizes(self) -> None:
         """The ladder is what a student watches: give the centre the room.
@@ -212,11 +219,12 @@ class MainWindow(QMainWindow):
         m = bar.addMenu("&File")
         assert m is not None
         m.addAction(self.act_open)
+        m.addAction(self.lessons.act_open)
         self.recent_menu = m.addMenu("Open &Recent")
         self.sample_menu = m.addMenu("Open &Sample")
         assert self.sample_menu is not None
         for path in samples():
-            action = self.sample_menu.addAction(path.name)
+            action = self.sample_menu.addAction(sample_label(path))
             assert action is not None
             action.triggered.connect(lambda _=False, p=str(path): self.open_path(p))
         m.addSeparator()
@@ -242,6 +250,8 @@ class MainWindow(QMainWindow):
             tm.addAction(action)
         m.addAction(self.act_absolute)
         self.stage.add_view_actions(m)
+        m.addAction(self.predict.action)
+        m.addAction(self.presenter.action)
         m.addSeparator()
         for dock in self.docks.values():
             m.addAction(dock.toggleViewAction())
@@ -249,6 +259,9 @@ class MainWindow(QMainWindow):
         go = bar.addMenu("&Go")
         assert go is not None
         self.stage.add_go_actions(go)
+        go.addSeparator()
+        self.breakpoints = Breakpoints(self.stage, self.statusBar().showMessage)  # type: ignore[union-attr]
+        self.breakpoints.add_go_actions(go)
         m = bar.addMenu("&Help")
         assert m is not None
         m.addAction(self.act_guide)
@@ -262,6 +275,8 @@ class MainWindow(QMainWindow):
         main.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         for action in (self.act_open, self.act_save, self.act_export, self.act_wireshark):
             main.addAction(action)
+        main.addSeparator()
+        main.addAction(self.predict.action)
         main.addSeparator()
         main.addAction(self.act_run)
         main.addAction(self.act_capture)

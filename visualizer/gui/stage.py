@@ -242,6 +242,18 @@ class Stage(QWidget):
     def _speed_step(speed: float) -> int:
         return int(np.argmin([abs(s - speed) for s in SPEED_STEPS]))
 
+    def play_until(self, position: int, *, land: bool = True) -> None:
+        """Play on and pause at played packet ``position`` (``PlaybackCursor.play_until``)."""
+        self.playback.play_until(position, land=land)
+        self._after_control()
+
+    def rewind(self) -> None:
+        """Before the first packet: nothing shown landed, no packet current."""
+        self.playback.rewind()
+        self._landed = -1
+        self.document.set_current(-1)
+        self._after_control()
+
     def show_packet(self, index: int) -> None:
         """Select packet ``index`` and show it landed (used by ``--screenshot``)."""
         self.document.set_current(index)

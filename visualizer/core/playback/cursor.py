@@ -109,6 +109,7 @@ class PlaybackCursor:
         self._last = clock()
         self._index = -1
         self._elapsed = 0.0  # show seconds since the current packet took off
+        self._stop: tuple[int, bool] | None = None  # play_until: (index, land)
         self._load(timestamps, packets, arrivals)
 
     # -- reading ---------------------------------------------------------
@@ -229,6 +230,8 @@ class PlaybackCursor:
                 self._mode = _Mode.PAUSED
             return
         show = float(self._start[self._index]) + self._elapsed + advance
+        if self._stop is not None and self._stopped(show):
+            return
         end = self._end()
         if show >= end - _EPS:
             last = len(self._start) - 1
@@ -246,6 +249,21 @@ class PlaybackCursor:
         self._index = max(int(np.searchsorted(self._start, show + _EPS, side="right")) - 1, 0)
         self._elapsed = max(show - float(self._start[self._index]), 0.0)
 
+    def _stopped(self, show: float) -> bool:
+        """play_until: stop once show time ``show`` reaches the stop; True if it did."""
+        assert self._stop is not None
+        target, land = self._stop
+        at = float(self._start[target]) + (float(self._flights[target]) if land else 0.0)
+        if show < at - _EPS:
+            return False
+        self._stop = None
+        self._mode = _Mode.PAUSED
+        if land or target == 0:
+            self._index, self._elapsed = (target, self._landed_at(target)) if land else (-1, 0.0)
+        else:
+            self._index, self._elapsed = target - 1, at - float(self._start[target - 1])
+        return True
+
     def _wake(self, mode: _Mode) -> None:
         """Enter ``mode``; starting to run counts time from now."""
         if self._mode is _Mode.PAUSED:
@@ -262,14 +280,36 @@ class PlaybackCursor:
         if not len(self._ts):
             return
         self._catch_up()
+        self._stop = None
         at_end = self._index == len(self._ts) - 1 and self.progress >= 1.0
         if self._index < 0 or at_end:
             self._index, self._elapsed = 0, 0.0
         self._wake(_Mode.PLAYING)
 
+    def play_until(self, index: int, *, land: bool = True) -> None:
+        """Play from here and pause once packet ``index`` has landed, or, with
+        ``land=False``, just before it takes off (the previous packet landed and
+        its wait over): a breakpoint, or a question to ask before a packet shows.
+        Any other control (pause, seek, step) cancels the stop."""
+        if not 0 <= index < len(self._ts):
+            raise IndexError(f"packet {index} out of range: {len(self._ts)} packets")
+        self._catch_up()
+        self._stop = None
+        if self._index >= 0 and (index < self._index or (index == self._index and (
+                not land or self.progress >= 1.0))):
+            raise ValueError(f"packet {index} is not ahead of packet {self._index}")
+        self._wake(_Mode.PLAYING)
+        self._stop = (index, land)
+
+    @property
+    def stop_at(self) -> int:
+        """The packet play_until stops at, -1 when none."""
+        return self._stop[0] if self._stop is not None else -1
+
     def pause(self) -> None:
         """Stop where we are (a packet in flight stays in mid-air)."""
         self._catch_up()
+        self._stop = None
         self._mode = _Mode.PAUSED
 
     def toggle(self) -> None:
@@ -282,6 +322,7 @@ class PlaybackCursor:
     def step_forward(self) -> bool:
         """Pause and fly the next packet; at the last packet, land it. True if it moved."""
         self._catch_up()
+        self._stop = None
         if self._index >= len(self._ts) - 1:
             landing = self._index >= 0 and self.progress < 1.0
             if landing:
@@ -296,6 +337,7 @@ class PlaybackCursor:
     def step_back(self) -> bool:
         """Pause and show the previous packet landed (before the first: nothing)."""
         self._catch_up()
+        self._stop = None
         self._mode = _Mode.PAUSED
         if self._index < 0:
             return False
@@ -308,6 +350,7 @@ class PlaybackCursor:
         if not -1 <= index < len(self._ts):
             raise IndexError(f"packet {index} out of range: {len(self._ts)} packets")
         self._catch_up()
+        self._stop = None
         self._index = index
         self._elapsed = self._landed_at(index)
         self._settle()
@@ -428,6 +471,7 @@ class PlaybackCursor:
         cursor goes before the first packet and pauses.
         """
         self._catch_up()
+        self._stop = None
         current = self.packet
         was_last = self._index == len(self._ts) - 1
         fraction, progress = self._wait_fraction(), self.progress
