@@ -21,7 +21,7 @@ from visualizer.core.follow.text import RULE, render
 from visualizer.core.session import Session
 
 SYN, ACK, PSH = 0x02, 0x10, 0x08
-PER_FILE = 40   # streams compared per corpus file at most (spread over the file)
+PER_FILE = 20   # streams compared per corpus file at most (spread over the file)
 
 
 def joined(follower: TcpFollower, direction: int) -> bytes:
