@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from captures import follow_pcap, zero_window_pcap
 from PyQt6.QtCore import Qt
 
@@ -124,3 +128,34 @@ def test_expert_pane_lists_findings_and_keys_walk_zero_windows(qtbot, window: Ma
     rect = pane.tree.visualItemRect(child)
     qtbot.mouseClick(pane.tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert window.document.session.current == zero[3]
+
+
+@pytest.mark.capture
+@pytest.mark.tshark
+def test_keys_walk_the_zero_windows_of_a_recording(qtbot, window: MainWindow,
+                                                   tmp_path: Path) -> None:
+    """A real tcp-zero-window recording: F8 from the first packet, with the zero
+    window entry selected, visits exactly the frames tshark marks."""
+    path = tmp_path / "zw.pcapng"
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+    done = subprocess.run([sys.executable, "-m", "visualizer", "record", "tcp-zero-window",
+                           "-o", str(path)], capture_output=True, text=True, timeout=120,
+                          env=env)
+    assert done.returncode == 0, done.stderr
+    out = subprocess.run(["tshark", "-r", str(path), "-Y", "tcp.analysis.zero_window", "-T",
+                          "fields", "-e", "frame.number"], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    zero = [int(n) - 1 for n in out.split()]
+    assert zero
+    _open(qtbot, window, path)
+    window.docks["expert"].raise_()
+    pane = window.expert
+    qtbot.waitUntil(pane.tree.isVisible)
+    pane.tree.setCurrentItem(_kind_item(pane, "TCP Zero Window segment"))
+    window.document.set_current(0)
+    window.activateWindow()
+    visited = []
+    for _ in range(len(zero) + 1):
+        qtbot.keyClick(window, Qt.Key.Key_F8)
+        visited.append(window.document.session.current)
+    assert visited == [*zero, zero[-1]]
