@@ -159,3 +159,13 @@ def test_keys_walk_the_zero_windows_of_a_recording(qtbot, window: MainWindow,
         qtbot.keyClick(window, Qt.Key.Key_F8)
         visited.append(window.document.session.current)
     assert visited == [*zero, zero[-1]]
+
+
+def test_very_long_lines_are_broken_for_display() -> None:
+    from visualizer.gui.follow_view import LONGEST_LINE, broken
+
+    text, column = broken("x" * (2 * LONGEST_LINE + 5), 0)
+    assert text.split("\n") == ["x" * LONGEST_LINE, "x" * LONGEST_LINE, "xxxxx"]
+    assert column == 5
+    text, column = broken("ab\ncd", LONGEST_LINE - 1)   # the line goes on from before
+    assert text == "a\nb\ncd" and column == 2

@@ -44,7 +44,8 @@ from visualizer.gui.document import Document
 
 FORMATS = ("ASCII", "Hex dump", "UTF-8", "Raw")
 SHORTCUT = "Ctrl+Alt+Shift+T"   # Wireshark's Follow TCP Stream
-MAX_BYTES = 4 << 20             # shown at most (the rest is said, not drawn)
+MAX_BYTES = 1 << 20             # shown at most (the rest is said, not drawn)
+LONGEST_LINE = 4096             # longer lines are broken for display (Qt lays a line out whole)
 # Wireshark's default colours: node 0 (the client) red, node 1 (the server) blue
 COLOURS = ((QColor("#7f0000"), QColor("#fbeded")), (QColor("#00007f"), QColor("#ededfb")))
 
@@ -60,6 +61,25 @@ def follow_target(session: Session) -> tuple[str, int] | None:
         if flow >= 0:
             return ("udp", flow)
     return session.conversation
+
+
+def broken(text: str, column: int) -> tuple[str, int]:
+    """``text`` with a line break inserted wherever a line would pass
+    :data:`LONGEST_LINE` characters, ``column`` being where the line stands
+    before it; and the column after it."""
+    pieces, start = [], 0
+    while True:
+        newline = text.find("\n", start)
+        end = len(text) if newline < 0 else newline
+        while end - start > LONGEST_LINE - column:
+            cut = start + LONGEST_LINE - column
+            pieces += [text[start:cut], "\n"]
+            start, column = cut, 0
+        if newline < 0:
+            pieces.append(text[start:])
+            return "".join(pieces), column + len(text) - start
+        pieces.append(text[start:newline + 1])
+        start, column = newline + 1, 0
 
 
 def chunk_text(chunk: Chunk, fmt: str, position: int) -> str:
@@ -137,7 +157,7 @@ class FollowWindow(QWidget):
             f.setForeground(fg)
             f.setBackground(bg)
             formats.append(f)
-        position, shown, chunks = [0, 0], 0, 0
+        position, shown, chunks, column = [0, 0], 0, 0, 0
         for chunk in self.followed.chunks:
             if only in (0, 1) and chunk.direction != only:
                 position[chunk.direction] += len(chunk.data)
@@ -146,7 +166,7 @@ class FollowWindow(QWidget):
                 break
             self._starts.append(cursor.position())
             self._frames.append(chunk.frame)
-            text = chunk_text(chunk, fmt, position[chunk.direction])
+            text, column = broken(chunk_text(chunk, fmt, position[chunk.direction]), column)
             marker = formats[chunk.direction]
             if chunk.gap:
                 marker = QTextCharFormat(marker)
@@ -159,7 +179,7 @@ class FollowWindow(QWidget):
         self.text.moveCursor(QTextCursor.MoveOperation.Start)
         self.text.blockSignals(False)
         total = len(self.followed.chunks)
-        more = (f" Only the first {MAX_BYTES >> 20} MiB are shown."
+        more = (f" Only the first {MAX_BYTES >> 20} MiB is shown."
                 if chunks < total and shown >= MAX_BYTES else "")
         self.status.setText(f"{chunks:,} chunk{'s' if chunks != 1 else ''} "
                             f"({shown:,} bytes). Click a byte to select the packet that "

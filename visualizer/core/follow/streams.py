@@ -52,6 +52,8 @@ def follow_tcp(store: PacketStore, analysis: Analysis, stream: int) -> Followed:
         raise BadInput(f"there is no TCP stream {stream}: this capture has "
                        f"{_count(len(analysis.tcp.connections), 'TCP stream')}")
     indices = analysis.stream_indices(stream)
+    if not len(indices):   # its packets are no longer in a ring buffer's store
+        raise BadInput(f"TCP stream {stream} has no packet left to follow")
     node0, nodes = _nodes(store, int(indices[0]))
     v, a = store.values, analysis.values
     src, sport, flags, plen = v("src"), v("sport"), v("tcp_flags"), v("payload_len")
@@ -71,6 +73,8 @@ def follow_udp(store: PacketStore, analysis: Analysis, flow: int) -> Followed:
         raise BadInput(f"there is no UDP stream {flow}: this capture has "
                        f"{_count(len(analysis.udp_flows), 'UDP stream')}")
     indices = np.flatnonzero(analysis.column("udp_flow") == flow)
+    if not len(indices):
+        raise BadInput(f"UDP stream {flow} has no packet left to follow")
     node0, nodes = _nodes(store, int(indices[0]))
     v = store.values
     src, sport, plen, l4 = v("src"), v("sport"), v("payload_len"), v("l4_offset")
