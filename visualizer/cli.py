@@ -92,6 +92,11 @@ def _cmd_capture(args: argparse.Namespace) -> int:
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from visualizer.commands.analyze import analyze_command
 
+    if args.expert:
+        from visualizer.commands.expert import expert_command
+
+        return expert_command(args.file, out=sys.stdout)
+
     return analyze_command(args.file, json_lines=args.json, stats=args.stats, out=sys.stdout)
 
 
@@ -106,6 +111,13 @@ def _cmd_quiz(args: argparse.Namespace) -> int:
 
     return quiz_command(args.file, stream=args.stream, ask=args.ask, count=args.count,
                         answers=sys.stdin, out=sys.stdout)
+
+
+def _cmd_follow(args: argparse.Namespace) -> int:
+    from visualizer.commands.follow import follow_command
+
+    return follow_command(args.file, stream=args.stream, udp=args.udp, fmt=args.format,
+                          output=args.output)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -221,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--json", action="store_true", help="JSON Lines output")
     mode.add_argument("--stats", action="store_true", help="conversation summary only")
+    mode.add_argument("--expert", action="store_true",
+                      help="expert information only: findings by severity and kind")
 
     p = add("ladder", _cmd_ladder, "the ladder diagram of a capture as text")
     p.add_argument("file")
@@ -234,6 +248,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what to ask about each packet, in order, from seq,ack,len,flags,state "
                         "(default seq,ack)")
     p.add_argument("--count", type=int, metavar="K", help="ask at most K questions")
+
+    p = add("follow", _cmd_follow, "the payload of one TCP stream or UDP flow (Follow Stream)")
+    p.add_argument("file")
+    p.add_argument("--stream", type=int, required=True, metavar="N",
+                   help="the TCP stream (tcp.stream) or, with --udp, the UDP flow")
+    p.add_argument("--udp", action="store_true", help="follow UDP flow N")
+    p.add_argument("--format", choices=("ascii", "hex", "raw"), default="ascii",
+                   help="as tshark -z follow prints it (default ascii)")
+    p.add_argument("-o", "--output", default="-", metavar="FILE",
+                   help="file to write (default: - for stdout)")
 
     p = add("export", _cmd_export, "export packets to pcap or pcapng, or the ladder to SVG")
     p.add_argument("file")

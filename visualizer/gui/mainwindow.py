@@ -52,12 +52,14 @@ from visualizer.core.capture.spool import new_spool_path, orphans, recordings_di
 from visualizer.core.decode.dissect import analysis_nodes, warm_up
 from visualizer.core.errors import VisualizerError
 from visualizer.core.export import export_packets, packet_comments
+from visualizer.gui import follow_view
 from visualizer.gui.banner import PrivilegeBanner
 from visualizer.gui.breakpoints import Breakpoints
 from visualizer.gui.capture_panel import CapturePanel
 from visualizer.gui.conversations import ConversationsPane
 from visualizer.gui.detail import PacketDetail
 from visualizer.gui.document import Document
+from visualizer.gui.expert_pane import ExpertPane
 from visualizer.gui.export_dialog import ExportDialog
 from visualizer.gui.lesson_panel import LessonPanel
 from visualizer.gui.packet_table import PacketTable
@@ -134,6 +136,11 @@ class MainWindow(QMainWindow):
         self.predict = PredictMode(self, self.stage, [self.docks["packets"]])
         self.lessons = LessonPanel(self)
         self.presenter = PresenterMode(self, self.stage, [self.lessons.dock, self.predict.dock])
+        self.expert = ExpertPane(doc)
+        self._dock("expert", "Expert information", self.expert,
+                   Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.docks["packets"], self.docks["expert"])
+        self.docks["packets"].raise_()
 
     def _default_dock_sizes(self) -> None:
         """The ladder is what a student watches: give the centre the room.
@@ -249,6 +256,7 @@ class MainWindow(QMainWindow):
         for action in self.time_actions.values():
             tm.addAction(action)
         m.addAction(self.act_absolute)
+        self.act_follow = follow_view.install(self, self.document, m, self.conversations)
         self.stage.add_view_actions(m)
         m.addAction(self.predict.action)
         m.addAction(self.presenter.action)
@@ -262,6 +270,7 @@ class MainWindow(QMainWindow):
         go.addSeparator()
         self.breakpoints = Breakpoints(self.stage, self.statusBar().showMessage)  # type: ignore[union-attr]
         self.breakpoints.add_go_actions(go)
+        self.expert.add_go_actions(go, self)
         m = bar.addMenu("&Help")
         assert m is not None
         m.addAction(self.act_guide)

@@ -1,0 +1,186 @@
+"""Follow Stream and the expert pane, driven in the main window."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from captures import follow_pcap, zero_window_pcap
+from PyQt6.QtCore import Qt
+from PyQt6.QtGui import QContextMenuEvent
+from PyQt6.QtWidgets import QApplication, QMenu
+
+from visualizer.core.follow.streams import follow_tcp
+from visualizer.gui.expert_pane import ExpertPane
+from visualizer.gui.follow_view import FORMATS, FollowWindow, open_follow
+from visualizer.gui.mainwindow import MainWindow
+
+
+def _open(qtbot, win: MainWindow, path: Path) -> None:
+    with qtbot.wait_signal(win.document.finished, timeout=20_000):
+        assert win.open_path(str(path))
+
+
+def _follow_window(qtbot, win: MainWindow) -> FollowWindow:
+    win.act_follow.trigger()
+    follows = win.findChildren(FollowWindow)
+    assert len(follows) == 1
+    qtbot.waitExposed(follows[0])
+    return follows[0]
+
+
+def _click(qtbot, follow: FollowWindow, position: int) -> None:
+    cursor = follow.text.textCursor()
+    cursor.setPosition(position)
+    rect = follow.text.cursorRect(cursor)
+    viewport = follow.text.viewport()
+    assert viewport is not None
+    qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def test_click_a_byte_selects_the_packet_that_carried_it(qtbot, window: MainWindow,
+                                                         tmp_path: Path) -> None:
+    path, request, _ = follow_pcap(tmp_path / "follow.pcap")
+    _open(qtbot, window, path)
+    window.document.set_current(0)
+    follow = _follow_window(qtbot, window)
+    session = window.document.session
+    assert session.store is not None and session.analysis is not None
+    chunks = follow_tcp(session.store, session.analysis, 0).chunks
+    text = follow.text.toPlainText()
+    assert request[:30].decode() in text            # ASCII shows the client's bytes
+    # each chunk's bytes, clicked, select the frame that carried them
+    for number in (1, 4, len(chunks) - 1):
+        _click(qtbot, follow, follow.position_of(number) + 1)
+        assert session.current == chunks[number].frame - 1
+        assert window.packet_table.selected_indices() == [chunks[number].frame - 1]
+    # the other views show the same bytes
+    follow.show_as.setCurrentIndex(FORMATS.index("Hex dump"))
+    assert "00000000  20 21 22 23" in follow.text.toPlainText()
+    follow.show_as.setCurrentIndex(FORMATS.index("Raw"))
+    assert request[:30].hex() in follow.text.toPlainText()
+    follow.show_as.setCurrentIndex(FORMATS.index("UTF-8"))
+    follow.direction.setCurrentIndex(2)              # the server's side only
+    shown = follow.text.toPlainText()
+    assert "missing in capture file" in shown and request[:30].decode() not in shown
+    _click(qtbot, follow, follow.position_of(0) + 2)
+    assert session.current == next(c.frame for c in chunks if c.direction == 1) - 1
+
+
+# A popup menu on the offscreen platform: it cannot raise it or grab the keyboard.
+@pytest.mark.qt_log_ignore("does not support raise", "does not support grabbing")
+def test_follow_from_the_conversations_context_menu_and_colours(qtbot, window: MainWindow,
+                                                                tmp_path: Path) -> None:
+    path, _, _ = follow_pcap(tmp_path / "follow.pcap")
+    _open(qtbot, window, path)
+    view = window.conversations.view
+    viewport = view.viewport()
+    assert viewport is not None
+    point = view.visualRect(view.model().index(0, 0)).center()
+    # what a right click delivers (the offscreen platform does not make one from a click)
+    QApplication.sendEvent(viewport, QContextMenuEvent(QContextMenuEvent.Reason.Mouse, point,
+                                                       viewport.mapToGlobal(point)))
+    menu = QApplication.activePopupWidget()
+    assert isinstance(menu, QMenu)
+    actions = menu.actions()
+    assert [a.text() for a in actions] == ["Follow TCP Stream 0"]
+    actions[0].trigger()
+    menu.close()
+    follows = window.findChildren(FollowWindow)
+    assert len(follows) == 1
+    follow = follows[0]
+    assert follow.followed.number == 0
+    fmt0 = follow.text.document().findBlockByNumber(0).begin().fragment().charFormat()
+    assert fmt0.foreground().color().name() == "#7f0000"   # node 0 in red
+    assert open_follow(window, window.document, ("tcp", 9)) is None   # no such stream
+    assert "no TCP stream 9" in window.statusBar().currentMessage()
+
+
+def _kind_item(pane: ExpertPane, text: str):
+    tree = pane.tree
+    for i in range(tree.topLevelItemCount()):
+        top = tree.topLevelItem(i)
+        for k in range(top.childCount()):
+            if top.child(k).text(0) == text:
+                return top.child(k)
+    raise AssertionError(f"no expert entry {text!r}")
+
+
+def test_expert_pane_lists_findings_and_keys_walk_zero_windows(qtbot, window: MainWindow,
+                                                               tmp_path: Path) -> None:
+    path, zero = zero_window_pcap(tmp_path / "zero.pcap")
+    _open(qtbot, window, path)
+    window.docks["expert"].raise_()          # a tab beside the packet list
+    pane = window.expert
+    qtbot.waitUntil(pane.tree.isVisible)
+    top = [pane.tree.topLevelItem(i).text(0) for i in range(pane.tree.topLevelItemCount())]
+    assert top == ["Warning", "Note", "Chat"]
+    item = _kind_item(pane, "TCP Zero Window segment")
+    assert item.text(1) == str(len(zero))
+    assert _kind_item(pane, "Connection reset (RST)").text(1) == "1"
+    # clicking the entry goes to its first packet
+    pane.tree.scrollToItem(item)
+    rect = pane.tree.visualItemRect(item)
+    qtbot.mouseClick(pane.tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert window.document.session.current == zero[0]
+    # F8 / Shift+F8 walk the selected kind's packets, both ways
+    window.activateWindow()
+    for expected in zero[1:]:
+        qtbot.keyClick(window, Qt.Key.Key_F8)
+        assert window.document.session.current == expected
+    qtbot.keyClick(window, Qt.Key.Key_F8)                  # no further zero window
+    assert window.document.session.current == zero[-1]
+    for expected in reversed(zero[:-1]):
+        qtbot.keyClick(window, Qt.Key.Key_F8, Qt.KeyboardModifier.ShiftModifier)
+        assert window.document.session.current == expected
+    # a packet row under the entry goes to that packet
+    item.setExpanded(True)
+    child = item.child(3)
+    pane.tree.scrollToItem(child)
+    rect = pane.tree.visualItemRect(child)
+    qtbot.mouseClick(pane.tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert window.document.session.current == zero[3]
+
+
+@pytest.mark.capture
+@pytest.mark.tshark
+def test_keys_walk_the_zero_windows_of_a_recording(qtbot, window: MainWindow,
+                                                   tmp_path: Path) -> None:
+    """A real tcp-zero-window recording: F8 from the first packet, with the zero
+    window entry selected, visits exactly the frames tshark marks."""
+    path = tmp_path / "zw.pcapng"
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+    done = subprocess.run([sys.executable, "-m", "visualizer", "record", "tcp-zero-window",
+                           "-o", str(path)], capture_output=True, text=True, timeout=120,
+                          env=env)
+    assert done.returncode == 0, done.stderr
+    out = subprocess.run(["tshark", "-r", str(path), "-Y", "tcp.analysis.zero_window", "-T",
+                          "fields", "-e", "frame.number"], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    zero = [int(n) - 1 for n in out.split()]
+    assert zero
+    _open(qtbot, window, path)
+    window.docks["expert"].raise_()
+    pane = window.expert
+    qtbot.waitUntil(pane.tree.isVisible)
+    pane.tree.setCurrentItem(_kind_item(pane, "TCP Zero Window segment"))
+    window.document.set_current(0)
+    window.activateWindow()
+    visited = []
+    for _ in range(len(zero) + 1):
+        qtbot.keyClick(window, Qt.Key.Key_F8)
+        visited.append(window.document.session.current)
+    assert visited == [*zero, zero[-1]]
+
+
+def test_very_long_lines_are_broken_for_display() -> None:
+    from visualizer.gui.follow_view import LONGEST_LINE, broken
+
+    text, column = broken("x" * (2 * LONGEST_LINE + 5), 0)
+    assert text.split("\n") == ["x" * LONGEST_LINE, "x" * LONGEST_LINE, "xxxxx"]
+    assert column == 5
+    text, column = broken("ab\ncd", LONGEST_LINE - 1)   # the line goes on from before
+    assert text == "a\nb\ncd" and column == 2

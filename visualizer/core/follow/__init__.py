@@ -1,0 +1,1 @@
+"""Follow Stream: the payload of one conversation, both directions, in order."""
