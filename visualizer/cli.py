@@ -78,7 +78,8 @@ def _cmd_capture(args: argparse.Namespace) -> int:
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from visualizer.commands.analyze import analyze_command
 
-    return analyze_command(args.file, json_lines=args.json, stats=args.stats, out=sys.stdout)
+    return analyze_command(args.file, json_lines=args.json, stats=args.stats, out=sys.stdout,
+                           display_filter=args.display_filter)
 
 
 def _cmd_ladder(args: argparse.Namespace) -> int:
@@ -166,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--json", action="store_true", help="JSON Lines output")
     mode.add_argument("--stats", action="store_true", help="conversation summary only")
+    p.add_argument("-Y", "--display-filter", metavar="EXPR",
+                   help="only the packets that match, in Wireshark's display-filter syntax")
 
     p = add("ladder", _cmd_ladder, "the ladder diagram of a capture as text")
     p.add_argument("file")
