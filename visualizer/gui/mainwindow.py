@@ -57,6 +57,7 @@ from visualizer.gui.conversations import ConversationsPane
 from visualizer.gui.detail import PacketDetail
 from visualizer.gui.document import Document
 from visualizer.gui.export_dialog import ExportDialog
+from visualizer.gui.filter_bar import FilterBar, above
 from visualizer.gui.packet_table import PacketTable
 from visualizer.gui.resources import icon, samples
 from visualizer.gui.scenario_panel import ScenarioPanel
@@ -123,7 +124,9 @@ class MainWindow(QMainWindow):
         self._dock("scenarios", "Scenarios", self.scenarios, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("conversations", "Conversations", self.conversations,
                    Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._dock("packets", "Packets", self.packet_table, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.filter_bar = FilterBar(doc)
+        self._dock("packets", "Packets", above(self.filter_bar, self.packet_table),
+                   Qt.DockWidgetArea.BottomDockWidgetArea)
         self._dock("details", "Packet details", self.detail,
                    Qt.DockWidgetArea.RightDockWidgetArea)
 
