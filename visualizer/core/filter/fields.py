@@ -34,6 +34,7 @@ _LINK_HEADER = {fmt.LINKTYPE_ETHERNET: 14, fmt.LINKTYPE_LINUX_SLL: 16,
                 fmt.LINKTYPE_LINUX_SLL2: 20, fmt.LINKTYPE_RAW: 0, fmt.LINKTYPE_IPV4: 0,
                 fmt.LINKTYPE_IPV6: 0, fmt.LINKTYPE_NULL: 4, fmt.LINKTYPE_LOOP: 4}
 _VLAN = (0x8100, 0x88A8, 0x9100)
+HEAD = 64   # bytes of each frame read at once for header fields: Ethernet, VLAN, IP, ports
 
 
 class Context:
@@ -99,7 +100,16 @@ class Context:
         return self.cached("ip_start", make)
 
     # -- bytes the store does not keep -------------------------------------
+    def head(self) -> np.ndarray:
+        """The first HEAD bytes of every frame (one pass over the file for all
+        the header fields a filter names)."""
+        return self.cached("head", lambda: raw.gather(
+            self.store, np.arange(self.n), np.zeros(self.n, np.int64), HEAD))
+
     def bytes_at(self, rows: np.ndarray, at: np.ndarray, width: int) -> np.ndarray:
+        """Bytes ``at[k]:at[k]+width`` of frame ``rows[k]``, as int64 (0 past its end)."""
+        if not len(rows) or int(at.max()) + width <= HEAD:
+            return self.head()[rows[:, None], at[:, None] + np.arange(width)].astype(np.int64)
         return raw.gather(self.store, rows, at, width).astype(np.int64)
 
     def u16(self, rows: np.ndarray, at: np.ndarray) -> np.ndarray:

@@ -18,11 +18,11 @@ from visualizer.core.decode.store import PacketStore
 BLOCK = 16 * 1024 * 1024
 
 
-def _blocks(store: PacketStore, first: np.ndarray, last: np.ndarray
+def _blocks(store: PacketStore, first: np.ndarray, last: np.ndarray, pad: int = 0
             ) -> Iterator[tuple[np.ndarray, int, bytes]]:
     """(row numbers into ``first``, block start, block bytes): blocks of the file
-    that each hold bytes ``first[r]:last[r]`` of their rows whole. ``first``
-    must be ascending."""
+    that each hold bytes ``first[r]:last[r]`` of their rows whole, and ``pad``
+    bytes more (zeros past the end of the file). ``first`` must be ascending."""
     n, i = len(first), 0
     read = store.capture.read
     while i < n:
@@ -32,7 +32,10 @@ def _blocks(store: PacketStore, first: np.ndarray, last: np.ndarray
         j = i + int(np.searchsorted(np.maximum.accumulate(last[i:]), stop, side="right"))
         j = max(j, i + 1)
         stop = max(stop, int(last[i:j].max()))
-        yield np.arange(i, j), start, read(start, stop - start)
+        data = read(start, stop - start + pad)
+        if len(data) < stop - start + pad:
+            data += bytes(stop - start + pad - len(data))
+        yield np.arange(i, j), start, data
         i = j
 
 
@@ -45,11 +48,12 @@ def gather(store: PacketStore, rows: np.ndarray, at: np.ndarray, width: int) -> 
     offset = store.column("offset")[rows]
     caplen = store.column("caplen")[rows].astype(np.int64)
     first = offset + at
-    for part, start, data in _blocks(store, first, first + width):
-        buf = np.frombuffer(data, np.uint8)
-        pos = (first[part] - start)[:, None] + np.arange(width)
-        inside = (pos < len(buf)) & (at[part, None] + np.arange(width) < caplen[part, None])
-        out[part] = np.where(inside, buf.take(pos, mode="clip"), 0)
+    for part, start, data in _blocks(store, first, first, pad=width):
+        buf = np.frombuffer(data, np.uint8)   # padded: every window is whole
+        windows = np.lib.stride_tricks.sliding_window_view(buf, width)
+        out[part] = windows[first[part] - start]
+    beyond = np.arange(width) >= (caplen - at)[:, None]    # past the captured bytes
+    out[beyond] = 0
     return out
 
 
