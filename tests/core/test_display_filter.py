@@ -7,6 +7,7 @@ must fail with one line naming the column, never match nothing silently.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 from pathlib import Path
@@ -170,3 +171,22 @@ def test_bad_filters_say_why_and_where(expression: str, says: str) -> None:
     message = str(caught.value)
     assert says in message
     assert message.startswith("display filter: ") and "\n" not in message
+
+
+@pytest.mark.parametrize("path", [SAMPLE, UDP_SAMPLE, FILES[0]], ids=["tcp", "udp", "real"])
+def test_new_packets_alone_give_the_same_answers(path: Path) -> None:
+    """A live view evaluates only the packets that are new: in pieces, every
+    expression gives what it gives over the whole capture at once."""
+    if not path.exists():
+        pytest.skip(f"corpus file absent: {path}")
+    with Session.load(str(path)) as session:
+        store, analysis = session.store, session.analysis
+        assert store is not None
+        n = len(store)
+        cuts = [0, 1, n // 3, n // 2 + 1, n]
+        for expression in EXPRESSIONS:
+            f = DisplayFilter(expression)
+            pieces = [f.mask(store, analysis, stop, start=start)
+                      for start, stop in itertools.pairwise(cuts)]
+            assert np.concatenate(pieces).tolist() == f.mask(store, analysis).tolist(), \
+                expression

@@ -360,9 +360,11 @@ class Session:
         if f is None or store is None:
             return None
         cached = self._shown
-        if cached is None or cached[0] is not store or cached[1] != self.count:
-            mask = f.mask(store, self.analysis, self.count, self.first_number)
-            cached = self._shown = (store, self.count, mask)
+        if cached is None or cached[0] is not store or cached[1] > self.count:
+            cached = (store, 0, np.zeros(0, bool))
+        if cached[1] < self.count:   # only the packets that are new (a live capture)
+            more = f.mask(store, self.analysis, self.count, self.first_number, cached[1])
+            cached = self._shown = (store, self.count, np.concatenate([cached[2], more]))
         return cached[2]
 
     def visible_indices(self) -> np.ndarray | None:

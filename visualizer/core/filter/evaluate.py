@@ -56,11 +56,13 @@ class DisplayFilter:
         self._test = _compile(g.parse(text))
 
     def mask(self, store: PacketStore, analysis: Analysis | None, count: int | None = None,
-             first_number: int = 1) -> np.ndarray:
-        """Per packet in [0, count): does it match? (``first_number``: the frame
-        number of index 0, for ``frame.number`` in a ring buffer)."""
+             first_number: int = 1, start: int = 0) -> np.ndarray:
+        """Per packet in [start, count): does it match? (``first_number``: the frame
+        number of index 0, for ``frame.number`` in a ring buffer). A packet's
+        answer never changes as the capture grows (the columns only grow), so
+        a live view evaluates only the packets that are new."""
         n = len(store) if count is None else count
-        return np.asarray(self._test(Context(store, analysis, n, first_number)), bool)
+        return np.asarray(self._test(Context(store, analysis, n, first_number, start)), bool)
 
     def indices(self, store: PacketStore, analysis: Analysis | None, count: int | None = None,
                 first_number: int = 1) -> np.ndarray:
@@ -206,7 +208,7 @@ def _contains(spec: Spec, needle: bytes) -> Test:
         present, start, stop = extent(c)
         rows = np.flatnonzero(present & (start >= 0))
         found = np.zeros(c.n, bool)
-        found[rows] = raw.contains(c.store, rows, start[rows].astype(np.int64),
+        found[rows] = raw.contains(c.store, rows + c.start, start[rows].astype(np.int64),
                                    stop[rows].astype(np.int64), needle)
         return found
     return test

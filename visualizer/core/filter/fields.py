@@ -38,22 +38,24 @@ HEAD = 64   # bytes of each frame read at once for header fields: Ethernet, VLAN
 
 
 class Context:
-    """Packets [0, count) of a store and its analysis, with what the fields
-    computed from them kept for the rest of one evaluation."""
+    """Packets [start, stop) of a store and its analysis, with what the fields
+    computed from them kept for the rest of one evaluation. Arrays are over
+    those packets only (``n`` of them): row ``r`` is packet ``start + r``."""
 
-    def __init__(self, store: PacketStore, analysis: Analysis | None, count: int,
-                 first_number: int = 1) -> None:
-        self.store, self.analysis, self.n = store, analysis, count
+    def __init__(self, store: PacketStore, analysis: Analysis | None, stop: int,
+                 first_number: int = 1, start: int = 0) -> None:
+        self.store, self.analysis = store, analysis
+        self.start, self.stop, self.n = start, stop, stop - start
         self.first_number = first_number
         self._cache: dict[str, np.ndarray] = {}
 
     def col(self, name: str) -> np.ndarray:
-        return self.store.column(name)[:self.n]
+        return self.store.column(name)[self.start:self.stop]
 
     def acol(self, name: str) -> np.ndarray:
         if self.analysis is None:   # a store without analysis: nothing is tracked
             return np.full(self.n, -1, np.int64)
-        return self.analysis.column(name)[:self.n]
+        return self.analysis.column(name)[self.start:self.stop]
 
     def cached(self, key: str, make: Callable[[], np.ndarray]) -> np.ndarray:
         if key not in self._cache:
@@ -104,13 +106,13 @@ class Context:
         """The first HEAD bytes of every frame (one pass over the file for all
         the header fields a filter names)."""
         return self.cached("head", lambda: raw.gather(
-            self.store, np.arange(self.n), np.zeros(self.n, np.int64), HEAD))
+            self.store, np.arange(self.start, self.stop), np.zeros(self.n, np.int64), HEAD))
 
     def bytes_at(self, rows: np.ndarray, at: np.ndarray, width: int) -> np.ndarray:
         """Bytes ``at[k]:at[k]+width`` of frame ``rows[k]``, as int64 (0 past its end)."""
         if not len(rows) or int(at.max()) + width <= HEAD:
             return self.head()[rows[:, None], at[:, None] + np.arange(width)].astype(np.int64)
-        return raw.gather(self.store, rows, at, width).astype(np.int64)
+        return raw.gather(self.store, rows + self.start, at, width).astype(np.int64)
 
     def u16(self, rows: np.ndarray, at: np.ndarray) -> np.ndarray:
         b = self.bytes_at(rows, at, 2)
@@ -272,7 +274,7 @@ def _payload_start(c: Context) -> np.ndarray:
 
 def _relative_time(c: Context) -> np.ndarray:
     ts = c.col("ts_ns")
-    return ts - ts[0] if len(ts) else ts
+    return ts - int(c.store.values("ts_ns")[0]) if len(ts) else ts
 
 
 def _every(c: Context) -> np.ndarray:
@@ -283,7 +285,8 @@ FIELDS: dict[str, Spec] = {
     # frame
     "frame": _protocol(_every, _extent(_every, lambda c: np.zeros(c.n, np.int64))),
     "frame.number": Spec(INTEGER, _one(lambda c: (
-        np.arange(c.first_number, c.first_number + c.n, dtype=np.int64), _every(c)))),
+        np.arange(c.first_number + c.start, c.first_number + c.stop, dtype=np.int64),
+        _every(c)))),
     "frame.time_relative": Spec(TIME, _one(lambda c: (_relative_time(c), _every(c)))),
     "frame.time_epoch": _column(TIME, "ts_ns", _every),
     "frame.len": _column(INTEGER, "origlen", _every),
