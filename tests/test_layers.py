@@ -22,6 +22,7 @@ QT_MODULES = ("PyQt6", "pyqtgraph")
     "visualizer.core.playback.cursor",
     "visualizer.core.describe.explain",
     "visualizer.core.describe.kinds",
+    "visualizer.core.filter.evaluate",
     "visualizer.core.pcap.growing",
     "visualizer.core.capture.privileges",
     "visualizer.cli",

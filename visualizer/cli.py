@@ -97,7 +97,8 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
         return expert_command(args.file, out=sys.stdout)
 
-    return analyze_command(args.file, json_lines=args.json, stats=args.stats, out=sys.stdout)
+    return analyze_command(args.file, json_lines=args.json, stats=args.stats, out=sys.stdout,
+                           display_filter=args.display_filter)
 
 
 def _cmd_ladder(args: argparse.Namespace) -> int:
@@ -235,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--stats", action="store_true", help="conversation summary only")
     mode.add_argument("--expert", action="store_true",
                       help="expert information only: findings by severity and kind")
+    p.add_argument("-Y", "--display-filter", metavar="EXPR",
+                   help="only the packets that match, in Wireshark's display-filter syntax")
 
     p = add("ladder", _cmd_ladder, "the ladder diagram of a capture as text")
     p.add_argument("file")

@@ -18,6 +18,8 @@ from visualizer.commands import warn_about
 from visualizer.commands.path_records import path_packet_records
 from visualizer.commands.records import packet_records
 from visualizer.core.decode.store import PacketStore, format_endpoint
+from visualizer.core.errors import BadInput
+from visualizer.core.filter.evaluate import DisplayFilter
 from visualizer.core.flows.analysis import analyze
 from visualizer.core.flows.summaries import ConversationStats, conversation_stats, full_stats
 from visualizer.core.session import Session
@@ -100,7 +102,14 @@ def _conversation_line(number: int, endpoints: tuple[tuple[bytes, int], tuple[by
             f"{duration_ns / 1e9:>10.6f}")
 
 
-def analyze_command(path: str, *, json_lines: bool, stats: bool, out: TextIO) -> int:
+def analyze_command(path: str, *, json_lines: bool, stats: bool, out: TextIO,
+                    display_filter: str | None = None) -> int:
+    """``display_filter``: print only the packets that match it (checked before
+    the file is read: a bad filter is a BadInput naming the column)."""
+    matching = DisplayFilter(display_filter) if display_filter is not None else None
+    if matching is not None and stats:
+        raise BadInput("-Y selects packet lines; --stats summarises whole conversations: "
+                       "use one or the other")
     # closed at the end (the mapping and its descriptor): callers may run many files
     with Session.load(path, analyse=not stats) as session:
         store, analysis = session.store, session.analysis
@@ -114,6 +123,9 @@ def analyze_command(path: str, *, json_lines: bool, stats: bool, out: TextIO) ->
         view = session.path_view
         records = (packet_records(store, analysis) if view is None
                    else path_packet_records(store, analysis, view))
+        if matching is not None:
+            shown = matching.mask(store, analysis)
+            records = (rec for rec in records if shown[rec["frame"] - 1])
         for rec in records:
             if json_lines:
                 out.write(json.dumps(rec, separators=(",", ":")) + "\n")

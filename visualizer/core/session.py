@@ -53,6 +53,7 @@ import numpy as np
 from visualizer.core.decode.store import PacketStore, format_endpoint
 from visualizer.core.describe.kinds import packet_kinds
 from visualizer.core.errors import BadInput
+from visualizer.core.filter.evaluate import DisplayFilter
 from visualizer.core.flows.analysis import Analysis
 from visualizer.core.ladder.build import Ladder, attach_calls, combined_ladder, other_indices
 from visualizer.core.ladder.transit import path_ladder
@@ -177,6 +178,8 @@ class Session:
         self.first_number = 1        # frame number of index 0 (a ring buffer moves it on)
         self.current = -1
         self.conversation: tuple[str, int] | None = None
+        self.display_filter: DisplayFilter | None = None
+        self._shown: tuple[object, int, np.ndarray] | None = None  # (store, count, mask)
         self._feed: _Feed | None = None
         self.path_record: PathRecord | None = None   # a recording on a path
         self._path_view: PathView | None = None
@@ -246,6 +249,7 @@ class Session:
         self.path, self.live, self.following, self.keep_last = None, False, False, 0
         self.count, self.current, self.conversation = 0, -1, None
         self.first_number = 1
+        self._shown = None
         self._kinds = np.zeros(0, dtype=np.uint8)
         self._endpoint_text.clear()
 
@@ -340,9 +344,40 @@ class Session:
         changed, self.conversation = key != self.conversation, key
         return changed
 
+    def set_display_filter(self, display_filter: DisplayFilter | None) -> bool:
+        """Show only the packets that match ``display_filter`` (None: all); True if
+        that changed anything. It narrows everything the views read: the visible
+        packets, the conversations list, the ladder (and so playback)."""
+        changed = (display_filter.text if display_filter is not None else None) != (
+            self.display_filter.text if self.display_filter is not None else None)
+        self.display_filter, self._shown = display_filter, None
+        return changed
+
+    def shown(self) -> np.ndarray | None:
+        """Per packet in [0, count): does the display filter keep it? (None: no
+        filter.) Evaluated again only when the packets shown have changed."""
+        f, store = self.display_filter, self.store
+        if f is None or store is None:
+            return None
+        cached = self._shown
+        if cached is None or cached[0] is not store or cached[1] > self.count:
+            cached = (store, 0, np.zeros(0, bool))
+        if cached[1] < self.count:   # only the packets that are new (a live capture)
+            more = f.mask(store, self.analysis, self.count, self.first_number, cached[1])
+            cached = self._shown = (store, self.count, np.concatenate([cached[2], more]))
+        return cached[2]
+
     def visible_indices(self) -> np.ndarray | None:
-        """Indices of the packets in the conversation filter (None: all). On a
-        path, each packet once (``path_view``), not its copy at each end."""
+        """Indices of the packets in the conversation filter and the display filter
+        (None: all). On a path, each packet once (``path_view``), not its copy at
+        each end."""
+        rows = self._conversation_indices()
+        shown = self.shown()
+        if shown is None:
+            return rows
+        return np.flatnonzero(shown) if rows is None else rows[shown[rows]]
+
+    def _conversation_indices(self) -> np.ndarray | None:
         view = self.path_view
         if view is not None:
             rows = view.rows
@@ -379,13 +414,20 @@ class Session:
         # Called twice a second while packets arrive, over thousands of
         # conversations: the text that never changes is made once.
         names, states_text = self._endpoint_text, self._states_text
+        shown = self.shown()
         with self.lock:
             rows = []
             stream = a.column("stream")[:self.count]
             bits = a.column("analysis")[:self.count]
             problems = np.bincount(stream[(stream >= 0) & (bits != 0)],
                                    minlength=len(a.tcp.connections)).tolist()
+            streams = flows = None   # with a display filter: those with a packet shown
+            if shown is not None:
+                streams = set(np.unique(stream[shown]).tolist())
+                flows = set(np.unique(a.column("udp_flow")[:self.count][shown]).tolist())
             for c in a.tcp.connections:
+                if streams is not None and c.stream not in streams:
+                    continue
                 key = ("tcp", c.stream)
                 if (ends := names.get(key)) is None:
                     ends = names[key] = _endpoint_pair(c.endpoints)
@@ -396,6 +438,8 @@ class Session:
                     c.bytes[0] + c.bytes[1], c.first_ts_ns, c.last_ts_ns, states,
                     problems[c.stream] if c.stream < len(problems) else 0))
             for f in a.udp_flows:
+                if flows is not None and f.flow not in flows:
+                    continue
                 key = ("udp", f.flow)
                 if (ends := names.get(key)) is None:
                     ends = names[key] = _endpoint_pair(f.endpoints)
@@ -482,6 +526,7 @@ class Session:
                 kind, number = self.conversation
                 name = f"{'TCP stream' if kind == 'tcp' else 'UDP flow'} {number}"
                 ladder.arrows = [a for a in ladder.arrows if a.conversation == name]
+            ladder = self._only_shown(ladder)
             return attach_calls(ladder, self.recording) if ladder.arrows else None
         with self.lock:
             window = window or self.ladder_window()
@@ -491,7 +536,16 @@ class Session:
                                          start=window.start, others=window.others)
             except BadInput:  # nothing a ladder can draw: no IP or Ethernet hosts
                 return None
-        return attach_calls(ladder, self.recording)
+        ladder = self._only_shown(ladder)
+        return attach_calls(ladder, self.recording) if ladder.arrows else None
+
+    def _only_shown(self, ladder: Ladder) -> Ladder:
+        """The ladder's arrows of the packets the display filter keeps (playback
+        steps through the arrows, so through those packets only)."""
+        shown = self.shown()
+        if shown is not None:
+            ladder.arrows = [a for a in ladder.arrows if a.index < len(shown) and shown[a.index]]
+        return ladder
 
 
 def _endpoint_pair(endpoints: tuple[tuple[bytes, int], tuple[bytes, int]]

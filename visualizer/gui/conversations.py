@@ -80,6 +80,7 @@ class ConversationsModel(QAbstractTableModel):
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.refresh)
         document.reset.connect(self._on_reset)
+        document.filter_changed.connect(self._on_reset)   # only those with a packet shown
         document.grown.connect(self._on_grown)
         document.finished.connect(self._on_finished)
         self._take_all()

@@ -26,6 +26,7 @@ from PyQt6.QtCore import QObject, Qt, QTimer, pyqtSignal, pyqtSlot
 from visualizer.core.capture.child import CaptureProcess
 from visualizer.core.capture.remote import RemoteTarget
 from visualizer.core.errors import VisualizerError
+from visualizer.core.filter.evaluate import DisplayFilter
 from visualizer.core.pcap.reader import CaptureFile
 from visualizer.core.session import CHUNK, Batch, Session
 
@@ -50,7 +51,10 @@ class Document(QObject):
             stopped early ("" when it simply completed).
         capture_stats(int, int): received / dropped, while capturing.
         current_changed(int): the selected packet (0-based, -1 for none).
-        conversation_changed(): the conversation filter changed.
+        conversation_changed(): the packets shown changed: the conversation
+            filter, or the display filter.
+        filter_changed(): the display filter changed (the conversations list
+            shows only the conversations with a packet that matches).
     """
 
     reset = pyqtSignal()
@@ -60,6 +64,7 @@ class Document(QObject):
     capture_stats = pyqtSignal(int, int)
     current_changed = pyqtSignal(int)
     conversation_changed = pyqtSignal()
+    filter_changed = pyqtSignal()
 
     # emitted from the worker thread; connected queued to the slots below
     _batch = pyqtSignal(object, object)
@@ -148,6 +153,11 @@ class Document(QObject):
 
     def set_conversation(self, key: tuple[str, int] | None) -> None:
         if self.session.set_conversation(key):
+            self.conversation_changed.emit()
+
+    def set_display_filter(self, display_filter: DisplayFilter | None) -> None:
+        if self.session.set_display_filter(display_filter):
+            self.filter_changed.emit()
             self.conversation_changed.emit()
 
     # -- worker results (GUI thread) -------------------------------------

@@ -61,6 +61,7 @@ from visualizer.gui.detail import PacketDetail
 from visualizer.gui.document import Document
 from visualizer.gui.expert_pane import ExpertPane
 from visualizer.gui.export_dialog import ExportDialog
+from visualizer.gui.filter_bar import FilterBar, above
 from visualizer.gui.lesson_panel import LessonPanel
 from visualizer.gui.packet_table import PacketTable
 from visualizer.gui.predict import PredictMode
@@ -130,17 +131,22 @@ class MainWindow(QMainWindow):
         self._dock("scenarios", "Scenarios", self.scenarios, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("conversations", "Conversations", self.conversations,
                    Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._dock("packets", "Packets", self.packet_table, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.filter_bar = FilterBar(doc)
+        self._dock("packets", "Packets", above(self.filter_bar, self.packet_table),
+                   Qt.DockWidgetArea.BottomDockWidgetArea)
         self._dock("details", "Packet details", self.detail,
                    Qt.DockWidgetArea.RightDockWidgetArea)
-        self.predict = PredictMode(self, self.stage, [self.docks["packets"]])
-        self.lessons = LessonPanel(self)
-        self.presenter = PresenterMode(self, self.stage, [self.lessons.dock, self.predict.dock])
         self.expert = ExpertPane(doc)
         self._dock("expert", "Expert information", self.expert,
                    Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(self.docks["packets"], self.docks["expert"])
         self.docks["packets"].raise_()
+        # Predict mode hides what would give the answers away: the packet list and the
+        # expert findings (a zero window, a retransmission...).
+        self.predict = PredictMode(self, self.stage, [self.docks["packets"],
+                                                      self.docks["expert"]])
+        self.lessons = LessonPanel(self)
+        self.presenter = PresenterMode(self, self.stage, [self.lessons.dock, self.predict.dock])
 
     def _default_dock_sizes(self) -> None:
         """The ladder is what a student watches: give the centre the room.

@@ -52,6 +52,7 @@ class Stage(QWidget):
     def __init__(self, document: Document, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._real_time_for: str | None = None   # the path recording set to real time
+        self._timeline_filter: object = None     # the display filter the timeline ticks
         self.document = document
         self.absolute = False
         self.ladder: Ladder | None = None
@@ -400,7 +401,7 @@ class Stage(QWidget):
         # The timeline redraws a million markers on every extend: coalesce
         # batches (qutebrowser's throttle), except for the very first.
         if not self.timeline.has_data():
-            self.timeline.set_analysis(session.analysis, count, session.kinds())
+            self.timeline.set_analysis(session.analysis, count, session.kinds(), session.shown())
         elif not self._timeline_timer.isActive():
             self._timeline_timer.start()
         # A file being opened: draw the first packets at once, the rest when
@@ -412,11 +413,20 @@ class Stage(QWidget):
     def _on_timeline_due(self) -> None:
         session = self.document.session
         if session.analysis is not None and self.timeline.has_data():
-            self.timeline.extend(session.count, session.kinds())
+            self.timeline.extend(session.count, session.kinds(), session.shown())
 
     @pyqtSlot()
     def _on_conversation(self) -> None:
-        conv = self.document.session.conversation
+        session = self.document.session
+        if session.display_filter is not self._timeline_filter:
+            # the display filter changed: the ticks are others
+            self._timeline_filter = session.display_filter
+            if session.analysis is not None and session.count:
+                self.timeline.set_analysis(session.analysis, session.count, session.kinds(),
+                                           session.shown())
+                if session.current >= 0:
+                    self.timeline.set_current(session.current)
+        conv = session.conversation
         if conv is None:
             self.timeline.set_conversation(None)
         else:

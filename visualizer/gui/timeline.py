@@ -402,17 +402,20 @@ class Timeline(QWidget):
 
     # -- data ---------------------------------------------------------------
     def set_analysis(self, analysis: Analysis, count: int,
-                     kinds: np.ndarray | None = None) -> None:
+                     kinds: np.ndarray | None = None, shown: np.ndarray | None = None) -> None:
         """Show packets [0, count) of ``analysis`` (a new capture)."""
         self.clear()
         self._analysis = analysis
-        self.extend(count, kinds)
+        self.extend(count, kinds, shown)
 
-    def extend(self, count: int, kinds: np.ndarray | None = None) -> None:
+    def extend(self, count: int, kinds: np.ndarray | None = None,
+               shown: np.ndarray | None = None) -> None:
         """Packets up to ``count`` exist now (a live capture grew): add only those.
 
         ``kinds``: the kind codes of packets [0, count) when the caller has
         them already (the Document keeps them), so they are not computed twice.
+        ``shown``: per packet in [0, count), whether it gets a tick (the
+        session's display filter; None: all do).
         """
         analysis, start = self._analysis, self._count
         if analysis is None or count <= start:
@@ -439,6 +442,9 @@ class Timeline(QWidget):
         self._kinds.append(kinds)
         self._count = count
         self._add_rows(analysis, stream, flow, keys)
+        if shown is not None:
+            ticked = shown[start:count]
+            times, keys, kinds = times[ticked], keys[ticked], kinds[ticked]
         self.markers.append(times, keys, kinds)
         self._update_legend(kinds)
         self._stale.update((1, 2))
