@@ -181,13 +181,20 @@ class PacketStore(ColumnTable):
         """What a user should be told about the file: the reader's warnings
         (damage, a cut-off record), then one line per link type that is not
         decoded (such packets are listed, as tshark lists frames it has no
-        dissector for, but not analysed)."""
+        dissector for, but not analysed), then one line per tunnel that is
+        recognised but not opened (its packets are analysed as the outer
+        packet only)."""
         links = self.column("linktype")[self.column("status") == dec.UNSUPPORTED_LINK]
         kinds, counts = np.unique(links, return_counts=True)
+        tunnels = self.column("tunnel")
+        closed, closed_counts = np.unique(tunnels[tunnels >= 100], return_counts=True)
         return [*self.capture.warnings,
                 *(f"link type {linktype_text(int(k))} is not decoded: its {int(n)} "
                   f"packet{'s are' if n != 1 else ' is'} listed but not analysed"
-                  for k, n in zip(kinds, counts, strict=True))]
+                  for k, n in zip(kinds, counts, strict=True)),
+                *(f"{int(n)} packet{'s' if n != 1 else ''} inside an unsupported tunnel: "
+                  f"{dec.Tunnel(int(k)).label} (analysed as the outer packet only)"
+                  for k, n in zip(closed, closed_counts, strict=True))]
 
     def close(self) -> None:
         self.forget_copies()
