@@ -28,6 +28,7 @@ from scapy.packet import Packet, Raw
 from scapy.utils import PcapWriter
 
 from visualizer.core.decode import headers as dec
+from visualizer.core.decode.dissect import dissect
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.flows.analysis import analyze
 
@@ -154,6 +155,39 @@ def test_inner_conversation_agrees_with_tshark(name: str, tmp_path: Path) -> Non
     assert result.differences == []
     assert result.only_tshark_frames == result.only_ours_frames == []
     assert result.compared == len(packets)
+
+
+# the detail tree's layers between the frame's first and the inner TCP
+OUTER_LAYERS = {
+    "4in4": ["IPv4", "IPv4"], "4in6": ["IPv6", "IPv4"], "6in4": ["IPv4", "IPv6"],
+    "6in6": ["IPv6", "IPv6"], "802.3-llc-snap": ["LLC", "SNAP", "IPv4"],
+    "aruba-802.11": ["IPv4", "GRE", "IEEE 802.11", "802.11 QoS", "LLC", "SNAP", "IPv4"],
+    "erspan-ii": ["IPv4", "GRE", "ERSPAN type II", "Ethernet II", "IPv4"],
+    "erspan-iii": ["IPv4", "GRE", "ERSPAN type III", "Ethernet II", "IPv4"],
+    "fddi-llc": ["LLC", "SNAP", "IPv4"],
+    "geneve": ["IPv4", "UDP", "Geneve", "Ethernet II", "IPv4"],
+    "gre": ["IPv4", "GRE", "IPv4"], "gre-key-seq-ipv6": ["IPv4", "GRE", "IPv6"],
+    "gre-teb": ["IPv4", "GRE", "Ethernet II", "IPv4"],
+    "gtp-u": ["IPv4", "UDP", "GTP-U", "IPv4"], "gtp-u-ipv6": ["IPv6", "UDP", "GTP-U", "IPv6"],
+    "mpls": ["MPLS", "MPLS", "IPv4"], "mpls-ipv6-in-gre": ["IPv4", "GRE", "MPLS", "IPv6"],
+    "pppoe-ipv6": ["PPPoE", "PPP", "IPv6"],
+    "pppoe-qinq": ["802.1Q VLAN", "802.1Q VLAN", "PPPoE", "PPP", "IPv4"],
+    "teredo": ["IPv4", "UDP", "IPv6"], "vxlan": ["IPv4", "UDP", "VXLAN", "Ethernet II", "IPv4"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_detail_tree_shows_the_outer_headers_then_the_inner_tcp(name: str) -> None:
+    wrap, linktype, inner6, _ = CASES[name]
+    frame = wrap(conversation(inner6)[0])
+    raw = frame if isinstance(frame, bytes) else bytes(frame)
+    nodes = dissect(raw, linktype)
+    assert [n.label for n in nodes][1:] == [*OUTER_LAYERS[name], "TCP"]
+    pos = 0
+    for node in nodes:  # the layers follow each other over the frame's bytes
+        assert (node.start, node.end is not None) == (pos, True), node.label
+        pos = node.end
+    assert pos == len(raw)
 
 
 def test_unsupported_tunnel_is_named_once_in_a_warning(tmp_path: Path) -> None:
