@@ -394,7 +394,7 @@ def test_the_rest_of_the_zoo(tmp_path: Path) -> None:
     assert found[2].title == "Not an IP packet"
     assert "ethertype 0x0806 (ARP" in found[2].text
     assert found[3].title == "IP fragment (TCP)"
-    assert "not reassembled" in found[3].text
+    assert "a fragment missing stays in pieces" in found[3].text
     assert found[4].title == "IP packet carrying GRE tunnelling"
     assert "an empty datagram" in found[5].text and "Port 53 is DNS" in found[5].text
 

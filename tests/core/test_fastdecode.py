@@ -56,7 +56,7 @@ class Reference:
             frame = capture.frame_bytes(rec)
             d = dec.decode(rec.linktype, frame, 0, rec.caplen, rec.origlen)
             notes = {}
-            if d.fragment and d.status == dec.OK:  # the store reassembles as it decodes
+            if d.fragment:  # the store reassembles as it decodes
                 done = reassemble(reassembler, index, bytes(frame[:rec.caplen]), d)
                 if done is not None:
                     _, d, notes = done

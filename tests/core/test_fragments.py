@@ -204,6 +204,6 @@ def test_overlap_keeps_the_bytes_laid_down_first_in_offset_order() -> None:
     done = r.add(2, frag(0, udp + b"\0\0" + b"E" * 8, True))
     assert done is not None
     datagram, whole = done
-    assert [p.index for p in datagram.pieces] == [2, 1, 0]
+    assert [p.packet for p in datagram.pieces] == [2, 1, 0]
     assert datagram.frames == (1, 2, 3)
     assert (whole.sport, whole.dport, whole.payload_len) == (5000, 6000, 16)

@@ -29,10 +29,10 @@ _ipv6 = struct.Struct("!IHBB16s16s")
 
 
 class Piece(NamedTuple):
-    """One fragment's bytes: ``frame[start:start+length]`` of packet ``index``
-    lies at ``offset`` in the datagram."""
+    """One fragment's bytes: ``frame[start:start+length]`` of packet ``packet``
+    (0-based) lies at ``offset`` in the datagram."""
 
-    index: int
+    packet: int
     start: int
     length: int
     offset: int
@@ -52,7 +52,7 @@ class Reassembled(NamedTuple):
     @property
     def frames(self) -> tuple[int, ...]:
         """The frame numbers (1-based) of its fragments, in capture order."""
-        return tuple(sorted({p.index + 1 for p in self.pieces}))
+        return tuple(sorted({p.packet + 1 for p in self.pieces}))
 
 
 @dataclass

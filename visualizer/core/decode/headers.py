@@ -61,7 +61,7 @@ class MalformedReason(enum.IntEnum):
     ICMP_TRUNCATED = 25
     TUNNEL_TRUNCATED = 26        # detail: the Tunnel (or LLC/FDDI/802.11 layer) cut short
 
-    def text(self, detail: tuple[int, ...] = ()) -> str:
+    def text(self, detail: tuple[object, ...] = ()) -> str:
         """What to tell a person; ``detail`` fills in the numbers the text quotes."""
         return _MALFORMED_TEXT[self].format(*detail)
 
@@ -423,13 +423,13 @@ def _transport(ipv: int, src: bytes, dst: bytes, proto: int, buf: Buffer, pos: i
                 kind = UDP_TUNNELS.get(port)
                 if kind is None:
                     continue
-                inner = _udp_tunnel(kind, buf, pos + 8, min(pos + ulen, wire_end), end, base,
+                found = _udp_tunnel(kind, buf, pos + 8, min(pos + ulen, wire_end), end, base,
                                     depth + 1)
-                if inner is None:
+                if found is None:
                     break
-                if isinstance(inner, Decoded):
-                    return inner
-                return outer._replace(tunnel=inner)
+                if isinstance(found, Decoded):
+                    return found
+                return outer._replace(tunnel=found)
         return outer
     if proto in (PROTO_ICMP, PROTO_ICMPV6):
         if pos + 4 > end:

@@ -126,7 +126,8 @@ class PacketStore(ColumnTable):
         """Give the chunk's IP fragments to the reassembler; a packet that
         completes a datagram gets the reassembled transport's columns."""
         cols = decoded.columns
-        rows = np.flatnonzero((cols["fragment"] != 0) & (cols["status"] == dec.OK))
+        # (a first fragment may be MALFORMED: its transport header is cut or garbage)
+        rows = np.flatnonzero(cols["fragment"] != 0)
         for i in rows.tolist():
             start = int(chunk.offset[i] - chunk.base)
             frame = bytes(chunk.data[start:start + int(chunk.caplen[i])])

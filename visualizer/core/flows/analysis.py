@@ -82,7 +82,8 @@ class Analysis(ColumnTable):
         # 1: TCP, 2: UDP, 0: other, -1: seen at the other end of a path (not this tap's)
         kinds = tracked(store, start, total).astype(np.int8)
         # TCP headers tshark numbers but does not analyse: a bogus header length
-        bogus = np.isin(store.column_slice("reason", start, total), _BOGUS_TCP).tolist()
+        bogus = (np.isin(store.column_slice("reason", start, total), _BOGUS_TCP)
+                 & (store.column_slice("fragment", start, total) == 0)).tolist()
         reserve = self.tcp.reserve
         kinds[datagrams(store, start, total)] = 2
         if self.only_interface is not None:
