@@ -34,6 +34,9 @@ ONLY_OURS = {
     # An IPv6 "BIG TCP" jumbogram (payload length 0, RFC 2675): tshark 4.0
     # calls it malformed; it is a valid segment and we analyse it.
     ("bigtcp-ipv6.pcap", 1),
+    # The same, the jumbogram being the outer packet of a VXLAN or Geneve tunnel
+    ("bigtcp-ipv6-vxlan-ipv4.pcap", 1), ("bigtcp-ipv6-vxlan-ipv6.pcap", 1),
+    ("bigtcp-ipv6-geneve-ipv4.pcap", 1), ("bigtcp-ipv6-geneve-ipv6.pcap", 1),
 }
 
 
@@ -69,6 +72,7 @@ def report(label: str, total: Agreement, capsys: pytest.CaptureFixture[str]) -> 
 
 @pytest.mark.corpus
 @pytest.mark.tshark
+@pytest.mark.timeout(900)  # one tshark per file: over two minutes when the cores are busy
 def test_corpus_tcp_files_agree_with_tshark(corpus_dir: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     total = Agreement()
