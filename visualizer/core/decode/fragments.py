@@ -5,9 +5,10 @@ protocol). A datagram is complete once its last fragment (More Fragments
 clear) is known and every byte before it has arrived; the frame that
 completes it carries the reassembled transport header and length (tshark
 shows the TCP or UDP header there, "Reassembled in" that frame), the other
-fragments stay fragments. Overlaps are resolved as Wireshark's reassembly
-does: fragments are laid down in order of offset (of two at the same
-offset, the later one first), and a byte already laid down is kept.
+fragments stay fragments. Overlaps are resolved as we read Wireshark's
+reassembly: fragments are laid down in order of offset (of two at the same
+offset, the later one first), and a byte already laid down is kept
+(tests/core/test_fragments.py checks overlapping payload against tshark).
 
 A fragment whose bytes were cut by the snaplen cannot be used; its datagram
 is never complete. Pending datagrams are forgotten, oldest first, once
