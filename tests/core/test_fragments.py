@@ -10,6 +10,7 @@ a datagram carries its TCP segment.
 from __future__ import annotations
 
 import random
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -183,6 +184,42 @@ def test_reassembled_udp_datagram_is_one_datagram_of_its_flow(tmp_path: Path) ->
         flows = analyze(store).udp_flows
         assert [(f.packets, f.bytes) for f in flows] == [([1, 0], [3000, 0])]
         assert store.notes[0] == f"IP fragment, reassembled in frame {last + 1}"
+    finally:
+        store.close()
+
+
+def overlap_cases() -> dict[str, list[tuple[bool, int, int]]]:
+    """(from the other segment?, start, stop) per fragment, in capture order."""
+    return {
+        "same-offset-twice": [(False, 0, 32), (True, 0, 32), (False, 32, 60)],
+        "later-lower-offset-wins": [(False, 8, 32), (True, 0, 16), (False, 32, 60)],
+        "earlier-lower-offset-wins": [(False, 0, 16), (True, 8, 32), (False, 32, 60)],
+    }
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("name", sorted(overlap_cases()))
+def test_overlaps_that_rewrite_the_tcp_header_resolve_as_in_tshark(name: str,
+                                                                   tmp_path: Path) -> None:
+    """Two versions of one segment (other seq and ack): which bytes win decides
+    the reassembled header; tshark's absolute seq/ack must be ours."""
+    one = bytes(TCP(sport=1000, dport=80, flags="PA", seq=111, ack=5) / Raw(b"a" * 40))
+    two = bytes(TCP(sport=1000, dport=80, flags="PA", seq=222, ack=77) / Raw(b"a" * 40))
+    frames = []
+    for other, start, stop in overlap_cases()[name]:
+        data = (two if other else one)[start:stop]
+        frames.append(v4(id=9, proto=6, frag=start // 8, flags="MF" if stop < 60 else 0)
+                      / Raw(data))
+    path = write(tmp_path / f"{name}.pcap", frames)
+    out = subprocess.run(["tshark", "-n", "-r", str(path), "-o",
+                          "tcp.relative_sequence_numbers:FALSE", "-Y", "tcp", "-T", "fields",
+                          "-e", "frame.number", "-e", "tcp.seq", "-e", "tcp.ack"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    frame, seq, ack = (int(x) for x in out.split())
+    store = PacketStore.from_file(str(path))
+    try:
+        assert list(store.reassembled) == [frame - 1]
+        assert (store.values("seq")[frame - 1], store.values("ack")[frame - 1]) == (seq, ack)
     finally:
         store.close()
 

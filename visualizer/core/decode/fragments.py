@@ -7,8 +7,9 @@ completes it carries the reassembled transport header and length (tshark
 shows the TCP or UDP header there, "Reassembled in" that frame), the other
 fragments stay fragments. Overlaps are resolved as we read Wireshark's
 reassembly: fragments are laid down in order of offset (of two at the same
-offset, the later one first), and a byte already laid down is kept
-(tests/core/test_fragments.py checks overlapping payload against tshark).
+offset, the earlier one first), and a byte already laid down is kept
+(tests/core/test_fragments.py checks overlaps that rewrite the TCP header
+against tshark).
 
 A fragment whose bytes were cut by the snaplen cannot be used; its datagram
 is never complete. Pending datagrams are forgotten, oldest first, once
@@ -150,9 +151,8 @@ class Reassembler:
 
 
 def _laid_order(pending: _Pending) -> list[tuple[Piece, bytes]]:
-    # by offset; at the same offset the later fragment first (Wireshark's list order)
-    arrival = {id(item): n for n, item in enumerate(pending.pieces)}
-    return sorted(pending.pieces, key=lambda item: (item[0].offset, -arrival[id(item)]))
+    # by offset; at the same offset the earlier fragment first (a stable sort)
+    return sorted(pending.pieces, key=lambda item: item[0].offset)
 
 
 def _assemble(pending: _Pending) -> bytes | None:
