@@ -14,15 +14,16 @@ from visualizer.core.tcp.analysis_flags import ANALYSIS_FLAGS
 COMPARED = ("stream", "seq", "ack", "len", "analysis")
 
 
-def tshark_tcp(path: Path) -> dict[int, tuple[object, ...]]:
+def tshark_tcp(path: Path, options: tuple[str, ...] = ()) -> dict[int, tuple[object, ...]]:
     """frame -> (stream, seq, ack, len, analysis flags) for every frame tshark calls TCP.
 
     tshark prints ``occurrence=f``: the first (outermost) TCP header of a frame.
-    Fields it could not dissect come back as None.
+    Fields it could not dissect come back as None. ``options`` go to tshark
+    (e.g. ``--disable-protocol vnc``).
     """
     fields = ["frame.number", "tcp.stream", "tcp.seq", "tcp.ack", "tcp.len",
               *(f"tcp.analysis.{name}" for name in ANALYSIS_FLAGS)]
-    cmd = ["tshark", "-n", "-r", str(path), "-Y", "tcp", "-T", "fields",
+    cmd = ["tshark", "-n", *options, "-r", str(path), "-Y", "tcp", "-T", "fields",
            "-E", "separator=/t", "-E", "occurrence=f"]
     for name in fields:
         cmd += ["-e", name]
@@ -61,14 +62,14 @@ class Agreement:
         self.differences += other.differences
 
 
-def compare_file(path: Path) -> Agreement:
+def compare_file(path: Path, tshark_options: tuple[str, ...] = ()) -> Agreement:
     store = PacketStore.from_file(str(path))
     try:
         ours = {r["frame"]: r for r in packet_records(store, analyze(store))
                 if r["stream"] is not None}
     finally:
         store.close()
-    theirs = tshark_tcp(path)
+    theirs = tshark_tcp(path, tshark_options)
     result = Agreement()
     result.only_ours_frames = sorted(ours.keys() - theirs.keys())
     result.only_tshark_frames = sorted(theirs.keys() - ours.keys())

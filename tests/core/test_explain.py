@@ -383,7 +383,7 @@ def test_the_rest_of_the_zoo(tmp_path: Path) -> None:
         / UDPerror(sport=4000, dport=33434),
         Ether() / ARP(),
         Ether() / IP(src=LO, dst=LO, frag=5, proto=6) / b"fragment tail",
-        Ether() / IP(src=LO, dst=LO, proto=47) / b"gre",
+        Ether() / IP(src=LO, dst=LO, proto=50) / b"esp",
         Ether() / IP(src=LO, dst=LO) / UDP(sport=5000, dport=53) / b"",
     ])
     found = all_of(a)
@@ -394,8 +394,8 @@ def test_the_rest_of_the_zoo(tmp_path: Path) -> None:
     assert found[2].title == "Not an IP packet"
     assert "ethertype 0x0806 (ARP" in found[2].text
     assert found[3].title == "IP fragment (TCP)"
-    assert "not reassembled" in found[3].text
-    assert found[4].title == "IP packet carrying GRE tunnelling"
+    assert "a fragment missing stays in pieces" in found[3].text
+    assert found[4].title == "IP packet carrying ESP (IPsec encryption)"
     assert "an empty datagram" in found[5].text and "Port 53 is DNS" in found[5].text
 
 

@@ -30,7 +30,8 @@ from scapy.packet import Raw
 
 from visualizer.core.decode import columns as fast
 from visualizer.core.decode import headers as dec
-from visualizer.core.decode.store import COLUMNS, PacketStore
+from visualizer.core.decode.fragments import Reassembler
+from visualizer.core.decode.store import COLUMNS, PacketStore, reassemble
 from visualizer.core.errors import BadInput
 from visualizer.core.pcap import format as fmt
 from visualizer.core.pcap.reader import CaptureFile
@@ -50,8 +51,15 @@ class Reference:
         self.notes: dict[int, str] = {}
         self.quoted: dict[int, dec.Quoted] = {}
         self.comments: dict[int, str] = {}
+        reassembler = Reassembler()
         for index, rec in enumerate(frames):
-            d = dec.decode(rec.linktype, capture.frame_bytes(rec), 0, rec.caplen, rec.origlen)
+            frame = capture.frame_bytes(rec)
+            d = dec.decode(rec.linktype, frame, 0, rec.caplen, rec.origlen)
+            notes = {}
+            if d.fragment:  # the store reassembles as it decodes
+                done = reassemble(reassembler, index, bytes(frame[:rec.caplen]), d)
+                if done is not None:
+                    _, d, notes = done
             for raw in (d.src, d.dst):
                 if raw not in ids:
                     ids[raw] = len(self.addresses)
@@ -65,11 +73,13 @@ class Reference:
                 "urgent": d.urgent, "payload_len": min(d.payload_len, 0xFFFFFFFF),
                 "l4_offset": d.l4_offset, "tcp_header_len": d.tcp_header_len,
                 "icmp_type": d.icmp_type, "icmp_code": d.icmp_code, "fragment": d.fragment,
-                "reason": d.reason, "ethertype": d.ethertype}
+                "reason": d.reason, "ethertype": d.ethertype,
+                "tunnel": d.tunnel}
             for name, value in values.items():
                 self.cols[name].append(value)
             if d.note:
                 self.notes[index] = d.note
+            self.notes.update(notes)
             if d.quoted is not None:
                 self.quoted[index] = d.quoted
             if rec.comment is not None:

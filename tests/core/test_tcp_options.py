@@ -35,6 +35,14 @@ def test_sack_blocks() -> None:
     opts = parse_options(options_bytes(sack=[(100, 200), (300, 350)]))
     assert opts.sack_blocks == ((100, 200), (300, 350))
     assert opts.sack_bytes == 150
+
+
+def test_sack_bytes_counts_the_first_three_of_four_blocks_as_tshark_4_0_does() -> None:
+    # sv_tls_tls-subjectaltname frame 1487 carries four blocks; tshark 4.0.17's
+    # bytes in flight subtracts the first three (test_tcp_oracle checks it on tshark)
+    opts = parse_options(options_bytes(sack=[(100, 200), (300, 310), (400, 401), (500, 900)]))
+    assert len(opts.sack_blocks) == 4
+    assert opts.sack_bytes == 100 + 10 + 1
     assert not opts.malformed
 
 

@@ -2,7 +2,7 @@
 
 Each batch builds many small connections with random loss (before and after
 the tap), reordering, retransmissions, duplicate ACKs, keep-alives, zero
-windows, SACKs, window scaling, port reuse, garbage sequence numbers and ISNs
+windows, SACKs of one to four blocks, window scaling, port reuse, garbage sequence numbers and ISNs
 near 2**32, writes them to one pcap and compares field by field. The
 per-flag figures go to the report (``pytest -s`` prints them).
 """
@@ -74,8 +74,10 @@ def random_connection(rng: random.Random, cap: Capture, server: str, cport: int)
         elif r < 0.90:
             send("PA", data=1, dt=dt(), delivered=False)
         elif r < 0.93:
-            edge = side.rcv_nxt or 0
-            send("A", dt=dt(), options=options_bytes(sack=[(edge + 100, edge + 300)]))
+            edge = side.rcv_nxt or 0  # one to four blocks (tshark 4.0 counts three)
+            blocks = [(edge + 400 * k + 100, edge + 400 * k + rng.choice([101, 300, 1560]))
+                      for k in range(rng.randrange(1, 5))]
+            send("A", dt=dt(), options=options_bytes(sack=blocks))
         elif r < 0.95:
             send("A", dt=dt(), ack=rng.randrange(2**32))
         else:

@@ -88,3 +88,26 @@ def test_syn_ack_first_makes_its_receiver_side_0() -> None:
 def test_stream_numbers_agree_with_tshark(tmp_path: Path) -> None:
     segs = interleaved().segments
     assert compare_with_tshark(feed(segs), run_tshark(write_pcap(tmp_path / "s.pcap", segs))) == []
+
+
+def test_reserved_stream_numbers_follow_tshark() -> None:
+    """A header tshark numbers but does not analyse (an ICMP quote, a bogus
+    header length) takes a stream number; the conversation's first analysed
+    segment starts under it, fresh and without reused_ports (the real-world
+    corpus checks the same against tshark)."""
+    cap = Capture()
+    a = Conversation(("10.0.0.1", 40000), ("10.0.0.2", 80), capture=cap, client_isn=1000)
+    b = Conversation(("10.0.0.1", 40001), ("10.0.0.2", 80), capture=cap)
+    a.handshake()
+    b.handshake()
+    table = TcpStreamTable()
+    results = [table.feed(s) for s in cap.segments[:3]]
+    quote = cap.segments[3]  # b's SYN, as an ICMP error would quote it
+    assert table.reserve(quote) == 1           # b's conversation is new: stream 1
+    assert table.reserve(quote) == 1           # and keeps it
+    assert table.reserve(cap.segments[0]) == 0  # a's SYN again (same ISN): a's stream
+    results += [table.feed(s) for s in cap.segments[3:]]
+    assert [r.stream for r in results] == [0, 0, 0, 1, 1, 1]
+    assert all(r.analysis == 0 for r in results)
+    assert results[3].seq == 0 and results[4].ack == 1  # relative to b's own SYN
+    assert len(table.summaries()) == 2

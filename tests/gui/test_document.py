@@ -204,3 +204,21 @@ def test_wait_does_not_slow_the_loader_down(qtbot, tmp_path: Path) -> None:
     assert time.monotonic() - start < 5
     assert len(doc.session.store or ()) == 40_003
     doc.close()
+
+
+def test_unsupported_tunnel_is_named_when_loading_ends(qtbot, tmp_path: Path) -> None:
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+    from scapy.packet import Raw
+    from scapy.utils import wrpcap
+
+    path = tmp_path / "l2tp.pcap"
+    wrpcap(str(path), [Ether() / IP(src="192.0.2.1", dst="192.0.2.2")
+                       / UDP(sport=1701, dport=1701) / Raw(b"\xc8\x02" + b"\0" * 20)] * 2)
+    doc = Document()
+    with qtbot.wait_signal(doc.finished, timeout=30_000) as blocker:
+        doc.open_file(str(path))
+    assert blocker.args == ["2 packets inside an unsupported tunnel: L2TP "
+                            "(analysed as the outer packet only)"]
+    with qtbot.wait_signal(doc.reset):
+        doc.close()

@@ -252,8 +252,8 @@ def _load(job: _Job) -> str:
     job.announce(batch, force=True)
     if job.cancel.is_set():
         return f"stopped after {batch.count:,} packets: the rest of the file was not read"
-    warnings = batch.store.capture.warnings  # the reader's: damage, a cut-off record
-    return warnings[0] if warnings else ""
+    # the reader's (damage, a cut-off record), link types and tunnels not decoded
+    return "; ".join(batch.store.warnings())
 
 
 def _capture(job: _Job, interface: str, bpf: str | None, spool: str,

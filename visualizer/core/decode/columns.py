@@ -7,7 +7,8 @@ Linux cooked (v1, v2), BSD/OpenBSD loopback or raw IP, carrying IPv4 without
 fragmentation or IPv6 without extension headers, carrying TCP, UDP, a
 non-error ICMP message or another protocol, with every header complete.
 Every other frame (VLAN, fragments, extension headers, ICMP errors and their
-quotes, truncated or inconsistent headers, not IP, unknown link types) goes
+quotes, tunnels (IP-in-IP, GRE, UDP to a tunnel's port), truncated or
+inconsistent headers, not IP, unknown link types) goes
 to ``decode.decode()``, which stays the reference: for the frames handled
 here the columns are exactly what it would give (tests/core/test_fastdecode.py
 compares them over the tcpdump corpus).
@@ -30,13 +31,15 @@ from visualizer.core.pcap.records import FrameChunk
 # The decoded columns (PacketStore.COLUMNS minus the record's own fields).
 DECODED = ("status", "ip_version", "proto", "sport", "dport", "tcp_flags", "seq", "ack",
            "window", "urgent", "payload_len", "l4_offset", "tcp_header_len", "icmp_type",
-           "icmp_code", "fragment", "reason", "ethertype")
+           "icmp_code", "fragment", "reason", "ethertype", "tunnel")
 
 _ETH_IPV4 = 0x0800
 _ETH_IPV6 = 0x86DD
 _AF_INET6 = (10, 24, 28, 30)           # as decode: Linux, BSD, FreeBSD, Darwin
 _IPV6_NOT_TRANSPORT = (0, 43, 44, 51, 60)  # extension headers decode() walks
 _ICMP_ERRORS = (3, 4, 5, 11, 12)       # ICMPv4 types that quote a datagram
+_TUNNEL_PROTOS = tuple(dec.IP_TUNNELS)   # IP-in-IP, GRE, ...: decode() opens them
+_TUNNEL_PORTS = tuple(dec.UDP_TUNNELS)   # VXLAN, GTP-U, ...
 _M32 = 0xFFFFFFFF
 
 
@@ -124,7 +127,8 @@ def decode_chunk(chunk: FrameChunk) -> DecodedChunk:
         total = u16(p + 2)
         total = np.where(total == 0, e - p, total)
         ok = ((p + 20 <= e) & (vihl >> 4 == 4) & (ihl >= 20) & (p + ihl <= e) & (total >= ihl)
-              & (u16(p + 6) & 0x3FFF == 0))   # neither a fragment nor a first fragment
+              & (u16(p + 6) & 0x3FFF == 0)   # neither a fragment nor a first fragment
+              & ~np.isin(u8(p + 9), _TUNNEL_PROTOS))
         fast[rows4] = ok
         cols["proto"][rows4] = u8(p + 9)
         l4[rows4] = p + ihl
@@ -138,7 +142,7 @@ def decode_chunk(chunk: FrameChunk) -> DecodedChunk:
         start = p + 40
         we = np.where(plen == 0, e, np.minimum(start + plen, wire[rows6]))
         ok = ((p + 40 <= e) & (u8(p) >> 4 == 6) & ~np.isin(nxt, _IPV6_NOT_TRANSPORT)
-              & (start <= we))
+              & ~np.isin(nxt, _TUNNEL_PROTOS) & (start <= we))
         fast[rows6] = ok
         cols["proto"][rows6] = nxt
         l4[rows6] = start
@@ -169,9 +173,11 @@ def decode_chunk(chunk: FrameChunk) -> DecodedChunk:
         p, e = l4[rows], end[rows]
         ulen = u16(p + 4)
         ulen = np.where((ulen == 0) & (version[rows] == 6), wire_end[rows] - p, ulen)
-        fast[rows] = (p + 8 <= e) & (ulen >= 8)
-        cols["sport"][rows] = u16(p)
-        cols["dport"][rows] = u16(p + 2)
+        sport, dport = u16(p), u16(p + 2)
+        fast[rows] = ((p + 8 <= e) & (ulen >= 8) & ~np.isin(sport, _TUNNEL_PORTS)
+                      & ~np.isin(dport, _TUNNEL_PORTS))
+        cols["sport"][rows] = sport
+        cols["dport"][rows] = dport
         cols["payload_len"][rows] = ulen - 8
     rows = np.flatnonzero(fast & ((proto == dec.PROTO_ICMP) | (proto == dec.PROTO_ICMPV6)))
     if len(rows):
@@ -226,24 +232,39 @@ def _decode_slowly(data: dec.Buffer, chunk: FrameChunk, off: np.ndarray, rows: n
     caplens, origlens = chunk.caplen.tolist(), chunk.origlen.tolist()
     for i in rows.tolist():
         d = decode(links[i], data, offs[i], caplens[i], origlens[i])
-        values = (d.status, d.ip_version, d.proto, d.sport, d.dport, d.tcp_flags, d.seq,
-                  d.ack, d.window, d.urgent, min(d.payload_len, _M32), d.l4_offset,
-                  d.tcp_header_len, d.icmp_type, d.icmp_code, d.fragment, d.reason, d.ethertype)
-        for target, value in zip(targets, values, strict=True):
-            target[i] = value
-        for j, raw in ((2 * i, d.src), (2 * i + 1, d.dst)):
-            if len(raw) == 4:
-                kind[j] = 4
-                v4[j] = int.from_bytes(raw, "big")
-            elif len(raw) == 16:
-                kind[j] = 16
-                v6[j] = np.frombuffer(raw, np.uint8)
-            elif raw:  # no other length comes out of decode(); keep it if one ever does
-                raise ValueError(f"address of {len(raw)} bytes")
+        _set(targets, kind, v4, v6, i, d)
         if d.note:
             notes[i] = d.note
         if d.quoted is not None:
             quoted[i] = d.quoted
+
+
+def set_row(chunk: DecodedChunk, i: int, d: dec.Decoded) -> None:
+    """Put ``d`` in row ``i`` of a decoded chunk (its columns, addresses and quote)."""
+    _set([chunk.columns[name] for name in DECODED], chunk.addr_kind, chunk.addr_v4,
+         chunk.addr_v6, i, d)
+    chunk.notes.pop(i, None)
+    if d.quoted is not None:
+        chunk.quoted[i] = d.quoted
+
+
+def _set(targets: list[np.ndarray], kind: np.ndarray, v4: np.ndarray, v6: np.ndarray, i: int,
+         d: dec.Decoded) -> None:
+    values = (d.status, d.ip_version, d.proto, d.sport, d.dport, d.tcp_flags, d.seq,
+              d.ack, d.window, d.urgent, min(d.payload_len, _M32), d.l4_offset,
+              d.tcp_header_len, d.icmp_type, d.icmp_code, d.fragment, d.reason, d.ethertype,
+              d.tunnel)
+    for target, value in zip(targets, values, strict=True):
+        target[i] = value
+    for j, raw in ((2 * i, d.src), (2 * i + 1, d.dst)):
+        if len(raw) == 4:
+            kind[j] = 4
+            v4[j] = int.from_bytes(raw, "big")
+        elif len(raw) == 16:
+            kind[j] = 16
+            v6[j] = np.frombuffer(raw, np.uint8)
+        elif raw:  # no other length comes out of decode(); keep it if one ever does
+            raise ValueError(f"address of {len(raw)} bytes")
 
 
 # --------------------------------------------------------------------------

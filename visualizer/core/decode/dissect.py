@@ -121,13 +121,42 @@ def warm_up() -> None:
         import scapy.layers.inet
         import scapy.layers.inet6
         import scapy.layers.l2  # noqa: F401
+        _tunnel_layers()
+
+
+_tunnels_bound = False
+
+
+def _tunnel_layers() -> None:
+    """Load and bind scapy's dissectors for the tunnels ``headers`` opens, so
+    that the detail tree shows the outer headers and then the inner packet."""
+    global _tunnels_bound
+    if _tunnels_bound:
+        return
+    import scapy.contrib.erspan
+    import scapy.contrib.geneve
+    import scapy.contrib.gtp
+    import scapy.contrib.mpls
+    import scapy.layers.ppp
+    import scapy.layers.vxlan  # noqa: F401  (each binds itself to its port or type)
+    from scapy.layers.dot11 import Dot11
+    from scapy.layers.inet import UDP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import GRE
+    from scapy.packet import bind_layers
+
+    bind_layers(GRE, Dot11, proto=0x8200)   # Aruba: 802.11 frames without FCS
+    bind_layers(UDP, IPv6, sport=3544)      # Teredo (RFC 4380), without its optional headers
+    bind_layers(UDP, IPv6, dport=3544)
+    _tunnels_bound = True
 
 
 def _dissect(frame: bytes, linktype: int) -> list[Node]:
     from scapy.layers.inet import IP
     from scapy.layers.inet6 import IPv6
-    from scapy.layers.l2 import CookedLinux, Ether
+    from scapy.layers.l2 import LLC, CookedLinux, Ether
 
+    _tunnel_layers()
     if linktype == 1:
         return _from_class(Ether, frame, 0)
     if linktype == 113:
@@ -137,6 +166,15 @@ def _dissect(frame: bytes, linktype: int) -> list[Node]:
         return _from_class(CookedLinuxV2, frame, 0)
     if linktype in _RAW_IP:
         return _raw_ip(frame, 0, IP, IPv6)
+    if linktype == 10:  # FDDI: frame control and two addresses, then LLC
+        if len(frame) < 13:
+            return [_frame_node(frame, linktype),
+                    Node("Malformed", "FDDI header truncated", 0, len(frame))]
+        header = Node("FDDI", f"{frame[7:13].hex(':')} → {frame[1:7].hex(':')}", 0, 13, [
+            Node("Frame control", f"0x{frame[0]:02x}", 0, 1),
+            Node("Destination", frame[1:7].hex(":"), 1, 7),
+            Node("Source", frame[7:13].hex(":"), 7, 13)])
+        return [header, *_from_class(LLC, frame, 13)]
     if linktype in _LOOPBACK:
         if len(frame) < 4:
             return [_frame_node(frame, linktype),
@@ -238,7 +276,9 @@ _LAYER_TITLES = {
     "CookedLinuxV2": "Linux cooked capture v2 (SLL2)", "ARP": "ARP", "Dot1Q": "802.1Q VLAN",
     "IPerror": "IPv4 (quoted in ICMP)", "TCPerror": "TCP (quoted in ICMP)",
     "UDPerror": "UDP (quoted in ICMP)", "IPerror6": "IPv6 (quoted in ICMPv6)",
-    "DNS": "DNS",
+    "DNS": "DNS", "Dot3": "802.3 Ethernet", "Dot11": "IEEE 802.11", "Dot11QoS": "802.11 QoS",
+    "ERSPAN_II": "ERSPAN type II", "ERSPAN_III": "ERSPAN type III", "GENEVE": "Geneve",
+    "GTP_U_Header": "GTP-U",
 }
 
 
@@ -626,7 +666,11 @@ def _tcp_analysis(analysis: Analysis, index: int, stream: int, names_of: Any,
     l4 = store.values("l4_offset")[index]
     flags = store.values("tcp_flags")[index]
 
-    def at(offset: int, size: int) -> tuple[int, int]:
+    reassembled = index in store.reassembled  # its TCP header lies in another frame
+
+    def at(offset: int, size: int) -> tuple[int | None, int | None]:
+        if reassembled:
+            return None, None
         return l4 + offset, l4 + offset + size
 
     children = [

@@ -20,6 +20,7 @@ import numpy as np
 
 from visualizer.core.decode import columns as fast
 from visualizer.core.decode import headers as dec
+from visualizer.core.decode.fragments import Reassembled, Reassembler, parse
 from visualizer.core.pcap.format import linktype_text
 from visualizer.core.pcap.reader import CaptureFile
 from visualizer.core.pcap.records import FrameChunk, Records
@@ -32,9 +33,11 @@ COLUMNS: dict[str, str] = {
     "sport": "H", "dport": "H", "tcp_flags": "H", "seq": "I", "ack": "I", "window": "H",
     "urgent": "H", "payload_len": "I", "l4_offset": "I", "tcp_header_len": "B",
     "icmp_type": "h", "icmp_code": "h",
-    "fragment": "B",  # part of a fragmented IP datagram (not reassembled)
+    "fragment": "B",  # part of a fragmented IP datagram (1), except the one that completes
+                      # it: that one (0) carries the reassembled transport header
     "reason": "B",    # why a MALFORMED frame is: a headers.MalformedReason (0 otherwise)
     "ethertype": "H",  # the frame's EtherType on links that have one (headers.ETHERTYPE_LINKS)
+    "tunnel": "B",    # a headers.Tunnel: the innermost encapsulation (0: none)
 }
 BATCH = 8192  # frames decoded at once (progress is reported after each)
 
@@ -51,6 +54,9 @@ class PacketStore(ColumnTable):
         self.notes: dict[int, str] = {}            # index -> Decoded.note: text, for display
         self.comments: dict[int, str] = {}         # index -> pcapng packet comment
         self.quoted: dict[int, dec.Quoted] = {}    # index -> what an ICMP error quotes
+        # index -> the IP datagram that packet completed (its columns describe it)
+        self.reassembled: dict[int, Reassembled] = {}
+        self._reassembler = Reassembler()
 
     # -- building ------------------------------------------------------
     @classmethod
@@ -98,8 +104,9 @@ class PacketStore(ColumnTable):
 
     def _append(self, chunk: FrameChunk) -> None:
         decoded = fast.decode_chunk(chunk)
-        ids = fast.intern_addresses(decoded, self._address_ids, self._addresses)
         base = len(self)
+        self._reassemble(chunk, decoded, base)
+        ids = fast.intern_addresses(decoded, self._address_ids, self._addresses)
         c = self._cols
         for name, values in (("ts_ns", chunk.ts_ns), ("caplen", chunk.caplen),
                              ("origlen", chunk.origlen), ("offset", chunk.offset),
@@ -114,6 +121,28 @@ class PacketStore(ColumnTable):
             self.quoted[base + i] = quoted
         for i, comment in chunk.comments:
             self.comments[base + i] = comment
+
+    def _reassemble(self, chunk: FrameChunk, decoded: fast.DecodedChunk, base: int) -> None:
+        """Give the chunk's IP fragments to the reassembler; a packet that
+        completes a datagram gets the reassembled transport's columns."""
+        cols = decoded.columns
+        # (a first fragment may be MALFORMED: its transport header is cut or garbage)
+        rows = np.flatnonzero(cols["fragment"] != 0)
+        for i in rows.tolist():
+            start = int(chunk.offset[i] - chunk.base)
+            frame = bytes(chunk.data[start:start + int(chunk.caplen[i])])
+            d = dec.decode(int(chunk.linktype[i]), frame, 0, len(frame), int(chunk.origlen[i]))
+            done = reassemble(self._reassembler, base + i, frame, d)
+            if done is None:
+                continue
+            datagram, whole, notes = done
+            fast.set_row(decoded, i, whole)
+            self.reassembled[base + i] = datagram
+            for index, note in notes.items():
+                if index >= base:
+                    decoded.notes[index - base] = note
+                else:
+                    self.notes[index] = note
 
     # -- reading -------------------------------------------------------
     def __len__(self) -> int:
@@ -131,6 +160,10 @@ class PacketStore(ColumnTable):
 
     def tcp_options(self, index: int) -> bytes:
         c = self._cols
+        datagram = self.reassembled.get(index)
+        if datagram is not None:
+            start = c["l4_offset"][index] + 20
+            return datagram.header[start:c["l4_offset"][index] + c["tcp_header_len"][index]]
         start = c["offset"][index] + c["l4_offset"][index] + 20
         return self._read(start, c["tcp_header_len"][index] - 20)
 
@@ -149,17 +182,45 @@ class PacketStore(ColumnTable):
         """What a user should be told about the file: the reader's warnings
         (damage, a cut-off record), then one line per link type that is not
         decoded (such packets are listed, as tshark lists frames it has no
-        dissector for, but not analysed)."""
+        dissector for, but not analysed), then one line per tunnel that is
+        recognised but not opened (its packets are analysed as the outer
+        packet only)."""
         links = self.column("linktype")[self.column("status") == dec.UNSUPPORTED_LINK]
         kinds, counts = np.unique(links, return_counts=True)
+        tunnels = self.column("tunnel")
+        closed, closed_counts = np.unique(tunnels[tunnels >= 100], return_counts=True)
         return [*self.capture.warnings,
                 *(f"link type {linktype_text(int(k))} is not decoded: its {int(n)} "
                   f"packet{'s are' if n != 1 else ' is'} listed but not analysed"
-                  for k, n in zip(kinds, counts, strict=True))]
+                  for k, n in zip(kinds, counts, strict=True)),
+                *(f"{int(n)} packet{'s' if n != 1 else ''} inside an unsupported tunnel: "
+                  f"{dec.Tunnel(int(k)).label} (analysed as the outer packet only)"
+                  for k, n in zip(closed, closed_counts, strict=True))]
 
     def close(self) -> None:
         self.forget_copies()
         self.capture.close()
+
+
+def reassemble(reassembler: Reassembler, index: int, frame: bytes, d: dec.Decoded
+               ) -> tuple[Reassembled, dec.Decoded, dict[int, str]] | None:
+    """Give packet ``index`` (an IP fragment decoded as ``d``) to ``reassembler``.
+    If it completes its datagram: the datagram, what the packet's columns
+    become, and the notes of it and of its other fragments (index -> note)."""
+    frag = parse(frame, d.ip_offset)
+    if frag is None:
+        return None
+    done = reassembler.add(index, frag)
+    if done is None:
+        return None
+    datagram, whole = done
+    whole = whole._replace(tunnel=whole.tunnel or d.tunnel, ethertype=d.ethertype)
+    frames = datagram.frames
+    notes = {n - 1: f"IP fragment, reassembled in frame {index + 1}"
+             for n in frames if n - 1 != index}
+    notes[index] = (f"IPv{datagram.ip_version} datagram reassembled from frames "
+                    + ", ".join(map(str, frames)))
+    return datagram, whole, notes
 
 
 _text_cache: dict[bytes, str] = {}

@@ -707,8 +707,10 @@ def _unanalysed(analysis: Analysis, i: int) -> Explanation:
         return Explanation(
             f"IP fragment ({name})",
             f"A piece of a larger IP datagram from {src} to {dst} ({note or 'fragment'}): it "
-            "was too big for the link, so IP cut it up. Fragments are not reassembled here, "
-            "so the transport header inside is not analysed.", numbers)
+            "was too big for the link, so IP cut it up. The fragments are put back together, "
+            "as Wireshark does, and the TCP or UDP header is analysed at the fragment that "
+            "completes the datagram; a datagram with a fragment missing stays in pieces.",
+            numbers)
     return Explanation(
         f"IP packet carrying {name}",
         f"{src} sends {dst} a packet of {name}: neither TCP nor UDP, so it is listed but "

@@ -13,11 +13,13 @@ from collections.abc import Callable
 
 import numpy as np
 
+from visualizer.core.decode.headers import PROTO_TCP, MalformedReason
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.flows.segments import segment_builder, tracked
 from visualizer.core.flows.udp import IcmpLink, UdpFlow, UdpFlowTable, datagrams
 from visualizer.core.table import ColumnTable
 from visualizer.core.tcp.events import Event, StateChanged
+from visualizer.core.tcp.segment import TcpSegment
 from visualizer.core.tcp.states import TcpState
 from visualizer.core.tcp.streams import ConnectionSummary, TcpStreamTable
 
@@ -26,6 +28,7 @@ _STATE_CODE = {state: i for i, state in enumerate(STATES)}
 NO_STATE = 255
 CLIENT_SERVER = ("client", "server")
 NO_ROLES = ("", "")
+_BOGUS_TCP = (MalformedReason.TCP_HEADER_LENGTH, MalformedReason.TCP_HEADER_TOO_LONG)
 
 
 # name -> array typecode for the per-packet analysis columns
@@ -78,6 +81,10 @@ class Analysis(ColumnTable):
         start, total = len(stream_c), len(store)
         # 1: TCP, 2: UDP, 0: other, -1: seen at the other end of a path (not this tap's)
         kinds = tracked(store, start, total).astype(np.int8)
+        # TCP headers tshark numbers but does not analyse: a bogus header length
+        bogus = (np.isin(store.column_slice("reason", start, total), _BOGUS_TCP)
+                 & (store.column_slice("fragment", start, total) == 0)).tolist()
+        reserve = self.tcp.reserve
         kinds[datagrams(store, start, total)] = 2
         if self.only_interface is not None:
             kinds[store.column_slice("interface", start, total) != self.only_interface] = -1
@@ -116,8 +123,15 @@ class Analysis(ColumnTable):
                 udp_c.append(datagram(i, address(src[i]), sport[i], address(dst[i]), dport[i],
                                       ts[i], plen[i]))
                 continue
-            if kind == 0 and i in quoted:  # an ICMP error
-                answer(i, quoted[i])
+            if kind == 0:
+                if i in quoted:  # an ICMP error
+                    q = quoted[i]
+                    answer(i, q)
+                    if q.proto == PROTO_TCP:  # tshark numbers the quoted conversation
+                        reserve(TcpSegment(i + 1, ts[i], q.src, q.sport, q.dst, q.dport, 0, 0,
+                                           0, 0, 0))
+                elif bogus[i - start]:
+                    reserve(segment(i))
             udp_c.append(-1)
         self.forget_copies()
         self._summaries = None

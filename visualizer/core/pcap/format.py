@@ -11,6 +11,7 @@ import struct
 # Link-layer header types (https://www.tcpdump.org/linktypes.html).
 LINKTYPE_NULL = 0          # BSD loopback, 4-byte family in host order
 LINKTYPE_ETHERNET = 1
+LINKTYPE_FDDI = 10          # FDDI, then IEEE 802.2 LLC
 LINKTYPE_RAW = 101         # raw IPv4 or IPv6
 LINKTYPE_LOOP = 108        # OpenBSD loopback, family in network order
 LINKTYPE_LINUX_SLL = 113
@@ -22,6 +23,7 @@ LINKTYPE_LINUX_SLL2 = 276
 LINKTYPE_NAMES = {
     LINKTYPE_NULL: "BSD loopback",
     LINKTYPE_ETHERNET: "Ethernet",
+    LINKTYPE_FDDI: "FDDI",
     LINKTYPE_RAW: "raw IP",
     LINKTYPE_LOOP: "OpenBSD loopback",
     LINKTYPE_LINUX_SLL: "Linux cooked (SLL)",

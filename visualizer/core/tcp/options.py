@@ -23,6 +23,7 @@ __all__ = ["EMPTY_OPTIONS", "TcpOptions", "parse_options"]
 
 EOL, NOP, MSS, WSCALE, SACK_PERM, SACK, TIMESTAMP = 0, 1, 2, 3, 4, 5, 8
 WSCALE_MAX = 14
+SACK_BLOCKS_COUNTED = 3   # of a segment's SACK blocks, in bytes in flight (tshark 4.0)
 
 _OPTION_NAMES = {2: "MSS", 3: "WS", 4: "SACK_PERM", 5: "SACK", 8: "TS", 19: "MD5",
                  28: "UTO", 29: "AO", 30: "MPTCP", 34: "TFO", 172: "AccECN0",
@@ -45,9 +46,11 @@ class TcpOptions:
 
     @property
     def sack_bytes(self) -> int:
-        """Sum of the SACK block lengths, modulo 2**32 (Wireshark's BiF subtraction)."""
+        """Sum of the lengths of the first three SACK blocks, modulo 2**32
+        (Wireshark's bytes-in-flight subtraction: tshark 4.0 keeps at most
+        three blocks of a segment for it, although a segment may carry four)."""
         total = 0
-        for left, right in self.sack_blocks:
+        for left, right in self.sack_blocks[:SACK_BLOCKS_COUNTED]:
             total += (right - left) & 0xFFFFFFFF
         return total & 0xFFFFFFFF
 

@@ -8,6 +8,13 @@ has on the existing conversation (whether that conversation was closed,
 reset or is still open does not matter to tshark 4.0). That first SYN carries
 ``reused_ports``. A SYN with the same sequence number is a retransmission of
 the same connection.
+
+tshark also numbers a conversation it meets only in a TCP header it does not
+analyse: one quoted by an ICMP error, or one whose header length is bogus
+(below 20). :meth:`TcpStreamTable.reserve` takes such a header: it gets the
+stream number tshark gives it (a new one when the conversation is new), and
+the conversation's first analysed segment later starts the connection under
+that number.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ class TcpStreamTable:
     def __init__(self) -> None:
         self.connections: list[TcpConnection] = []
         self._current: dict[tuple[bytes, int, bytes, int], TcpConnection] = {}
+        self._reserved: set[int] = set()  # streams numbered by reserve(), no segment yet
 
     def feed(self, seg: TcpSegment) -> PacketResult:
         """Track ``seg`` on its connection (creating or replacing it as tshark does)."""
@@ -52,9 +60,30 @@ class TcpStreamTable:
         conn = self._current.get(key)
         if conn is None:
             conn = self._new(key, seg, None)
+        elif conn.stream in self._reserved:  # numbered already, first segment now
+            # (a reused-ports flag went to the unanalysed header, as in tshark)
+            self._reserved.discard(conn.stream)
+            conn = TcpConnection(conn.stream, seg)
+            self.connections[conn.stream] = conn
+            self._current[key] = conn
         elif conn.starts_new_connection(seg):
             conn = self._new(key, seg, conn.stream)
         return conn.receive(seg)
+
+    def reserve(self, seg: TcpSegment) -> int:
+        """The stream tshark gives a TCP header it does not analyse (see the
+        module docstring); numbers a new conversation without tracking it."""
+        a = (seg.src, seg.sport)
+        b = (seg.dst, seg.dport)
+        key = (*a, *b) if a <= b else (*b, *a)
+        conn = self._current.get(key)
+        if conn is not None and conn.stream in self._reserved:
+            return conn.stream
+        if conn is None or conn.starts_new_connection(seg):
+            previous = None if conn is None else conn.stream
+            conn = self._new(key, seg, previous)
+            self._reserved.add(conn.stream)
+        return conn.stream
 
     def _new(self, key: tuple[bytes, int, bytes, int], seg: TcpSegment,
              previous_stream: int | None) -> TcpConnection:
