@@ -95,6 +95,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
                           end=args.end)
 
 
+def _cmd_install_desktop(args: argparse.Namespace) -> int:
+    from visualizer.commands.install_desktop import install_desktop_command
+
+    return install_desktop_command(remove=args.remove, out=sys.stdout)
+
+
 def _cmd_setup_capture(args: argparse.Namespace) -> int:
     from visualizer.commands.setup_capture import setup_capture_command
 
@@ -187,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", choices=("order", "real", "log"), default=None,
                    help="svg: time axis, event order (default), real time or log of gaps")
 
+    p = add("install-desktop", _cmd_install_desktop,
+            "add the app to your desktop's menu and \"Open with\" for pcap files (no root)")
+    p.add_argument("--remove", action="store_true", help="remove what install-desktop added")
+
     p = add("setup-capture", _cmd_setup_capture,
             "let the capture process, and only it, capture (run with sudo)")
     p.description = ("Builds <venv>/bin/capture-helper, a small C program runnable by root "
@@ -223,11 +233,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _file_means_gui(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``visualizer FILE`` is ``visualizer gui FILE`` (a file manager hands files over
+    so): a first word that is no command but names a file, or a capture's name."""
+    commands = next(a.choices for a in parser._actions
+                    if isinstance(a, argparse._SubParsersAction))
+    if argv and argv[0] not in commands and not argv[0].startswith("-") and (
+            os.path.exists(argv[0]) or argv[0].lower().endswith((".pcap", ".pcapng"))):
+        return ["gui", *argv]
+    return argv
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_file_means_gui(parser, argv))
         if args.command is None:
             args = parser.parse_args(["gui"])
         # The window keeps SIGTERM's default: a capture's spool is offered back at start.
