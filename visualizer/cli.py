@@ -178,11 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream", type=int, metavar="N", help="only TCP stream N")
     p.add_argument("--absolute", action="store_true", help="absolute seq/ack numbers")
 
-    p = add("export", _cmd_export, "export packets to pcap or pcapng, or the ladder to SVG")
+    p = add("export", _cmd_export, "export packets to pcap or pcapng, the ladder to SVG, "
+                                     "or the analysis table to Parquet")
     p.add_argument("file")
     p.add_argument("-o", "--output", required=True, metavar="OUT")
     p.add_argument("--stream", type=int, metavar="N", help="only TCP stream N")
-    p.add_argument("--format", choices=("pcap", "pcapng", "svg"), default=None,
+    p.add_argument("--format", choices=("pcap", "pcapng", "svg", "parquet"), default=None,
                    help="default: from OUT's extension, else pcapng")
     p.add_argument("--annotate", action="store_true",
                    help="pcapng: each packet's explanation as a comment")

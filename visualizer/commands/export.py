@@ -1,5 +1,5 @@
-"""``visualizer export``: everything or one conversation, to pcap or pcapng, or the
-ladder diagram to SVG.
+"""``visualizer export``: everything or one conversation, to pcap or pcapng, the
+ladder diagram to SVG, or the per-packet analysis table to Parquet.
 
 ``--annotate`` writes each packet's explanation as a pcapng packet comment
 (Wireshark shows it under "Packet comments"), so a teacher can hand the
@@ -25,7 +25,16 @@ def export_command(path: str, output: str, *, stream: int | None, fmt: str | Non
     check_output(output)  # a directory or a disk is refused before any work
     if fmt is None and output.lower().endswith(".svg"):
         fmt = "svg"
+    if fmt is None and output.lower().endswith(".parquet"):
+        fmt = "parquet"
     fmt = format_for_path(output, fmt)
+    if fmt == "parquet":
+        if annotate or absolute or scale is not None or end is not None:
+            raise BadInput("--annotate, --absolute, --scale and --end do not apply to parquet "
+                           "(a table with every packet's analysis)")
+        from visualizer.commands.parquet import export_parquet
+
+        return export_parquet(path, output, stream=stream)
     if fmt == "svg":
         if annotate:
             raise BadInput("--annotate needs pcapng: an SVG ladder has no packet comments")
