@@ -75,40 +75,45 @@ def _epoch_ns(text: str) -> int:
     return int(seconds) * 1_000_000_000 + int(fraction or 0)
 
 
-def _row(rec: dict[str, Any]) -> dict[str, Any]:
-    row = {name: rec.get(name) for name, _, _ in COLUMNS}
-    row["epoch"] = _epoch_ns(rec["epoch"])
-    return row
-
-
 def write_parquet(records: Iterable[dict[str, Any]], output: str,
                   progress: Callable[[int], None] | None = None) -> int:
-    """Write ``records`` to ``output`` (through core/output.py); the row count."""
+    """Write ``records`` to ``output`` (through core/output.py); the row count.
+
+    A row group's values are gathered column by column (no row is kept as a
+    dict), so memory stays at one group's columns whatever the file's size.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = _schema()
+    names = [name for name, _, _ in COLUMNS]
     rows = 0
     with written(output, prefix=".export-") as out, \
             pq.ParquetWriter(out, schema, compression="zstd") as writer:
-        for batch in _batches(records, ROWS_PER_GROUP):
-            writer.write_batch(pa.RecordBatch.from_pylist([_row(r) for r in batch],
-                                                          schema=schema))
-            rows += len(batch)
+        for columns, count in _groups(records, names, ROWS_PER_GROUP):
+            writer.write_batch(pa.RecordBatch.from_pydict(columns, schema=schema))
+            rows += count
             if progress is not None:
-                progress(len(batch))
+                progress(count)
     return rows
 
 
-def _batches(records: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
+def _groups(records: Iterable[dict[str, Any]], names: list[str], size: int
+            ) -> Iterator[tuple[dict[str, list[Any]], int]]:
+    """Up to ``size`` records at a time, as one list per column."""
+    columns: dict[str, list[Any]] = {name: [] for name in names}
+    count = 0
     for rec in records:
-        batch.append(rec)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+        for name in names:
+            columns[name].append(rec.get(name))
+        columns["epoch"][-1] = _epoch_ns(rec["epoch"])
+        count += 1
+        if count == size:
+            yield columns, count
+            columns = {name: [] for name in names}
+            count = 0
+    if count:
+        yield columns, count
 
 
 def export_parquet(path: str, output: str, *, stream: int | None) -> int:
