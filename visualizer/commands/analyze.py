@@ -16,11 +16,11 @@ from typing import Any, TextIO
 
 from visualizer.commands import warn_about
 from visualizer.commands.path_records import path_packet_records
+from visualizer.commands.progress import counted, load_session
 from visualizer.commands.records import packet_records
 from visualizer.core.decode.store import PacketStore, format_endpoint
 from visualizer.core.flows.analysis import analyze
 from visualizer.core.flows.summaries import ConversationStats, conversation_stats, full_stats
-from visualizer.core.session import Session
 
 
 def _table_line(rec: dict[str, Any]) -> str:
@@ -102,7 +102,7 @@ def _conversation_line(number: int, endpoints: tuple[tuple[bytes, int], tuple[by
 
 def analyze_command(path: str, *, json_lines: bool, stats: bool, out: TextIO) -> int:
     # closed at the end (the mapping and its descriptor): callers may run many files
-    with Session.load(path, analyse=not stats) as session:
+    with load_session(path, analyse=not stats) as session:
         store, analysis = session.store, session.analysis
         assert store is not None
         if stats:
@@ -114,7 +114,8 @@ def analyze_command(path: str, *, json_lines: bool, stats: bool, out: TextIO) ->
         view = session.path_view
         records = (packet_records(store, analysis) if view is None
                    else path_packet_records(store, analysis, view))
-        for rec in records:
+        total = len(store) if view is None else len(view)
+        for rec in counted(records, "analyzing", total):
             if json_lines:
                 out.write(json.dumps(rec, separators=(",", ":")) + "\n")
             else:

@@ -12,11 +12,11 @@ import sys
 from dataclasses import replace
 
 from visualizer.commands import warn_about
+from visualizer.commands.progress import load_session
 from visualizer.core.errors import BadInput
 from visualizer.core.export import export_packets, format_for_path, packet_comments
 from visualizer.core.output import check_output
 from visualizer.core.path.fates import END_NAMES
-from visualizer.core.session import Session
 
 
 def export_command(path: str, output: str, *, stream: int | None, fmt: str | None,
@@ -43,7 +43,7 @@ def export_command(path: str, output: str, *, stream: int | None, fmt: str | Non
         raise BadInput(f"--absolute and --scale only apply to --format svg, not {fmt}")
     if annotate and fmt != "pcapng":
         raise BadInput("--annotate needs pcapng: classic pcap has no packet comments")
-    with Session.load(path, analyse=stream is not None or annotate) as session:
+    with load_session(path, analyse=stream is not None or annotate) as session:
         store, analysis = session.store, session.analysis
         assert store is not None
         if analysis is None or stream is None:
@@ -77,7 +77,7 @@ def _export_svg(path: str, output: str, *, stream: int | None, absolute: bool,
     from visualizer.core.ladder.scene import LadderScene, write_svg
     from visualizer.core.playback.timescale import positions
 
-    with Session.load(path) as session:
+    with load_session(path) as session:
         assert session.analysis is not None
         ladder: Ladder | None
         if stream is not None:

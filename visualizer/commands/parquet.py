@@ -15,10 +15,10 @@ from typing import Any
 
 from visualizer.commands import warn_about
 from visualizer.commands.path_records import path_packet_records
+from visualizer.commands.progress import counted, load_session
 from visualizer.commands.records import packet_records
 from visualizer.core.errors import BadInput
 from visualizer.core.output import written
-from visualizer.core.session import Session
 
 ROWS_PER_GROUP = 65_536
 
@@ -117,7 +117,7 @@ def _groups(records: Iterable[dict[str, Any]], names: list[str], size: int
 
 
 def export_parquet(path: str, output: str, *, stream: int | None) -> int:
-    with Session.load(path) as session:
+    with load_session(path) as session:
         store, analysis = session.store, session.analysis
         assert store is not None and analysis is not None
         if stream is not None and not 0 <= stream < len(analysis.tcp_summaries):
@@ -127,6 +127,8 @@ def export_parquet(path: str, output: str, *, stream: int | None) -> int:
         view = session.path_view
         records = (packet_records(store, analysis) if view is None
                    else path_packet_records(store, analysis, view))
+        total = len(store) if view is None else len(view)
+        records = counted(records, "exporting", total)   # every packet is looked at
         if stream is not None:
             records = (r for r in records if r["stream"] == stream)
         rows = write_parquet(records, output)
