@@ -88,6 +88,11 @@ def _cmd_ladder(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    if args.animate:
+        from visualizer.commands.animate import animate_command
+
+        return animate_command(args.file, args.output, stream=args.stream, first=args.first,
+                               last=args.last, size=args.size, fps=args.fps)
     from visualizer.commands.export import export_command
 
     return export_command(args.file, args.output, stream=args.stream, fmt=args.format,
@@ -193,6 +198,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "(what Wireshark should analyse)")
     p.add_argument("--scale", choices=("order", "real", "log"), default=None,
                    help="svg: time axis, event order (default), real time or log of gaps")
+    p.add_argument("--animate", action="store_true",
+                   help="the ladder's playback as OUT.gif, .mp4, .webm or animated .svg")
+    p.add_argument("--from", dest="first", type=int, metavar="A",
+                   help="--animate: from packet A (frame number)")
+    p.add_argument("--to", dest="last", type=int, metavar="B",
+                   help="--animate: to packet B (frame number)")
+    p.add_argument("--size", type=_window_size, default=(1280, 720), metavar="WxH",
+                   help="--animate: frame size (default 1280x720)")
+    p.add_argument("--fps", type=float, metavar="F",
+                   help="--animate: frames a second (default 10 for GIF, 25 for video)")
 
     p = add("install-desktop", _cmd_install_desktop,
             "add the app to your desktop's menu and \"Open with\" for pcap files (no root)")

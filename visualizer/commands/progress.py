@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from visualizer.core.session import Session
@@ -82,3 +82,17 @@ def counted(items: Iterable[T], description: str, total: int) -> Iterator[T]:
                 shown.update(pending)
                 pending = 0
         shown.update(pending)
+
+
+@contextlib.contextmanager
+def steps(description: str, total: int, unit: str) -> Iterator[Callable[[int], None] | None]:
+    """``update(done)`` for a bar on a terminal; None without one."""
+    with _bar(description, total, unit) as shown:
+        if shown is None:
+            yield None
+            return
+
+        def update(done: int) -> None:
+            shown.update(max(done - shown.n, 0))
+
+        yield update
