@@ -51,6 +51,7 @@ from visualizer.core.capture.spool import new_spool_path, orphans, recordings_di
 from visualizer.core.decode.dissect import analysis_nodes, warm_up
 from visualizer.core.errors import VisualizerError
 from visualizer.core.export import export_packets, packet_comments
+from visualizer.gui.animation_dialog import add_animation_action
 from visualizer.gui.banner import PrivilegeBanner
 from visualizer.gui.capture_panel import CapturePanel
 from visualizer.gui.conversations import ConversationsPane
@@ -239,6 +240,7 @@ class MainWindow(QMainWindow):
             tm.addAction(action)
         m.addAction(self.act_absolute)
         self.stage.add_view_actions(m)
+        add_animation_action(m, self)
         m.addSeparator()
         for dock in self.docks.values():
             m.addAction(dock.toggleViewAction())
