@@ -4,6 +4,7 @@ read back with Pillow, ffmpeg (imageio-ffmpeg's) and an XML parser."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -104,3 +105,24 @@ def test_bad_input_is_one_line_with_exit_2(tmp_path: Path) -> None:
         assert result.returncode == 2, (args, result.stderr)
         assert result.stderr.count("\n") == 1 and says in result.stderr, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["arp.pcap"]
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="chromium is not installed (.ci/setup installs it)")
+def test_svg_plays_in_a_real_browser(tmp_path: Path) -> None:
+    """Headless Chromium, its clock run ahead by --virtual-time-budget: the
+    picture at 0.1 s (the SYN leaving) is not the one at 4 s (the ACK)."""
+    out = tmp_path / "hs.svg"
+    animate(out, *RANGE, "--size", "640x360")
+    shots = []
+    for ms in (100, 4000):
+        shot = tmp_path / f"at-{ms}.png"
+        subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                        "--hide-scrollbars", "--window-size=640,360",
+                        f"--virtual-time-budget={ms}", f"--screenshot={shot}",
+                        f"--user-data-dir={tmp_path / 'profile'}", out.as_uri()],
+                       capture_output=True, timeout=120, check=True)
+        with Image.open(shot) as image:
+            shots.append(np.asarray(image.convert("RGB")))
+    assert shots[0].shape == (360, 640, 3)
+    assert np.abs(shots[0].astype(int) - shots[1].astype(int)).mean() > 1.0
