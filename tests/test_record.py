@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from signals import default_sigint
+from signals import default_sigint, wait_for_spools
 
 from visualizer.core.pcap.reader import CaptureFile
 from visualizer.core.pcap.recording import RecordingInfo
@@ -156,11 +156,13 @@ def test_analyze_json_of_a_recording(tmp_path: Path) -> None:
 @pytest.mark.parametrize("stop", ["ctrl-c", "kill"])
 def test_ctrl_c_or_kill_keeps_the_packets_captured_so_far(tmp_path: Path, stop: str) -> None:
     out = tmp_path / "cut.pcapng"
+    data = tmp_path / "data"
     proc = subprocess.Popen([sys.executable, "-m", "visualizer", "record", "udp-datagrams",
                              "-o", str(out), "--param", "count=100000"],
                             start_new_session=True, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "XDG_DATA_HOME": str(data)},
                             preexec_fn=default_sigint)
-    time.sleep(1.0)
+    wait_for_spools(data)
     if stop == "ctrl-c":
         os.killpg(proc.pid, signal.SIGINT)  # the terminal signals the whole process group
     else:
@@ -173,7 +175,7 @@ def test_ctrl_c_or_kill_keeps_the_packets_captured_so_far(tmp_path: Path, stop: 
     with CaptureFile.open(str(out)) as cap:
         info = RecordingInfo.from_capture(cap)
     assert info is not None and info.capture["interrupted"] is True
-    assert [p.name for p in tmp_path.iterdir()] == ["cut.pcapng"]  # no spool left
+    assert list((data / "packet-visualizer" / "spool").iterdir()) == []  # no spool left
 
 
 def test_a_second_ctrl_c_while_writing_keeps_the_spool(tmp_path: Path,

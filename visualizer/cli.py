@@ -44,7 +44,7 @@ def _cmd_gui(args: argparse.Namespace) -> int:
     from visualizer.gui.app import run_gui
 
     return run_gui(args.file, screenshot=args.screenshot, select=args.select,
-                   size=args.size)
+                   size=args.size, presenter=args.presenter, predict=args.predict)
 
 
 def _cmd_scenarios(args: argparse.Namespace) -> int:
@@ -55,6 +55,10 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
 
 def _cmd_record(args: argparse.Namespace) -> int:
     from visualizer.commands.record import record_command
+    from visualizer.commands.record_program import is_program, record_program_command
+
+    if is_program(args):
+        return record_program_command(args)
 
     return record_command(args.scenario, args.output, args.param, args.format, args.interface)
 
@@ -67,11 +71,21 @@ def _cmd_capture(args: argparse.Namespace) -> int:
     if args.duration is not None and not 0 < args.duration <= MAX_DURATION_S:
         raise BadInput(f"--duration must be a number of seconds above 0 and at most "
                        f"{MAX_DURATION_S:,} (a year); leave it out to capture until stopped")
+    if args.remote is not None:   # the remote host's tcpdump over ssh, the same contract
+        from visualizer.core.capture.remote import run_remote_capture
+
+        run_remote_capture(destination=args.remote, interface=args.interface, bpf=args.filter,
+                           output=args.output, count=args.count, duration=args.duration,
+                           status=sys.stderr, ssh_config=args.ssh_config)
+        return 0
+    if args.ssh_config is not None:
+        raise BadInput("--ssh-config goes with --remote USER@HOST")
     # This process is the capture process: it gives up its privileges once
     # its socket is open.
-    run_capture(interface=args.interface, bpf=args.filter, output=args.output,
-                count=args.count, duration=args.duration, status=sys.stderr,
-                drop_privileges=True)
+    # No -i means lo; -i '' is a bad name, refused as one (not taken for lo).
+    run_capture(interface="lo" if args.interface is None else args.interface, bpf=args.filter,
+                output=args.output, count=args.count, duration=args.duration,
+                status=sys.stderr, drop_privileges=True)
     return 0
 
 
@@ -85,6 +99,13 @@ def _cmd_ladder(args: argparse.Namespace) -> int:
     from visualizer.commands.ladder import ladder_command
 
     return ladder_command(args.file, stream=args.stream, absolute=args.absolute, out=sys.stdout)
+
+
+def _cmd_quiz(args: argparse.Namespace) -> int:
+    from visualizer.commands.quiz import quiz_command
+
+    return quiz_command(args.file, stream=args.stream, ask=args.ask, count=args.count,
+                        answers=sys.stdin, out=sys.stdout)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -113,6 +134,18 @@ def _cmd_setup_capture(args: argparse.Namespace) -> int:
                                  with_net_admin=args.with_net_admin,
                                  allow_user_owned=args.allow_user_owned,
                                  interpreter=args.interpreter, out=sys.stdout)
+
+
+def _cmd_setup_extcap(args: argparse.Namespace) -> int:
+    from visualizer.commands.setup_extcap import setup_extcap_command
+
+    return setup_extcap_command(remove=args.remove, out=sys.stdout)
+
+
+def _cmd_extcap(argv: Sequence[str]) -> int:
+    from visualizer.commands.extcap import extcap_command
+
+    return extcap_command(argv, sys.stdout)
 
 
 @contextlib.contextmanager
@@ -147,26 +180,48 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = add("gui", _cmd_gui, "start the desktop application")
-    p.add_argument("file", nargs="?", help="a pcap or pcapng file to open")
+    p.add_argument("file", nargs="?", help="a pcap or pcapng file, or a lesson (.toml), to open")
     p.add_argument("--screenshot", metavar="PNG", help="render the window to PNG and exit")
     p.add_argument("--select", type=int, metavar="N", help="select packet N (1-based)")
     p.add_argument("--size", type=_window_size, default=(1440, 900), metavar="WxH",
                    help="with --screenshot: the window's size (default 1440x900)")
+    p.add_argument("--presenter", action="store_true",
+                   help="start in presenter mode (full screen, large type; F11 leaves it)")
+    p.add_argument("--predict", action="store_true",
+                   help="start in predict mode: guess each packet before it is shown")
 
     add("scenarios", _cmd_scenarios, "list the built-in scenarios and their parameters")
 
-    p = add("record", _cmd_record, "run a scenario with capture on and write the recording")
-    p.add_argument("scenario", help="scenario name (see 'visualizer scenarios')")
+    p = add("record", _cmd_record, "run a scenario, or your own programs (--server/--run), "
+            "with capture on and write the recording")
+    p.add_argument("scenario", nargs="?", help="scenario name (see 'visualizer scenarios')")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="recording to write")
     p.add_argument("--param", action="append", default=[], metavar="K=V",
                    help="scenario parameter (repeatable)")
     p.add_argument("--format", choices=("pcapng", "pcap"), default="pcapng",
                    help="pcapng keeps the socket-call log and parameters (default)")
     p.add_argument("-i", "--interface", default="lo", help=argparse.SUPPRESS)
+    p.add_argument("--server", metavar="CMD", help="your server command: started first, "
+                   "traced with strace; the clients start once it listens")
+    p.add_argument("--run", action="append", default=[], metavar="CMD",
+                   help="your client command, run to completion (repeatable)")
+    p.add_argument("--filter", metavar="BPF", help="with --server/--run: capture filter "
+                   "(default: the ports your commands bind and connect to)")
+    p.add_argument("--timeout", type=float, default=30.0, metavar="S", help="with "
+                   "--server/--run: longest wait for the server to listen, and for each client")
+    p.add_argument("--no-trace", action="store_true", help="packets only, no strace")
+    p.add_argument("--shell", action="store_true", help="run the commands through /bin/sh")
+    p.add_argument("--cwd", metavar="DIR", help="the commands' working directory")
 
     p = add("capture", _cmd_capture, "capture live packets to a pcap file or stdout")
-    p.add_argument("-i", "--interface", default="lo", help="interface (default: lo)")
+    p.add_argument("-i", "--interface",
+                   help="interface (default: lo; with --remote, tcpdump's default there)")
     p.add_argument("-f", "--filter", metavar="BPF", help="capture filter, tcpdump syntax")
+    p.add_argument("--remote", metavar="USER@HOST",
+                   help="capture on another host: its tcpdump over ssh (your keys and ssh "
+                        "config; never prompts)")
+    p.add_argument("--ssh-config", metavar="FILE", help="with --remote: this ssh config file "
+                   "instead of ~/.ssh/config")
     p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="pcap file to write, or - for stdout")
     p.add_argument("-c", "--count", type=int, metavar="N", help="stop after N packets")
@@ -182,6 +237,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--stream", type=int, metavar="N", help="only TCP stream N")
     p.add_argument("--absolute", action="store_true", help="absolute seq/ack numbers")
+
+    p = add("quiz", _cmd_quiz, "predict a TCP stream's numbers, one answer a line on stdin")
+    p.add_argument("file")
+    p.add_argument("--stream", type=int, metavar="N", help="TCP stream N (default 0)")
+    p.add_argument("--ask", metavar="FIELDS",
+                   help="what to ask about each packet, in order, from seq,ack,len,flags,state "
+                        "(default seq,ack)")
+    p.add_argument("--count", type=int, metavar="K", help="ask at most K questions")
 
     p = add("export", _cmd_export, "export packets to pcap or pcapng, the ladder to SVG, "
                                      "or the analysis table to Parquet")
@@ -246,6 +309,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="delete the capture helper and the dedicated interpreter")
     p.add_argument("--venv", metavar="DIR",
                    help="the virtual environment to set up (default: the one running this)")
+
+    # Wireshark runs 'extcap' with its own options (main() hands them over as they are).
+    add("extcap", lambda args: _cmd_extcap([]), "Wireshark's extcap interface: each scenario as a "
+        "capture interface (Wireshark runs it; see setup-extcap)")
+    p = add("setup-extcap", _cmd_setup_extcap,
+            "install a launcher in your personal Wireshark extcap folder, so that Wireshark "
+            "and tshark list the scenarios as capture interfaces")
+    p.add_argument("--remove", action="store_true", help="delete the launcher")
     return parser
 
 
@@ -263,6 +334,9 @@ def _file_means_gui(parser: argparse.ArgumentParser, argv: list[str]) -> list[st
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if argv[:1] == ["extcap"]:   # Wireshark's options, one per scenario parameter
+            with _terminate_as_interrupt():
+                return _cmd_extcap(argv[1:])
         parser = build_parser()
         args = parser.parse_args(_file_means_gui(parser, argv))
         if args.command is None:

@@ -1,10 +1,12 @@
 """Generate a large mixed TCP + UDP pcap for benchmarks (no scapy: it is slow).
 
-    python tests/benchmarks/make_pcap.py OUT.pcap [--packets N]
+    python tests/benchmarks/make_pcap.py OUT.pcap [--packets N] [--mix bulk|scan]
 
 TCP: many connections, each a handshake, a bulk transfer with an ACK for
 every second segment, and a FIN close; UDP: request/response datagrams.
 Payload sizes vary so the file is ~350 bytes a packet, like a real mix.
+``--mix scan`` writes a SYN scan instead: one SYN per connection, each to
+another port of one of 250 hosts, no answers (issue 20 item 16's shape).
 """
 
 from __future__ import annotations
@@ -76,13 +78,31 @@ def generate(n_packets: int, out: object) -> int:
     return count
 
 
+def scan(n_packets: int, out: object) -> int:
+    """A SYN scan: ``n_packets`` SYNs, each a TCP stream of its own."""
+    write = out.write  # type: ignore[attr-defined]
+    write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 262144, 1))
+    rng = random.Random(7)
+    ts = 1_700_000_000 * 10**9
+    for k in range(n_packets):
+        ts += rng.randrange(1_000, 20_000)
+        sec, ns = divmod(ts, 10**9)
+        frame = ETH + ipv4(0x0A000001, 0x0A010001 + k % 250, 6,
+                           tcp(40000 + k % 7, 1 + (k // 250) % 65535, rng.randrange(2**32), 0,
+                               0x02, b"", window=1024))
+        write(struct.pack("<IIII", sec, ns, len(frame), len(frame)))
+        write(frame)
+    return n_packets
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output")
     parser.add_argument("--packets", type=int, default=1_000_000)
+    parser.add_argument("--mix", choices=("bulk", "scan"), default="bulk")
     args = parser.parse_args()
     with open(args.output, "wb") as out:
-        n = generate(args.packets, out)
+        n = (scan if args.mix == "scan" else generate)(args.packets, out)
     print(f"wrote {args.output}: {n} packets", file=sys.stderr)
     return 0
 

@@ -14,7 +14,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 
 import pytest
 from oracle import tshark_tcp
-from signals import default_sigint
+from signals import default_sigint, wait_for_spools
 
 from visualizer.commands.path_records import path_packet_records
 from visualizer.core.path.fates import ARRIVED, SENT
@@ -233,24 +232,21 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "visualizer", *args]
 
 
-def _wait_for_namespaces(pid: int) -> None:
-    deadline = time.monotonic() + 20
-    while len(path_namespaces(pid)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert len(path_namespaces(pid)) == 2, "the path never appeared"
+def _recording(tmp_path: Path, out: Path, **popen: object) -> subprocess.Popen[str]:
+    """`record tcp-congestion` of a long transfer into ``out``, its spools under tmp_path."""
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+    return subprocess.Popen(_cli("record", "tcp-congestion", "-o", str(out), "--param",
+                                 "kilobytes=100000"), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **popen)  # type: ignore[call-overload]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_ctrl_c_or_kill_takes_the_path_down_and_keeps_the_packets(tmp_path: Path,
                                                                   signum: int) -> None:
     out = tmp_path / "x.pcapng"
-    proc = subprocess.Popen(_cli("record", "tcp-congestion", "-o", str(out), "--param",
-                                 "kilobytes=100000"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=default_sigint)
+    proc = _recording(tmp_path, out, preexec_fn=default_sigint)
     try:
-        _wait_for_namespaces(proc.pid)
-        time.sleep(1.5)   # capture started, transfer under way
+        wait_for_spools(tmp_path / "data", count=2, size=200_000)
         proc.send_signal(signum)
         _stdout, stderr = proc.communicate(timeout=60)
     finally:
@@ -265,12 +261,9 @@ def test_ctrl_c_or_kill_takes_the_path_down_and_keeps_the_packets(tmp_path: Path
 
 def test_a_forwarder_that_dies_is_reported_and_the_packets_are_kept(tmp_path: Path) -> None:
     out = tmp_path / "x.pcapng"
-    proc = subprocess.Popen(_cli("record", "tcp-congestion", "-o", str(out), "--param",
-                                 "kilobytes=100000"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _recording(tmp_path, out)
     try:
-        _wait_for_namespaces(proc.pid)
-        time.sleep(1.5)
+        wait_for_spools(tmp_path / "data", count=2, size=200_000)
         (forwarder,) = forwarders()
         os.kill(forwarder, signal.SIGKILL)
         _stdout, stderr = proc.communicate(timeout=60)

@@ -399,3 +399,55 @@ def test_bad_arguments_are_refused() -> None:
         PlaybackCursor([1], flight_seconds=0)
     with pytest.raises(ValueError, match="gap_seconds"):
         PlaybackCursor([1], gap_seconds=-1)
+
+
+# -- on a path: packets fly for their transit time -------------------------------
+
+MS = 1_000_000
+
+
+def path_cursor() -> tuple[PlaybackCursor, FakeClock]:
+    """Four packets 10 ms apart, each 25 ms in transit but the third, which is lost
+    (timescale.NOT_ARRIVED), on the real-time scale: 30 ms of departures over 3 units."""
+    ts = [0, 10 * MS, 20 * MS, 30 * MS]
+    arrivals = [25 * MS, 35 * MS, -1, 55 * MS]
+    return cursor_of(ts, scale="real", arrivals=arrivals)
+
+
+def test_on_a_path_packets_fly_for_their_transit_and_several_at_once() -> None:
+    c, clock = path_cursor()
+    assert c.concurrent
+    unit = G / (10 * MS)        # show seconds per ns: one unit of the scale is 10 ms
+    c.play()
+    play_for(c, clock, 5 * MS * unit)            # 5 ms in: packet 0 is a fifth of the way
+    assert state(c) == (0, 0.2, 0.5, True)
+    play_for(c, clock, 10 * MS * unit)           # 15 ms: packet 1 left, packet 0 still flying
+    assert (c.index, round(c.progress, 6)) == (1, 0.2)
+    assert round(c.position(), 6) == 1.5         # the playhead runs with the clock
+    play_for(c, clock, 45 * MS * unit)           # 60 ms: the last arrival was at 55 ms
+    assert (c.index, c.progress, c.playing) == (3, 1.0, False)
+    # The whole playback lasts as long as the recording, on the scale: 55 ms.
+    assert c.duration() == pytest.approx(55 * MS * unit)
+
+
+def test_on_a_path_a_lost_packet_flies_part_of_a_typical_transit_and_stepping_lands() -> None:
+    c, clock = path_cursor()
+    c.seek(1)
+    assert (c.index, c.progress) == (1, 1.0)
+    assert c.position() == 3.0   # it landed at 35 ms: past the last departure, the end
+    assert c.step_forward()                      # the lost packet flies, to its cross
+    play_for(c, clock, 0.55 * 2.5 * G / 2)       # half of 0.55 of the median transit
+    assert round(c.progress, 6) == 0.5 and c.index == 2
+    play_for(c, clock, 10.0)
+    assert (c.index, c.progress, c.running) == (2, 1.0, False)
+    assert c.step_back() and (c.index, c.progress) == (1, 1.0)
+
+
+def test_on_a_path_a_scale_change_keeps_the_packet_where_it_was() -> None:
+    c, clock = path_cursor()
+    c.step_forward()
+    play_for(c, clock, 0.25 * 2.5 * G)           # a quarter of packet 0's 25 ms
+    c.set_scale("order")
+    assert c.concurrent and (c.index, round(c.progress, 6)) == (0, 0.25)
+    c.set_timestamps(c.timestamps, c.packets)    # without arrivals: one packet at a time
+    assert not c.concurrent and (c.index, round(c.progress, 6)) == (0, 0.25)

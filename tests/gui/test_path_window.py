@@ -62,3 +62,39 @@ def test_the_window_shows_a_path_recording_as_textbooks_draw_it(
     assert not window.stage.ladder_view.render_image(visible_only=True).isNull()
     assert not messages
     window.document.close()
+
+
+def test_playback_on_a_path_flies_packets_for_their_transit_several_at_once(
+        qtbot, tmp_path: Path, lost_ack: Path, monkeypatch: pytest.MonkeyPatch,
+        messages: list[str]) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    window = MainWindow(settings=QSettings(str(tmp_path / "s.ini"),
+                                           QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    window.resize(1366, 768)
+    window.show()
+    with qtbot.wait_signal(window.document.finished, timeout=20_000):
+        assert window.open_path(str(lost_ack))
+    stage, view = window.stage, window.stage.ladder_view
+    cursor = stage.playback
+    assert cursor.concurrent and cursor.scale == "real"
+    scene = view.scene()
+    assert scene is not None
+    most = 0
+    for step in range(400):   # scrub through the recording, as the timer would play it
+        cursor.seek_position(step / 400 * (len(cursor) - 1))
+        stage._render()
+        items = scene.build(view._geometry, (0, 0, 4000, 1e6), view._look)
+        partial = [n for n in {i.group for i in items if i.cls == "line"}
+                   if sum(1 for i in items if i.group == n and i.cls == "line") == 2]
+        # An arrow partway along is one in the air: sent, not yet arrived (or lost).
+        for n in partial:
+            assert n <= cursor.index
+        most = max(most, len(partial))
+        if partial:
+            assert window.document.session.current == cursor.packet
+    # The handshake's ACK and the client's first data leave together, 10 ms apart from
+    # arriving: a window of packets in flight, as textbooks draw it.
+    assert most >= 2
+    assert not messages
+    window.document.close()

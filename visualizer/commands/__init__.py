@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-from visualizer.core.session import Session
+if TYPE_CHECKING:   # only a type here: 'visualizer extcap' starts without loading the analysis
+    from visualizer.core.session import Session
 
 
 def warn_about(session: Session) -> int:

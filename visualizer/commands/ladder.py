@@ -9,6 +9,8 @@ after.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from typing import TextIO
 
 from visualizer.commands import warn_about
@@ -95,19 +97,20 @@ def ladder_command(path: str, *, stream: int | None, absolute: bool, out: TextIO
             if on_path is not None:
                 out.write("\n".join(render(on_path)) + "\n")
                 return warn_about(session)
+        ladders: Iterable[Ladder]
         if stream is not None:
             ladders = [tcp_ladder(analysis, stream, absolute=absolute)]
         else:
-            ladders = all_ladders(analysis, absolute=absolute)
             others = other_ladder(analysis)
-            if others.arrows:
-                ladders.append(others)
-        ladders = [attach_calls(ladder, session.recording) for ladder in ladders]
-        if not ladders:
+            ladders = itertools.chain(all_ladders(analysis, absolute=absolute),
+                                      [others] if others.arrows else [])
+        drawn = 0
+        for ladder in ladders:   # one at a time: written, then forgotten
+            if drawn:
+                out.write("\n")
+            out.write("\n".join(render(attach_calls(ladder, session.recording))) + "\n")
+            drawn += 1
+        if not drawn:
             out.write("nothing to draw: no packet of this capture has IP or Ethernet "
                       "addresses\n")
-        for k, ladder in enumerate(ladders):
-            if k:
-                out.write("\n")
-            out.write("\n".join(render(ladder)) + "\n")
         return warn_about(session)

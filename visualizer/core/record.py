@@ -296,9 +296,11 @@ def _has_packets(spool: str) -> bool:
 
 def _finish(spools: Sequence[str], names: Sequence[str], output: str, fmt: str,
             info: RecordingInfo, path: PathParams | None, log: Sequence[dict[str, Any]],
-            samples: Sequence[TcpInfoSample] = ()) -> int:
+            samples: Sequence[TcpInfoSample] = (),
+            keep: Callable[[int, bytes], bool] | None = None) -> int:
     """Write the spools' packets to ``output``, one interface per spool, in time
-    order; on a path, with the match of the two ends in ``info.path``. Returns
+    order; on a path, with the match of the two ends in ``info.path``; only
+    the frames for which ``keep(linktype, frame)`` holds when given. Returns
     the packet count."""
     with contextlib.ExitStack() as stack:
         captures = []
@@ -311,6 +313,10 @@ def _finish(spools: Sequence[str], names: Sequence[str], output: str, fmt: str,
         frames = sorted(((rec.ts_ns, end, n, rec) for end, capture in enumerate(captures)
                          for n, rec in enumerate(capture.frames())), key=lambda f: f[:3])
         data = [captures[end].frame_bytes(rec) for _ts, end, _n, rec in frames]  # read once
+        if keep is not None:
+            kept = [k for k, (_ts, end, _n, _rec) in enumerate(frames)
+                    if keep(captures[end].interfaces[0].linktype, data[k])]
+            frames, data = [frames[k] for k in kept], [data[k] for k in kept]
         if path is not None:
             info.path = match([(end, frame) for (_ts, end, _n, _rec), frame
                                in zip(frames, data, strict=True)], log, path).to_dict()

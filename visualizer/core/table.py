@@ -20,6 +20,7 @@ class ColumnTable:
     def __init__(self, types: dict[str, str]) -> None:
         self._cols: dict[str, array[Any]] = {n: array(t) for n, t in types.items()}
         self._np_cache: dict[str, np.ndarray] = {}
+        self._groups: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def column(self, name: str) -> np.ndarray:
         """A numpy copy of one column (cached until the column grows).
@@ -44,6 +45,24 @@ class ColumnTable:
         col = self._cols[name]
         return np.frombuffer(col[start:stop].tobytes(), dtype=np.dtype(col.typecode))
 
+    def rows_of(self, name: str, value: int) -> np.ndarray:
+        """The rows (ascending) whose column ``name`` holds ``value``.
+
+        The column is sorted once (until it grows) and each lookup is a binary
+        search: asking for each of 200,000 streams' rows in turn would
+        otherwise scan the whole column 200,000 times.
+        """
+        col = self.column(name)
+        group = self._groups.get(name)
+        if group is None or group[0] is not col:
+            order = np.argsort(col, kind="stable")
+            group = (col, order, col[order])
+            self._groups[name] = group
+        _, order, keys = group
+        key = keys.dtype.type(value)   # a Python int would make numpy convert all the keys
+        lo, hi = keys.searchsorted(key, "left"), keys.searchsorted(key, "right")
+        return order[lo:hi]
+
     def values(self, name: str) -> array[Any]:
         """The live column itself: indexing gives plain ints, cheaply.
 
@@ -55,3 +74,4 @@ class ColumnTable:
     def forget_copies(self) -> None:
         """Drop the cached numpy copies (after appending, or to free memory)."""
         self._np_cache.clear()
+        self._groups.clear()

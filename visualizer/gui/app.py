@@ -80,7 +80,8 @@ def close_on_ctrl_c(window) -> None:
 
 
 def run_gui(file: str | None, *, screenshot: str | None = None, select: int | None = None,
-            size: tuple[int, int] = (1440, 900)) -> int:
+            size: tuple[int, int] = (1440, 900), presenter: bool = False,
+            predict: bool = False) -> int:
     if screenshot is not None and file is None:
         raise BadInput("--screenshot needs a FILE to show")
     if select is not None and file is None:
@@ -89,7 +90,12 @@ def run_gui(file: str | None, *, screenshot: str | None = None, select: int | No
         check_output(screenshot)
     if file is not None and not os.path.exists(file):
         raise BadInput(f"{file}: no such file")
-    if file is not None and screenshot is not None:
+    lesson = None
+    if file is not None and file.lower().endswith(".toml"):
+        from visualizer.core.quiz.lesson import load_lesson
+
+        lesson = load_lesson(file)   # a bad lesson: one line, before any window
+    elif file is not None and screenshot is not None:
         # No one is there to read a message box: refuse a bad file here, in one line.
         CaptureFile.open(file).close()
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") \
@@ -114,16 +120,21 @@ def run_gui(file: str | None, *, screenshot: str | None = None, select: int | No
     if screenshot is not None:
         window.resize(*size)
     window.show()
-    if file is not None:
+    if lesson is not None:
+        window.lessons.open(lesson)
+    elif file is not None:
         window.open_path(file)
+    if presenter:   # a screenshot shows it at --size, not the screen's
+        window.presenter.full_screen = screenshot is None
+        window.presenter.set_on(True)
     if screenshot is not None:
         try:
-            return _screenshot(app, window, screenshot, select)
+            return _screenshot(app, window, screenshot, select, predict)
         finally:
             settings.sync()
             shutil.rmtree(scratch or "", ignore_errors=True)
-    if select is not None:
-        _select_when_loaded(window, select)
+    if select is not None or predict:
+        _select_when_loaded(window, select, predict)
     close_on_ctrl_c(window)
     window.warn_if_root()
     QTimer.singleShot(0, window.offer_recovery)
@@ -131,7 +142,7 @@ def run_gui(file: str | None, *, screenshot: str | None = None, select: int | No
     return int(app.exec())
 
 
-def _screenshot(app, window, path: str, select: int | None) -> int:
+def _screenshot(app, window, path: str, select: int | None, predict: bool) -> int:
     from PyQt6.QtCore import QBuffer, QByteArray, QIODevice
 
     doc = window.document
@@ -145,6 +156,8 @@ def _screenshot(app, window, path: str, select: int | None) -> int:
             raise BadInput(f"--select {select}: the file has {doc.session.count} packets "
                            "(numbered from 1)")
         window.stage.show_packet(select - 1)
+    if predict:
+        window.predict.set_on(True)
     for _ in range(20):  # let the views lay out and paint
         app.processEvents()
         time.sleep(0.01)
@@ -161,12 +174,20 @@ def _screenshot(app, window, path: str, select: int | None) -> int:
     return 0
 
 
-def _select_when_loaded(window, select: int) -> None:
-    """Select packet ``select`` (1-based) once the file is loaded; say so when it has fewer."""
+def _select_when_loaded(window, select: int | None, predict: bool = False) -> None:
+    """Select packet ``select`` (1-based) once the file is loaded; say so when it has fewer.
+    With ``predict``, then start predict mode."""
     doc = window.document
 
     def chosen(_message: str) -> None:
         doc.finished.disconnect(chosen)
+        if predict:
+            if select is not None and 1 <= select <= doc.session.count:
+                window.stage.show_packet(select - 1)
+            window.predict.set_on(True)
+            return
+        if select is None:
+            return
         if 1 <= select <= doc.session.count:
             window.stage.show_packet(select - 1)
         else:

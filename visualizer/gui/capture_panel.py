@@ -6,6 +6,10 @@ mistake shows while the user is still looking at it. A filter that does
 not compile disables Start: capturing everything instead of what the user
 asked for would be a silent surprise.
 
+The last entry of the chooser, "Remote…", asks for a host (``RemoteDialog``)
+and makes Start a capture there over ssh; its filter is then checked by
+tcpdump on that host, and it needs no capture privilege here.
+
 The panel only asks: the main window starts and stops the capture and
 tells the panel with ``set_running``.
 """
@@ -26,12 +30,16 @@ from PyQt6.QtWidgets import (
 )
 
 from visualizer.core.capture.interfaces import Interface, check_filter, list_interfaces
+from visualizer.core.capture.remote import RemoteTarget
+from visualizer.gui.remote_dialog import RemoteDialog
 
 CHECK_DELAY_MS = 200
 _INVALID_STYLE = "QLineEdit { border: 2px solid #c62828; border-radius: 3px; padding: 1px; }"
 _VALID_STYLE = "QLineEdit { border: 2px solid #2e7d32; border-radius: 3px; padding: 1px; }"
 _MESSAGE_STYLE = "color: #c62828;"
 _FILTER_HINT = "BPF filter, e.g. tcp port 80 (empty: capture everything)"
+REMOTE = "\0remote"   # the data of the "Remote…" entry
+_REMOTE_TEXT = "Remote…"
 
 
 def _interface_text(iface: Interface) -> str:
@@ -56,10 +64,13 @@ class CapturePanel(QWidget):
     Signals:
         start_requested(str, str): capture on this interface with this
             filter ("" = no filter, capture everything).
+        remote_start_requested(object, str): capture on this RemoteTarget
+            with this filter.
         stop_requested(): stop the running capture.
     """
 
     start_requested = pyqtSignal(str, str)
+    remote_start_requested = pyqtSignal(object, str)
     stop_requested = pyqtSignal()
 
     def __init__(self, parent: QWidget | None = None, *,
@@ -71,6 +82,9 @@ class CapturePanel(QWidget):
         self._not_permitted_reason = ""
         self.filter_error: str | None = None  # libpcap's message for the current filter
         self._checked: tuple[str, str] | None = None  # (interface, filter) last checked
+        self.remote: RemoteTarget | None = None   # the host chosen with "Remote…"
+        self.remote_dialog: RemoteDialog | None = None   # while it is open
+        self._before_remote = 0   # the entry to go back to when the dialog is cancelled
 
         self.interface_box = QComboBox()
         self.interface_box.setToolTip("Network interface to capture on")
@@ -125,6 +139,7 @@ class CapturePanel(QWidget):
         self.filter_edit.textChanged.connect(self._on_filter_edited)
         self.filter_edit.returnPressed.connect(self._on_return_pressed)
         self.interface_box.currentIndexChanged.connect(self._on_interface_chosen)
+        self.interface_box.activated.connect(self._on_activated)
         self.start_button.clicked.connect(self._on_start_clicked)
 
         self.set_interfaces(list_interfaces() if interfaces is None else interfaces)
@@ -132,9 +147,13 @@ class CapturePanel(QWidget):
     # -- public ------------------------------------------------------------
 
     def interface(self) -> str:
-        """The chosen interface's name ("" when there is none)."""
+        """The chosen interface's name ("" when there is none, or it is remote)."""
         data = self.interface_box.currentData()
-        return str(data) if data is not None else ""
+        return str(data) if data is not None and data != REMOTE else ""
+
+    def remote_chosen(self) -> bool:
+        """The "Remote…" entry is chosen."""
+        return self.interface_box.currentData() == REMOTE
 
     def keep_last(self) -> int:
         """Ring-buffer size in packets; 0 keeps every packet."""
@@ -145,7 +164,7 @@ class CapturePanel(QWidget):
 
     def set_interfaces(self, interfaces: list[Interface]) -> None:
         """Fill the chooser (keeping the current choice when it is still there)."""
-        current = self.interface()
+        current, was_remote = self.interface(), self.remote_chosen()
         self._interfaces = list(interfaces)
         self.interface_box.blockSignals(True)
         self.interface_box.clear()
@@ -154,8 +173,14 @@ class CapturePanel(QWidget):
             self.interface_box.setItemData(self.interface_box.count() - 1,
                                            _interface_tooltip(iface),
                                            Qt.ItemDataRole.ToolTipRole)
-        index = self.interface_box.findData(current) if current else -1
-        self.interface_box.setCurrentIndex(max(index, 0) if self._interfaces else -1)
+        self.interface_box.addItem(self._remote_text(), REMOTE)
+        self.interface_box.setItemData(self.interface_box.count() - 1,
+                                       "Capture on another host, over ssh",
+                                       Qt.ItemDataRole.ToolTipRole)
+        wanted = REMOTE if was_remote else current
+        index = self.interface_box.findData(wanted) if wanted else -1
+        self.interface_box.setCurrentIndex(max(index, 0) if self._interfaces or was_remote
+                                           else -1)
         self.interface_box.blockSignals(False)
         self._on_interface_chosen(self.interface_box.currentIndex())
 
@@ -188,11 +213,17 @@ class CapturePanel(QWidget):
 
     @pyqtSlot()
     def _check_filter(self) -> None:
-        """Compile the filter now and show the result."""
+        """Compile the filter now and show the result (tcpdump checks a remote one)."""
         self._timer.stop()
         iface, text = self.interface(), self.filter_text()
         self._checked = (iface, text)
         self.filter_error = check_filter(text, iface) if iface else None
+        if self.remote_chosen():
+            self.filter_edit.setStyleSheet("")
+            self.filter_edit.setToolTip("checked by tcpdump on the remote host at Start")
+            self.message_label.hide()
+            self._update()
+            return
         if self.filter_error is not None:
             self.filter_edit.setStyleSheet(_INVALID_STYLE)
             self.filter_edit.setToolTip(self.filter_error)
@@ -207,7 +238,9 @@ class CapturePanel(QWidget):
     def _update(self) -> None:
         iface = self._selected()
         problem = ""
-        if not self._permitted:
+        if self.remote_chosen():   # no privilege needed here; tcpdump there checks the rest
+            problem = "" if self.remote is not None else "choose Remote… to name a host"
+        elif not self._permitted:
             problem = self._not_permitted_reason or "capture is not permitted"
         elif iface is None:
             problem = "there is no network interface to capture on"
@@ -235,9 +268,47 @@ class CapturePanel(QWidget):
     @pyqtSlot(int)
     def _on_interface_chosen(self, _index: int) -> None:
         iface = self._selected()
-        self.interface_box.setToolTip(_interface_tooltip(iface) if iface is not None
-                                      else "no network interface found")
+        if self.remote_chosen():
+            self.interface_box.setToolTip("Capture on another host, over ssh")
+        else:
+            self._before_remote = max(self.interface_box.currentIndex(), 0)
+            self.interface_box.setToolTip(_interface_tooltip(iface) if iface is not None
+                                          else "no network interface found")
         self._check_filter()  # the link type may differ: check again at once
+
+    @pyqtSlot(int)
+    def _on_activated(self, _index: int) -> None:
+        if self.remote_chosen():   # also when chosen again: change the host
+            self.ask_remote()
+
+    def ask_remote(self) -> None:
+        """Open the "Remote…" dialog (not blocking); OK makes its host the target."""
+        dialog = RemoteDialog(self, target=self.remote, bpf=self.filter_text())
+        self.remote_dialog = dialog
+        dialog.accepted.connect(self._on_remote_accepted)
+        dialog.rejected.connect(self._on_remote_rejected)
+        dialog.open()
+
+    def _remote_text(self) -> str:
+        return f"{self.remote.label()} (ssh)" if self.remote is not None else _REMOTE_TEXT
+
+    @pyqtSlot()
+    def _on_remote_accepted(self) -> None:
+        dialog, self.remote_dialog = self.remote_dialog, None
+        assert dialog is not None
+        self.remote = dialog.target()
+        self.interface_box.setItemText(self.interface_box.findData(REMOTE), self._remote_text())
+        self.filter_edit.setText(dialog.filter_text())
+        dialog.deleteLater()
+        self._check_filter()
+
+    @pyqtSlot()
+    def _on_remote_rejected(self) -> None:
+        dialog, self.remote_dialog = self.remote_dialog, None
+        if dialog is not None:
+            dialog.deleteLater()
+        if self.remote is None:   # nothing to capture there: back to the interface before
+            self.interface_box.setCurrentIndex(self._before_remote)
 
     @pyqtSlot()
     def request_start(self) -> None:
@@ -258,5 +329,8 @@ class CapturePanel(QWidget):
         if self._timer.isActive() or self._checked != (self.interface(), self.filter_text()):
             self._check_filter()  # typed just now: never start on an unchecked filter
         if not self.start_button.isEnabled():
+            return
+        if self.remote_chosen() and self.remote is not None:
+            self.remote_start_requested.emit(self.remote, self.filter_text())
             return
         self.start_requested.emit(self.interface(), self.filter_text())

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from PyQt6.QtCore import QObject, Qt, QTimer, pyqtSignal, pyqtSlot
 
 from visualizer.core.capture.child import CaptureProcess
+from visualizer.core.capture.remote import RemoteTarget
 from visualizer.core.errors import VisualizerError
 from visualizer.core.pcap.reader import CaptureFile
 from visualizer.core.session import CHUNK, Batch, Session
@@ -87,8 +88,10 @@ class Document(QObject):
         self._start(_load)
 
     def start_capture(self, interface: str, bpf: str | None, spool: str, *,
-                      python: str | None = None, keep_last: int = 0) -> None:
-        """Capture live into ``spool`` and show the packets as they come.
+                      python: str | None = None, keep_last: int = 0,
+                      remote: RemoteTarget | None = None) -> None:
+        """Capture live into ``spool`` and show the packets as they come
+        (with ``remote``, from that host's tcpdump over ssh).
 
         Starting the capture process waits for its ready line, which can
         take a moment, so that also happens in the background; failures
@@ -98,7 +101,7 @@ class Document(QObject):
         """
         self.close()
         self.session.follow(spool, keep_last=keep_last)
-        self._start(lambda job: _capture(job, interface, bpf, spool, python))
+        self._start(lambda job: _capture(job, interface, bpf, spool, python, remote))
 
     def _start(self, body: Callable[[_Job], str]) -> None:
         self.busy = True
@@ -244,8 +247,9 @@ def _load(job: _Job) -> str:
 
 
 def _capture(job: _Job, interface: str, bpf: str | None, spool: str,
-             python: str | None) -> str:
-    process = CaptureProcess(interface=interface, bpf=bpf, output=spool, python=python)
+             python: str | None, remote: RemoteTarget | None) -> str:
+    process = CaptureProcess(interface=interface, bpf=bpf, output=spool, python=python,
+                             remote=remote)
     job.process = process
     process.start()
     session, failure = job.doc.session, ""

@@ -82,6 +82,9 @@ class LadderView(QAbstractScrollArea):
         self._scene: LadderScene | None = None
         self._geometry: Geometry | None = None
         self._zoom = 1.0
+        self._magnify = 1.0   # everything drawn this many times larger (presenter mode)
+        self._fit = False     # ... or less, so that every lane fits the width
+        self._magnify_wanted = 1.0
         self.empty_text = NO_CAPTURE_TEXT  # shown when there is no ladder
         self._look = Look()
         self._follow = True
@@ -216,14 +219,14 @@ class LadderView(QAbstractScrollArea):
 
     def arrow_at(self, pos: QPoint | QPointF) -> int:
         """The arrow number under viewport point ``pos``, or -1."""
-        if self._scene is None or self._geometry is None or pos.y() < HEADER:
+        if self._scene is None or self._geometry is None or pos.y() / self._magnify < HEADER:
             return -1
         x, y = self._to_content(pos)
         return self._scene.arrow_at(self._geometry, x, y, self._look)
 
     def call_at(self, pos: QPoint | QPointF) -> int:
         """The number of the socket call (in ``Ladder.calls``) drawn at ``pos``, or -1."""
-        if self._scene is None or self._geometry is None or pos.y() < HEADER:
+        if self._scene is None or self._geometry is None or pos.y() / self._magnify < HEADER:
             return -1
         x, y = self._to_content(pos)
         return self._scene.call_at(self._geometry, x, y, self._look)
@@ -259,16 +262,16 @@ class LadderView(QAbstractScrollArea):
         scene, g = self._require()
         x, y, w, h = scene.row(g, arrow_number)
         bar = self._vbar
-        top, bottom = bar.value() + HEADER, bar.value() + self._vp.height()
+        top, bottom = bar.value() + HEADER, bar.value() + self._vh
         margin = min(g.step, max(0.0, (bottom - top - h) / 2))
         if y - margin < top:
             bar.setValue(math.floor(y - margin - HEADER))
         elif y + h + margin > bottom:
-            bar.setValue(math.ceil(y + h + margin - self._vp.height()))
+            bar.setValue(math.ceil(y + h + margin - self._vh))
         hbar = self._hbar
-        left, right = hbar.value(), hbar.value() + self._vp.width()
+        left, right = hbar.value(), hbar.value() + self._vw
         if x < left or x + w > right:
-            hbar.setValue(int(x + w / 2 - self._vp.width() / 2))
+            hbar.setValue(int(x + w / 2 - self._vw / 2))
 
     # -- zoom ------------------------------------------------------------------
     def zoom(self) -> float:
@@ -280,13 +283,33 @@ class LadderView(QAbstractScrollArea):
         if zoom == self._zoom:
             return
         bar = self._vbar
-        anchor = self._vp.height() / 2 if anchor_y is None else anchor_y
+        anchor = self._vh / 2 if anchor_y is None else anchor_y / self._magnify
         position = self._geometry.position(bar.value() + anchor) if self._geometry else 0.0
         self._zoom = zoom
         self._relayout()
         if self._geometry is not None:
             bar.setValue(round(self._geometry.y(position) - anchor))
         self._vp.update()
+
+    def magnification(self) -> float:
+        return self._magnify
+
+    def set_magnification(self, factor: float, *, fit_lanes: bool = False) -> None:
+        """Draw everything ``factor`` times larger (text, arrows, lanes): presenter mode.
+        With ``fit_lanes``, at most as large as still fits every lane in the width."""
+        self._magnify_wanted = self._magnify = max(0.25, min(4.0, float(factor)))
+        self._fit = fit_lanes
+        self._relayout()
+        self._vp.update()
+
+    @property
+    def _vw(self) -> float:
+        """The viewport's width in content units."""
+        return self._vp.width() / self._magnify
+
+    @property
+    def _vh(self) -> float:
+        return self._vp.height() / self._magnify
 
     # -- export ----------------------------------------------------------------
     def export_svg(self, path: str, *, visible_only: bool = False) -> None:
@@ -334,6 +357,7 @@ class LadderView(QAbstractScrollArea):
             return
         view = self._visible_rect()
         items = self._scene.build(self._geometry, view, self._look)
+        painter.scale(self._magnify, self._magnify)
         painter.translate(-view[0], -view[1])
         self._painter.paint(painter, items, self.font(), self._look.colours.background)
         painter.end()
@@ -359,23 +383,23 @@ class LadderView(QAbstractScrollArea):
         return bar
 
     def _visible_rect(self) -> tuple[float, float, float, float]:
-        vp = self._vp
         return (self._hbar.value() - self._offset_x(),
-                float(self._vbar.value()), float(vp.width()), float(vp.height()))
+                float(self._vbar.value()), self._vw, self._vh)
 
     def _offset_x(self) -> float:
         """Left margin that centres a ladder narrower than the viewport."""
         if self._geometry is None:
             return 0.0
-        return max(0.0, (self._vp.width() - self._geometry.width) / 2)
+        return max(0.0, (self._vw - self._geometry.width) / 2)
 
     def _to_viewport(self, x: float, y: float) -> QPointF:
         vx, vy, _, _ = self._visible_rect()
-        return QPointF(x - vx, y - vy)
+        m = self._magnify
+        return QPointF((x - vx) * m, (y - vy) * m)
 
     def _to_content(self, pos: QPoint | QPointF) -> tuple[float, float]:
         vx, vy, _, _ = self._visible_rect()
-        return pos.x() + vx, pos.y() + vy
+        return pos.x() / self._magnify + vx, pos.y() / self._magnify + vy
 
     def _relayout(self) -> None:
         if self._scene is None:
@@ -383,13 +407,16 @@ class LadderView(QAbstractScrollArea):
             self._vbar.setRange(0, 0)
             self._hbar.setRange(0, 0)
             return
-        vp = self._vp
-        g = self._geometry = self._scene.geometry(zoom=self._zoom, width=vp.width())
-        self._vbar.setRange(0, max(0, math.ceil(g.height) - vp.height()))
-        self._vbar.setPageStep(vp.height())
+        if self._fit:   # the narrowest the lanes can be, at this zoom
+            narrowest = self._scene.geometry(zoom=self._zoom, width=1).width
+            self._magnify = max(0.25, min(self._magnify_wanted, self._vp.width() / narrowest))
+        vw, vh = self._vw, self._vh
+        g = self._geometry = self._scene.geometry(zoom=self._zoom, width=vw)
+        self._vbar.setRange(0, max(0, math.ceil(g.height - vh)))
+        self._vbar.setPageStep(round(vh))
         self._vbar.setSingleStep(max(4, round(g.step / 2)))
-        self._hbar.setRange(0, max(0, math.ceil(g.width) - vp.width()))
-        self._hbar.setPageStep(vp.width())
+        self._hbar.setRange(0, max(0, math.ceil(g.width - vw)))
+        self._hbar.setPageStep(round(vw))
 
     def _require(self) -> tuple[LadderScene, Geometry]:
         if self._scene is None or self._geometry is None:

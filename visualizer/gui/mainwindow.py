@@ -47,19 +47,24 @@ from visualizer.core.capture.privileges import (
     grant_commands,
     running_as_root,
 )
+from visualizer.core.capture.remote import RemoteTarget
 from visualizer.core.capture.spool import new_spool_path, orphans, recordings_dir
 from visualizer.core.decode.dissect import analysis_nodes, warm_up
 from visualizer.core.errors import VisualizerError
 from visualizer.core.export import export_packets, packet_comments
 from visualizer.gui.animation_dialog import add_animation_action
 from visualizer.gui.banner import PrivilegeBanner
+from visualizer.gui.breakpoints import Breakpoints
 from visualizer.gui.capture_panel import CapturePanel
 from visualizer.gui.conversations import ConversationsPane
 from visualizer.gui.detail import PacketDetail
 from visualizer.gui.document import Document
 from visualizer.gui.export_dialog import ExportDialog
+from visualizer.gui.lesson_panel import LessonPanel
 from visualizer.gui.packet_table import PacketTable
-from visualizer.gui.resources import icon, samples
+from visualizer.gui.predict import PredictMode
+from visualizer.gui.presenter import PresenterMode
+from visualizer.gui.resources import icon, sample_label, samples
 from visualizer.gui.scenario_panel import ScenarioPanel
 from visualizer.gui.stage import Stage
 
@@ -127,6 +132,9 @@ class MainWindow(QMainWindow):
         self._dock("packets", "Packets", self.packet_table, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._dock("details", "Packet details", self.detail,
                    Qt.DockWidgetArea.RightDockWidgetArea)
+        self.predict = PredictMode(self, self.stage, [self.docks["packets"]])
+        self.lessons = LessonPanel(self)
+        self.presenter = PresenterMode(self, self.stage, [self.lessons.dock, self.predict.dock])
 
     def _default_dock_sizes(self) -> None:
         """The ladder is what a student watches: give the centre the room.
@@ -185,6 +193,7 @@ class MainWindow(QMainWindow):
         self.act_capture = self._action("Start &Capture", self.toggle_capture, "Ctrl+K",
                                         "capture-start", "Start or stop a live capture")
         self.act_privileges = self._action("Capture &Privileges…", self.banner.show_help)
+        self.act_record_program = self._action("Record My &Program…", self.record_program)
         self.act_guide = self._action("&User Guide", self.show_guide, K.HelpContents)
         self.act_about = self._action("&About Packet Visualizer", self.show_about)
         self.act_about_qt = self._action("About &Qt", lambda: QMessageBox.aboutQt(self))
@@ -211,11 +220,12 @@ class MainWindow(QMainWindow):
         m = bar.addMenu("&File")
         assert m is not None
         m.addAction(self.act_open)
+        m.addAction(self.lessons.act_open)
         self.recent_menu = m.addMenu("Open &Recent")
         self.sample_menu = m.addMenu("Open &Sample")
         assert self.sample_menu is not None
         for path in samples():
-            action = self.sample_menu.addAction(path.name)
+            action = self.sample_menu.addAction(sample_label(path))
             assert action is not None
             action.triggered.connect(lambda _=False, p=str(path): self.open_path(p))
         m.addSeparator()
@@ -228,6 +238,7 @@ class MainWindow(QMainWindow):
         m = bar.addMenu("&Capture")
         assert m is not None
         m.addAction(self.act_run)
+        m.addAction(self.act_record_program)
         m.addAction(self.act_capture)
         m.addSeparator()
         m.addAction(self.act_privileges)
@@ -240,6 +251,8 @@ class MainWindow(QMainWindow):
             tm.addAction(action)
         m.addAction(self.act_absolute)
         self.stage.add_view_actions(m)
+        m.addAction(self.predict.action)
+        m.addAction(self.presenter.action)
         add_animation_action(m, self)
         m.addSeparator()
         for dock in self.docks.values():
@@ -248,6 +261,9 @@ class MainWindow(QMainWindow):
         go = bar.addMenu("&Go")
         assert go is not None
         self.stage.add_go_actions(go)
+        go.addSeparator()
+        self.breakpoints = Breakpoints(self.stage, self.statusBar().showMessage)  # type: ignore[union-attr]
+        self.breakpoints.add_go_actions(go)
         m = bar.addMenu("&Help")
         assert m is not None
         m.addAction(self.act_guide)
@@ -261,6 +277,8 @@ class MainWindow(QMainWindow):
         main.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         for action in (self.act_open, self.act_save, self.act_export, self.act_wireshark):
             main.addAction(action)
+        main.addSeparator()
+        main.addAction(self.predict.action)
         main.addSeparator()
         main.addAction(self.act_run)
         main.addAction(self.act_capture)
@@ -300,6 +318,7 @@ class MainWindow(QMainWindow):
         self.scenarios.recording_finished.connect(self._on_recording)
         self.scenarios.run_failed.connect(self._on_run_failed)
         self.capture_panel.start_requested.connect(self.start_capture)
+        self.capture_panel.remote_start_requested.connect(self.start_remote_capture)
         self.capture_panel.stop_requested.connect(self.stop_capture)
         self.banner.dismissed.connect(self._sync_actions)
 
@@ -375,6 +394,14 @@ class MainWindow(QMainWindow):
         if self.open_path(path):
             self.statusBar().showMessage(f"Recorded {os.path.basename(path)}", 8000)  # type: ignore[union-attr]
 
+    def record_program(self) -> None:
+        """Capture > Record My Program…: the dialog opens the recording when it is written."""
+        from visualizer.gui.record_program import RecordProgramDialog
+
+        self.program_dialog = RecordProgramDialog(self, settings=self.settings)
+        self.program_dialog.recorded.connect(self._on_recording)
+        self.program_dialog.open()
+
     @pyqtSlot(str)
     def _on_run_failed(self, message: str) -> None:
         QMessageBox.warning(self, "The scenario did not run", message)
@@ -387,19 +414,24 @@ class MainWindow(QMainWindow):
             self.capture_panel.request_start()
 
     @pyqtSlot(str, str)
-    def start_capture(self, interface: str, bpf: str) -> None:
-        if not self.permission.permitted:
+    def start_capture(self, interface: str, bpf: str, *,
+                      remote: RemoteTarget | None = None) -> None:
+        if not self.permission.permitted and remote is None:  # ssh needs no privilege here
             self.banner.show_help()
             return
         if not self._may_discard():
             return
         spool = str(new_spool_path())
         self.document.start_capture(interface, bpf or None, spool, python=self.permission.python,
-                                    keep_last=self.capture_panel.keep_last())
+                                    keep_last=self.capture_panel.keep_last(), remote=remote)
         self._saved = False
         self.capture_panel.set_running(True)
         self._update_title()
         self._sync_actions()
+
+    @pyqtSlot(object, str)
+    def start_remote_capture(self, target: RemoteTarget, bpf: str) -> None:
+        self.start_capture("", bpf, remote=target)
 
     @pyqtSlot()
     def stop_capture(self) -> None:

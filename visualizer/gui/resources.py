@@ -23,3 +23,16 @@ def icon(name: str) -> QIcon:
 
 def samples() -> list[Path]:
     return sorted(SAMPLES.glob("*.pcap*")) if SAMPLES.is_dir() else []
+
+
+def sample_label(path: Path) -> str:
+    """'tcp-handshake: a TCP connection: three-way handshake, …' for the Open Sample
+    menu: the scenario a sample recorded, and its summary."""
+    from visualizer.core.errors import BadInput
+    from visualizer.core.traffic.registry import get_scenario
+
+    name = path.name.split(".")[0]
+    try:
+        return f"{name}: {get_scenario(name).summary}"
+    except BadInput:
+        return path.name

@@ -242,6 +242,18 @@ class Stage(QWidget):
     def _speed_step(speed: float) -> int:
         return int(np.argmin([abs(s - speed) for s in SPEED_STEPS]))
 
+    def play_until(self, position: int, *, land: bool = True) -> None:
+        """Play on and pause at played packet ``position`` (``PlaybackCursor.play_until``)."""
+        self.playback.play_until(position, land=land)
+        self._after_control()
+
+    def rewind(self) -> None:
+        """Before the first packet: nothing shown landed, no packet current."""
+        self.playback.rewind()
+        self._landed = -1
+        self.document.set_current(-1)
+        self._after_control()
+
     def show_packet(self, index: int) -> None:
         """Select packet ``index`` and show it landed (used by ``--screenshot``)."""
         self.document.set_current(index)
@@ -271,7 +283,9 @@ class Stage(QWidget):
             self.scrubber.blockSignals(False)
         self.position_label.setText(f"packet {c.index + 1} of {n}" if n else "no packets")
         self.btn_play.setIcon(icon("pause" if c.playing else "play"))
-        if c.index >= 0 and c.progress >= 1.0 and c.packet != self._landed:
+        # A packet is explained once it lands; on a path, where several are in the
+        # air at once, once it leaves (the next one may leave before it lands).
+        if c.index >= 0 and (c.progress >= 1.0 or c.concurrent) and c.packet != self._landed:
             self._landed = c.packet
             self.document.set_current(c.packet)
 
@@ -357,7 +371,9 @@ class Stage(QWidget):
         self.ladder = ladder
         ts = np.array([a.ts_ns for a in ladder.arrows], dtype=np.int64)
         packets = np.array([a.index for a in ladder.arrows], dtype=np.int64)
-        self.playback.set_timestamps(ts, packets)
+        arrivals = np.array([a.arrival_ns for a in ladder.arrows], dtype=np.int64)
+        # On a path the packets fly for their transit time: the cursor needs the arrivals.
+        self.playback.set_timestamps(ts, packets, arrivals if arrivals.any() else None)
         self.ladder_view.set_ladder(ladder, self.playback.positions)
         if session.path_view is not None and session.path != self._real_time_for:
             # On a path transit takes time, and real time shows it: the scale to start with.

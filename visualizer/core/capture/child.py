@@ -15,7 +15,9 @@ block, an exception, garbage collection and interpreter exit all stop it.
 With ``netns`` the child runs inside that named network namespace
 (``ip netns exec NAME python -m visualizer capture ...``, which execs, so
 the child's pid and signals are the capture's own) and captures that
-namespace's interfaces.
+namespace's interfaces. With ``remote`` the child is ``visualizer capture
+--remote USER@HOST`` (``visualizer.core.capture.remote``): the same stream
+and status lines, from another host's tcpdump over ssh.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import contextlib
 import json
 import signal
 import subprocess
+import sys
 import threading
 import weakref
 from types import TracebackType
@@ -31,6 +34,7 @@ from typing import IO
 
 from visualizer.core.capture.loop import CaptureStats
 from visualizer.core.capture.privileges import capture_python
+from visualizer.core.capture.remote import RemoteTarget
 from visualizer.core.errors import BadInput, CaptureFailed, CaptureNotPermitted, VisualizerError
 
 __all__ = ["CaptureProcess"]
@@ -125,7 +129,8 @@ class CaptureProcess:
     or "-" for a pipe readable from :attr:`stdout`)."""
 
     def __init__(self, *, interface: str = "lo", bpf: str | None = None, output: str,
-                 python: str | None = None, netns: str | None = None) -> None:
+                 python: str | None = None, netns: str | None = None,
+                 remote: RemoteTarget | None = None) -> None:
         self.interface = interface
         self.bpf = bpf
         self.output = output
@@ -133,6 +138,9 @@ class CaptureProcess:
         # The dedicated capture interpreter when one is set up (least privilege).
         self.command = [python or capture_python(), "-m", "visualizer", "capture",
                         "-i", interface, *(["-f", bpf] if bpf else []), "-o", output]
+        if remote is not None:   # ssh runs the capture there: no privilege needed here
+            self.command = [sys.executable, "-m", "visualizer", "capture", *remote.arguments(),
+                            *(["-f", bpf] if bpf else []), "-o", output]
         if netns is not None:
             self.command = ["ip", "netns", "exec", netns, *self.command]
         self._proc: subprocess.Popen[bytes] | None = None

@@ -150,7 +150,7 @@ class Analysis(ColumnTable):
 
     def stream_indices(self, stream: int) -> np.ndarray:
         """0-based indices of the packets of TCP stream ``stream``."""
-        return np.flatnonzero(self.column("stream") == stream)
+        return self.rows_of("stream", stream)
 
 
 def analyze(store: PacketStore, *, only_interface: int | None = None) -> Analysis:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import ipaddress
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from itertools import chain
@@ -321,7 +321,8 @@ def udp_ladder(analysis: Analysis, flow: int, *, limit: int | None = None,
     stop = len(udp_flow) if limit is None else limit
     linked = {i for i, link in analysis.icmp_links.items()
               if link.flow == flow and start <= i < stop}
-    own = (np.flatnonzero(udp_flow[start:stop] == flow) + start).tolist()
+    rows = analysis.rows_of("udp_flow", flow)
+    own = rows[(rows >= start) & (rows < stop)].tolist()
     for i in sorted({*own, *linked}):
         if i not in linked:
             side = 0 if (store.address(int(src[i])), int(sport[i])) == info.endpoints[0] else 1
@@ -387,13 +388,15 @@ def _hosts(src: bytes, dst: bytes, ethernet: bytes) -> tuple[bytes, bytes] | Non
     return None
 
 
-def all_ladders(analysis: Analysis, *, absolute: bool = False) -> list[Ladder]:
-    """Every TCP stream's ladder, then every UDP flow's."""
-    kinds = packet_kinds(analysis) if analysis.tcp_summaries else None
-    ladders = [tcp_ladder(analysis, s, absolute=absolute, kinds=kinds)
-               for s in range(len(analysis.tcp_summaries))]
-    ladders += [udp_ladder(analysis, f) for f in range(len(analysis.udp_flows))]
-    return ladders
+def all_ladders(analysis: Analysis, *, absolute: bool = False) -> Iterator[Ladder]:
+    """Every TCP stream's ladder, then every UDP flow's, one at a time: a scan's
+    200,000 one-packet streams need not all be in memory at once."""
+    streams = len(analysis.tcp.connections)
+    kinds = packet_kinds(analysis) if streams else None
+    for s in range(streams):
+        yield tcp_ladder(analysis, s, absolute=absolute, kinds=kinds)
+    for f in range(len(analysis.udp_flows)):
+        yield udp_ladder(analysis, f)
 
 
 def combined_ladder(analysis: Analysis, streams: Iterable[int] = (),

@@ -54,13 +54,14 @@ from visualizer.core.ladder.build import (
 )
 from visualizer.core.ladder.transit import LOST_ARROW, arrival_positions
 from visualizer.core.output import written
+from visualizer.core.playback.timescale import LOST_REACH
 from visualizer.core.tcp.states import TcpState
 
 # -- geometry (px) ---------------------------------------------------------
 STEP = 56.0            # between consecutive positions at zoom 1
 SLOPE = 0.35           # the receiving end lies this many steps below the sending end
+DOT = 8.0              # a packet in the air, on a path, besides the current one
 MIN_SLOPE = 3.0        # px, when the next packet follows closer than that
-LOST_REACH = 0.55      # a lost packet's arrow ends this far across, in a cross
 CROSS = 7.0            # px, half the cross's size
 LOST_COLOUR = "#e8413c"
 ZOOM_MIN, ZOOM_MAX = 0.04, 4.0
@@ -328,14 +329,8 @@ class LadderScene:
         self.positions = pos
         self._pos = pos.tolist()   # Python floats: quicker one at a time
         arrive = arrival_positions(self.ladder, pos) if n else None
-        self._arrive, self._reach = None, 0.0
-        if arrive is not None:
-            transit = arrive - pos
-            lost = np.isnan(transit)
-            typical = float(np.median(transit[~lost])) if (~lost).any() else 1.0
-            arrive[lost] = pos[lost] + max(typical, 0.5) * LOST_REACH   # where the cross is
-            self._arrive = arrive.tolist()
-            self._reach = float(np.max(arrive - pos))
+        self._arrive = arrive.tolist() if arrive is not None else None
+        self._reach = float(np.max(arrive - pos)) if arrive is not None else 0.0
         self._src = np.fromiter((a.src_lane for a in self.ladder.arrows), np.int32, n)
         self._dst = np.fromiter((a.dst_lane for a in self.ladder.arrows), np.int32, n)
         self._by_packet = {a.index: k for k, a in enumerate(self.ladder.arrows)}
@@ -414,7 +409,7 @@ class LadderScene:
         """The arrow drawn nearest to (x, y) within its row, or -1."""
         best, best_d = -1, math.inf
         for n in self.visible(g, y - g.step, y + g.step):
-            if _status(n, look.cursor)[0] == "future" and look.future == "hidden":
+            if self._status(g, n, look.cursor)[0] == "future" and look.future == "hidden":
                 continue
             rx, ry, rw, rh = self.row(g, n)
             if not (rx - 8 <= x <= rx + rw + 8 and ry <= y <= ry + rh):
@@ -461,6 +456,17 @@ class LadderScene:
     def _in_x(self, g: Geometry, n: int, left: float, right: float) -> bool:
         x1, _, x2, _ = self.ends(g, n)
         return max(x1, x2) >= left - 10 and min(x1, x2) <= right + 10
+
+    def _status(self, g: Geometry, n: int, cursor: Cursor | None) -> tuple[str, float]:
+        """("played" | "current" | "future", progress) of arrow ``n``. On a path the
+        packets sent before the current one may still be in the air at its time."""
+        status, progress = _status(n, cursor)
+        if status == "played" and cursor is not None and self._arrive is not None:
+            _, y1, _, y2 = self.ends(g, n)
+            now = self._now_y(g, cursor)
+            if now < y2:
+                progress = max(0.0, (now - y1) / (y2 - y1))
+        return status, progress
 
     def _now_y(self, g: Geometry, cursor: Cursor | None) -> float:
         if cursor is None:
@@ -521,7 +527,7 @@ class LadderScene:
 
     def _arrow(self, items: list[Item], g: Geometry, n: int, look: Look) -> None:
         arrow = self.ladder.arrows[n]
-        status, progress = _status(n, look.cursor)
+        status, progress = self._status(g, n, look.cursor)
         if status == "future" and look.future == "hidden":
             return
         faint = FAINT if look.future == "faint" else 1.0
@@ -538,12 +544,17 @@ class LadderScene:
         # The line, solid up to the travelling packet when it is the current one.
         lx2, ly2 = x2 - ux * head * 0.8, y2 - uy * head * 0.8
         along = 0.08 + 0.82 * progress   # the packet: clear of both bands and the head
-        if status == "current" and progress < 1.0:
+        if status == "played":   # on a path, still in the air: exactly where it is now
+            along = progress
+        if status != "future" and progress < 1.0:
             mx, my = x1 + dx * along, y1 + dy * along
             items.append(Line(x1, y1, mx, my, colour, width, 1.0, dash, n, "line"))
             if look.future != "hidden":
                 items.append(Line(mx, my, lx2, ly2, colour, width, faint, dash, n, "line"))
             head_alpha = 0.0 if look.future == "hidden" else faint
+            if status == "played":   # a dot for the packet, on the line of now
+                items.append(Rect(mx - DOT / 2, my - DOT / 2, DOT, DOT, colour, 1.0,
+                                  DOT / 2, n, "in-flight"))
         else:
             items.append(Line(x1, y1, lx2, ly2, colour, width, alpha, dash, n, "line"))
             head_alpha = alpha

@@ -17,6 +17,7 @@ from visualizer.core.describe.kinds import ACK_K, DATA_K, FIN_K, RST_K, SYN_K, S
 from visualizer.core.flows.analysis import Analysis
 from visualizer.core.ladder.build import Arrow, Ladder, combined_ladder
 from visualizer.core.path.view import NOT_ARRIVED, PathView, sequence_bases
+from visualizer.core.playback.timescale import arrival_positions as landing
 from visualizer.core.tcp.segment import ACK, FIN, RST, SYN, flag_text
 
 LOST_ARROW = NOT_ARRIVED   # Arrow.arrival_ns of a packet that never arrived
@@ -95,19 +96,8 @@ def _tcp_kind(flags: int, plen: int) -> int:
 
 
 def arrival_positions(ladder: Ladder, positions: np.ndarray) -> np.ndarray | None:
-    """Where each arrow arrives on the ladder's axis (``positions`` are where they
-    leave), None for a ladder that is not on a path; NaN for a packet that never
-    arrived. Times between two departures fall between their rows, and after the
-    last one at the pace of the whole ladder."""
+    """Where each arrow lands on the ladder's axis (``positions`` are where they
+    leave; None for a ladder that is not on a path): see ``timescale.arrival_positions``."""
     arrivals = np.fromiter((a.arrival_ns for a in ladder.arrows), np.int64,
                            len(ladder.arrows))
-    if not len(arrivals) or not arrivals.any():
-        return None
-    sent = ladder.timestamps()
-    inside = np.interp(arrivals, sent, positions)
-    span = float(sent[-1] - sent[0])
-    pace = (float(positions[-1] - positions[0]) / span) if span > 0 else 0.0
-    beyond = arrivals > sent[-1]
-    inside[beyond] = positions[-1] + (arrivals[beyond] - sent[-1]) * pace
-    inside[arrivals == LOST_ARROW] = np.nan
-    return inside
+    return landing(ladder.timestamps(), arrivals, positions)

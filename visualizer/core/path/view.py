@@ -28,9 +28,8 @@ from visualizer.core.decode.store import PacketStore
 from visualizer.core.flows.analysis import Analysis
 from visualizer.core.path.fates import ARRIVED, SENT, PathRecord
 from visualizer.core.path.link import C2S
+from visualizer.core.playback.timescale import NOT_ARRIVED
 from visualizer.core.tcp.segment import ACK
-
-NOT_ARRIVED = -1
 
 
 @dataclass(frozen=True)

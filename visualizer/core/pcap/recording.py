@@ -35,17 +35,27 @@ class RecordingInfo:
     capture: dict[str, Any] = field(default_factory=dict)  # received, dropped, filter...
     app_version: str = ""
     path: dict[str, Any] = field(default_factory=dict)    # path.fates.PathRecord, on a path
+    # A recording of the user's own commands (``record --server/--run``): one
+    # {"side", "command", "exit_code", "cwd"} per command.
+    programs: list[dict[str, Any]] = field(default_factory=list)
 
     def to_payload(self) -> bytes:
         doc = {"format": FORMAT_VERSION, "scenario": self.scenario, "params": self.params,
                "calls": self.calls, "capture": self.capture, "app_version": self.app_version}
         if self.path:
             doc["path"] = self.path
+        if self.programs:
+            doc["programs"] = self.programs
         text = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
         body = zlib.compress(text, 1)  # socket-call logs are repetitive: ~10x smaller
         return fmt.VISUALIZER_BLOCK_MAGIC + struct.pack("<I", len(body)) + body
 
     def summary(self) -> str:
+        if self.programs:
+            commands = "; ".join(f"{p.get('side')}: {p.get('command')} (exit code "
+                                 f"{p.get('exit_code')})" for p in self.programs)
+            return (f"Packet Visualizer recording of programs: {commands}; "
+                    f"{len(self.calls)} socket calls logged")
         params = " ".join(f"{k}={v}" for k, v in sorted(self.params.items()))
         return (f"Packet Visualizer recording: scenario {self.scenario}"
                 + (f" ({params})" if params else "")
@@ -80,4 +90,5 @@ class RecordingInfo:
                    calls=list(doc.get("calls") or []),
                    capture=dict(doc.get("capture") or {}),
                    app_version=str(doc.get("app_version", "")),
-                   path=dict(doc.get("path") or {}))
+                   path=dict(doc.get("path") or {}),
+                   programs=[p for p in doc.get("programs") or [] if isinstance(p, dict)])

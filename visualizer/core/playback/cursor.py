@@ -20,6 +20,15 @@ in ``n * flight_seconds + (n-1) * gap_seconds`` seconds at speed 1 whatever
 the scale: a 40-µs loopback handshake is stretched over seconds, and the
 scale only decides how the waiting is shared out between the gaps.
 
+On a path (``arrivals`` given: each packet's arrival time at the other end)
+packets fly for as long as they took, on the same scale as the gaps:
+packet ``k`` takes off at ``positions[k] * gap_seconds`` and lands at its
+arrival's position times ``gap_seconds``, so several packets are in the
+air at once, as a window of segments is, and show time runs in step with
+the scale's axis (the real-time scale is the capture's clock, slowed
+down). ``concurrent`` is then true: the current packet is the last one to
+take off, and a seek or step shows its target landed, as elsewhere.
+
 Time is kept in *show seconds* (playback seconds at speed 1), so changing
 the speed mid-flight never makes a packet jump. Packet ``k`` takes off at
 show time ``k * flight_seconds + positions[k] * gap_seconds``.
@@ -49,7 +58,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from visualizer.core.playback.timescale import SCALES, positions
+from visualizer.core.playback.timescale import SCALES, arrival_positions, positions
 
 __all__ = ["DEFAULT_FLIGHT_SECONDS", "DEFAULT_GAP_SECONDS", "LOOP_PAUSE", "MAX_SPEED",
            "MIN_SPEED", "SPEED_STEPS", "PlaybackCursor"]
@@ -82,7 +91,8 @@ class PlaybackCursor:
                  np.ndarray | None = None, *, clock: Callable[[], float] = time.monotonic,
                  scale: str = "log", speed: float = 1.0, loop: bool = False,
                  flight_seconds: float = DEFAULT_FLIGHT_SECONDS,
-                 gap_seconds: float = DEFAULT_GAP_SECONDS) -> None:
+                 gap_seconds: float = DEFAULT_GAP_SECONDS,
+                 arrivals: Sequence[int] | np.ndarray | None = None) -> None:
         if not flight_seconds > 0:
             raise ValueError(f"flight_seconds must be positive, not {flight_seconds}")
         if not gap_seconds >= 0:
@@ -99,7 +109,8 @@ class PlaybackCursor:
         self._last = clock()
         self._index = -1
         self._elapsed = 0.0  # show seconds since the current packet took off
-        self._load(timestamps, packets)
+        self._stop: tuple[int, bool] | None = None  # play_until: (index, land)
+        self._load(timestamps, packets, arrivals)
 
     # -- reading ---------------------------------------------------------
     def __len__(self) -> int:
@@ -120,9 +131,10 @@ class PlaybackCursor:
         """How far the current packet has travelled along its arrow (1.0: landed)."""
         if self._index < 0:
             return 0.0
-        if self._elapsed >= self._flight - _EPS:
+        flight = float(self._flights[self._index])
+        if self._elapsed >= flight - _EPS:
             return 1.0
-        return self._elapsed / self._flight
+        return self._elapsed / flight
 
     @property
     def playing(self) -> bool:
@@ -132,6 +144,11 @@ class PlaybackCursor:
     def running(self) -> bool:
         """Whether ticking can change anything (playing, or a stepped packet flying)."""
         return self._mode is not _Mode.PAUSED
+
+    @property
+    def concurrent(self) -> bool:
+        """Whether packets fly for their transit time, several at once (on a path)."""
+        return self._concurrent
 
     @property
     def speed(self) -> float:
@@ -178,6 +195,9 @@ class PlaybackCursor:
         if k < 0:
             return 0.0
         here = float(self._pos[k])
+        if self._concurrent:   # the playhead runs with the packets in the air
+            return min(here + self._elapsed / self._gap, float(self._pos[-1])) \
+                if self._gap > 0 else here
         waited = self._elapsed - self._flight
         if waited <= 0 or k == len(self._pos) - 1 or self._gap <= 0:
             return here
@@ -204,16 +224,19 @@ class PlaybackCursor:
             self._index, self._elapsed = 0, 0.0
         if self._mode is _Mode.STEPPING:
             self._elapsed += advance
-            if self._elapsed >= self._flight - _EPS:
-                self._elapsed = self._flight
+            flight = float(self._flights[self._index])
+            if self._elapsed >= flight - _EPS:
+                self._elapsed = flight
                 self._mode = _Mode.PAUSED
             return
         show = float(self._start[self._index]) + self._elapsed + advance
+        if self._stop is not None and self._stopped(show):
+            return
         end = self._end()
         if show >= end - _EPS:
             last = len(self._start) - 1
-            if not self._loop:
-                self._index, self._elapsed = last, self._flight
+            if not self._loop:   # everything landed, the last to arrive included
+                self._index, self._elapsed = last, end - float(self._start[last])
                 self._mode = _Mode.PAUSED
                 return
             cycle = end + LOOP_PAUSE
@@ -226,6 +249,21 @@ class PlaybackCursor:
         self._index = max(int(np.searchsorted(self._start, show + _EPS, side="right")) - 1, 0)
         self._elapsed = max(show - float(self._start[self._index]), 0.0)
 
+    def _stopped(self, show: float) -> bool:
+        """play_until: stop once show time ``show`` reaches the stop; True if it did."""
+        assert self._stop is not None
+        target, land = self._stop
+        at = float(self._start[target]) + (float(self._flights[target]) if land else 0.0)
+        if show < at - _EPS:
+            return False
+        self._stop = None
+        self._mode = _Mode.PAUSED
+        if land or target == 0:
+            self._index, self._elapsed = (target, self._landed_at(target)) if land else (-1, 0.0)
+        else:
+            self._index, self._elapsed = target - 1, at - float(self._start[target - 1])
+        return True
+
     def _wake(self, mode: _Mode) -> None:
         """Enter ``mode``; starting to run counts time from now."""
         if self._mode is _Mode.PAUSED:
@@ -234,7 +272,7 @@ class PlaybackCursor:
 
     def _end(self) -> float:
         """Show time at which the last packet lands."""
-        return float(self._start[-1]) + self._flight
+        return float(np.max(self._start + self._flights))
 
     # -- play / pause ------------------------------------------------------
     def play(self) -> None:
@@ -242,14 +280,36 @@ class PlaybackCursor:
         if not len(self._ts):
             return
         self._catch_up()
+        self._stop = None
         at_end = self._index == len(self._ts) - 1 and self.progress >= 1.0
         if self._index < 0 or at_end:
             self._index, self._elapsed = 0, 0.0
         self._wake(_Mode.PLAYING)
 
+    def play_until(self, index: int, *, land: bool = True) -> None:
+        """Play from here and pause once packet ``index`` has landed, or, with
+        ``land=False``, just before it takes off (the previous packet landed and
+        its wait over): a breakpoint, or a question to ask before a packet shows.
+        Any other control (pause, seek, step) cancels the stop."""
+        if not 0 <= index < len(self._ts):
+            raise IndexError(f"packet {index} out of range: {len(self._ts)} packets")
+        self._catch_up()
+        self._stop = None
+        if self._index >= 0 and (index < self._index or (index == self._index and (
+                not land or self.progress >= 1.0))):
+            raise ValueError(f"packet {index} is not ahead of packet {self._index}")
+        self._wake(_Mode.PLAYING)
+        self._stop = (index, land)
+
+    @property
+    def stop_at(self) -> int:
+        """The packet play_until stops at, -1 when none."""
+        return self._stop[0] if self._stop is not None else -1
+
     def pause(self) -> None:
         """Stop where we are (a packet in flight stays in mid-air)."""
         self._catch_up()
+        self._stop = None
         self._mode = _Mode.PAUSED
 
     def toggle(self) -> None:
@@ -262,10 +322,11 @@ class PlaybackCursor:
     def step_forward(self) -> bool:
         """Pause and fly the next packet; at the last packet, land it. True if it moved."""
         self._catch_up()
+        self._stop = None
         if self._index >= len(self._ts) - 1:
             landing = self._index >= 0 and self.progress < 1.0
             if landing:
-                self._elapsed = self._flight
+                self._elapsed = float(self._flights[self._index])
             self._mode = _Mode.PAUSED
             return landing
         self._index += 1
@@ -276,11 +337,12 @@ class PlaybackCursor:
     def step_back(self) -> bool:
         """Pause and show the previous packet landed (before the first: nothing)."""
         self._catch_up()
+        self._stop = None
         self._mode = _Mode.PAUSED
         if self._index < 0:
             return False
         self._index -= 1
-        self._elapsed = self._flight if self._index >= 0 else 0.0
+        self._elapsed = self._landed_at(self._index)
         return True
 
     def seek(self, index: int) -> None:
@@ -288,8 +350,9 @@ class PlaybackCursor:
         if not -1 <= index < len(self._ts):
             raise IndexError(f"packet {index} out of range: {len(self._ts)} packets")
         self._catch_up()
+        self._stop = None
         self._index = index
-        self._elapsed = self._flight if index >= 0 else 0.0
+        self._elapsed = self._landed_at(index)
         self._settle()
 
     def seek_packet(self, packet: int) -> bool:
@@ -336,9 +399,12 @@ class PlaybackCursor:
             pos = min(float(pos), float(self._pos[-1]))
             k = max(int(np.searchsorted(self._pos, pos, side="right")) - 1, 0)
             self._index = k
-            self._elapsed = self._flight
-            if k < n - 1:
-                self._elapsed += (pos - float(self._pos[k])) * self._gap
+            if self._concurrent:
+                self._elapsed = (pos - float(self._pos[k])) * self._gap
+            else:
+                self._elapsed = self._flight
+                if k < n - 1:
+                    self._elapsed += (pos - float(self._pos[k])) * self._gap
         self._settle()
 
     def seek_time(self, ts_ns: int) -> None:
@@ -389,24 +455,27 @@ class PlaybackCursor:
         if scale not in SCALES:
             raise ValueError(f"unknown time scale {scale!r}: choose one of {', '.join(SCALES)}")
         self._catch_up()
-        fraction = self._wait_fraction()
+        fraction, progress = self._wait_fraction(), self.progress
         self._scale = scale
         self._layout()
-        self._set_wait_fraction(fraction)
+        self._set_wait_fraction(fraction, progress)
 
     def set_timestamps(self, timestamps: Sequence[int] | np.ndarray,
-                       packets: Sequence[int] | np.ndarray | None = None) -> None:
-        """Play a new list (the selection changed, or a live capture grew).
+                       packets: Sequence[int] | np.ndarray | None = None,
+                       arrivals: Sequence[int] | np.ndarray | None = None) -> None:
+        """Play a new list (the selection changed, or a live capture grew);
+        ``arrivals`` as for the constructor.
 
         The current packet stays current, at the same point of its flight,
         when its store index is among the new ``packets``; otherwise the
         cursor goes before the first packet and pauses.
         """
         self._catch_up()
+        self._stop = None
         current = self.packet
         was_last = self._index == len(self._ts) - 1
-        fraction = self._wait_fraction()
-        self._load(timestamps, packets)
+        fraction, progress = self._wait_fraction(), self.progress
+        self._load(timestamps, packets, arrivals)
         found = self._find(current) if current >= 0 else -1
         if found < 0:
             self._index, self._elapsed = -1, 0.0
@@ -414,18 +483,22 @@ class PlaybackCursor:
             return
         self._index = found
         if was_last:  # it had no next packet; a new one starts its wait afresh
-            self._elapsed = min(self._elapsed, self._flight)
-        self._set_wait_fraction(fraction)
+            fraction = None
+        self._set_wait_fraction(fraction, progress)
 
     # -- layout --------------------------------------------------------------
     def _load(self, timestamps: Sequence[int] | np.ndarray,
-              packets: Sequence[int] | np.ndarray | None) -> None:
+              packets: Sequence[int] | np.ndarray | None,
+              arrivals: Sequence[int] | np.ndarray | None = None) -> None:
         ts = np.array(timestamps, dtype=np.int64)
         n = len(ts)
         ids = np.arange(n, dtype=np.int64) if packets is None else np.array(packets,
                                                                               dtype=np.int64)
         if len(ids) != n:
             raise ValueError(f"{n} timestamps but {len(ids)} packets")
+        if arrivals is not None and len(arrivals) != n:
+            raise ValueError(f"{n} timestamps but {len(arrivals)} arrivals")
+        self._arrivals = None if arrivals is None else np.array(arrivals, dtype=np.int64)
         ts.flags.writeable = False
         ids.flags.writeable = False
         self._ts, self._packets = ts, ids
@@ -437,24 +510,38 @@ class PlaybackCursor:
         pos = positions(self._ts, self._scale)
         pos.flags.writeable = False
         self._pos = pos
-        self._start = np.arange(len(pos)) * self._flight + pos * self._gap
+        land = (arrival_positions(self._ts, self._arrivals, pos)
+                if self._arrivals is not None and len(pos) else None)
+        self._concurrent = land is not None
+        if land is None:
+            self._start = np.arange(len(pos)) * self._flight + pos * self._gap
+            self._flights = np.full(len(pos), self._flight)
+        else:
+            self._start = pos * self._gap
+            self._flights = (land - pos) * self._gap
+
+    def _landed_at(self, k: int) -> float:
+        """``elapsed`` of packet ``k`` (-1: before the first) shown landed."""
+        return float(self._flights[k]) if k >= 0 else 0.0
 
     def _wait_fraction(self) -> float | None:
         """How much of the wait for the next packet is spent; None when not waiting
         for a next packet (before the first, in flight, or after the last)."""
         k = self._index
         waited = self._elapsed - self._flight
-        if k < 0 or k == len(self._pos) - 1 or waited <= 0:
+        if self._concurrent or k < 0 or k == len(self._pos) - 1 or waited <= 0:
             return None
         wait = float(self._pos[k + 1] - self._pos[k]) * self._gap
         return min(waited / wait, 1.0) if wait > 0 else 0.0
 
-    def _set_wait_fraction(self, fraction: float | None) -> None:
+    def _set_wait_fraction(self, fraction: float | None, progress: float) -> None:
+        """Put the current packet back where it was: ``fraction`` of its wait for the
+        next one spent, or (None) ``progress`` of the way along its arrow."""
         k = self._index
-        if k < 0 or fraction is None:
+        if k < 0:
             return
-        if k == len(self._pos) - 1:
-            self._elapsed = self._flight
+        if fraction is None or k == len(self._pos) - 1:
+            self._elapsed = progress * float(self._flights[k])
             return
         wait = float(self._pos[k + 1] - self._pos[k]) * self._gap
         self._elapsed = self._flight + fraction * wait

@@ -44,3 +44,36 @@ def positions(ts_ns: Sequence[int] | np.ndarray, scale: str) -> np.ndarray:
     pos[0] = 0.0
     np.cumsum(gaps, out=pos[1:])
     return pos * ((n - 1) / total)
+
+
+NOT_ARRIVED = -1   # an arrival time (ns) of a packet that never arrived
+LOST_REACH = 0.55  # a lost packet ends this far along its way (the cross on the link)
+
+
+def arrival_positions(sent_ns: Sequence[int] | np.ndarray, arrival_ns: Sequence[int] |
+                      np.ndarray, pos: np.ndarray) -> np.ndarray | None:
+    """Where packets that left at ``pos`` (stamped ``sent_ns``) land on the same axis.
+
+    For a recording on a path, where each packet has an arrival time; None when
+    none has (``arrival_ns`` all 0). Times between two departures fall between
+    their positions, and after the last one at the pace of the whole axis. A
+    packet that never arrived (``NOT_ARRIVED``) lands ``LOST_REACH`` of a typical
+    transit after it left: where the ladder draws its cross, and where playback
+    stops flying it.
+    """
+    arrivals = np.asarray(arrival_ns, dtype=np.int64)
+    if not len(arrivals) or not arrivals.any():
+        return None
+    sent = np.asarray(sent_ns, dtype=np.int64)
+    # Arrival order need not be send order, but np.interp wants rising x.
+    rising = np.maximum.accumulate(sent)
+    land = np.interp(arrivals, rising, pos)
+    span = float(rising[-1] - rising[0])
+    pace = (float(pos[-1] - pos[0]) / span) if span > 0 else 0.0
+    beyond = arrivals > rising[-1]
+    land[beyond] = pos[-1] + (arrivals[beyond] - rising[-1]) * pace
+    lost = arrivals == NOT_ARRIVED
+    transit = land - pos
+    typical = float(np.median(transit[~lost])) if (~lost).any() else 1.0
+    land[lost] = pos[lost] + max(typical, 0.5) * LOST_REACH
+    return np.maximum(land, pos)

@@ -47,5 +47,7 @@ PROBLEMS = (RETRANSMISSIONS | OUT_OF_ORDER | LOST_SEGMENT | ACK_LOST_SEGMENT | D
 
 def analysis_names(bits: int) -> list[str]:
     """The names of the flags in ``bits``, in vocabulary order."""
+    if not bits:
+        return []
     return [name for i, name in enumerate(ANALYSIS_FLAGS) if bits >> i & 1]
 
