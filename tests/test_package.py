@@ -115,32 +115,41 @@ def test_wheel_holds_every_resource_file(installed: tuple[Path, dict[str, str]])
     assert out["files"] == shipped
 
 
-def test_installed_window_has_icons_and_samples(installed: tuple[Path, dict[str, str]]) -> None:
-    out = json.loads(_python(installed, """
-        import json
-        from PyQt6.QtCore import QSettings
-        from PyQt6.QtWidgets import QApplication, QToolBar
-        from visualizer.gui.mainwindow import MainWindow
-        app = QApplication([])
-        window = MainWindow(settings=QSettings("scratch.ini", QSettings.Format.IniFormat))
-        stage = window.stage
-        buttons = [stage.btn_first, stage.btn_back, stage.btn_play, stage.btn_forward,
-                   stage.btn_last]
-        main = window.findChild(QToolBar, "toolbar-main")
-        print(json.dumps({
-            "window": not window.windowIcon().isNull(),
-            "buttons": {b.toolTip(): not b.icon().isNull() for b in buttons},
-            "toolbar": {a.text(): not a.icon().isNull() for a in main.actions()
-                        if not a.isSeparator()},
-            "samples": [a.text() for a in window.sample_menu.actions()],
-        }))
-        window.close()
-    """))
+WINDOW = """
+    import json
+    from PyQt6.QtCore import QSettings
+    from PyQt6.QtWidgets import QApplication, QToolBar
+    from visualizer.gui.mainwindow import MainWindow
+    app = QApplication([])
+    window = MainWindow(settings=QSettings("scratch.ini", QSettings.Format.IniFormat))
+    stage = window.stage
+    buttons = [stage.btn_first, stage.btn_back, stage.btn_play, stage.btn_forward,
+               stage.btn_last]
+    main = window.findChild(QToolBar, "toolbar-main")
+    print(json.dumps({
+        "window": not window.windowIcon().isNull(),
+        "buttons": {b.toolTip(): not b.icon().isNull() for b in buttons},
+        "toolbar": {a.text(): not a.icon().isNull() for a in main.actions()
+                    if not a.isSeparator()},
+        "samples": [a.text() for a in window.sample_menu.actions()],
+    }))
+    window.close()
+"""
+
+
+def test_installed_window_has_icons_and_samples(installed: tuple[Path, dict[str, str]],
+                                                tmp_path: Path) -> None:
+    """The installed window is the checkout's: same icons, same samples."""
+    out = json.loads(_python(installed, WINDOW))
     assert out["window"]
     assert out["buttons"] and all(out["buttons"].values()), out["buttons"]
-    assert len(out["toolbar"]) >= 4 and all(out["toolbar"].values()), out["toolbar"]
-    samples = sorted(p.name for p in (ROOT / "resources" / "samples").glob("*.pcap*"))
-    assert samples and out["samples"] == samples
+    assert sum(out["toolbar"].values()) >= 4, out["toolbar"]
+    samples = sorted((ROOT / "resources" / "samples").glob("*.pcap*"))
+    assert samples and len(out["samples"]) == len(samples)
+    _, env = installed
+    checkout = json.loads(_run(sys.executable, "-c", textwrap.dedent(WINDOW), cwd=tmp_path,
+                               env=dict(env, PYTHONPATH=str(ROOT))).stdout)
+    assert out == checkout
 
 
 def test_installed_command_line_lists_scenarios(installed: tuple[Path, dict[str, str]]
