@@ -89,7 +89,8 @@ def test_duckdb_reads_what_analyze_says(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_the_command_writes_samples_and_one_stream(tmp_path: Path) -> None:
-    for sample in sorted(SAMPLES.glob("*.pcapng")):
+    samples = sorted(SAMPLES.glob("*.pcapng"))   # path recordings among them
+    for sample in samples:
         out = tmp_path / f"{sample.stem}.parquet"
         result = visualizer("export", str(sample), "-o", str(out))
         assert result.returncode == 0, result.stderr
@@ -99,7 +100,7 @@ def test_the_command_writes_samples_and_one_stream(tmp_path: Path) -> None:
     # a folder of recordings is one table (the user guide's query)
     (n,) = duckdb.sql(f"SELECT count(DISTINCT filename) FROM "
                       f"read_parquet('{tmp_path}/*.parquet', filename = true)").fetchone() or (0,)
-    assert n == 2
+    assert n == len(samples) >= 2
     one = tmp_path / "one.parquet"
     result = visualizer("export", str(SAMPLES / "tcp-handshake.pcapng"), "-o", str(one),
                         "--stream", "0")
