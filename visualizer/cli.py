@@ -122,11 +122,22 @@ def _cmd_follow(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    if args.animate:
+        from visualizer.commands.animate import animate_command
+
+        return animate_command(args.file, args.output, stream=args.stream, first=args.first,
+                               last=args.last, size=args.size, fps=args.fps)
     from visualizer.commands.export import export_command
 
     return export_command(args.file, args.output, stream=args.stream, fmt=args.format,
                           annotate=args.annotate, absolute=args.absolute, scale=args.scale,
                           end=args.end)
+
+
+def _cmd_install_desktop(args: argparse.Namespace) -> int:
+    from visualizer.commands.install_desktop import install_desktop_command
+
+    return install_desktop_command(remove=args.remove, out=sys.stdout)
 
 
 def _cmd_setup_capture(args: argparse.Namespace) -> int:
@@ -262,11 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="-", metavar="FILE",
                    help="file to write (default: - for stdout)")
 
-    p = add("export", _cmd_export, "export packets to pcap or pcapng, or the ladder to SVG")
+    p = add("export", _cmd_export, "export packets to pcap or pcapng, the ladder to SVG, "
+                                     "or the analysis table to Parquet")
     p.add_argument("file")
     p.add_argument("-o", "--output", required=True, metavar="OUT")
     p.add_argument("--stream", type=int, metavar="N", help="only TCP stream N")
-    p.add_argument("--format", choices=("pcap", "pcapng", "svg"), default=None,
+    p.add_argument("--format", choices=("pcap", "pcapng", "svg", "parquet"), default=None,
                    help="default: from OUT's extension, else pcapng")
     p.add_argument("--annotate", action="store_true",
                    help="pcapng: each packet's explanation as a comment")
@@ -276,6 +288,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "(what Wireshark should analyse)")
     p.add_argument("--scale", choices=("order", "real", "log"), default=None,
                    help="svg: time axis, event order (default), real time or log of gaps")
+    p.add_argument("--animate", action="store_true",
+                   help="the ladder's playback as OUT.gif, .mp4, .webm or animated .svg")
+    p.add_argument("--from", dest="first", type=int, metavar="A",
+                   help="--animate: from packet A (frame number)")
+    p.add_argument("--to", dest="last", type=int, metavar="B",
+                   help="--animate: to packet B (frame number)")
+    p.add_argument("--size", type=_window_size, default=(1280, 720), metavar="WxH",
+                   help="--animate: frame size (default 1280x720)")
+    p.add_argument("--fps", type=float, metavar="F",
+                   help="--animate: frames a second (default 10 for GIF, 25 for video)")
+
+    p = add("install-desktop", _cmd_install_desktop,
+            "add the app to your desktop's menu and \"Open with\" for pcap files (no root)")
+    p.add_argument("--remove", action="store_true", help="remove what install-desktop added")
 
     p = add("setup-capture", _cmd_setup_capture,
             "let the capture process, and only it, capture (run with sudo)")
@@ -321,6 +347,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _file_means_gui(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``visualizer FILE`` is ``visualizer gui FILE`` (a file manager hands files over
+    so): a first word that is no command but names a file, or a capture's name."""
+    commands = next(a.choices for a in parser._actions
+                    if isinstance(a, argparse._SubParsersAction))
+    if argv and argv[0] not in commands and not argv[0].startswith("-") and (
+            os.path.exists(argv[0]) or argv[0].lower().endswith((".pcap", ".pcapng"))):
+        return ["gui", *argv]
+    return argv
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -328,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with _terminate_as_interrupt():
                 return _cmd_extcap(argv[1:])
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_file_means_gui(parser, argv))
         if args.command is None:
             args = parser.parse_args(["gui"])
         # The window keeps SIGTERM's default: a capture's spool is offered back at start.

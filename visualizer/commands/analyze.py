@@ -16,13 +16,13 @@ from typing import Any, TextIO
 
 from visualizer.commands import warn_about
 from visualizer.commands.path_records import path_packet_records
+from visualizer.commands.progress import counted, load_session
 from visualizer.commands.records import packet_records
 from visualizer.core.decode.store import PacketStore, format_endpoint
 from visualizer.core.errors import BadInput
 from visualizer.core.filter.evaluate import DisplayFilter
 from visualizer.core.flows.analysis import analyze
 from visualizer.core.flows.summaries import ConversationStats, conversation_stats, full_stats
-from visualizer.core.session import Session
 
 
 def _table_line(rec: dict[str, Any]) -> str:
@@ -111,7 +111,7 @@ def analyze_command(path: str, *, json_lines: bool, stats: bool, out: TextIO,
         raise BadInput("-Y selects packet lines; --stats summarises whole conversations: "
                        "use one or the other")
     # closed at the end (the mapping and its descriptor): callers may run many files
-    with Session.load(path, analyse=not stats) as session:
+    with load_session(path, analyse=not stats) as session:
         store, analysis = session.store, session.analysis
         assert store is not None
         if stats:
@@ -123,6 +123,8 @@ def analyze_command(path: str, *, json_lines: bool, stats: bool, out: TextIO,
         view = session.path_view
         records = (packet_records(store, analysis) if view is None
                    else path_packet_records(store, analysis, view))
+        total = len(store) if view is None else len(view)
+        records = counted(records, "analyzing", total)   # every packet is looked at
         if matching is not None:
             shown = matching.mask(store, analysis)
             records = (rec for rec in records if shown[rec["frame"] - 1])

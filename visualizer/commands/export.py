@@ -1,5 +1,5 @@
-"""``visualizer export``: everything or one conversation, to pcap or pcapng, or the
-ladder diagram to SVG.
+"""``visualizer export``: everything or one conversation, to pcap or pcapng, the
+ladder diagram to SVG, or the per-packet analysis table to Parquet.
 
 ``--annotate`` writes each packet's explanation as a pcapng packet comment
 (Wireshark shows it under "Packet comments"), so a teacher can hand the
@@ -12,11 +12,11 @@ import sys
 from dataclasses import replace
 
 from visualizer.commands import warn_about
+from visualizer.commands.progress import load_session
 from visualizer.core.errors import BadInput
 from visualizer.core.export import export_packets, format_for_path, packet_comments
 from visualizer.core.output import check_output
 from visualizer.core.path.fates import END_NAMES
-from visualizer.core.session import Session
 
 
 def export_command(path: str, output: str, *, stream: int | None, fmt: str | None,
@@ -25,7 +25,16 @@ def export_command(path: str, output: str, *, stream: int | None, fmt: str | Non
     check_output(output)  # a directory or a disk is refused before any work
     if fmt is None and output.lower().endswith(".svg"):
         fmt = "svg"
+    if fmt is None and output.lower().endswith(".parquet"):
+        fmt = "parquet"
     fmt = format_for_path(output, fmt)
+    if fmt == "parquet":
+        if annotate or absolute or scale is not None or end is not None:
+            raise BadInput("--annotate, --absolute, --scale and --end do not apply to parquet "
+                           "(a table with every packet's analysis)")
+        from visualizer.commands.parquet import export_parquet
+
+        return export_parquet(path, output, stream=stream)
     if fmt == "svg":
         if annotate:
             raise BadInput("--annotate needs pcapng: an SVG ladder has no packet comments")
@@ -34,7 +43,7 @@ def export_command(path: str, output: str, *, stream: int | None, fmt: str | Non
         raise BadInput(f"--absolute and --scale only apply to --format svg, not {fmt}")
     if annotate and fmt != "pcapng":
         raise BadInput("--annotate needs pcapng: classic pcap has no packet comments")
-    with Session.load(path, analyse=stream is not None or annotate) as session:
+    with load_session(path, analyse=stream is not None or annotate) as session:
         store, analysis = session.store, session.analysis
         assert store is not None
         if analysis is None or stream is None:
@@ -68,7 +77,7 @@ def _export_svg(path: str, output: str, *, stream: int | None, absolute: bool,
     from visualizer.core.ladder.scene import LadderScene, write_svg
     from visualizer.core.playback.timescale import positions
 
-    with Session.load(path) as session:
+    with load_session(path) as session:
         assert session.analysis is not None
         ladder: Ladder | None
         if stream is not None:

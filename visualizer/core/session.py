@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import gc
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +66,7 @@ from visualizer.core.pcap.reader import CaptureFile
 from visualizer.core.pcap.recording import RecordingInfo
 
 CHUNK = 1_024             # packets per read unless asked otherwise
+LOAD_CHUNK = 65_536       # packets per read of a command that shows its progress
 FREEZE_FROM = 100_000     # packets: from here on a read freezes what it made
 LADDER_ALL_LIMIT = 6      # conversations the ladder draws together when none is chosen
 WINDOW = 5_000            # most packets the ladder draws
@@ -218,14 +220,19 @@ class Session:
         self.path, self.live, self.following, self.keep_last = path, True, True, keep_last
 
     @classmethod
-    def load(cls, path: str, *, analyse: bool = True) -> Session:
+    def load(cls, path: str, *, analyse: bool = True,
+             progress: Callable[[int, int], None] | None = None) -> Session:
         """The file at ``path``, read to the end (a command's way in; close it,
-        or use it as a context manager)."""
+        or use it as a context manager). ``progress(bytes read, bytes in all)``
+        is called after each of the reads of LOAD_CHUNK packets it then makes."""
         session = cls()
         session.open_capture(CaptureFile.open(path), analyse=analyse)
+        limit = None if progress is None else LOAD_CHUNK
         try:
-            while (batch := session.read(None)).added:
+            while (batch := session.read(limit)).added:
                 session.show(batch)
+                if progress is not None:
+                    progress(batch.bytes_read, batch.bytes_total)
             session.show(batch)   # nothing more: the whole file is shown
         except BaseException:
             session.close()

@@ -53,6 +53,7 @@ from visualizer.core.decode.dissect import analysis_nodes, warm_up
 from visualizer.core.errors import VisualizerError
 from visualizer.core.export import export_packets, packet_comments
 from visualizer.gui import follow_view
+from visualizer.gui.animation_dialog import add_animation_action
 from visualizer.gui.banner import PrivilegeBanner
 from visualizer.gui.breakpoints import Breakpoints
 from visualizer.gui.capture_panel import CapturePanel
@@ -266,6 +267,7 @@ class MainWindow(QMainWindow):
         self.stage.add_view_actions(m)
         m.addAction(self.predict.action)
         m.addAction(self.presenter.action)
+        add_animation_action(m, self)
         m.addSeparator()
         for dock in self.docks.values():
             m.addAction(dock.toggleViewAction())

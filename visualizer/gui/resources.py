@@ -1,4 +1,5 @@
-"""Icons and sample recordings shipped in the repository's ``resources/``."""
+"""Icons and sample recordings shipped in ``resources/`` (core/resources.py
+says how they are found, installed or not)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from pathlib import Path
 
 from PyQt6.QtGui import QIcon
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+from visualizer.core.resources import resource_root
+
+RESOURCES: Path = resource_root()
 SAMPLES = RESOURCES / "samples"
 
 
