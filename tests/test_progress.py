@@ -46,7 +46,8 @@ def capture(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("command", [["analyze", "--json"], ["export", "-o", "OUT.parquet"],
-                                     ["export", "-o", "OUT.pcapng"]])
+                                     ["export", "-o", "OUT.pcapng"],
+                                     ["follow", "--stream", "0", "-o", "OUT.txt"]])
 def test_progress_on_a_terminal(capture: Path, command: list[str]) -> None:
     args = [a.replace("OUT", str(capture.with_name("out"))) for a in command]
     stdout = capture.with_name("stdout")
