@@ -36,6 +36,7 @@ from PyQt6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -63,6 +64,7 @@ from visualizer.gui.scenario_panel import ScenarioPanel
 from visualizer.gui.stage import Stage
 
 MAX_RECENT = 10
+SMALL_HEIGHT = 900     # a window shorter than this puts the packet list behind a tab
 USER_GUIDE = "docs/user-guide.md"
 FILE_FILTER = "Captures (*.pcapng *.pcap *.cap *.ntar);;All files (*)"
 
@@ -131,7 +133,14 @@ class MainWindow(QMainWindow):
         """The ladder is what a student watches: give the centre the room.
 
         Applied once the window has its size (before that Qt rescales it).
+        On a small screen (1366×768) the packet list below would leave the
+        ladder two packets' height: it shares the right column with the
+        details, a tab away, and the ladder and its explanation get the height.
         """
+        if self.height() < SMALL_HEIGHT:
+            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.docks["packets"])
+            self.tabifyDockWidget(self.docks["details"], self.docks["packets"])
+            self.docks["details"].raise_()
         self.resizeDocks([self.docks["scenarios"], self.docks["details"]], [285, 370],
                          Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["scenarios"], self.docks["conversations"]], [520, 200],
@@ -259,6 +268,10 @@ class MainWindow(QMainWindow):
         main.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         for action in (self.act_open, self.act_save, self.act_export, self.act_wireshark):
             main.addAction(action)
+        for action in (self.act_save, self.act_wireshark):  # seldom used: icons only, so
+            button = main.widgetForAction(action)         # Export and Capture fit at 1366 px
+            if isinstance(button, QToolButton):
+                button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
         main.addSeparator()
         main.addAction(self.act_run)
         main.addAction(self.act_capture)

@@ -40,6 +40,7 @@ REBUILD_MS = 250             # ladder rebuild throttle while a capture grows
 TIMELINE_MS = 400            # timeline update throttle while packets arrive
 LOCK_WAIT_S = 0.02           # longest the GUI thread waits for the loader's lock
 SCRUB_STEPS = 1000
+GRAPH_SHARE = 0.5            # of the stage's height the time-sequence and throughput tabs get
 
 
 def _speed_text(speed: float) -> str:
@@ -73,6 +74,7 @@ class Stage(QWidget):
         self._landed = -1          # store index of the last packet that landed
         self._partial = False      # the ladder draws a window of its packets
         self._scrubbing = False
+        self._strip_height: int | None = None  # the timeline's height before a graph tab
         self._build()
         self._connect()
         self._sync_controls()
@@ -152,6 +154,7 @@ class Stage(QWidget):
         self.ladder_view.packet_clicked.connect(doc.set_current)
         self.timeline.seek_requested.connect(doc.set_current)
         self.timeline.range_export_requested.connect(self._on_export_range)
+        self.timeline.tabs.currentChanged.connect(self._on_timeline_tab)
         self.scrubber.sliderMoved.connect(self._on_scrub)
         self.scrubber.sliderPressed.connect(self._on_scrub_pressed)
         self.scrubber.sliderReleased.connect(self._on_scrub_released)
@@ -430,6 +433,22 @@ class Stage(QWidget):
                 # a conversation not on the ladder, or outside its window
                 self._build_ladder()
             self._render()
+
+    @pyqtSlot(int)
+    def _on_timeline_tab(self, index: int) -> None:
+        """A graph needs height to be read: its tab takes half the stage, and
+        the timeline's strip gets its own height back."""
+        ladder, lower = self.splitter.sizes()
+        total = ladder + lower
+        if index == 0:
+            if self._strip_height is not None:
+                self.splitter.setSizes([total - self._strip_height, self._strip_height])
+                self._strip_height = None
+        elif lower < int(total * GRAPH_SHARE):
+            if self._strip_height is None:
+                self._strip_height = lower
+            want = int(total * GRAPH_SHARE)
+            self.splitter.setSizes([total - want, want])
 
     @pyqtSlot(int, int)
     def _on_export_range(self, first: int, last: int) -> None:
