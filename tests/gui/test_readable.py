@@ -10,11 +10,15 @@ import numpy as np
 import pytest
 from benchmarks.make_pcap import generate
 from PyQt6.QtCore import QRect, QSettings
+from PyQt6.QtGui import QFont, QFontMetricsF
 from PyQt6.QtWidgets import QWidget
 
 from visualizer.core.capture.privileges import CapturePermission
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.flows.analysis import Analysis, analyze
+from visualizer.core.ladder.scene import Text
+from visualizer.core.session import WINDOW
+from visualizer.core.tcp.testing import Capture, Conversation, write_pcap
 from visualizer.gui.mainwindow import MainWindow
 from visualizer.gui.timeline import Timeline
 
@@ -125,3 +129,92 @@ def test_a_small_screen_keeps_export_and_capture_and_gives_the_ladder_the_height
     assert small.tabifiedDockWidgets(small.docks["details"]) == [small.docks["packets"]]
     assert small.stage.ladder_view.height() >= 280
     assert small.stage.explanation.isVisible()
+
+
+# -- 2: a ladder longer than its drawing window -----------------------------------------
+@pytest.fixture
+def long_stream(tmp_path: Path) -> Path:
+    """One TCP conversation of 6,007 packets: more than the ladder draws at once."""
+    conv = Conversation(step=300_000_000)   # 0.3 s apart: times of four integer digits
+    conv.handshake()
+    for _ in range(3000):
+        conv.c2s("PA", data=100)
+        conv.s2c("A")
+    conv.close()
+    return write_pcap(tmp_path / "long.pcap", conv.segments)
+
+
+def test_every_packet_of_a_long_conversation_is_reachable(qtbot, window: MainWindow,
+                                                          long_stream: Path) -> None:
+    stage, doc = window.stage, window.document
+    _open(qtbot, window, long_stream)
+    count = doc.session.count
+    assert count == 6007 and len(stage.playback) == WINDOW  # the drawing stays windowed
+    assert stage.position_label.text() == f"packet 1 of {count:,}"
+    stage.last()
+    qtbot.wait_until(lambda: doc.session.current == count - 1)
+    assert stage.playback.packet == count - 1
+    assert stage.position_label.text() == f"packet {count:,} of {count:,}"
+    # Left and Right cross the edge of the window the ladder draws
+    doc.set_current(WINDOW - 1)
+    stage.first()
+    qtbot.wait_until(lambda: doc.session.current == 0)
+    for _ in range(WINDOW - 1):
+        stage.playback.step_forward()
+    stage.playback.seek(len(stage.playback) - 1)
+    stage._render()
+    edge = stage.playback.packet
+    stage.step_forward()
+    qtbot.wait_until(lambda: doc.session.current == edge + 1)
+    assert stage.playback.packet == edge + 1
+    assert stage.position_label.text() == f"packet {edge + 2:,} of {count:,}"
+    stage.step_back()
+    qtbot.wait_until(lambda: stage.playback.packet == edge)
+
+
+def test_frame_numbers_keep_clear_of_the_time_column(qtbot, window: MainWindow,
+                                                      long_stream: Path) -> None:
+    """Measured with the font the ladder paints in: "#6001" beside "1800.300000"."""
+    _open(qtbot, window, long_stream)
+    stage = window.stage
+    stage.last()
+    qtbot.wait_until(lambda: stage.playback.packet == window.document.session.count - 1)
+    view = stage.ladder_view
+    scene, geometry = view._scene, view._geometry
+    assert scene is not None and geometry is not None
+    items = scene.build(geometry, view._visible_rect(), view._look)
+    frames = [i for i in items if isinstance(i, Text) and i.cls == "frame"]
+    times = [i for i in items if isinstance(i, Text) and i.cls == "time"]
+    assert frames and len(frames) == len(times)
+    for frame, time in zip(frames, times, strict=True):
+        assert frame.text.startswith("#600") and len(time.text.split(".")[0]) == 4
+        frame_font = QFont(view.font().family())
+        frame_font.setPixelSize(frame.size)
+        time_font = QFont(view.font().family())
+        time_font.setPixelSize(time.size)
+        frame_end = frame.x + QFontMetricsF(frame_font).horizontalAdvance(frame.text)
+        time_start = time.x - QFontMetricsF(time_font).horizontalAdvance(time.text)
+        assert frame_end + 4 <= time_start, (frame.text, time.text)
+
+
+# -- 3: choosing a conversation moves every view ------------------------------------------
+def test_choosing_a_conversation_moves_every_view_to_it(qtbot, window: MainWindow,
+                                                        tmp_path: Path) -> None:
+    capture = Capture()
+    for port in range(40000, 40008):   # more conversations than the ladder draws together
+        conv = Conversation(("10.0.0.1", port), capture=capture)
+        conv.handshake()
+        conv.c2s("PA", data=10)
+        conv.s2c("A")
+    _open(qtbot, window, write_pcap(tmp_path / "eight.pcap", capture.segments))
+    stage, doc = window.stage, window.document
+    doc.set_current(doc.session.count - 1)   # the last packet: conversation 7's
+    stage.last()
+    assert stage.playback.packet == doc.session.count - 1
+    doc.set_conversation(("tcp", 1))
+    first = int(np.flatnonzero(doc.session.analysis.column("stream") == 1)[0])
+    qtbot.wait_until(lambda: doc.session.current == first)
+    assert stage.playback.packet == first
+    assert stage.position_label.text() == f"#{first + 1} · 1 of 5"
+    assert f"Packet {first + 1}:" in stage.explanation.title.text()
+    assert window.packet_table.selected_indices() == [first]

@@ -73,6 +73,7 @@ class Stage(QWidget):
         self._timeline_timer.timeout.connect(self._on_timeline_due)
         self._landed = -1          # store index of the last packet that landed
         self._partial = False      # the ladder draws a window of its packets
+        self._members = np.zeros(0, dtype=np.int64)  # every packet of its conversations
         self._scrubbing = False
         self._strip_height: int | None = None  # the timeline's height before a graph tab
         self._build()
@@ -215,23 +216,44 @@ class Stage(QWidget):
 
     @pyqtSlot()
     def step_forward(self) -> None:
-        self.playback.step_forward()
+        c = self.playback
+        if not (len(c) and c.index == len(c) - 1 and c.progress >= 1.0
+                and self._leave_window(+1)):
+            c.step_forward()
         self._after_control()
 
     @pyqtSlot()
     def step_back(self) -> None:
-        self.playback.step_back()
+        if not (self.playback.index == 0 and self._leave_window(-1)):
+            self.playback.step_back()
         self._after_control()
 
     @pyqtSlot()
     def first(self) -> None:
-        self.playback.first()
+        if not (self._partial and len(self._members) and self._go(int(self._members[0]))):
+            self.playback.first()
         self._after_control()
 
     @pyqtSlot()
     def last(self) -> None:
-        self.playback.last()
+        if not (self._partial and len(self._members) and self._go(int(self._members[-1]))):
+            self.playback.last()
         self._after_control()
+
+    def _leave_window(self, step: int) -> bool:
+        """At an end of a ladder that draws a window of its packets: go to the
+        packet beyond it (the ladder is rebuilt around it). False: none."""
+        if not self._partial or self.playback.packet < 0:
+            return False
+        at = int(np.searchsorted(self._members, self.playback.packet)) + step
+        return 0 <= at < len(self._members) and self._go(int(self._members[at]))
+
+    def _go(self, packet: int) -> bool:
+        if packet == self.playback.packet:
+            return False
+        self.playback.pause()
+        self.document.set_current(packet)   # _on_current moves the window to it
+        return True
 
     @pyqtSlot()
     def faster(self) -> None:
@@ -272,11 +294,24 @@ class Stage(QWidget):
             self.scrubber.blockSignals(True)
             self.scrubber.setValue(int(SCRUB_STEPS * c.position() / (n - 1)) if n > 1 else 0)
             self.scrubber.blockSignals(False)
-        self.position_label.setText(f"packet {c.index + 1} of {n}" if n else "no packets")
+        self.position_label.setText(self._position_text())
         self.btn_play.setIcon(icon("pause" if c.playing else "play"))
         if c.index >= 0 and c.progress >= 1.0 and c.packet != self._landed:
             self._landed = c.packet
             self.document.set_current(c.packet)
+
+    def _position_text(self) -> str:
+        """Where the current packet is among the ladder's, and its frame number
+        when the two differ (a conversation, a window of a long one)."""
+        members, packet = self._members, self.playback.packet
+        if not len(self.playback) or not len(members):
+            return "no packets"
+        if packet < 0:
+            return f"packet 0 of {len(members):,}"
+        at = int(np.searchsorted(members, packet)) + 1
+        if at == packet + 1:
+            return f"packet {at:,} of {len(members):,}"
+        return f"#{packet + 1:,} · {at:,} of {len(members):,}"
 
     def _sync_controls(self) -> None:
         enabled = len(self.playback) > 0
@@ -347,10 +382,12 @@ class Stage(QWidget):
             try:
                 window = session.ladder_window()
                 ladder = session.ladder(window, absolute=self.absolute)
+                self._members = session.ladder_members(window)
             finally:
                 session.lock.release()
         if ladder is None:
             self.ladder = None
+            self._members = np.zeros(0, dtype=np.int64)
             self.ladder_view.empty_text = NO_HOSTS_TEXT if session.count else NO_CAPTURE_TEXT
             self.ladder_view.set_ladder(None, np.zeros(0))
             self.playback.set_timestamps([], [])
@@ -409,6 +446,11 @@ class Stage(QWidget):
         else:
             self.timeline.set_conversation(conv[0], conv[1])
         self._build_ladder()
+        current = self.document.session.current
+        if self.playback.packet < 0 and len(self._members) and current >= 0 \
+                and current not in self._members:
+            # every view moves to the conversation chosen, not only the ladder
+            self._go(int(self._members[0]))
 
     @pyqtSlot(str)
     def _on_finished(self, _message: str) -> None:
@@ -432,6 +474,7 @@ class Stage(QWidget):
                                                          or self._partial):
                 # a conversation not on the ladder, or outside its window
                 self._build_ladder()
+                self.playback.seek_packet(index)
             self._render()
 
     @pyqtSlot(int)
