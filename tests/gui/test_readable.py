@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from benchmarks.make_pcap import generate
-from PyQt6.QtCore import QRect, QSettings
-from PyQt6.QtGui import QFont, QFontMetricsF
-from PyQt6.QtWidgets import QWidget
+from PyQt6.QtCore import QPoint, QPointF, QRect, QSettings, Qt
+from PyQt6.QtGui import QFont, QFontMetricsF, QWheelEvent
+from PyQt6.QtWidgets import QApplication, QWidget
 
 from visualizer.core.capture.privileges import CapturePermission
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.flows.analysis import Analysis, analyze
-from visualizer.core.ladder.scene import Text
+from visualizer.core.ladder.scene import GAP_FIT_MIN, Text
 from visualizer.core.session import WINDOW
 from visualizer.core.tcp.testing import Capture, Conversation, write_pcap
 from visualizer.gui.mainwindow import MainWindow
@@ -218,3 +218,48 @@ def test_choosing_a_conversation_moves_every_view_to_it(qtbot, window: MainWindo
     assert stage.position_label.text() == f"#{first + 1} · 1 of 5"
     assert f"Packet {first + 1}:" in stage.explanation.title.text()
     assert window.packet_table.selected_indices() == [first]
+
+
+# -- 4: lanes that do not fit ------------------------------------------------------------
+def _five_clients(tmp_path: Path) -> Path:
+    capture = Capture()
+    for port in range(40000, 40005):   # five clients, one server: six lanes
+        conv = Conversation(("10.0.0.1", port), capture=capture)
+        conv.handshake()
+        conv.c2s("PA", data=10)
+        conv.s2c("A")
+    return write_pcap(tmp_path / "five.pcap", capture.segments)
+
+
+def test_all_lanes_fit_and_the_lanes_zoom_sideways(qtbot, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  messages: list[str]) -> None:
+    """At 1920×1080 six lanes fit (their state bands stay apart)."""
+    window = _window(qtbot, tmp_path, monkeypatch, 1920, 1080)
+    _open(qtbot, window, _five_clients(tmp_path))
+    stage = window.stage
+    view = stage.ladder_view
+    assert stage.ladder is not None and len(stage.ladder.lanes) == 6
+    assert view.horizontalScrollBar().maximum() > 0     # six lanes are wider than the view
+    stage.last()
+    stage.fit_lanes.click()                             # the fit-all-lanes zoom
+    assert view.fits_lanes() and stage.act_fit_lanes.isChecked()
+    assert view.horizontalScrollBar().maximum() == 0
+    assert view._geometry is not None and view._geometry.width <= view.viewport().width()
+    gap = view._geometry.gap
+    # Ctrl+Shift+wheel: the horizontal zoom, from the fitted lanes
+    wheel = QWheelEvent(QPointF(200, 200), QPointF(200, 200), QPoint(0, 0), QPoint(0, 240),
+                        Qt.MouseButton.NoButton,
+                        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(view.viewport(), wheel)
+    assert not view.fits_lanes() and not stage.fit_lanes.isChecked()
+    assert view._geometry.gap == pytest.approx(gap * 1.15 ** 2)
+    # the current arrow stays in sight, both its ends
+    arrow = view.playback_cursor()
+    assert arrow is not None
+    start, end = view.point_of(arrow.arrow), view.arrow_rect(arrow.arrow)
+    assert end.left() >= 0 and end.right() <= view.viewport().width(), (start, end)
+    stage.widen_lanes(0.5)           # no closer than the state bands allow
+    assert view._geometry.gap == pytest.approx(max(GAP_FIT_MIN, gap * 1.15 ** 2 * 0.5))
+    window.document.close()

@@ -114,6 +114,12 @@ class Stage(QWidget):
                               "the gaps (microseconds and seconds both visible)")
         self.position_label = QLabel()
         self.position_label.setMinimumWidth(120)
+        self.fit_lanes = QToolButton()
+        self.fit_lanes.setText("Fit lanes")
+        self.fit_lanes.setCheckable(True)
+        self.fit_lanes.setToolTip("Every lane in view (Ctrl+Shift+L); Ctrl+Shift+wheel "
+                                  "widens or narrows the lanes")
+        self.fit_lanes.toggled.connect(self.set_fit_lanes)
         bar = QHBoxLayout()
         bar.setContentsMargins(6, 2, 6, 2)
         for w in (self.btn_first, self.btn_back, self.btn_play, self.btn_forward,
@@ -126,6 +132,7 @@ class Stage(QWidget):
         bar.addWidget(self.speed_label)
         bar.addWidget(QLabel("Time"))
         bar.addWidget(self.scale)
+        bar.addWidget(self.fit_lanes)
 
         upper = QWidget()
         ul = QVBoxLayout(upper)
@@ -153,6 +160,7 @@ class Stage(QWidget):
         doc.current_changed.connect(self._on_current)
         doc.conversation_changed.connect(self._on_conversation)
         self.ladder_view.packet_clicked.connect(doc.set_current)
+        self.ladder_view.lanes_fitted.connect(self._sync_fit)
         self.timeline.seek_requested.connect(doc.set_current)
         self.timeline.range_export_requested.connect(self._on_export_range)
         self.timeline.tabs.currentChanged.connect(self._on_timeline_tab)
@@ -188,6 +196,17 @@ class Stage(QWidget):
             group.addAction(action)
             sub.addAction(action)
             self.future_actions[key] = action
+        self.act_fit_lanes = QAction("Fit All &Lanes", self)
+        self.act_fit_lanes.setCheckable(True)
+        self.act_fit_lanes.setShortcut(QKeySequence("Ctrl+Shift+L"))
+        self.act_fit_lanes.toggled.connect(self.set_fit_lanes)
+        menu.addAction(self.act_fit_lanes)
+        for text, keys, factor in (("&Wider Lanes", "Ctrl+Shift+Right", 1.25),
+                                   ("&Narrower Lanes", "Ctrl+Shift+Left", 0.8)):
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(keys))
+            action.triggered.connect(lambda _=False, f=factor: self.widen_lanes(f))
+            menu.addAction(action)
         export = menu.addAction("Export Ladder as &SVG or PNG…")
         assert export is not None
         export.triggered.connect(self.export_ladder)
@@ -362,6 +381,23 @@ class Stage(QWidget):
         self.ladder_view.set_future_mode(mode)
         if hasattr(self, "future_actions"):
             self.future_actions[mode].setChecked(True)
+
+    @pyqtSlot(bool)
+    def set_fit_lanes(self, on: bool) -> None:
+        """Every lane in view (the fit-all-lanes zoom), or back to lanes of full width."""
+        self.ladder_view.set_fit_lanes(on)
+
+    def widen_lanes(self, factor: float) -> None:
+        """The horizontal zoom: more (factor > 1) or less space between lanes."""
+        self.ladder_view.set_lane_zoom(self.ladder_view.gap_zoom() * factor)
+
+    @pyqtSlot(bool)
+    def _sync_fit(self, on: bool) -> None:
+        for widget in (self.fit_lanes, getattr(self, "act_fit_lanes", None)):
+            if widget is not None and widget.isChecked() != on:
+                widget.blockSignals(True)
+                widget.setChecked(on)
+                widget.blockSignals(False)
 
     def set_absolute(self, on: bool) -> None:
         if on != self.absolute:

@@ -69,6 +69,7 @@ TIME_W = 136.0         # the time column: "#100000" beside "1234.567890" (s)
 BAND = 112.0           # width of a lane's state band
 GAP = 440.0            # between lane centres when nothing asks otherwise
 GAP_MIN, GAP_MAX = 380.0, 600.0
+GAP_FIT_MIN = BAND + 48.0   # the closest lanes come (fit all lanes, zoomed out): room for a tag
 FIRST = HEADER + 44.0  # y of position 0 (room for the initial state's name)
 RIGHT = 40.0
 BOTTOM = 48.0
@@ -132,12 +133,22 @@ class Geometry:
 
 
 def fit_geometry(lanes: int, last: float, *, zoom: float = 1.0,
-                 width: float | None = None) -> Geometry:
-    """A geometry at ``zoom``; lanes spread to fill ``width`` px within limits."""
+                 width: float | None = None, lane_zoom: float = 1.0,
+                 fit_lanes: bool = False) -> Geometry:
+    """A geometry at ``zoom``; lanes spread to fill ``width`` px within limits.
+
+    ``lane_zoom`` scales the space between lanes (the horizontal zoom);
+    ``fit_lanes``: every lane within ``width``, as close as GAP_FIT_MIN allows
+    (labels then shrink to their tags).
+    """
     gap = GAP
     if width is not None and lanes > 1:
         fixed = LEFT + BAND / 2 + RIGHT
-        gap = min(GAP_MAX, max(GAP_MIN, (width - fixed) / (lanes - 1)))
+        spread = (width - fixed) / (lanes - 1)
+        gap = (max(GAP_FIT_MIN, min(GAP_MAX, spread)) if fit_lanes
+               else min(GAP_MAX, max(GAP_MIN, spread)))
+    if not fit_lanes:
+        gap = max(GAP_FIT_MIN, gap * lane_zoom)
     zoom = min(ZOOM_MAX, max(ZOOM_MIN, zoom))
     return Geometry(lanes, last, STEP * zoom, gap)
 
@@ -349,13 +360,15 @@ class LadderScene:
                        and self.ladder.lanes[lane].port != NO_PORT
                        and not self.ladder.state_changes[lane]}
 
-    def geometry(self, *, zoom: float = 1.0, width: float | None = None) -> Geometry:
+    def geometry(self, *, zoom: float = 1.0, width: float | None = None,
+                 lane_zoom: float = 1.0, fit_lanes: bool = False) -> Geometry:
         last = float(self.positions[-1]) if len(self.positions) else 0.0
         if self._arrive is not None:
             last = max(last, max(self._arrive))
         if self.call_layout is not None:
             last = max(last, self.call_layout.extent)
-        return fit_geometry(len(self.ladder.lanes), last, zoom=zoom, width=width)
+        return fit_geometry(len(self.ladder.lanes), last, zoom=zoom, width=width,
+                            lane_zoom=lane_zoom, fit_lanes=fit_lanes)
 
     def arrow_for_packet(self, index: int) -> int:
         """The arrow number of packet ``index`` (0-based), -1 if not in this ladder."""
