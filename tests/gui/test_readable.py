@@ -3,6 +3,9 @@ small screen (1366×768) and a large one, nothing needs resizing to be read."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -263,3 +266,34 @@ def test_all_lanes_fit_and_the_lanes_zoom_sideways(qtbot, tmp_path: Path,
     stage.widen_lanes(0.5)           # no closer than the state bands allow
     assert view._geometry.gap == pytest.approx(max(GAP_FIT_MIN, gap * 1.15 ** 2 * 0.5))
     window.document.close()
+
+
+# -- 6: the outcome of a lesson, after its last packet --------------------------------------
+def _record(tmp_path: Path, scenario: str) -> Path:
+    out = tmp_path / f"{scenario}.pcapng"
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+    result = subprocess.run([sys.executable, "-m", "visualizer", "record", scenario, "-o",
+                             str(out)], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.mark.capture
+def test_the_outcome_after_the_last_packet_is_drawn_solid(qtbot, window: MainWindow,
+                                                          tmp_path: Path) -> None:
+    """udp-closed-port: the recv() failing with ECONNREFUSED is the lesson's point."""
+    _open(qtbot, window, _record(tmp_path, "udp-closed-port"))
+    stage = window.stage
+    stage.last()
+    view = stage.ladder_view
+    assert view._scene is not None and view._geometry is not None
+    items = view._scene.build(view._geometry, (0.0, 0.0, view._geometry.width,
+                                               view._geometry.height), view._look)
+    failed = [i for i in items if isinstance(i, Text) and i.cls == "call-box"
+              and "ECONNREFUSED" in i.text]
+    assert failed and all(i.opacity == 1.0 for i in failed)
+    stage.first()     # before it, the outcome is still to come: faint
+    items = view._scene.build(view._geometry, (0.0, 0.0, view._geometry.width,
+                                               view._geometry.height), view._look)
+    assert all(i.opacity < 1.0 for i in items if isinstance(i, Text)
+               and i.cls == "call-box" and "ECONNREFUSED" in i.text)

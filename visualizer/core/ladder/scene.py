@@ -482,6 +482,8 @@ class LadderScene:
             return FIRST - 0.5 * g.step
         if cursor.arrow < 0:   # before the first packet: what came before it has happened
             return g.y(self._pos[0]) - 0.5 * g.step
+        if cursor.arrow == len(self._pos) - 1 and cursor.progress >= 1.0:
+            return math.inf    # the last packet landed: what follows it (an outcome) too
         _, y1, _, y2 = self.ends(g, cursor.arrow)
         return y1 + cursor.progress * (y2 - y1)
 
