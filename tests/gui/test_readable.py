@@ -297,3 +297,45 @@ def test_the_outcome_after_the_last_packet_is_drawn_solid(qtbot, window: MainWin
                                                view._geometry.height), view._look)
     assert all(i.opacity < 1.0 for i in items if isinstance(i, Text)
                and i.cls == "call-box" and "ECONNREFUSED" in i.text)
+
+
+# -- 5: labels -------------------------------------------------------------------------------
+def _fast_retransmission(tmp_path: Path) -> Path:
+    conv = Conversation()
+    conv.handshake()
+    lost = conv.c2s("PA", data=100, delivered=False)
+    assert lost is not None
+    for _ in range(3):   # three duplicate acks ask for it again
+        conv.c2s("PA", data=100)
+        conv.s2c("A")
+    conv.c2s("PA", data=100, seq=lost.seq)
+    conv.s2c("A")
+    conv.close()
+    return write_pcap(tmp_path / "fast.pcap", conv.segments)
+
+
+def test_the_analysis_badge_keeps_clear_of_the_flag_badge(qtbot, window: MainWindow,
+                                                         tmp_path: Path) -> None:
+    _open(qtbot, window, _fast_retransmission(tmp_path))
+    stage = window.stage
+    stage.show_packet(10)      # "retransmission · fast retransmission", landed
+    view = stage.ladder_view
+    assert view._scene is not None and view._geometry is not None
+    n = view._scene.arrow_for_packet(10)
+    x1, y1, x2, y2 = view._scene.ends(view._geometry, n)
+    length = ((x2 - x1) ** 2 + (y2 - y1) ** 2) ** 0.5
+    ux, uy = (x2 - x1) / length, (y2 - y1) / length
+    items = view._scene.build(view._geometry, view._visible_rect(), view._look)
+    spans = {}
+    for cls in ("analysis", "packet"):
+        (item,) = [i for i in items if isinstance(i, Text) and i.cls == cls and i.group == n]
+        font = QFont(view.font().family())
+        font.setPixelSize(item.size)
+        font.setBold(True)
+        half = QFontMetricsF(font).horizontalAdvance(item.text) / 2 + 5   # + its box
+        centre = (item.x - x1) * ux + (item.y - y1) * uy
+        spans[cls] = (centre - half, centre + half)
+    assert "fast retransmission" in next(i.text for i in items if isinstance(i, Text)
+                                     and i.cls == "analysis" and i.group == n)
+    assert spans["analysis"][1] <= spans["packet"][0], spans
+    assert spans["analysis"][0] >= 0, spans     # and it starts on its arrow

@@ -69,6 +69,8 @@ TIME_W = 136.0         # the time column: "#100000" beside "1234.567890" (s)
 BAND = 112.0           # width of a lane's state band
 GAP = 440.0            # between lane centres when nothing asks otherwise
 GAP_MIN, GAP_MAX = 380.0, 600.0
+BADGE_PAD = 5.0           # px a badge's box reaches beyond its text, each side (text_box)
+BADGE_GAP = 10.0          # px between the analysis badge and the flag badge at the head
 GAP_FIT_MIN = BAND + 48.0   # the closest lanes come (fit all lanes, zoomed out): room for a tag
 FIRST = HEADER + 44.0  # y of position 0 (room for the initial state's name)
 RIGHT = 40.0
@@ -130,6 +132,16 @@ class Geometry:
 
     def position(self, y: float) -> float:
         return (y - FIRST) / self.step
+
+
+def _badge_along(length: float, badge: float, tag: float) -> float:
+    """Where along an arrow (0: its start, 1: its head) the analysis badge's
+    centre goes: past the middle, and clear of the flag badge that lands at the
+    head (``badge``, ``tag``: their widths in px), as far as the arrow allows."""
+    if length <= 0:
+        return 0.5
+    clear = (length - tag - BADGE_GAP - badge / 2) / length
+    return max(min(0.62, clear), min(0.5, badge / 2 / length))
 
 
 def fit_geometry(lanes: int, last: float, *, zoom: float = 1.0,
@@ -650,7 +662,9 @@ class LadderScene:
         if arrow.analysis:
             problem = arrow.kind == PROBLEM_K   # a TCP packet with a PROBLEMS flag
             text = " · ".join(name.replace("_", " ") for name in arrow.analysis)
-            bx, by = x1 + dx * 0.62 - nx * 4, y1 + dy * 0.62 - ny * 4
+            along = _badge_along(math.hypot(dx, dy), text_width(text, 10, True) + 2 * BADGE_PAD,
+                                 text_width(arrow.tag, 10, True) + 2 * BADGE_PAD)
+            bx, by = x1 + dx * along - nx * 4, y1 + dy * along - ny * 4
             items.append(Text(bx, by, text, 10, "#ffffff", bold=True, opacity=alpha,
                               angle=angle, box=PROBLEM_COLOUR if problem else
                               KINDS[arrow.kind].marker, group=n, cls="analysis"))
