@@ -339,3 +339,27 @@ def test_the_analysis_badge_keeps_clear_of_the_flag_badge(qtbot, window: MainWin
                                      and i.cls == "analysis" and i.group == n)
     assert spans["analysis"][1] <= spans["packet"][0], spans
     assert spans["analysis"][0] >= 0, spans     # and it starts on its arrow
+
+
+# -- 11: stepping ------------------------------------------------------------------------------
+def test_stepping_moves_the_explanation_at_once_and_the_ladder_stays_put(
+        qtbot, window: MainWindow) -> None:
+    _open(qtbot, window, HANDSHAKE)
+    stage, doc = window.stage, window.document
+    stage.first()
+    ladder_height = stage.ladder_view.height()
+    heights = set()
+    for index in range(1, 14):
+        stage.step_forward()   # no waiting for the flight: the counter and the text agree
+        assert doc.session.current == index
+        assert stage.position_label.text() == f"packet {index + 1} of 14"
+        assert f"Packet {index + 1}:" in stage.explanation.title.text()
+        qtbot.wait(1)
+        heights.add(stage.explanation.height())
+        assert stage.ladder_view.height() == ladder_height
+    assert len(heights) == 1
+    # a long text scrolls inside the panel instead of growing it
+    stage.explanation.text.setText("a long explanation " * 200)
+    qtbot.wait(1)
+    assert stage.explanation.height() in heights
+    assert stage.explanation.scroller.verticalScrollBar().maximum() > 0

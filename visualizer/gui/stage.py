@@ -315,7 +315,9 @@ class Stage(QWidget):
             self.scrubber.blockSignals(False)
         self.position_label.setText(self._position_text())
         self.btn_play.setIcon(icon("pause" if c.playing else "play"))
-        if c.index >= 0 and c.progress >= 1.0 and c.packet != self._landed:
+        # Playing, a packet is current when it lands; stepping, at once: the
+        # explanation then says what the counter says while the arrow flies.
+        if c.index >= 0 and (c.progress >= 1.0 or not c.playing) and c.packet != self._landed:
             self._landed = c.packet
             self.document.set_current(c.packet)
 
