@@ -363,3 +363,18 @@ def test_stepping_moves_the_explanation_at_once_and_the_ladder_stays_put(
     qtbot.wait(1)
     assert stage.explanation.height() in heights
     assert stage.explanation.scroller.verticalScrollBar().maximum() > 0
+
+
+# -- 10: stale context -------------------------------------------------------------------------
+@pytest.mark.capture
+def test_another_file_forgets_the_last_run_and_capture(qtbot, window: MainWindow) -> None:
+    panel = window.scenarios
+    panel.select_scenario("tcp-refused")
+    with qtbot.wait_signal(window.document.finished, timeout=60_000):
+        panel.run()
+    qtbot.wait_until(lambda: "Recorded" in panel.status_label.text(), timeout=10_000)
+    window._on_capture_stats(20, 0)   # as the capture said while it ran
+    assert window.status_capture.text()
+    _open(qtbot, window, HANDSHAKE)
+    assert "Recorded" not in panel.status_label.text()
+    assert window.status_capture.text() == ""

@@ -536,6 +536,10 @@ class MainWindow(QMainWindow):
         recording = self.document.session.recording
         if recording is not None and recording.scenario:
             self.scenarios.show_recording(recording.scenario, recording.params)
+        if self.document.session.path:
+            self.scenarios.document_opened(self.document.session.path)
+        if not self.document.session.live:
+            self.status_capture.clear()   # the last capture's figures are not this file's
         self.progress.setValue(0)
         if self.document.busy and not self.document.session.live:
             self.progress.show()
