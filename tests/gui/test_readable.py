@@ -378,3 +378,38 @@ def test_another_file_forgets_the_last_run_and_capture(qtbot, window: MainWindow
     _open(qtbot, window, HANDSHAKE)
     assert "Recorded" not in panel.status_label.text()
     assert window.status_capture.text() == ""
+
+
+# -- 13: details --------------------------------------------------------------------------------
+def _values(nodes: list) -> list[tuple[str, str]]:
+    found = []
+    for node in nodes:
+        found.append((node.label, node.value))
+        found += _values(node.children)
+    return found
+
+
+def test_the_detail_tree_shows_bytes_as_a_reader_expects(qtbot, window: MainWindow) -> None:
+    _open(qtbot, window, HANDSHAKE)
+    for index in (0, 3):   # the SYN's options, a data segment's payload
+        window.document.set_current(index)
+        values = _values(window.detail.nodes())
+        assert values
+        python = [(label, value) for label, value in values
+                  if value.startswith(("b'", 'b"', "[b'"))]
+        assert not python, python
+    assert any(value.startswith('"') for _, value in values)   # the payload, as text
+
+
+def test_window_scale_shows_the_multiplier_as_wireshark(qtbot, window: MainWindow) -> None:
+    _open(qtbot, window, HANDSHAKE)
+    ladder = window.stage.ladder
+    assert ladder is not None
+    assert "WS=1024" in ladder.arrows[0].short_options    # shift 10 on the wire
+    assert "WS=10 " not in ladder.arrows[0].short_options
+
+
+def test_the_many_clients_description_reads(window: MainWindow) -> None:
+    window.scenarios.select_scenario("tcp-many-clients")
+    text = window.scenarios.description.toPlainText()
+    assert "clients clients" not in text and text.startswith("Several clients")
