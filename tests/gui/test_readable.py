@@ -413,3 +413,15 @@ def test_the_many_clients_description_reads(window: MainWindow) -> None:
     window.scenarios.select_scenario("tcp-many-clients")
     text = window.scenarios.description.toPlainText()
     assert "clients clients" not in text and text.startswith("Several clients")
+
+
+def test_f1_shows_the_guide_in_the_window(qtbot, window: MainWindow,
+                                          messages: list[str]) -> None:
+    window.activateWindow()
+    window.act_guide.trigger()
+    dialog = window.guide
+    qtbot.waitExposed(dialog)
+    text = dialog.browser.toPlainText()
+    assert "watch a TCP handshake" in text and "Scenarios" in text   # the guide itself
+    assert ".md" not in text[:200] and not messages               # not a path to a file
+    dialog.close()

@@ -15,12 +15,11 @@ import subprocess
 import threading
 import time
 
-from PyQt6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl, pyqtSlot
+from PyQt6.QtCore import QByteArray, QSettings, Qt, QTimer, pyqtSlot
 from PyQt6.QtGui import (
     QAction,
     QActionGroup,
     QCloseEvent,
-    QDesktopServices,
     QDragEnterEvent,
     QDropEvent,
     QKeySequence,
@@ -58,6 +57,7 @@ from visualizer.gui.conversations import ConversationsPane
 from visualizer.gui.detail import PacketDetail
 from visualizer.gui.document import Document
 from visualizer.gui.export_dialog import ExportDialog
+from visualizer.gui.guide import GuideDialog
 from visualizer.gui.packet_table import PacketTable
 from visualizer.gui.resources import icon, samples
 from visualizer.gui.scenario_panel import ScenarioPanel
@@ -691,20 +691,8 @@ class MainWindow(QMainWindow):
     def show_guide(self) -> None:
         from visualizer.gui.resources import RESOURCES
 
-        guide = RESOURCES.parent / USER_GUIDE
-        if guide.exists():
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(guide)))
-        QMessageBox.information(
-            self, "User guide",
-            "Quick start:\n\n"
-            "1. Pick a scenario on the left (tcp-handshake) and press Run (Ctrl+R).\n"
-            "2. Press Space to play: watch the SYN, SYN-ACK and ACK travel between "
-            "the client and server lanes.\n"
-            "3. Left/Right step one packet; the explanation says why each number is "
-            "what it is.\n"
-            "4. Click a field in Packet details to see its bytes highlighted.\n"
-            "5. File > Export (Ctrl+E) writes the conversation for Wireshark.\n\n"
-            f"The full guide is {guide}.")
+        self.guide = GuideDialog(RESOURCES.parent / USER_GUIDE, self)
+        self.guide.show()
 
     @pyqtSlot()
     def show_about(self) -> None:
