@@ -21,6 +21,7 @@ from visualizer.core.decode.store import PacketStore
 from visualizer.core.flows.analysis import Analysis, analyze
 from visualizer.core.ladder.scene import GAP_FIT_MIN, Text
 from visualizer.core.session import WINDOW
+from visualizer.core.tcp.states import TcpState
 from visualizer.core.tcp.testing import Capture, Conversation, write_pcap
 from visualizer.gui.mainwindow import MainWindow
 from visualizer.gui.timeline import Timeline
@@ -425,3 +426,22 @@ def test_f1_shows_the_guide_in_the_window(qtbot, window: MainWindow,
     assert "watch a TCP handshake" in text and "Scenarios" in text   # the guide itself
     assert ".md" not in text[:200] and not messages               # not a path to a file
     dialog.close()
+
+
+# -- 7: no false LISTEN -------------------------------------------------------------------------
+def test_a_refused_connection_never_shows_a_listening_server(qtbot, window: MainWindow,
+                                                             tmp_path: Path) -> None:
+    """tcp-refused: the SYN is answered by a reset; nobody listened, as the
+    recording's socket-call log says (socket() and bind(), no listen())."""
+    conv = Conversation()
+    conv.c2s("S")
+    conv.s2c("RA", seq=0)
+    _open(qtbot, window, write_pcap(tmp_path / "refused.pcap", conv.segments))
+    stage = window.stage
+    stage.show_packet(0)
+    states = stage.ladder_view.states_at_cursor()
+    assert states[1] is TcpState.CLOSED              # the server lane, at the SYN
+    assert all(TcpState.LISTEN not in arrow.transitions.get(1, ())
+               for arrow in stage.ladder.arrows)
+    text = stage.explanation.text.text()
+    assert "taken to be listening" not in text and "nobody listens" in text

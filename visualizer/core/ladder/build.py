@@ -276,8 +276,10 @@ def tcp_ladder(analysis: Analysis, stream: int, *, absolute: bool = False,
         transitions: dict[int, tuple[TcpState, ...]] = {}
         for change in analysis.state_changes(i):
             if change.new is TcpState.LISTEN and change.endpoint not in initial:
-                # The server listened before the capture began; the SYN only shows it.
-                initial[change.endpoint] = TcpState.LISTEN
+                # The server listened before the capture began; the SYN only shows it,
+                # unless a reset answers it: then nobody listened (connection refused).
+                refused = analysis.refused_listen(i, change.endpoint) >= 0
+                initial[change.endpoint] = TcpState.CLOSED if refused else TcpState.LISTEN
                 continue
             initial.setdefault(change.endpoint, change.old)
             transitions[change.endpoint] = (*transitions.get(change.endpoint, ()), change.new)
