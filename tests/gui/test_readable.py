@@ -445,3 +445,35 @@ def test_a_refused_connection_never_shows_a_listening_server(qtbot, window: Main
                for arrow in stage.ladder.arrows)
     text = stage.explanation.text.text()
     assert "taken to be listening" not in text and "nobody listens" in text
+
+
+# -- 9: captures from elsewhere -------------------------------------------------------------------
+def test_a_capture_of_many_conversations_says_which_one_the_ladder_shows(
+        qtbot, window: MainWindow, tmp_path: Path) -> None:
+    capture = Capture()
+    for port in range(40000, 40008):
+        conv = Conversation(("10.0.0.1", port), capture=capture)
+        conv.handshake()
+    _open(qtbot, window, write_pcap(tmp_path / "eight.pcap", capture.segments))
+    stage, doc = window.stage, window.document
+    assert stage.position_label.text() == "packet 1 of 3 in TCP 0 of 8 conversations"
+    doc.set_current(doc.session.count - 1)
+    qtbot.wait_until(lambda: stage.playback.packet == doc.session.count - 1)
+    assert stage.position_label.text() == "#24 · 3 of 3 in TCP 7 of 8 conversations"
+    doc.set_conversation(("tcp", 2))    # chosen: nothing to explain
+    qtbot.wait_until(lambda: stage.position_label.text() == "#7 · 1 of 3")
+
+
+def test_a_long_capture_reads_in_seconds_not_megaseconds(qtbot, window: MainWindow,
+                                                         tmp_path: Path) -> None:
+    conv = Conversation(step=200_000 * 10**9)   # 200,000 s apart: a capture of weeks
+    conv.handshake()
+    conv.close()
+    _open(qtbot, window, write_pcap(tmp_path / "weeks.pcap", conv.segments))
+    timeline = window.stage.timeline
+    for plot in (timeline.plot, timeline.time_sequence.plot, timeline.throughput.plot):
+        axis = plot.getPlotItem().getAxis("bottom")
+        axis.setRange(0.0, 1.4e6)
+        assert axis.labelUnitPrefix == "" and "(s)" in axis.labelString()
+        axis.setRange(0.0, 0.004)     # a short one in milliseconds still
+        assert axis.labelUnitPrefix == "m"

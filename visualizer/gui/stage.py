@@ -29,6 +29,7 @@ from visualizer.core.errors import VisualizerError
 from visualizer.core.ladder.build import Ladder
 from visualizer.core.playback.cursor import SPEED_STEPS, PlaybackCursor
 from visualizer.core.playback.timescale import SCALES
+from visualizer.core.session import LadderWindow
 from visualizer.gui.document import Document
 from visualizer.gui.explanation import ExplanationPanel
 from visualizer.gui.ladder_view import NO_CAPTURE_TEXT, NO_HOSTS_TEXT, LadderView
@@ -74,6 +75,7 @@ class Stage(QWidget):
         self._landed = -1          # store index of the last packet that landed
         self._partial = False      # the ladder draws a window of its packets
         self._members = np.zeros(0, dtype=np.int64)  # every packet of its conversations
+        self._scope = ""           # which of many conversations the ladder shows, unasked
         self._scrubbing = False
         self._strip_height: int | None = None  # the timeline's height before a graph tab
         self._build()
@@ -114,6 +116,9 @@ class Stage(QWidget):
                               "the gaps (microseconds and seconds both visible)")
         self.position_label = QLabel()
         self.position_label.setMinimumWidth(120)
+        self.position_label.setToolTip(
+            "With many conversations the ladder shows the current packet's: choose another "
+            "in Conversations, or click a packet of it in the list or on the timeline")
         self.fit_lanes = QToolButton()
         self.fit_lanes.setText("Fit lanes")
         self.fit_lanes.setCheckable(True)
@@ -331,8 +336,21 @@ class Stage(QWidget):
             return f"packet 0 of {len(members):,}"
         at = int(np.searchsorted(members, packet)) + 1
         if at == packet + 1:
-            return f"packet {at:,} of {len(members):,}"
-        return f"#{packet + 1:,} · {at:,} of {len(members):,}"
+            return f"packet {at:,} of {len(members):,}{self._scope}"
+        return f"#{packet + 1:,} · {at:,} of {len(members):,}{self._scope}"
+
+    def _scope_text(self, window: LadderWindow) -> str:
+        """" in TCP 3 of 21 conversations" when the ladder picked one of many itself."""
+        session = self.document.session
+        a = session.analysis
+        if session.conversation is not None or a is None:
+            return ""
+        total = len(a.tcp.connections) + len(a.udp_flows)
+        shown = len(window.streams) + len(window.flows)
+        if shown >= total or shown != 1:
+            return ""
+        name = f"TCP {window.streams[0]}" if window.streams else f"UDP {window.flows[0]}"
+        return f" in {name} of {total:,} conversations"
 
     def _sync_controls(self) -> None:
         enabled = len(self.playback) > 0
@@ -421,6 +439,7 @@ class Stage(QWidget):
                 window = session.ladder_window()
                 ladder = session.ladder(window, absolute=self.absolute)
                 self._members = session.ladder_members(window)
+                self._scope = self._scope_text(window)
             finally:
                 session.lock.release()
         if ladder is None:

@@ -44,6 +44,7 @@ from visualizer.core.describe import kinds as K
 from visualizer.core.describe.kinds import KINDS, packet_kinds
 from visualizer.core.flows.analysis import Analysis
 from visualizer.gui.tsgraph import (
+    TIME_PREFIXES,
     ThroughputGraph,
     TimeSequenceGraph,
     is_dark,
@@ -334,7 +335,7 @@ class Timeline(QWidget):
         self.box.range_dragged.connect(self.show_range)
         self.plot = pg.PlotWidget(viewBox=self.box, axisItems={"left": self.axis})
         item = self.plot.getPlotItem()
-        item.setLabel("bottom", "Time", units="s")
+        item.setLabel("bottom", "Time", units="s", siPrefixEnableRanges=TIME_PREFIXES)
         item.setMenuEnabled(False)
         item.hideButtons()
         item.invertY(True)

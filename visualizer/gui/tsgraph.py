@@ -75,6 +75,11 @@ def style_plot(plot: pg.PlotWidget, palette: QPalette) -> None:
         legend.setBrush(shade)
 
 
+# Time axes: milli- and microseconds for short captures, but never "Time (Ms)"
+# (megaseconds) for a capture of two weeks, which reads as milliseconds.
+TIME_PREFIXES = ((0.0, 1.0),)
+
+
 def playhead_line(palette: QPalette) -> pg.InfiniteLine:
     """The movable vertical line that marks the current packet's time."""
     line = pg.InfiniteLine(angle=90, movable=True)
@@ -144,7 +149,7 @@ class TimeSequenceGraph(QWidget):
         self._data: TimeSequence | None = None
         self.plot = pg.PlotWidget()
         item = self.plot.getPlotItem()
-        item.setLabel("bottom", "Time", units="s")
+        item.setLabel("bottom", "Time", units="s", siPrefixEnableRanges=TIME_PREFIXES)
         item.setLabel("left", "Sequence (relative)")
         item.getAxis("left").enableAutoSIPrefix(False)
         item.showGrid(x=True, y=True, alpha=0.15)
@@ -309,7 +314,7 @@ class ThroughputGraph(QWidget):
         super().__init__(parent)
         self.plot = pg.PlotWidget()
         item = self.plot.getPlotItem()
-        item.setLabel("bottom", "Time", units="s")
+        item.setLabel("bottom", "Time", units="s", siPrefixEnableRanges=TIME_PREFIXES)
         item.setLabel("left", "Throughput", units="B/s")
         item.showGrid(x=True, y=True, alpha=0.15)
         item.setMenuEnabled(False)
