@@ -477,3 +477,20 @@ def test_a_long_capture_reads_in_seconds_not_megaseconds(qtbot, window: MainWind
         assert axis.labelUnitPrefix == "" and "(s)" in axis.labelString()
         axis.setRange(0.0, 0.004)     # a short one in milliseconds still
         assert axis.labelUnitPrefix == "m"
+
+
+def test_sack_edges_are_relative_like_seq_and_ack(qtbot, window: MainWindow,
+                                                 tmp_path: Path) -> None:
+    conv = Conversation(client_isn=1_000_000, server_isn=5_000_000)
+    conv.handshake()
+    lost = conv.c2s("PA", data=100, delivered=False)
+    assert lost is not None
+    conv.c2s("PA", data=100)
+    sack = (1_000_000 + 101).to_bytes(4, "big") + (1_000_000 + 201).to_bytes(4, "big")
+    conv.s2c("A", options=b"\x01\x01\x05\x0a" + sack)     # NOP NOP SACK 101-201
+    _open(qtbot, window, write_pcap(tmp_path / "sack.pcap", conv.segments))
+    ladder = window.stage.ladder
+    assert ladder is not None
+    assert "SACK=101-201" in ladder.arrows[5].options     # as ack=1 counts: relative
+    window.act_absolute.trigger()
+    qtbot.wait_until(lambda: "SACK=1000101-1000201" in window.stage.ladder.arrows[5].options)
