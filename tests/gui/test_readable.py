@@ -494,3 +494,20 @@ def test_sack_edges_are_relative_like_seq_and_ack(qtbot, window: MainWindow,
     assert "SACK=101-201" in ladder.arrows[5].options     # as ack=1 counts: relative
     window.act_absolute.trigger()
     qtbot.wait_until(lambda: "SACK=1000101-1000201" in window.stage.ladder.arrows[5].options)
+
+
+def test_the_time_column_stays_in_view_when_the_ladder_scrolls_sideways(
+        qtbot, small: MainWindow, tmp_path: Path) -> None:
+    _open(qtbot, small, _five_clients(tmp_path))
+    view = small.stage.ladder_view
+    small.stage.last()      # the last client's close, on the right-hand lanes
+    bar = view.horizontalScrollBar()
+    assert bar.maximum() > 0
+    bar.setValue(bar.maximum())
+    scene, geometry = view._scene, view._geometry
+    assert scene is not None and geometry is not None
+    left = view._visible_rect()[0]
+    items = scene.build(geometry, view._visible_rect(), view._look)
+    times = [i for i in items if isinstance(i, Text) and i.cls in ("time", "frame")]
+    assert times and all(left <= i.x <= left + 140 for i in times)
+    assert items[-1].cls in ("time", "frame", "time-heading")   # drawn over the arrows

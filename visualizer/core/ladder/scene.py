@@ -481,7 +481,25 @@ class LadderScene:
                 if self.call_layout.in_x(g, k, vx, vx + vw):
                     self._call(items, g, k, look, now)
         self._header(items, g, view, look)
+        if vx > 0:
+            items = self._pin_time_column(items, view, c)
         return items
+
+    @staticmethod
+    def _pin_time_column(items: list[Item], view: tuple[float, float, float, float],
+                         c: Colours) -> list[Item]:
+        """Scrolled sideways: the frame and time column stays at the view's left edge."""
+        vx, vy, _, vh = view
+        column = ("time", "frame", "time-heading")
+        pinned: list[Item] = [Rect(vx, vy + HEADER, TIME_W, vh - HEADER, c.background,
+                                   cls="time-column")]
+        kept: list[Item] = []
+        for item in items:
+            if isinstance(item, Text) and item.cls in column:
+                pinned.append(item._replace(x=item.x + vx))
+            else:
+                kept.append(item)
+        return kept + pinned
 
     def _in_x(self, g: Geometry, n: int, left: float, right: float) -> bool:
         x1, _, x2, _ = self.ends(g, n)
