@@ -64,7 +64,7 @@ from visualizer.gui.scenario_panel import ScenarioPanel
 from visualizer.gui.stage import Stage
 
 MAX_RECENT = 10
-SMALL_HEIGHT = 900     # a window shorter than this puts the packet list behind a tab
+SMALL_HEIGHT = 1000    # a window shorter than this puts the packet list behind a tab
 USER_GUIDE = "docs/user-guide.md"
 FILE_FILTER = "Captures (*.pcapng *.pcap *.cap *.ntar);;All files (*)"
 
@@ -133,7 +133,7 @@ class MainWindow(QMainWindow):
         """The ladder is what a student watches: give the centre the room.
 
         Applied once the window has its size (before that Qt rescales it).
-        On a small screen (1366×768) the packet list below would leave the
+        On a small screen (1366×768, 1440×900) the packet list below would leave the
         ladder two packets' height: it shares the right column with the
         details, a tab away, and the ladder and its explanation get the height.
         """
