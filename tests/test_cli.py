@@ -186,3 +186,46 @@ def test_capture_errors_at_a_terminal_are_one_plain_line() -> None:
     assert result.returncode == 2
     assert len(lines) == 1 and "no such interface" in lines[0]
     assert "{" not in lines[0]
+
+
+def test_analyze_stats_columns_hold_ipv6_endpoints(tmp_path: Path) -> None:
+    """Issue 15: the endpoint columns were 28 characters, too narrow for IPv6."""
+    from visualizer.core.tcp.testing import Conversation, write_pcap
+
+    conv = Conversation(("2001:db8:aaaa:bbbb:cccc:dddd:eeee:1", 40000),
+                        ("2001:db8:aaaa:bbbb:cccc:dddd:eeee:2", 443))
+    conv.handshake()
+    conv.close()
+    result = visualizer("analyze", str(write_pcap(tmp_path / "v6.pcap", conv.segments)),
+                        "--stats")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if "endpoint A" in line)
+    row = next(line for line in lines if "]:40000" in line)
+    # every column starts where its heading does: the numbers line up under theirs
+    assert row.index("↔") == header.index("endpoint B") - 2
+    assert row.index("]:40000") + len("]:40000") == header.index("endpoint A") + len("endpoint A")
+
+
+def test_ladder_arrows_keep_their_heads_when_labels_are_cut(tmp_path: Path) -> None:
+    """Issue 15: a label cut to fit took the arrowhead with it (ndpi_vnc frame 10)."""
+    from visualizer.core.tcp.testing import Conversation, write_pcap
+
+    conv = Conversation(client_isn=4_000_000_000, server_isn=3_900_000_000)
+    conv.handshake()
+    lost = conv.c2s("PA", data=1000, delivered=False)
+    assert lost is not None
+    for _ in range(3):
+        conv.c2s("PA", data=1000)
+        conv.s2c("A")
+    conv.c2s("PA", data=1000, seq=lost.seq)   # a long label: absolute numbers, two flags
+    conv.s2c("A")
+    result = visualizer("ladder", str(write_pcap(tmp_path / "cut.pcap", conv.segments)),
+                        "--absolute")
+    assert result.returncode == 0, result.stderr
+    arrows = [line for line in result.stdout.splitlines() if line[:12].strip()
+              and line[:12].strip()[0].isdigit()]
+    assert len(arrows) == 12
+    for line in arrows:
+        assert ">" in line or "<" in line, line
+    assert any("…" in line for line in arrows)            # some label was cut, and says so

@@ -75,7 +75,7 @@ def test_arrows_carry_kind_and_options_and_the_text_label_is_unchanged() -> None
     assert [KINDS[a.kind].name for a in (syn, synack, ack)] == ["syn", "synack", "ack"]
     assert syn.label == "SYN seq=0 len=0 win=65495"
     assert syn.options.startswith("MSS=65495") and re.search(r"TS=\d+/0", syn.options)
-    assert syn.short_options == "MSS=65495 WS=10 SACK_PERM TS"  # TS shown, values not
+    assert syn.short_options == "MSS=65495 WS=1024 SACK_PERM TS"  # TS shown, values not
     assert ack.options.startswith("TS=") and ack.short_options == ""
     assert syn.tag == "SYN" and synack.tag == "SYN,ACK"
     assert {a.conversation for a in ladder.arrows} == {"TCP stream 0"}

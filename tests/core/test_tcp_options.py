@@ -21,7 +21,7 @@ def test_linux_syn_options() -> None:
     opts = parse_options(raw)
     assert opts == TcpOptions(mss=1460, wscale=7, wscale_raw=7, sack_permitted=True,
                               timestamp=(1, 0))
-    assert opts.summary() == "MSS=1460 WS=7 SACK_PERM TS=1/0"
+    assert opts.summary() == "MSS=1460 WS=128 SACK_PERM TS=1/0"  # 2^7, as Wireshark
 
 
 def test_timestamp_fast_path_equals_slow_path() -> None:

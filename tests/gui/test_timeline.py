@@ -393,7 +393,7 @@ def test_time_sequence_empty_states(timeline: Timeline) -> None:
         timeline.tabs.setCurrentIndex(1)
         graph = timeline.time_sequence
         assert graph._stack.currentIndex() == 0
-        assert "Select a TCP conversation" in graph._empty.text()
+        assert "no TCP conversation" in graph._empty.text()
         timeline.set_conversation("udp", 0)
         assert "UDP flow" in graph._empty.text()
         assert timeline.row_labels()[0].startswith("UDP 0  ")

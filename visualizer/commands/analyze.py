@@ -75,29 +75,38 @@ def stats_of(store: PacketStore) -> ConversationStats:
     return conversation_stats(store)
 
 
+ENDPOINT_WIDTH = 28   # the narrowest endpoint columns of --stats
+
+
 def print_stats(stats: ConversationStats, out: TextIO) -> None:
     out.write(f"{stats.packets} packets, {len(stats.tcp)} TCP streams, "
               f"{len(stats.udp)} UDP flows\n")
-    header = (f"{'#':>6}  {'endpoint A':>28}   {'endpoint B':<28} {'pkts A→B':>9} "
+    # as wide as the widest endpoint: "[2001:db8::1]:443" fits as well as "10.0.0.1:80"
+    pairs = [c.endpoints for c in stats.tcp] + [f.endpoints for f in stats.udp]
+    width = max([ENDPOINT_WIDTH] + [len(format_endpoint(a, p)) for pair in pairs
+                                    for a, p in pair])
+    header = (f"{'#':>6}  {'endpoint A':>{width}}   {'endpoint B':<{width}} {'pkts A→B':>9} "
               f"{'pkts B→A':>9} {'bytes A→B':>10} {'bytes B→A':>10} {'duration':>10}")
     if stats.tcp:
         out.write(f"\nTCP streams\n{header}  final states\n")
         for c in stats.tcp:
             out.write(_conversation_line(c.stream, c.endpoints, c.packets, c.bytes,
-                                         c.last_ts_ns - c.first_ts_ns)
+                                         c.last_ts_ns - c.first_ts_ns, width)
                       + f"  {c.states[0]} / {c.states[1]}\n")
     if stats.udp:
         out.write(f"\nUDP flows\n{header}\n")
         for f in stats.udp:
             out.write(_conversation_line(f.flow, f.endpoints, f.packets, f.bytes,
-                                         f.last_ts_ns - f.first_ts_ns)
+                                         f.last_ts_ns - f.first_ts_ns, width)
                       + (f"  {f.icmp_errors} ICMP errors" if f.icmp_errors else "") + "\n")
 
 
 def _conversation_line(number: int, endpoints: tuple[tuple[bytes, int], tuple[bytes, int]],
-                       packets: Sequence[int], octets: Sequence[int], duration_ns: int) -> str:
+                       packets: Sequence[int], octets: Sequence[int], duration_ns: int,
+                       width: int = 28) -> str:
     (a, ap), (b, bp) = endpoints
-    return (f"{number:>6}  {format_endpoint(a, ap):>28} ↔ {format_endpoint(b, bp):<28} "
+    return (f"{number:>6}  {format_endpoint(a, ap):>{width}} ↔ "
+            f"{format_endpoint(b, bp):<{width}} "
             f"{packets[0]:>9} {packets[1]:>9} {octets[0]:>10} {octets[1]:>10} "
             f"{duration_ns / 1e9:>10.6f}")
 

@@ -72,11 +72,16 @@ def render(ladder: Ladder) -> list[str]:
         elif arrow.arrival_ns:
             label += f"({(arrow.arrival_ns - arrow.ts_ns) / 1e6:.1f} ms) "
         span = right - left - 1
-        body = label.center(span, "-") if len(label) < span - 2 else label[:span]
-        if lost:   # it never reaches the other lane
-            body = (body[:-1] + "X") if a < b else ("X" + body[1:])
-        else:
-            body = ">".join(body.rsplit("-", 1)) if a < b else "<" + body[1:]
+        if len(label) < span - 2:
+            body = label.center(span, "-")
+            if lost:   # it never reaches the other lane
+                body = (body[:-1] + "X") if a < b else ("X" + body[1:])
+            else:
+                body = ">".join(body.rsplit("-", 1)) if a < b else "<" + body[1:]
+        else:   # cut to fit, but never its head: an arrow without one has no direction
+            cut = label[:max(span - 2, 0)] + "…"
+            head = "X" if lost else (">" if a < b else "<")
+            body = cut + head if a < b else head + cut
         line = list(row({}, f"{(arrow.ts_ns - t0) / 1e9:>10.6f}").ljust(width))
         line[left + 1:right] = body
         lines.append("".join(line).rstrip())

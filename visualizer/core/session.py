@@ -515,6 +515,27 @@ class Session:
         stop = min(count, start + WINDOW)
         return LadderWindow(streams, flows, others, start, stop, start > 0 or stop < count)
 
+    def ladder_members(self, window: LadderWindow) -> np.ndarray:
+        """Indices of every packet of ``window``'s conversations (and, with
+        ``others``, of no conversation) in the whole capture, not only between
+        its start and stop: what stepping walks through, window after window."""
+        a, count = self.analysis, self.count
+        assert a is not None
+        with self.lock:
+            chosen = np.zeros(count, dtype=bool)
+            for name, numbers in (("stream", window.streams), ("udp_flow", window.flows)):
+                if numbers:
+                    chosen |= np.isin(a.column(name)[:count], numbers)
+            for i, link in dict(a.icmp_links).items():   # an ICMP error on its UDP flow
+                if i < count and link.flow in window.flows:
+                    chosen[i] = True
+            if window.others:
+                chosen[other_indices(a, 0, count)] = True
+        shown = self.shown()   # the display filter narrows stepping as it narrows the ladder
+        if shown is not None:
+            chosen &= shown[:count]
+        return np.flatnonzero(chosen)
+
     def ladder(self, window: LadderWindow | None = None, *, absolute: bool = False
                ) -> Ladder | None:
         """The ladder of ``window`` (default: :meth:`ladder_window`) with the

@@ -5,16 +5,22 @@ from __future__ import annotations
 import html
 
 from PyQt6.QtCore import Qt
-from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from visualizer.core.describe.explain import explain
 from visualizer.core.describe.transit import explain_on_path
 from visualizer.core.flows.analysis import Analysis
 from visualizer.core.path.view import PathView
 
+TEXT_LINES = 4   # the panel's height in lines of text: longer texts scroll, the ladder stays put
+
 
 class ExplanationPanel(QWidget):
-    """A title and a few sentences about one packet (``visualizer.core.describe.explain``)."""
+    """A title and a few sentences about one packet (``visualizer.core.describe.explain``).
+
+    Its height is fixed (TEXT_LINES lines): a panel growing and shrinking with
+    each packet's text would make the ladder above it jump at every step.
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -28,8 +34,15 @@ class ExplanationPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 6, 10, 6)
         layout.setSpacing(2)
+        self.scroller = QScrollArea()
+        self.scroller.setWidget(self.text)
+        self.scroller.setWidgetResizable(True)
+        self.scroller.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroller.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         layout.addWidget(self.title)
-        layout.addWidget(self.text, 1)
+        layout.addWidget(self.scroller, 1)
+        line = self.fontMetrics().lineSpacing()
+        self.setFixedHeight(12 + 2 + line + 4 + TEXT_LINES * line)
         self.clear()
 
     def clear(self) -> None:

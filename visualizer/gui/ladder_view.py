@@ -63,6 +63,7 @@ NO_CAPTURE_TEXT = "Nothing to draw: open a capture or a sample recording."
 NO_HOSTS_TEXT = ("No packet here has IP or Ethernet addresses to draw between: "
                  "see the packet list and the timeline.")
 ZOOM_STEP = 1.15      # per wheel notch or key press
+LANE_ZOOM_MIN, LANE_ZOOM_MAX = 0.25, 3.0
 MAX_IMAGE_SIDE = 32_000  # QPainter cannot draw into a taller image
 
 
@@ -72,9 +73,11 @@ class LadderView(QAbstractScrollArea):
     Signals:
         packet_clicked(int): the 0-based packet index of an arrow the user clicked.
         packet_hovered(int): the packet index under the mouse, -1 when it leaves arrows.
+        lanes_fitted(bool): the fit-all-lanes zoom went on or off.
     """
 
     packet_clicked = pyqtSignal(int)
+    lanes_fitted = pyqtSignal(bool)     # the fit-all-lanes zoom went on or off
     packet_hovered = pyqtSignal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -85,6 +88,8 @@ class LadderView(QAbstractScrollArea):
         self._magnify = 1.0   # everything drawn this many times larger (presenter mode)
         self._fit = False     # ... or less, so that every lane fits the width
         self._magnify_wanted = 1.0
+        self._lane_zoom = 1.0      # the horizontal zoom: space between lanes
+        self._fit_lanes = False    # every lane within the view's width
         self.empty_text = NO_CAPTURE_TEXT  # shown when there is no ladder
         self._look = Look()
         self._follow = True
@@ -311,6 +316,31 @@ class LadderView(QAbstractScrollArea):
     def _vh(self) -> float:
         return self._vp.height() / self._magnify
 
+    def lane_zoom(self) -> float:
+        return self._lane_zoom
+
+    def set_lane_zoom(self, zoom: float) -> None:
+        """Scale the space between lanes (the horizontal zoom); ends fitting them all."""
+        self._fit_lanes = False
+        self._lane_zoom = min(LANE_ZOOM_MAX, max(LANE_ZOOM_MIN, zoom))
+        self._after_lane_change()
+
+    def fits_lanes(self) -> bool:
+        return self._fit_lanes
+
+    def set_fit_lanes(self, on: bool) -> None:
+        """Every lane within the view's width, as close as they can come and keep a tag."""
+        self._fit_lanes, self._lane_zoom = on, 1.0
+        self._after_lane_change()
+
+    def _after_lane_change(self) -> None:
+        self.lanes_fitted.emit(self._fit_lanes)
+        self._relayout()
+        cursor = self._look.cursor
+        if cursor is not None and cursor.arrow >= 0:
+            self.ensure_visible(cursor.arrow)   # the current arrow stays in sight
+        self._vp.update()
+
     # -- export ----------------------------------------------------------------
     def export_svg(self, path: str, *, visible_only: bool = False) -> None:
         """The whole ladder, or what is on screen, as SVG, drawn as on screen."""
@@ -407,11 +437,13 @@ class LadderView(QAbstractScrollArea):
             self._vbar.setRange(0, 0)
             self._hbar.setRange(0, 0)
             return
-        if self._fit:   # the narrowest the lanes can be, at this zoom
+        if self._fit:   # presenter: the narrowest the lanes can be, at this zoom
             narrowest = self._scene.geometry(zoom=self._zoom, width=1).width
             self._magnify = max(0.25, min(self._magnify_wanted, self._vp.width() / narrowest))
         vw, vh = self._vw, self._vh
-        g = self._geometry = self._scene.geometry(zoom=self._zoom, width=vw)
+        g = self._geometry = self._scene.geometry(zoom=self._zoom, width=vw,
+                                                  lane_zoom=self._lane_zoom,
+                                                  fit_lanes=self._fit_lanes)
         self._vbar.setRange(0, max(0, math.ceil(g.height - vh)))
         self._vbar.setPageStep(round(vh))
         self._vbar.setSingleStep(max(4, round(g.step / 2)))
@@ -480,11 +512,22 @@ class LadderView(QAbstractScrollArea):
 
     def wheelEvent(self, event: QWheelEvent | None) -> None:
         if event is not None and event.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            notches = event.angleDelta().y() / 120
-            self.set_zoom(self._zoom * ZOOM_STEP ** notches, event.position().y())
+            delta = event.angleDelta()
+            notches = (delta.y() or delta.x()) / 120   # Shift turns the wheel sideways
+            if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+                self.set_lane_zoom(self.gap_zoom() * ZOOM_STEP ** notches)
+            else:
+                self.set_zoom(self._zoom * ZOOM_STEP ** notches, event.position().y())
             event.accept()
             return
         super().wheelEvent(event)
+
+    def gap_zoom(self) -> float:
+        """The lane zoom that draws the lanes as they are now (fitted or not)."""
+        if not self._fit_lanes or self._scene is None or self._geometry is None:
+            return self._lane_zoom
+        plain = self._scene.geometry(width=self._vw)
+        return self._geometry.gap / plain.gap
 
     def keyPressEvent(self, event: QKeyEvent | None) -> None:
         if event is not None:

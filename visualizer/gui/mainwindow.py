@@ -15,12 +15,11 @@ import subprocess
 import threading
 import time
 
-from PyQt6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl, pyqtSlot
+from PyQt6.QtCore import QByteArray, QSettings, Qt, QTimer, pyqtSlot
 from PyQt6.QtGui import (
     QAction,
     QActionGroup,
     QCloseEvent,
-    QDesktopServices,
     QDragEnterEvent,
     QDropEvent,
     QKeySequence,
@@ -36,6 +35,7 @@ from PyQt6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -63,6 +63,7 @@ from visualizer.gui.document import Document
 from visualizer.gui.expert_pane import ExpertPane
 from visualizer.gui.export_dialog import ExportDialog
 from visualizer.gui.filter_bar import FilterBar, above
+from visualizer.gui.guide import GuideDialog
 from visualizer.gui.lesson_panel import LessonPanel
 from visualizer.gui.packet_table import PacketTable
 from visualizer.gui.predict import PredictMode
@@ -72,6 +73,7 @@ from visualizer.gui.scenario_panel import ScenarioPanel
 from visualizer.gui.stage import Stage
 
 MAX_RECENT = 10
+SMALL_HEIGHT = 1000    # a window shorter than this puts the packet list behind a tab
 USER_GUIDE = "docs/user-guide.md"
 FILE_FILTER = "Captures (*.pcapng *.pcap *.cap *.ntar);;All files (*)"
 
@@ -153,7 +155,14 @@ class MainWindow(QMainWindow):
         """The ladder is what a student watches: give the centre the room.
 
         Applied once the window has its size (before that Qt rescales it).
+        On a small screen (1366×768, 1440×900) the packet list below would leave the
+        ladder two packets' height: it shares the right column with the
+        details, a tab away, and the ladder and its explanation get the height.
         """
+        if self.height() < SMALL_HEIGHT:
+            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.docks["packets"])
+            self.tabifyDockWidget(self.docks["details"], self.docks["packets"])
+            self.docks["details"].raise_()
         self.resizeDocks([self.docks["scenarios"], self.docks["details"]], [285, 370],
                          Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["scenarios"], self.docks["conversations"]], [520, 200],
@@ -292,6 +301,10 @@ class MainWindow(QMainWindow):
         main.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         for action in (self.act_open, self.act_save, self.act_export, self.act_wireshark):
             main.addAction(action)
+        for action in (self.act_save, self.act_wireshark):  # seldom used: icons only, so
+            button = main.widgetForAction(action)         # Export and Capture fit at 1366 px
+            if isinstance(button, QToolButton):
+                button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
         main.addSeparator()
         main.addAction(self.predict.action)
         main.addSeparator()
@@ -572,6 +585,10 @@ class MainWindow(QMainWindow):
         recording = self.document.session.recording
         if recording is not None and recording.scenario:
             self.scenarios.show_recording(recording.scenario, recording.params)
+        if self.document.session.path:
+            self.scenarios.document_opened(self.document.session.path)
+        if not self.document.session.live:
+            self.status_capture.clear()   # the last capture's figures are not this file's
         self.progress.setValue(0)
         if self.document.busy and not self.document.session.live:
             self.progress.show()
@@ -723,20 +740,8 @@ class MainWindow(QMainWindow):
     def show_guide(self) -> None:
         from visualizer.gui.resources import RESOURCES
 
-        guide = RESOURCES.parent / USER_GUIDE
-        if guide.exists():
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(guide)))
-        QMessageBox.information(
-            self, "User guide",
-            "Quick start:\n\n"
-            "1. Pick a scenario on the left (tcp-handshake) and press Run (Ctrl+R).\n"
-            "2. Press Space to play: watch the SYN, SYN-ACK and ACK travel between "
-            "the client and server lanes.\n"
-            "3. Left/Right step one packet; the explanation says why each number is "
-            "what it is.\n"
-            "4. Click a field in Packet details to see its bytes highlighted.\n"
-            "5. File > Export (Ctrl+E) writes the conversation for Wireshark.\n\n"
-            f"The full guide is {guide}.")
+        self.guide = GuideDialog(RESOURCES.parent / USER_GUIDE, self)
+        self.guide.show()
 
     @pyqtSlot()
     def show_about(self) -> None:

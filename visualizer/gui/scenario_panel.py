@@ -235,6 +235,7 @@ class ScenarioPanel(QWidget):
         self._saved: dict[str, dict[str, ParamValue]] = {}  # edits per scenario
         self._shown: type[Scenario] | None = None
         self._permitted = True
+        self._recorded = ""        # the path the status line speaks of
         self._not_permitted_reason = ""
         self._build()
         self.runner.stage_changed.connect(self._on_stage_changed)
@@ -403,6 +404,12 @@ class ScenarioPanel(QWidget):
                 self._set_field(field, value)
         self._check()
 
+    def document_opened(self, path: str) -> None:
+        """Another file is on screen: "Recorded …" spoke of the last run."""
+        if path != self._recorded and not self.runner.running and self._permitted:
+            self._recorded = ""
+            self._show_status("")
+
     def set_capture_permitted(self, permitted: bool, reason: str = "") -> None:
         """Enable Run only when capture works; ``reason`` says why it does not."""
         self._permitted = permitted
@@ -512,6 +519,7 @@ class ScenarioPanel(QWidget):
                 text += (f"\nThe scenario failed: {result.run.error} "
                          "(the recording keeps what was captured).")
         self._show_status(text)
+        self._recorded = path
         self.recording_finished.emit(path)
 
     @pyqtSlot(str)

@@ -29,6 +29,7 @@ from visualizer.core.errors import VisualizerError
 from visualizer.core.ladder.build import Ladder
 from visualizer.core.playback.cursor import SPEED_STEPS, PlaybackCursor
 from visualizer.core.playback.timescale import SCALES
+from visualizer.core.session import LadderWindow
 from visualizer.gui.document import Document
 from visualizer.gui.explanation import ExplanationPanel
 from visualizer.gui.ladder_view import NO_CAPTURE_TEXT, NO_HOSTS_TEXT, LadderView
@@ -40,6 +41,7 @@ REBUILD_MS = 250             # ladder rebuild throttle while a capture grows
 TIMELINE_MS = 400            # timeline update throttle while packets arrive
 LOCK_WAIT_S = 0.02           # longest the GUI thread waits for the loader's lock
 SCRUB_STEPS = 1000
+GRAPH_SHARE = 0.5            # of the stage's height the time-sequence and throughput tabs get
 
 
 def _speed_text(speed: float) -> str:
@@ -73,7 +75,10 @@ class Stage(QWidget):
         self._timeline_timer.timeout.connect(self._on_timeline_due)
         self._landed = -1          # store index of the last packet that landed
         self._partial = False      # the ladder draws a window of its packets
+        self._members = np.zeros(0, dtype=np.int64)  # every packet of its conversations
+        self._scope = ""           # which of many conversations the ladder shows, unasked
         self._scrubbing = False
+        self._strip_height: int | None = None  # the timeline's height before a graph tab
         self._build()
         self._connect()
         self._sync_controls()
@@ -112,6 +117,15 @@ class Stage(QWidget):
                               "the gaps (microseconds and seconds both visible)")
         self.position_label = QLabel()
         self.position_label.setMinimumWidth(120)
+        self.position_label.setToolTip(
+            "With many conversations the ladder shows the current packet's: choose another "
+            "in Conversations, or click a packet of it in the list or on the timeline")
+        self.fit_lanes = QToolButton()
+        self.fit_lanes.setText("Fit lanes")
+        self.fit_lanes.setCheckable(True)
+        self.fit_lanes.setToolTip("Every lane in view (Ctrl+Shift+L); Ctrl+Shift+wheel "
+                                  "widens or narrows the lanes")
+        self.fit_lanes.toggled.connect(self.set_fit_lanes)
         bar = QHBoxLayout()
         bar.setContentsMargins(6, 2, 6, 2)
         for w in (self.btn_first, self.btn_back, self.btn_play, self.btn_forward,
@@ -124,6 +138,7 @@ class Stage(QWidget):
         bar.addWidget(self.speed_label)
         bar.addWidget(QLabel("Time"))
         bar.addWidget(self.scale)
+        bar.addWidget(self.fit_lanes)
 
         upper = QWidget()
         ul = QVBoxLayout(upper)
@@ -151,8 +166,10 @@ class Stage(QWidget):
         doc.current_changed.connect(self._on_current)
         doc.conversation_changed.connect(self._on_conversation)
         self.ladder_view.packet_clicked.connect(doc.set_current)
+        self.ladder_view.lanes_fitted.connect(self._sync_fit)
         self.timeline.seek_requested.connect(doc.set_current)
         self.timeline.range_export_requested.connect(self._on_export_range)
+        self.timeline.tabs.currentChanged.connect(self._on_timeline_tab)
         self.scrubber.sliderMoved.connect(self._on_scrub)
         self.scrubber.sliderPressed.connect(self._on_scrub_pressed)
         self.scrubber.sliderReleased.connect(self._on_scrub_released)
@@ -185,6 +202,17 @@ class Stage(QWidget):
             group.addAction(action)
             sub.addAction(action)
             self.future_actions[key] = action
+        self.act_fit_lanes = QAction("Fit All &Lanes", self)
+        self.act_fit_lanes.setCheckable(True)
+        self.act_fit_lanes.setShortcut(QKeySequence("Ctrl+Shift+L"))
+        self.act_fit_lanes.toggled.connect(self.set_fit_lanes)
+        menu.addAction(self.act_fit_lanes)
+        for text, keys, factor in (("&Wider Lanes", "Ctrl+Shift+Right", 1.25),
+                                   ("&Narrower Lanes", "Ctrl+Shift+Left", 0.8)):
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(keys))
+            action.triggered.connect(lambda _=False, f=factor: self.widen_lanes(f))
+            menu.addAction(action)
         export = menu.addAction("Export Ladder as &SVG or PNG…")
         assert export is not None
         export.triggered.connect(self.export_ladder)
@@ -213,23 +241,44 @@ class Stage(QWidget):
 
     @pyqtSlot()
     def step_forward(self) -> None:
-        self.playback.step_forward()
+        c = self.playback
+        if not (len(c) and c.index == len(c) - 1 and c.progress >= 1.0
+                and self._leave_window(+1)):
+            c.step_forward()
         self._after_control()
 
     @pyqtSlot()
     def step_back(self) -> None:
-        self.playback.step_back()
+        if not (self.playback.index == 0 and self._leave_window(-1)):
+            self.playback.step_back()
         self._after_control()
 
     @pyqtSlot()
     def first(self) -> None:
-        self.playback.first()
+        if not (self._partial and len(self._members) and self._go(int(self._members[0]))):
+            self.playback.first()
         self._after_control()
 
     @pyqtSlot()
     def last(self) -> None:
-        self.playback.last()
+        if not (self._partial and len(self._members) and self._go(int(self._members[-1]))):
+            self.playback.last()
         self._after_control()
+
+    def _leave_window(self, step: int) -> bool:
+        """At an end of a ladder that draws a window of its packets: go to the
+        packet beyond it (the ladder is rebuilt around it). False: none."""
+        if not self._partial or self.playback.packet < 0:
+            return False
+        at = int(np.searchsorted(self._members, self.playback.packet)) + step
+        return 0 <= at < len(self._members) and self._go(int(self._members[at]))
+
+    def _go(self, packet: int) -> bool:
+        if packet == self.playback.packet:
+            return False
+        self.playback.pause()
+        self.document.set_current(packet)   # _on_current moves the window to it
+        return True
 
     @pyqtSlot()
     def faster(self) -> None:
@@ -282,13 +331,41 @@ class Stage(QWidget):
             self.scrubber.blockSignals(True)
             self.scrubber.setValue(int(SCRUB_STEPS * c.position() / (n - 1)) if n > 1 else 0)
             self.scrubber.blockSignals(False)
-        self.position_label.setText(f"packet {c.index + 1} of {n}" if n else "no packets")
+        self.position_label.setText(self._position_text())
         self.btn_play.setIcon(icon("pause" if c.playing else "play"))
-        # A packet is explained once it lands; on a path, where several are in the
-        # air at once, once it leaves (the next one may leave before it lands).
-        if c.index >= 0 and (c.progress >= 1.0 or c.concurrent) and c.packet != self._landed:
+        # Playing, a packet is current when it lands; stepping, at once: the
+        # explanation then says what the counter says while the arrow flies. On a
+        # path, where several are in the air at once, when it leaves.
+        if c.index >= 0 and (c.progress >= 1.0 or not c.playing or c.concurrent) \
+                and c.packet != self._landed:
             self._landed = c.packet
             self.document.set_current(c.packet)
+
+    def _position_text(self) -> str:
+        """Where the current packet is among the ladder's, and its frame number
+        when the two differ (a conversation, a window of a long one)."""
+        members, packet = self._members, self.playback.packet
+        if not len(self.playback) or not len(members):
+            return "no packets"
+        if packet < 0:
+            return f"packet 0 of {len(members):,}"
+        at = int(np.searchsorted(members, packet)) + 1
+        if at == packet + 1:
+            return f"packet {at:,} of {len(members):,}{self._scope}"
+        return f"#{packet + 1:,} · {at:,} of {len(members):,}{self._scope}"
+
+    def _scope_text(self, window: LadderWindow) -> str:
+        """" in TCP 3 of 21 conversations" when the ladder picked one of many itself."""
+        session = self.document.session
+        a = session.analysis
+        if session.conversation is not None or a is None:
+            return ""
+        total = len(a.tcp.connections) + len(a.udp_flows)
+        shown = len(window.streams) + len(window.flows)
+        if shown >= total or shown != 1:
+            return ""
+        name = f"TCP {window.streams[0]}" if window.streams else f"UDP {window.flows[0]}"
+        return f" in {name} of {total:,} conversations"
 
     def _sync_controls(self) -> None:
         enabled = len(self.playback) > 0
@@ -340,6 +417,23 @@ class Stage(QWidget):
         if hasattr(self, "future_actions"):
             self.future_actions[mode].setChecked(True)
 
+    @pyqtSlot(bool)
+    def set_fit_lanes(self, on: bool) -> None:
+        """Every lane in view (the fit-all-lanes zoom), or back to lanes of full width."""
+        self.ladder_view.set_fit_lanes(on)
+
+    def widen_lanes(self, factor: float) -> None:
+        """The horizontal zoom: more (factor > 1) or less space between lanes."""
+        self.ladder_view.set_lane_zoom(self.ladder_view.gap_zoom() * factor)
+
+    @pyqtSlot(bool)
+    def _sync_fit(self, on: bool) -> None:
+        for widget in (self.fit_lanes, getattr(self, "act_fit_lanes", None)):
+            if widget is not None and widget.isChecked() != on:
+                widget.blockSignals(True)
+                widget.setChecked(on)
+                widget.blockSignals(False)
+
     def set_absolute(self, on: bool) -> None:
         if on != self.absolute:
             self.absolute = on
@@ -359,10 +453,13 @@ class Stage(QWidget):
             try:
                 window = session.ladder_window()
                 ladder = session.ladder(window, absolute=self.absolute)
+                self._members = session.ladder_members(window)
+                self._scope = self._scope_text(window)
             finally:
                 session.lock.release()
         if ladder is None:
             self.ladder = None
+            self._members = np.zeros(0, dtype=np.int64)
             self.ladder_view.empty_text = NO_HOSTS_TEXT if session.count else NO_CAPTURE_TEXT
             self.ladder_view.set_ladder(None, np.zeros(0))
             self.playback.set_timestamps([], [])
@@ -432,6 +529,11 @@ class Stage(QWidget):
         else:
             self.timeline.set_conversation(conv[0], conv[1])
         self._build_ladder()
+        current = self.document.session.current
+        if self.playback.packet < 0 and len(self._members) and current >= 0 \
+                and current not in self._members:
+            # every view moves to the conversation chosen, not only the ladder
+            self._go(int(self._members[0]))
 
     @pyqtSlot(str)
     def _on_finished(self, _message: str) -> None:
@@ -455,7 +557,24 @@ class Stage(QWidget):
                                                          or self._partial):
                 # a conversation not on the ladder, or outside its window
                 self._build_ladder()
+                self.playback.seek_packet(index)
             self._render()
+
+    @pyqtSlot(int)
+    def _on_timeline_tab(self, index: int) -> None:
+        """A graph needs height to be read: its tab takes half the stage, and
+        the timeline's strip gets its own height back."""
+        ladder, lower = self.splitter.sizes()
+        total = ladder + lower
+        if index == 0:
+            if self._strip_height is not None:
+                self.splitter.setSizes([total - self._strip_height, self._strip_height])
+                self._strip_height = None
+        elif lower < int(total * GRAPH_SHARE):
+            if self._strip_height is None:
+                self._strip_height = lower
+            want = int(total * GRAPH_SHARE)
+            self.splitter.setSizes([total - want, want])
 
     @pyqtSlot(int, int)
     def _on_export_range(self, first: int, last: int) -> None:

@@ -44,6 +44,7 @@ from visualizer.core.describe import kinds as K
 from visualizer.core.describe.kinds import KINDS, packet_kinds
 from visualizer.core.flows.analysis import Analysis
 from visualizer.gui.tsgraph import (
+    TIME_PREFIXES,
     ThroughputGraph,
     TimeSequenceGraph,
     is_dark,
@@ -324,6 +325,7 @@ class Timeline(QWidget):
         self._conversation = 0      # key of the selected conversation, 0: none
         self._selection: tuple[str, int] | None = None
         self._current = -1
+        self._graph_stream = -1     # the stream the time-sequence graph was asked for
         self._stale: set[int] = set()  # tabs to redraw when shown
         self._present = np.zeros(len(KINDS), dtype=bool)  # kinds in the legend
         self._follow = True  # fit the view as packets arrive, until the user pans or zooms
@@ -333,7 +335,7 @@ class Timeline(QWidget):
         self.box.range_dragged.connect(self.show_range)
         self.plot = pg.PlotWidget(viewBox=self.box, axisItems={"left": self.axis})
         item = self.plot.getPlotItem()
-        item.setLabel("bottom", "Time", units="s")
+        item.setLabel("bottom", "Time", units="s", siPrefixEnableRanges=TIME_PREFIXES)
         item.setMenuEnabled(False)
         item.hideButtons()
         item.invertY(True)
@@ -455,6 +457,7 @@ class Timeline(QWidget):
     def clear(self) -> None:
         self._analysis = None
         self._count, self._t0_ns, self._current, self._follow = 0, 0, -1, True
+        self._graph_stream = -1
         for buf in (self._times, self._keys, self._kinds):
             buf.size = 0
         self._sorted = True
@@ -521,6 +524,11 @@ class Timeline(QWidget):
     def set_current(self, index: int) -> None:
         """Put the playhead on packet ``index`` (-1: hide it)."""
         self._current = index
+        if self._selection is None and self._graph_stream != self.graph_stream():
+            self._stale.add(1)   # the graph follows the current packet's stream
+            if self.tabs.currentIndex() == 1:
+                self._refresh_tab()
+                return
         lines = (self.playhead, self.time_sequence.playhead, self.throughput.playhead)
         if not 0 <= index < self._count:
             for line in lines:
@@ -613,12 +621,35 @@ class Timeline(QWidget):
             self._draw_throughput()
         self.set_current(self._current)
 
-    def _draw_time_sequence(self) -> None:
+    def graph_stream(self) -> int:
+        """The TCP stream the time-sequence graph draws (-1: none).
+
+        The selected conversation; with none selected, the current packet's
+        stream, or else the stream with the most packets: a capture with a
+        TCP conversation always has a graph to show.
+        """
         kind, number = self._selection or (None, -1)
+        if kind is not None:
+            return number if kind == "tcp" else -1
+        if self._analysis is None or not self._count or not self._tcp:
+            return -1
+        if 0 <= self._current < self._count:
+            stream = int(self._analysis.values("stream")[self._current])
+            if stream >= 0:
+                return stream
+        streams = self._analysis.column_slice("stream", 0, self._count)
+        streams = streams[streams >= 0]
+        return int(np.bincount(streams).argmax()) if len(streams) else -1
+
+    def _draw_time_sequence(self) -> None:
+        kind = self._selection[0] if self._selection else None
         note = ("The time-sequence graph shows TCP sequence numbers; a UDP flow has none. "
-                "Its bytes over time are in the Throughput tab." if kind == "udp" else "")
+                "Its bytes over time are in the Throughput tab." if kind == "udp" else
+                "This capture has no TCP conversation: the time-sequence graph shows TCP "
+                "sequence numbers." if self._analysis is not None and not self._tcp else "")
+        self._graph_stream = self.graph_stream()
         self.time_sequence.show_stream(self._analysis, self._count, self._t0_ns,
-                                       number if kind == "tcp" else -1, note)
+                                       self._graph_stream, note)
 
     def _draw_throughput(self) -> None:
         key = self._conversation

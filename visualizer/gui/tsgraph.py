@@ -75,6 +75,11 @@ def style_plot(plot: pg.PlotWidget, palette: QPalette) -> None:
         legend.setBrush(shade)
 
 
+# Time axes: milli- and microseconds for short captures, but never "Time (Ms)"
+# (megaseconds) for a capture of two weeks, which reads as milliseconds.
+TIME_PREFIXES = ((0.0, 1.0),)
+
+
 def playhead_line(palette: QPalette) -> pg.InfiniteLine:
     """The movable vertical line that marks the current packet's time."""
     line = pg.InfiniteLine(angle=90, movable=True)
@@ -100,6 +105,22 @@ def _step(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if len(x) < 2:
         return x, y
     return np.repeat(x, 2)[1:], np.repeat(y, 2)[:-1]
+
+
+def legend_text(entries: list[tuple[str, str]]) -> str:
+    """A legend as rich text, for a label beside the plot: it never covers the data.
+
+    ``entries``: (colour, name) per line drawn.
+    """
+    return "&nbsp;&nbsp; ".join(f'<span style="color:{colour}">━━</span>&nbsp;{name}'
+                                for colour, name in entries)
+
+
+def legend_label() -> QLabel:
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setContentsMargins(4, 0, 4, 0)
+    return label
 
 
 def _placeholder(text: str) -> QLabel:
@@ -128,8 +149,8 @@ class TimeSequenceGraph(QWidget):
         self._data: TimeSequence | None = None
         self.plot = pg.PlotWidget()
         item = self.plot.getPlotItem()
-        item.setLabel("bottom", "Time", units="s")
-        item.setLabel("left", "Relative sequence number")
+        item.setLabel("bottom", "Time", units="s", siPrefixEnableRanges=TIME_PREFIXES)
+        item.setLabel("left", "Sequence (relative)")
         item.getAxis("left").enableAutoSIPrefix(False)
         item.showGrid(x=True, y=True, alpha=0.15)
         item.setMenuEnabled(False)
@@ -144,14 +165,14 @@ class TimeSequenceGraph(QWidget):
             curve.setDownsampling(auto=True, method="peak")
             curve.setClipToView(True)
         self._marks = pg.ScatterPlotItem(size=7, pen=None)
-        legend = item.addLegend(offset=(10, 10))
         for curve in (self._bars, self._retrans, self._ack, self._window, self._marks):
             item.addItem(curve)
-        legend.addItem(self._bars, "data segment (seq … seq+len)")
-        legend.addItem(self._retrans, "retransmission")
-        legend.addItem(self._ack, "ack (from the receiver)")
-        legend.addItem(self._window, "receive window (ack + window)")
-        legend.addItem(self._cwnd, "congestion window (ack + cwnd × MSS), on a path")
+        self.legend = legend_label()
+        self._legend_entries = [(SEGMENT_COLOUR, "data segment (seq … seq+len)"),
+                                (RETRANSMISSION_COLOUR, "retransmission"),
+                                (ACK_COLOUR, "ack (from the receiver)"),
+                                (WINDOW_COLOUR, "receive window (ack + window)")]
+        self.legend.setText(legend_text(self._legend_entries))
         self.playhead = playhead_line(self.palette())
         item.addItem(self.playhead, ignoreBounds=True)
         self.direction = QComboBox()
@@ -169,6 +190,7 @@ class TimeSequenceGraph(QWidget):
         column = QVBoxLayout(page)
         column.setContentsMargins(0, 0, 0, 0)
         column.addLayout(bar)
+        column.addWidget(self.legend)
         column.addWidget(self.plot, 1)
         self._stack = QStackedWidget()
         self._stack.addWidget(self._empty)
@@ -238,6 +260,9 @@ class TimeSequenceGraph(QWidget):
         self._ack.setData(*_step(data.ack_time, data.ack.astype(np.float64)))
         self._window.setData(*_step(data.ack_time, data.window.astype(np.float64)))
         self._cwnd.setData(*_step(data.cwnd_time, data.cwnd_edge.astype(np.float64)))
+        self.legend.setText(legend_text(self._legend_entries + (
+            [(CWND_COLOUR, "congestion window (ack + cwnd × MSS)")] if len(data.cwnd_time)
+            else [])))
         # SYN and FIN take one sequence number each: show where
         syn = data.control_syn.tolist()
         self._marks.setData(data.control_time, data.control_seq.astype(np.float64),
@@ -289,11 +314,11 @@ class ThroughputGraph(QWidget):
         super().__init__(parent)
         self.plot = pg.PlotWidget()
         item = self.plot.getPlotItem()
-        item.setLabel("bottom", "Time", units="s")
+        item.setLabel("bottom", "Time", units="s", siPrefixEnableRanges=TIME_PREFIXES)
         item.setLabel("left", "Throughput", units="B/s")
         item.showGrid(x=True, y=True, alpha=0.15)
         item.setMenuEnabled(False)
-        self._legend = item.addLegend(offset=(10, 10))
+        self.legend = legend_label()
         self._curves: list[pg.PlotDataItem] = []
         self.playhead = playhead_line(self.palette())
         item.addItem(self.playhead, ignoreBounds=True)
@@ -302,6 +327,7 @@ class ThroughputGraph(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.caption)
+        layout.addWidget(self.legend)
         layout.addWidget(self.plot, 1)
         self.bin_s = 0.0
         self.rates: list[np.ndarray] = []
@@ -340,7 +366,7 @@ class ThroughputGraph(QWidget):
         for curve in self._curves:
             item.removeItem(curve)
         self._curves.clear()
-        self._legend.clear()
+        self.legend.clear()
         self.rates = []
         self.caption.setText(caption)
         if len(seconds) == 0:
@@ -352,7 +378,9 @@ class ThroughputGraph(QWidget):
         n = min(n, 5000)
         edges = start + width * np.arange(n + 1)
         colours = (KINDS[SYN_K].marker, KINDS[6].marker, KINDS[DATA_K].marker)
-        for (name, mask), colour in zip(groups, colours, strict=False):
+        self.legend.setText(legend_text([(colour, name) for (name, _), colour
+                                         in zip(groups, colours, strict=False)]))
+        for (_name, mask), colour in zip(groups, colours, strict=False):
             counts, _ = np.histogram(seconds[mask], bins=n, range=(edges[0], edges[-1]),
                                      weights=lengths[mask])
             rate = counts / width
@@ -362,7 +390,6 @@ class ThroughputGraph(QWidget):
             curve = pg.PlotDataItem(edges, rate, stepMode="center", fillLevel=0,
                                     brush=fill, pen=pg.mkPen(colour, width=1.5))
             item.addItem(curve)
-            self._legend.addItem(curve, name)
             self._curves.append(curve)
         self.caption.setText(f"{caption}; bins of {pg.siFormat(width, suffix='s')}")
         item.enableAutoRange()

@@ -481,6 +481,8 @@ def _value_text(layer: Any, fld: Any, value: Any) -> str:
             return _shorten(", ".join(_layer_title(type(p), 0) for p in value))
         if fld.name in ("ihl", "dataofs") and isinstance(value, int):
             return f"{value} ({value * 4} bytes)"
+        if isinstance(value, bytes | bytearray):
+            return _shorten(bytes_text(bytes(value)))
         text = str(fld.i2repr(layer, value))
         if isinstance(inner, _EnumField) and isinstance(value, int) and text != str(value):
             number = f"0x{value:04x}" if type(inner).__name__.startswith("X") else str(value)
@@ -491,6 +493,14 @@ def _value_text(layer: Any, fld: Any, value: Any) -> str:
         return _shorten(text)
     except Exception:
         return _shorten(repr(value))
+
+
+def bytes_text(data: bytes) -> str:
+    """Bytes as a reader expects them: printable text in quotes, otherwise hex
+    pairs (never Python's ``b'\xe1…'``)."""
+    if data and all(32 <= b < 127 for b in data):
+        return f'"{data.decode("ascii")}"'
+    return data.hex(" ") if data else "(none)"
 
 
 def _shorten(text: str) -> str:

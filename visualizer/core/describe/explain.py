@@ -496,7 +496,10 @@ class _TcpPacket:
         for endpoint, path in paths.items():
             who = self.names[endpoint]
             if path == [TcpState.CLOSED, TcpState.LISTEN]:
-                clauses.append(f"{who} is taken to be listening (LISTEN)")
+                reset = self.a.refused_listen(self.i, endpoint)
+                clauses.append(f"{who} is taken to be listening (LISTEN)" if reset < 0 else
+                               f"nobody listens on {who}'s port: its answer, packet "
+                               f"{reset + 1}, is a reset")
                 continue
             if path == [TcpState.LISTEN, TcpState.CLOSED] and self.flags & RST:
                 # The tracker took the port to be listening when the SYN came;

@@ -19,7 +19,7 @@ from visualizer.core.flows.segments import segment_builder, tracked
 from visualizer.core.flows.udp import IcmpLink, UdpFlow, UdpFlowTable, datagrams
 from visualizer.core.table import ColumnTable
 from visualizer.core.tcp.events import Event, StateChanged
-from visualizer.core.tcp.segment import TcpSegment
+from visualizer.core.tcp.segment import RST, TcpSegment
 from visualizer.core.tcp.states import TcpState
 from visualizer.core.tcp.streams import ConnectionSummary, TcpStreamTable
 
@@ -146,6 +146,27 @@ class Analysis(ColumnTable):
     def state_changes(self, index: int) -> list[StateChanged]:
         """The endpoint state changes packet ``index`` caused, in order."""
         return [e for e in self.events.get(index, ()) if isinstance(e, StateChanged)]
+
+    def refused_listen(self, index: int, endpoint: int) -> int:
+        """The packet whose reset showed that ``endpoint`` (taken to be in
+        LISTEN when packet ``index``'s SYN came) was not listening; -1: none.
+
+        A SYN puts the receiving side in LISTEN, as if it had listened since
+        before the capture. When its next state change is back to CLOSED on
+        a reset, nobody listened (a connection refused): no LISTEN to draw.
+        """
+        stream = int(self.values("stream")[index])
+        if stream < 0:
+            return -1
+        members = self.stream_indices(stream)
+        flags = self.store.values("tcp_flags")
+        for later in members[members > index].tolist():
+            for change in self.state_changes(later):
+                if change.endpoint == endpoint:
+                    refused = (change.old is TcpState.LISTEN and change.new is TcpState.CLOSED
+                               and bool(flags[later] & RST))
+                    return later if refused else -1
+        return -1
 
     @property
     def tcp_summaries(self) -> list[ConnectionSummary]:

@@ -276,12 +276,23 @@ def tcp_ladder(analysis: Analysis, stream: int, *, absolute: bool = False,
         transitions: dict[int, tuple[TcpState, ...]] = {}
         for change in analysis.state_changes(i):
             if change.new is TcpState.LISTEN and change.endpoint not in initial:
-                # The server listened before the capture began; the SYN only shows it.
-                initial[change.endpoint] = TcpState.LISTEN
+                # The server listened before the capture began; the SYN only shows it,
+                # unless a reset answers it: then nobody listened (connection refused).
+                refused = analysis.refused_listen(i, change.endpoint) >= 0
+                initial[change.endpoint] = TcpState.CLOSED if refused else TcpState.LISTEN
                 continue
             initial.setdefault(change.endpoint, change.old)
             transitions[change.endpoint] = (*transitions.get(change.endpoint, ()), change.new)
-        options = parse_options(store.tcp_options(i)).summary() if thl[i] > 20 else ""
+        options = ""
+        if thl[i] > 20:
+            opts = parse_options(store.tcp_options(i))
+            if opts.sack_blocks and not absolute:
+                # SACK edges are the acked side's sequence numbers: relative, like ack
+                base = (int(ack_raw[i]) - int(cols["rel_ack"][i])) & 0xFFFFFFFF
+                opts = replace(opts, sack_blocks=tuple(
+                    ((left - base) & 0xFFFFFFFF, (right - base) & 0xFFFFFFFF)
+                    for left, right in opts.sack_blocks))
+            options = opts.summary()
         arrows.append(Arrow(i, int(ts[i]), direction, 1 - direction, label,
                             tuple(analysis_names(int(cols["analysis"][i]))), transitions,
                             int(kinds[i]), options, title))

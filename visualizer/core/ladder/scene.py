@@ -66,10 +66,13 @@ CROSS = 7.0            # px, half the cross's size
 LOST_COLOUR = "#e8413c"
 ZOOM_MIN, ZOOM_MAX = 0.04, 4.0
 HEADER = 80.0          # lane labels and current states (stays on top when scrolling)
-TIME_W = 104.0         # the time column, left of the first lane
+TIME_W = 136.0         # the time column: "#100000" beside "1234.567890" (s)
 BAND = 112.0           # width of a lane's state band
 GAP = 440.0            # between lane centres when nothing asks otherwise
 GAP_MIN, GAP_MAX = 380.0, 600.0
+BADGE_PAD = 5.0           # px a badge's box reaches beyond its text, each side (text_box)
+BADGE_GAP = 10.0          # px between the analysis badge and the flag badge at the head
+GAP_FIT_MIN = BAND + 48.0   # the closest lanes come (fit all lanes, zoomed out): room for a tag
 FIRST = HEADER + 44.0  # y of position 0 (room for the initial state's name)
 RIGHT = 40.0
 BOTTOM = 48.0
@@ -132,13 +135,33 @@ class Geometry:
         return (y - FIRST) / self.step
 
 
+def _badge_along(length: float, badge: float, tag: float) -> float:
+    """Where along an arrow (0: its start, 1: its head) the analysis badge's
+    centre goes: past the middle, and clear of the flag badge that lands at the
+    head (``badge``, ``tag``: their widths in px), as far as the arrow allows."""
+    if length <= 0:
+        return 0.5
+    clear = (length - tag - BADGE_GAP - badge / 2) / length
+    return max(min(0.62, clear), min(0.5, badge / 2 / length))
+
+
 def fit_geometry(lanes: int, last: float, *, zoom: float = 1.0,
-                 width: float | None = None) -> Geometry:
-    """A geometry at ``zoom``; lanes spread to fill ``width`` px within limits."""
+                 width: float | None = None, lane_zoom: float = 1.0,
+                 fit_lanes: bool = False) -> Geometry:
+    """A geometry at ``zoom``; lanes spread to fill ``width`` px within limits.
+
+    ``lane_zoom`` scales the space between lanes (the horizontal zoom);
+    ``fit_lanes``: every lane within ``width``, as close as GAP_FIT_MIN allows
+    (labels then shrink to their tags).
+    """
     gap = GAP
     if width is not None and lanes > 1:
         fixed = LEFT + BAND / 2 + RIGHT
-        gap = min(GAP_MAX, max(GAP_MIN, (width - fixed) / (lanes - 1)))
+        spread = (width - fixed) / (lanes - 1)
+        gap = (max(GAP_FIT_MIN, min(GAP_MAX, spread)) if fit_lanes
+               else min(GAP_MAX, max(GAP_MIN, spread)))
+    if not fit_lanes:
+        gap = max(GAP_FIT_MIN, gap * lane_zoom)
     zoom = min(ZOOM_MAX, max(ZOOM_MIN, zoom))
     return Geometry(lanes, last, STEP * zoom, gap)
 
@@ -344,13 +367,15 @@ class LadderScene:
                        and self.ladder.lanes[lane].port != NO_PORT
                        and not self.ladder.state_changes[lane]}
 
-    def geometry(self, *, zoom: float = 1.0, width: float | None = None) -> Geometry:
+    def geometry(self, *, zoom: float = 1.0, width: float | None = None,
+                 lane_zoom: float = 1.0, fit_lanes: bool = False) -> Geometry:
         last = float(self.positions[-1]) if len(self.positions) else 0.0
         if self._arrive is not None:
             last = max(last, max(self._arrive))
         if self.call_layout is not None:
             last = max(last, self.call_layout.extent)
-        return fit_geometry(len(self.ladder.lanes), last, zoom=zoom, width=width)
+        return fit_geometry(len(self.ladder.lanes), last, zoom=zoom, width=width,
+                            lane_zoom=lane_zoom, fit_lanes=fit_lanes)
 
     def arrow_for_packet(self, index: int) -> int:
         """The arrow number of packet ``index`` (0-based), -1 if not in this ladder."""
@@ -451,7 +476,25 @@ class LadderScene:
                 if self.call_layout.in_x(g, k, vx, vx + vw):
                     self._call(items, g, k, look, now)
         self._header(items, g, view, look)
+        if vx > 0:
+            items = self._pin_time_column(items, view, c)
         return items
+
+    @staticmethod
+    def _pin_time_column(items: list[Item], view: tuple[float, float, float, float],
+                         c: Colours) -> list[Item]:
+        """Scrolled sideways: the frame and time column stays at the view's left edge."""
+        vx, vy, _, vh = view
+        column = ("time", "frame", "time-heading")
+        pinned: list[Item] = [Rect(vx, vy + HEADER, TIME_W, vh - HEADER, c.background,
+                                   cls="time-column")]
+        kept: list[Item] = []
+        for item in items:
+            if isinstance(item, Text) and item.cls in column:
+                pinned.append(item._replace(x=item.x + vx))
+            else:
+                kept.append(item)
+        return kept + pinned
 
     def _in_x(self, g: Geometry, n: int, left: float, right: float) -> bool:
         x1, _, x2, _ = self.ends(g, n)
@@ -475,6 +518,8 @@ class LadderScene:
             return FIRST - 0.5 * g.step
         if cursor.arrow < 0:   # before the first packet: what came before it has happened
             return g.y(self._pos[0]) - 0.5 * g.step
+        if cursor.arrow == len(self._pos) - 1 and cursor.progress >= 1.0:
+            return math.inf    # the last packet landed: what follows it (an outcome) too
         _, y1, _, y2 = self.ends(g, cursor.arrow)
         return y1 + cursor.progress * (y2 - y1)
 
@@ -646,7 +691,9 @@ class LadderScene:
         if arrow.analysis:
             problem = arrow.kind == PROBLEM_K   # a TCP packet with a PROBLEMS flag
             text = " · ".join(name.replace("_", " ") for name in arrow.analysis)
-            bx, by = x1 + dx * 0.62 - nx * 4, y1 + dy * 0.62 - ny * 4
+            along = _badge_along(math.hypot(dx, dy), text_width(text, 10, True) + 2 * BADGE_PAD,
+                                 text_width(arrow.tag, 10, True) + 2 * BADGE_PAD)
+            bx, by = x1 + dx * along - nx * 4, y1 + dy * along - ny * 4
             items.append(Text(bx, by, text, 10, "#ffffff", bold=True, opacity=alpha,
                               angle=angle, box=PROBLEM_COLOUR if problem else
                               KINDS[arrow.kind].marker, group=n, cls="analysis"))

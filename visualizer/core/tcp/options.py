@@ -55,12 +55,16 @@ class TcpOptions:
         return total & 0xFFFFFFFF
 
     def summary(self) -> str:
-        """Compact text such as ``"MSS=1460 WS=7 SACK_PERM TS=1/0"``."""
+        """Compact text such as ``"MSS=1460 WS=128 SACK_PERM TS=1/0"``.
+
+        WS is the multiplier (2^shift), as Wireshark writes it: the shift
+        count alone (WS=7) reads as a factor of seven.
+        """
         parts = []
         if self.mss is not None:
             parts.append(f"MSS={self.mss}")
         if self.wscale is not None:
-            parts.append(f"WS={self.wscale}")
+            parts.append(f"WS={1 << min(self.wscale, 14)}")
         if self.sack_permitted:
             parts.append("SACK_PERM")
         for left, right in self.sack_blocks:

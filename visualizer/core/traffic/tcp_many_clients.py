@@ -20,8 +20,9 @@ class TcpManyClients(Scenario):
     name = "tcp-many-clients"
     summary = "several clients on one listening port: connections differ by the client's port"
     description = (
-        "`clients` clients connect to the same server port at once. The server's kernel "
-        "completes every handshake on the listening socket, and each accept() returns a new "
+        "Several clients (`clients` of them) connect to the same server port at once. "
+        "The server's kernel completes every handshake on the listening socket, "
+        "and each accept() returns a new "
         "socket whose own address is still the server's address and port: no new server "
         "port is opened per client. What tells the connections apart is the 4-tuple (client "
         "address, client port, server address, server port): here only the client port, "
