@@ -98,3 +98,28 @@ def test_playback_on_a_path_flies_packets_for_their_transit_several_at_once(
     assert most >= 2
     assert not messages
     window.document.close()
+
+
+def test_selecting_a_packets_copy_at_the_other_end_selects_the_packet(
+        qtbot, tmp_path: Path, lost_ack: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--select N or a click elsewhere may name a frame the view does not list: the
+    copy captured where the packet left. It stands for the packet the view shows."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    window = MainWindow(settings=QSettings(str(tmp_path / "s.ini"),
+                                           QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.wait_signal(window.document.finished, timeout=20_000):
+        assert window.open_path(str(lost_ack))
+    session = window.document.session
+    view = session.path_view
+    assert view is not None
+    rows = set(view.rows.tolist())
+    copies = [f for f in range(session.count) if f not in rows]
+    assert copies   # each delivered packet has a copy at the sending end
+    for frame in copies:
+        window.document.set_current(frame)
+        shown = session.current
+        assert shown in rows and view.record.packet[shown] == view.record.packet[frame]
+    assert "neither TCP nor UDP" not in window.stage.explanation.text.text()
+    window.document.close()

@@ -129,8 +129,10 @@ def test_a_small_screen_keeps_export_and_capture_and_gives_the_ladder_the_height
         button = bar.widgetForAction(action)
         assert button is not None and button.isVisible(), action.text()
         assert bar.rect().contains(button.geometry()), action.text()
-    # the packet list is a tab beside the details, not a strip under the ladder
-    assert small.tabifiedDockWidgets(small.docks["details"]) == [small.docks["packets"]]
+    # the packet list (and the expert findings) are tabs beside the details, not a
+    # strip under the ladder
+    assert small.tabifiedDockWidgets(small.docks["details"]) == [small.docks["packets"],
+                                                                 small.docks["expert"]]
     assert small.stage.ladder_view.height() >= 280
     assert small.stage.explanation.isVisible()
 

@@ -341,8 +341,12 @@ class Session:
         return self._path_view
 
     def set_current(self, index: int) -> bool:
-        """Select packet ``index`` (-1: none); True if that changed anything."""
+        """Select packet ``index`` (-1: none); True if that changed anything. On a
+        path a packet's copy at the other end selects the packet as the view shows it."""
         index = index if 0 <= index < self.count else -1
+        if index >= 0 and self.path_view is not None:
+            shown = self.path_view.shown_as(index)
+            index = shown if shown >= 0 else index
         changed, self.current = index != self.current, index
         return changed
 

@@ -159,9 +159,10 @@ class MainWindow(QMainWindow):
         ladder two packets' height: it shares the right column with the
         details, a tab away, and the ladder and its explanation get the height.
         """
-        if self.height() < SMALL_HEIGHT:
-            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.docks["packets"])
-            self.tabifyDockWidget(self.docks["details"], self.docks["packets"])
+        if self.height() < SMALL_HEIGHT:   # the expert findings go with the packet list
+            for name in ("packets", "expert"):
+                self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.docks[name])
+                self.tabifyDockWidget(self.docks["details"], self.docks[name])
             self.docks["details"].raise_()
         self.resizeDocks([self.docks["scenarios"], self.docks["details"]], [285, 370],
                          Qt.Orientation.Horizontal)

@@ -43,9 +43,20 @@ class PathView:
     fate: list[str]         # per row: delivered, lost, corrupted, duplicated
     why: list[str]          # per row: the reason of a loss ("queue full"...), else ""
     analysed: np.ndarray    # the frames at the analysed end, which the TCP analysis sees
+    by_packet: dict[int, int]   # the link's packet number -> its row's frame
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def shown_as(self, frame: int) -> int:
+        """The frame that stands for ``frame`` in the view: itself when it is a row,
+        else the row of the same packet (its copy at the other end), or -1."""
+        packet = self.record.packet
+        n = packet[frame] if 0 <= frame < len(packet) else 0
+        row = self.by_packet.get(n, -1) if n else -1
+        if row == frame or (row < 0 and self.rows.size and frame in self.rows):
+            return frame   # a row of its own (one not matched across the ends, too)
+        return row
 
 
 def path_view(store: PacketStore, record: PathRecord) -> PathView:
@@ -86,7 +97,9 @@ def path_view(store: PacketStore, record: PathRecord) -> PathView:
             arrived[k] = ts[copies[0]] if copies else NOT_ARRIVED
         fates.append(str(info[1]) or "unmatched")
         whys.append(str(info[2]))
-    return PathView(record, rows, sent, arrived, fates, whys, np.flatnonzero(at_end))
+    by_packet = {int(packet[r]): r for r in reversed(rows.tolist()) if packet[r]}
+    return PathView(record, rows, sent, arrived, fates, whys, np.flatnonzero(at_end),
+                    by_packet)
 
 
 def sequence_bases(store: PacketStore, analysis: Analysis
