@@ -15,6 +15,7 @@ from visualizer.core.ladder.transit import LOST_ARROW
 from visualizer.core.path.netns import missing_capabilities
 from visualizer.core.record import record
 from visualizer.gui.mainwindow import MainWindow
+from visualizer.gui.packet_table import HEADERS
 
 pytestmark = pytest.mark.skipif(
     bool(missing_capabilities()) or shutil.which("ip") is None
@@ -55,6 +56,15 @@ def test_the_window_shows_a_path_recording_as_textbooks_draw_it(
     assert all(a.arrival_ns > a.ts_ns for a in ladder.arrows if a.arrival_ns != LOST_ARROW)
     window.stage.show_packet(lost[0].index)
     qtbot.waitUntil(lambda: "Lost on the way" in window.stage.explanation.title.text())
+    # Its row reads like its stream's others: flags, relative numbers, scaled window,
+    # as the ladder's label has them (the receiving end's analysis never saw it).
+    model = window.packet_table.model
+    row = session.visible_indices().tolist().index(lost[0].index)
+    cells = {HEADERS[c]: model.data(model.index(row, c)) for c in range(len(HEADERS))}
+    assert cells["Flags"] == "ACK" and cells["Seq"] != ""
+    assert f"seq={cells['Seq']} ack={cells['Ack']}" in lost[0].label
+    assert "Win=" in cells["Info"] and f"win={cells['Info'].split('Win=')[1].split()[0]}" \
+        in lost[0].label
     delivered = next(a for a in ladder.arrows if a.arrival_ns != LOST_ARROW)
     window.stage.show_packet(delivered.index)
     qtbot.waitUntil(lambda: "one-way delay is 10.0 ms"

@@ -53,13 +53,14 @@ import numpy as np
 
 from visualizer.core.decode.store import PacketStore, format_endpoint
 from visualizer.core.describe.kinds import packet_kinds
+from visualizer.core.describe.summary import PacketSummary
 from visualizer.core.errors import BadInput
 from visualizer.core.filter.evaluate import DisplayFilter
 from visualizer.core.flows.analysis import Analysis
 from visualizer.core.ladder.build import Ladder, attach_calls, combined_ladder, other_indices
 from visualizer.core.ladder.transit import path_ladder
 from visualizer.core.path.fates import PathRecord
-from visualizer.core.path.view import PathView, path_view
+from visualizer.core.path.view import PathView, path_view, unseen_numbers
 from visualizer.core.pcap.format import PCAP_RECORD_HEADER
 from visualizer.core.pcap.growing import GrowingCapture
 from visualizer.core.pcap.reader import CaptureFile
@@ -339,6 +340,16 @@ class Session:
         if self._path_view is None:
             self._path_view = path_view(store, record)
         return self._path_view
+
+    def summary(self) -> PacketSummary | None:
+        """Column texts of the packets (None before there is an analysis); on a path
+        the packets lost on the way are numbered as their streams' others."""
+        store, analysis = self.store, self.analysis
+        if store is None or analysis is None:
+            return None
+        view = self.path_view
+        return PacketSummary(store, analysis, unseen_numbers(store, analysis, view)
+                             if view is not None else None)
 
     def set_current(self, index: int) -> bool:
         """Select packet ``index`` (-1: none); True if that changed anything. On a

@@ -218,9 +218,8 @@ class PacketTableModel(QAbstractTableModel):
         session = self.document.session
         self._texts.clear()
         self._kinds = session.kinds()
-        self._summary = None
-        if session.store is not None and session.analysis is not None:
-            self._summary = PacketSummary(session.store, session.analysis)
+        self._summary = session.summary()
+        if session.store is not None and self._summary is not None:
             self._digits = time_digits(session.store.capture)
         self._rows = session.visible_indices()
         self._count = session.count

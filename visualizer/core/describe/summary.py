@@ -145,8 +145,13 @@ class PacketSummary:
     packets. Non-TCP packets give ``""`` for the TCP-only columns.
     """
 
-    def __init__(self, store: PacketStore, analysis: Analysis) -> None:
+    def __init__(self, store: PacketStore, analysis: Analysis,
+                 unseen: dict[int, tuple[int, int, int]] | None = None) -> None:
+        """``unseen``: relative (seq, ack) and scaled window of TCP packets the
+        analysis never saw but that belong to one of its streams (on a path, those
+        lost on the way)."""
         self.store, self.analysis = store, analysis
+        self._unseen = unseen or {}
         v, a = store.values, analysis.values
         self._status, self._ipv, self._proto = v("status"), v("ip_version"), v("proto")
         self._src, self._dst, self._sport, self._dport = v("src"), v("dst"), v("sport"), v("dport")
@@ -163,7 +168,12 @@ class PacketSummary:
     # -- plain columns ---------------------------------------------------
     def is_tcp(self, i: int) -> bool:
         """Analysed as TCP (a stream member), so seq/ack/flags mean something."""
-        return self._stream[i] >= 0
+        return self._stream[i] >= 0 or i in self._unseen
+
+    def _rel(self, i: int) -> tuple[int, int]:
+        """Relative (seq, ack) of packet ``i``."""
+        found = self._unseen.get(i)
+        return found[:2] if found is not None else (self._rel_seq[i], self._rel_ack[i])
 
     def has_ports(self, i: int) -> bool:
         """A TCP or UDP header was read (not so for later IP fragments)."""
@@ -209,12 +219,12 @@ class PacketSummary:
     def seq(self, i: int, *, absolute: bool = False) -> str:
         if not self.is_tcp(i):
             return ""
-        return str(self._seq[i] if absolute else self._rel_seq[i])
+        return str(self._seq[i] if absolute else self._rel(i)[0])
 
     def ack(self, i: int, *, absolute: bool = False) -> str:
         if not self.is_tcp(i) or not self._flags[i] & ACK:
             return ""
-        return str(self._ack[i] if absolute else self._rel_ack[i])
+        return str(self._ack[i] if absolute else self._rel(i)[1])
 
     def length(self, i: int) -> str:
         """Transport payload bytes (TCP and UDP only)."""
@@ -304,10 +314,10 @@ class PacketSummary:
     def _tcp_info(self, i: int, absolute: bool) -> str:
         flags = self._flags[i]
         parts = [f"{self._sport[i]} → {self._dport[i]} [{self._flag_words(i)}]",
-                 f"Seq={self._seq[i] if absolute else self._rel_seq[i]}"]
+                 f"Seq={self._seq[i] if absolute else self._rel(i)[0]}"]
         if flags & ACK:
-            parts.append(f"Ack={self._ack[i] if absolute else self._rel_ack[i]}")
-        parts.append(f"Win={self._win[i]}")
+            parts.append(f"Ack={self._ack[i] if absolute else self._rel(i)[1]}")
+        parts.append(f"Win={self._unseen[i][2] if i in self._unseen else self._win[i]}")
         if flags & URG:
             parts.append(f"Urg={self._urgent[i]}")
         parts.append(f"Len={self._plen[i]}")
@@ -335,7 +345,7 @@ class PacketSummary:
                 # SACK edges are the peer's sequence numbers: relative to the
                 # same base as this packet's ack.
                 base = 0 if absolute or not self._flags[i] & ACK else \
-                    (self._ack[i] - self._rel_ack[i]) & 0xFFFFFFFF
+                    (self._ack[i] - self._rel(i)[1]) & 0xFFFFFFFF
                 words.extend(f"SLE={(left - base) & 0xFFFFFFFF} SRE={(right - base) & 0xFFFFFFFF}"
                              for left, right in opts.sack_blocks)
         return words

@@ -16,7 +16,7 @@ from visualizer.core.decode.store import PacketStore
 from visualizer.core.describe.kinds import ACK_K, DATA_K, FIN_K, RST_K, SYN_K, SYNACK_K, UDP_K
 from visualizer.core.flows.analysis import Analysis
 from visualizer.core.ladder.build import Arrow, Ladder, combined_ladder
-from visualizer.core.path.view import NOT_ARRIVED, PathView, sequence_bases
+from visualizer.core.path.view import NOT_ARRIVED, PathView, sequence_bases, unseen_numbers
 from visualizer.core.playback.timescale import arrival_positions as landing
 from visualizer.core.tcp.segment import ACK, FIN, RST, SYN, flag_text
 
@@ -37,9 +37,10 @@ def path_ladder(store: PacketStore, analysis: Analysis, view: PathView, *,
               for arrow in ladder.arrows if arrow.index in at_end]
     lanes = {(lane.address, lane.port): n for n, lane in enumerate(ladder.lanes)}
     bases = sequence_bases(store, analysis)
+    numbers = unseen_numbers(store, analysis, view)
     for k, frame in enumerate(view.rows.tolist()):
         if frame not in at_end:
-            lost = _lost_arrow(store, frame, lanes, bases, absolute)
+            lost = _lost_arrow(store, frame, lanes, bases, numbers, absolute)
             if lost is not None:
                 arrows.append(_on_path(lost, frame, view, k))
     arrows.sort(key=lambda a: (a.ts_ns, a.index))
@@ -59,7 +60,7 @@ def _on_path(arrow: Arrow, frame: int, view: PathView, k: int) -> Arrow:
 
 def _lost_arrow(store: PacketStore, frame: int, lanes: dict[tuple[bytes, int], int],
                 bases: dict[tuple[bytes, int, bytes, int], tuple[int, int, int]],
-                absolute: bool) -> Arrow | None:
+                numbers: dict[int, tuple[int, int, int]], absolute: bool) -> Arrow | None:
     """The arrow of a packet the receiving end never saw, numbered like its stream."""
     src, dst = store.address(int(store.values("src")[frame])), store.address(
         int(store.values("dst")[frame]))
@@ -72,16 +73,17 @@ def _lost_arrow(store: PacketStore, frame: int, lanes: dict[tuple[bytes, int], i
         return Arrow(frame, 0, a, b, f"UDP len={plen}", (), kind=UDP_K)
     flags = int(store.values("tcp_flags")[frame])
     seq, ack = int(store.values("seq")[frame]), int(store.values("ack")[frame])
-    found = bases.get((src, sport, dst, dport))
-    stream = ""
-    if found is not None and not absolute:
-        number, seq_base, ack_base = found
-        seq, ack = (seq - seq_base) % 2**32, (ack - ack_base) % 2**32
-        stream = f"TCP stream {number}"
+    found, known = bases.get((src, sport, dst, dport)), numbers.get(frame)
+    stream, window = "", int(store.values("window")[frame])
+    if found is not None and known is not None:   # numbered as its stream's others
+        stream = f"TCP stream {found[0]}"
+        window = known[2]
+        if not absolute:
+            seq, ack = known[0], known[1]
     label = f"{flag_text(flags) or '<none>'} seq={seq}"
     if flags & ACK:
         label += f" ack={ack}"
-    label += f" len={plen} win={int(store.values('window')[frame])}"
+    label += f" len={plen} win={window}"
     return Arrow(frame, 0, a, b, label, (), kind=_tcp_kind(flags, plen), conversation=stream)
 
 

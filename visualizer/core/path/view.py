@@ -29,7 +29,7 @@ from visualizer.core.flows.analysis import Analysis
 from visualizer.core.path.fates import ARRIVED, SENT, PathRecord
 from visualizer.core.path.link import C2S
 from visualizer.core.playback.timescale import NOT_ARRIVED
-from visualizer.core.tcp.segment import ACK
+from visualizer.core.tcp.segment import ACK, SYN
 
 
 @dataclass(frozen=True)
@@ -121,3 +121,31 @@ def sequence_bases(store: PacketStore, analysis: Analysis
             ack_base.setdefault(key, (ack[i] - rel_ack[i]) % 2**32)
     return {key: (number, base, ack_base.get(key, 0))
             for key, (number, base) in seq_base.items()}
+
+
+def unseen_numbers(store: PacketStore, analysis: Analysis, view: PathView
+                   ) -> dict[int, tuple[int, int, int]]:
+    """Frame -> (relative seq, relative ack, scaled window) of the TCP packets of
+    ``view`` that the analysis never saw (lost before the analysed end), numbered
+    as the other packets of their stream, so that their rows read like theirs."""
+    lost = np.setdiff1d(view.rows, view.analysed)
+    if not len(lost):
+        return {}
+    bases = sequence_bases(store, analysis)
+    src, dst, sport, dport, seq, ack, raw_win, proto, flags = (store.values(n) for n in (
+        "src", "dst", "sport", "dport", "seq", "ack", "window", "proto", "tcp_flags"))
+    stream, win = analysis.values("stream"), analysis.values("window")
+    scale: dict[tuple[bytes, int, bytes, int], int] = {}   # per direction: the window's
+    for i in view.analysed.tolist():                       # multiplier, as analysed
+        if stream[i] >= 0 and raw_win[i] and not flags[i] & SYN:
+            key = (store.address(src[i]), sport[i], store.address(dst[i]), dport[i])
+            scale.setdefault(key, max(1, win[i] // raw_win[i]))
+    numbers = {}
+    for i in lost.tolist():
+        key = (store.address(src[i]), sport[i], store.address(dst[i]), dport[i])
+        found = bases.get(key)
+        if proto[i] == 6 and found is not None:
+            _, seq_base, ack_base = found
+            numbers[i] = ((seq[i] - seq_base) % 2**32, (ack[i] - ack_base) % 2**32,
+                          raw_win[i] * scale.get(key, 1))
+    return numbers
