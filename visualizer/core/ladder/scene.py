@@ -589,7 +589,7 @@ class LadderScene:
         # The line, solid up to the travelling packet when it is the current one.
         lx2, ly2 = x2 - ux * head * 0.8, y2 - uy * head * 0.8
         along = 0.08 + 0.82 * progress   # the packet: clear of both bands and the head
-        if status == "played":   # on a path, still in the air: exactly where it is now
+        if self._arrive is not None:   # on a path: exactly where it is now, on the now line
             along = progress
         if status != "future" and progress < 1.0:
             mx, my = x1 + dx * along, y1 + dy * along
