@@ -57,6 +57,7 @@ from visualizer.core.ladder.scene import (
     text_box,
     write_svg,
 )
+from visualizer.core.ladder.transit import LOST_ARROW
 from visualizer.core.tcp.states import TcpState
 
 NO_CAPTURE_TEXT = "Nothing to draw: open a capture or a sample recording."
@@ -263,9 +264,17 @@ class LadderView(QAbstractScrollArea):
         return list(self._drawn_calls)
 
     def ensure_visible(self, arrow_number: int) -> None:
-        """Scroll so that the arrow's row is in sight, below the header."""
+        """Scroll so that the arrow's row is in sight, below the header; for a packet
+        lost on a path, its cross too (or, when both do not fit, the cross)."""
         scene, g = self._require()
         x, y, w, h = scene.row(g, arrow_number)
+        if scene.ladder.arrows[arrow_number].arrival_ns == LOST_ARROW:
+            _, _, _, cross = scene.ends(g, arrow_number)
+            end = cross + g.step / 2
+            if end - y <= self._vh - HEADER - h:
+                h = end - y
+            else:
+                y, h = end - h, h
         bar = self._vbar
         top, bottom = bar.value() + HEADER, bar.value() + self._vh
         margin = min(g.step, max(0.0, (bottom - top - h) / 2))

@@ -471,6 +471,10 @@ class LadderScene:
                               dash=True, cls="now"))
         for n in arrows:
             self._arrow(items, g, n, look)
+        if look.cursor is not None:   # the current packet's cross over the others in the air
+            on_top = [i for i in items if i.group == look.cursor.arrow
+                      and i.cls in ("cross", "lost")]
+            items = [i for i in items if i not in on_top] + on_top
         if self.call_layout is not None:
             for k in self.call_layout.visible(g.position(vy + HEADER), g.position(vy + vh)):
                 if self.call_layout.in_x(g, k, vx, vx + vw):
@@ -589,8 +593,10 @@ class LadderScene:
         # The line, solid up to the travelling packet when it is the current one.
         lx2, ly2 = x2 - ux * head * 0.8, y2 - uy * head * 0.8
         along = 0.08 + 0.82 * progress   # the packet: clear of both bands and the head
-        if self._arrive is not None:   # on a path: exactly where it is now, on the now line
+        if self._arrive is not None and progress < 1.0:   # on a path: on the now line
             along = progress
+        elif self._arrive is not None:   # landed: its tag mid-way, clear of the cross
+            along = 0.5
         if status != "future" and progress < 1.0:
             mx, my = x1 + dx * along, y1 + dy * along
             items.append(Line(x1, y1, mx, my, colour, width, 1.0, dash, n, "line"))
@@ -637,7 +643,7 @@ class LadderScene:
             items.append(Line(x - r, y - sx * r, x + r, y + sx * r, LOST_COLOUR, 2.6, alpha,
                               False, n, "cross"))
         items.append(Text(x + r + 4, y + 4, why, 10, LOST_COLOUR, anchor="start", bold=True,
-                          opacity=alpha, group=n, cls="lost"))
+                          opacity=alpha, box=colours.background, group=n, cls="lost"))
 
     def _options_room(self, g: Geometry, n: int, below: float) -> float:
         """The room under arrow ``n`` for its options line, next to the label
