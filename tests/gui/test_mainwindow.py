@@ -167,6 +167,9 @@ def test_start_and_stop_a_live_capture(qtbot, window: MainWindow) -> None:
             qtbot.wait_until(lambda: window.document.session.count >= 20, timeout=15_000)
             assert "Live capture" in window.windowTitle()
             assert window.packet_table.model.rowCount() >= 20
+            # the scenario's text does not pretend to describe these packets
+            assert "live capture" in window.scenarios.summary_label.text().lower()
+            assert "not from this scenario" in window.scenarios.description.toPlainText()
         finally:
             stop.set()
             if sender.is_alive():
@@ -175,6 +178,9 @@ def test_start_and_stop_a_live_capture(qtbot, window: MainWindow) -> None:
             window.act_capture.trigger()  # Ctrl+K: stop
     assert window.act_save.isEnabled()
     assert "Captured" in window.status_capture.text()
+    window.open_path(str(HANDSHAKE))   # a recording: its scenario's text is back
+    qtbot.wait_until(lambda: "three-way handshake" in window.scenarios.summary_label.text(),
+                     timeout=15_000)
 
 
 def test_screenshot_command_offscreen(tmp_path: Path) -> None:

@@ -588,6 +588,7 @@ class MainWindow(QMainWindow):
             self.scenarios.show_recording(recording.scenario, recording.params)
         if self.document.session.path:
             self.scenarios.document_opened(self.document.session.path)
+        self.scenarios.set_live(self.document.session.live)
         if not self.document.session.live:
             self.status_capture.clear()   # the last capture's figures are not this file's
         self.progress.setValue(0)

@@ -404,6 +404,20 @@ class ScenarioPanel(QWidget):
                 self._set_field(field, value)
         self._check()
 
+    def set_live(self, live: bool) -> None:
+        """A live capture is on screen (or no longer): the scenario's text would
+        describe packets that are not there, so it gives way to a note until the
+        scenario is chosen again or a recording is opened."""
+        cls = self._shown
+        if live:
+            self.summary_label.setText("A live capture is on screen.")
+            self.description.setHtml(_description_html(
+                "Its packets come from the interface, not from this scenario. Choose a "
+                "scenario and press Run to record one, or open a recording."))
+        elif cls is not None:
+            self.summary_label.setText(cls.summary[:1].upper() + cls.summary[1:] + ".")
+            self.description.setHtml(_description_html(cls.description))
+
     def document_opened(self, path: str) -> None:
         """Another file is on screen: "Recorded …" spoke of the last run."""
         if path != self._recorded and not self.runner.running and self._permitted:
