@@ -430,3 +430,34 @@ def test_plots_follow_the_palette(timeline: Timeline, handshake: Analysis) -> No
         assert plot.getPlotItem().getAxis("bottom").textPen().color().name() == "#e0e0e0"
     pixels = _plot_pixels(timeline)
     assert (pixels == 0x1E1E1E).sum() > pixels.size // 3
+
+
+def test_many_rows_show_every_label_and_the_strip_follows_the_current_row(
+        qtbot, tmp_path: Path) -> None:
+    """30 conversations in a 160 px strip: the labels were thinned to every fourth
+    row (TCP 0, 4, 8...). Now as many rows as can be read are shown, each labelled,
+    and the strip scrolls to the current packet's row."""
+    capture = Capture()
+    for k in range(30):
+        conv = Conversation(("10.0.0.1", 40000 + k), ("10.0.0.2", 80), capture=capture)
+        conv.handshake()
+        conv.close()
+    path = write_pcap(tmp_path / "many.pcap", capture.segments)
+    widget = Timeline()
+    qtbot.addWidget(widget)
+    widget.resize(900, 160)
+    widget.show()
+    qtbot.waitExposed(widget)
+    for analysis in _analysis(path):
+        widget.set_analysis(analysis, len(analysis.store))
+        widget.fit()
+        axis = widget.axis
+        vb = widget.plot.getPlotItem().getViewBox()
+        (_, _), (y0, y1) = vb.viewRange()
+        shown = axis.tickValues(y0, y1, vb.height())
+        assert shown and shown[0][0] == 1.0          # every row in sight has its label
+        assert 1 < len(shown[0][1]) < 30
+        last = len(analysis.store) - 1               # a packet of the last conversation
+        widget.set_current(last)
+        (_, _), (y0, y1) = vb.viewRange()
+        assert min(y0, y1) <= 29 <= max(y0, y1)

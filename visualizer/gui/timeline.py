@@ -539,6 +539,10 @@ class Timeline(QWidget):
         row = int(self._key_row[self._keys.view[index]])
         if row >= 0:
             self.ring.setData([x], [row])
+            vb = self.plot.getPlotItem().getViewBox()
+            (_, _), (y0, y1) = vb.viewRange()
+            if not min(y0, y1) <= row <= max(y0, y1):   # its row scrolled out of the strip
+                vb.setYRange(*self._row_range(), padding=0)
         else:
             self.ring.setData([], [])
         for line in lines:
@@ -713,8 +717,30 @@ class Timeline(QWidget):
         pad = max((hi - lo) * 0.02, 1e-6)
         vb = self.plot.getPlotItem().getViewBox()
         vb.setLimits(xMin=lo - 50 * pad, xMax=hi + 50 * pad, minXRange=1e-7)
-        vb.setRange(xRange=(lo - pad, hi + pad), yRange=(-0.5, len(self._labels) - 0.5),
-                    padding=0)
+        vb.setRange(xRange=(lo - pad, hi + pad), yRange=self._row_range(), padding=0)
+
+    def _rows_that_fit(self) -> int:
+        """How many rows the strip shows with every label readable."""
+        height = self.plot.getPlotItem().getViewBox().height()
+        if height < 1:   # not laid out yet: every row, until it is
+            return max(len(self._labels), 1)
+        return max(1, int(height // (QFontMetrics(self.axis.font()).height() * 1.1)))
+
+    def _row_range(self) -> tuple[float, float]:
+        """Every row when their labels fit; else as many as fit, around the current
+        packet's row (the others a drag away), rather than labels thinned out."""
+        rows, fit = len(self._labels), self._rows_that_fit()
+        if rows <= fit:
+            return -0.5, rows - 0.5
+        row = self._current_row()
+        top = min(max(row - fit // 2, 0), rows - fit) if row >= 0 else 0
+        return top - 0.5, top + fit - 0.5
+
+    def _current_row(self) -> int:
+        index = self._current
+        if not 0 <= index < self._count:
+            return -1
+        return int(self._key_row[self._keys.view[index]])
 
     @pyqtSlot(object)
     def _on_range_changed_manually(self, _axes: object) -> None:
