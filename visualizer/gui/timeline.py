@@ -199,7 +199,9 @@ class MarkerLayer(pg.GraphicsObject):
         pad = tick
         rows = np.arange(self._rows, dtype=np.float64)
         centre = np.floor(rows * ay + by).astype(np.int64)
-        shown = (centre + tick > 0) & (centre - tick < height)
+        # a row is drawn when its ticks (tick pixels around its centre) fit the padded image
+        low = centre + pad - tick // 2
+        shown = (low >= 0) & (low + tick <= height + 2 * pad)
         trash = height + 2 * pad
         # one flat-index base per conversation key; key_row -1 takes the last
         # entry, the trash row, as do rows off screen
