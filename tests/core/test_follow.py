@@ -161,6 +161,8 @@ def test_real_corpus_follow_equals_tshark(path: Path) -> None:
         streams = sample(count)
         theirs, their_frames = tshark_follow(path, streams)
         tracked = {int(i) + 1 for i in (analysis.column("stream") >= 0).nonzero()[0]}
+        # numbers tshark gives to headers it does not follow (ICMP quotes): not streams
+        streams = [n for n in streams if n not in analysis.tcp.reserved]
         alike = [n for n in streams if set((analysis.stream_indices(n) + 1).tolist())
                  == their_frames.get(n, set()) & tracked]
         differ = [n for n in alike

@@ -19,6 +19,7 @@ they hold more than ``MAX_PENDING_BYTES``.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -50,6 +51,7 @@ class Reassembled(NamedTuple):
     proto: int
     pieces: tuple[Piece, ...]   # in offset order, overlaps included
     header: bytes               # the datagram's first bytes, up to the transport payload
+    size: int = 0               # the datagram's payload length
 
     @property
     def frames(self) -> tuple[int, ...]:
@@ -142,7 +144,7 @@ class Reassembler:
         d = dec.transport(frag.ip_version, frag.src, frag.dst, frag.proto, data)
         head = d.l4_offset + (d.tcp_header_len or 8)
         return Reassembled(frag.ip_version, frag.src, frag.dst, frag.proto, ordered,
-                           data[:head]), d
+                           data[:head], len(data)), d
 
     def _forget_old(self) -> None:
         while self._bytes > MAX_PENDING_BYTES and self._pending:
@@ -170,3 +172,13 @@ def _assemble(pending: _Pending) -> bytes | None:
             out[done:end] = data[done - piece.offset:end - piece.offset]
             done = end
     return bytes(out) if done >= total else None
+
+
+
+def assemble(datagram: Reassembled, frame_of: Callable[[int], bytes]) -> bytes:
+    """The payload of a reassembled ``datagram`` (``frame_of(packet)`` gives a
+    packet's frame), laid down as when it was reassembled."""
+    pending = _Pending(total=datagram.size)
+    for p in datagram.pieces:
+        pending.pieces.append((p, frame_of(p.packet)[p.start:p.start + p.length]))
+    return _assemble(pending) or b""

@@ -20,7 +20,7 @@ import numpy as np
 
 from visualizer.core.decode import columns as fast
 from visualizer.core.decode import headers as dec
-from visualizer.core.decode.fragments import Reassembled, Reassembler, parse
+from visualizer.core.decode.fragments import Reassembled, Reassembler, assemble, parse
 from visualizer.core.pcap.format import linktype_text
 from visualizer.core.pcap.reader import CaptureFile
 from visualizer.core.pcap.records import FrameChunk, Records
@@ -157,6 +157,12 @@ class PacketStore(ColumnTable):
         frame = self.frame(index)
         c = self._cols
         return dec.decode(c["linktype"][index], frame, 0, len(frame), c["origlen"][index])
+
+    def datagram_payload(self, index: int) -> bytes | None:
+        """The payload of the IP datagram packet ``index`` completed (its transport
+        header and data; None when it completed none)."""
+        datagram = self.reassembled.get(index)
+        return None if datagram is None else assemble(datagram, self.frame)
 
     def tcp_options(self, index: int) -> bytes:
         c = self._cols

@@ -34,8 +34,11 @@ class Followed:
 
 
 def _payload(store: PacketStore, index: int, start: int, length: int) -> bytes:
-    """``length`` payload bytes at ``start`` in frame ``index``, or those captured."""
-    frame = store.frame(index)
+    """``length`` payload bytes at ``start`` in frame ``index`` (in the datagram it
+    completed, for the last of a fragmented one), or those captured."""
+    frame = store.datagram_payload(index)
+    if frame is None:
+        frame = store.frame(index)
     return frame[start:start + length] if start < len(frame) else b""
 
 
@@ -52,6 +55,10 @@ def follow_tcp(store: PacketStore, analysis: Analysis, stream: int) -> Followed:
         raise BadInput(f"there is no TCP stream {stream}: this capture has "
                        f"{_count(len(analysis.tcp.connections), 'TCP stream')}")
     indices = analysis.stream_indices(stream)
+    if not len(indices) and stream in analysis.tcp.reserved:
+        raise BadInput(f"TCP stream {stream} is a number tshark gives to a TCP header it "
+                       "does not follow (one quoted by an ICMP error, or a bogus one): "
+                       "there is nothing to follow")
     if not len(indices):   # its packets are no longer in a ring buffer's store
         raise BadInput(f"TCP stream {stream} has no packet left to follow")
     node0, nodes = _nodes(store, int(indices[0]))

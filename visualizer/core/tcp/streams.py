@@ -70,6 +70,11 @@ class TcpStreamTable:
             conn = self._new(key, seg, conn.stream)
         return conn.receive(seg)
 
+    @property
+    def reserved(self) -> frozenset[int]:
+        """Streams numbered by :meth:`reserve` that no segment has joined."""
+        return frozenset(self._reserved)
+
     def reserve(self, seg: TcpSegment) -> int:
         """The stream tshark gives a TCP header it does not analyse (see the
         module docstring); numbers a new conversation without tracking it."""
