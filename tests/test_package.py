@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("pyproject.toml", "setup.py", "README.md", "LICENSE", "visualizer", "resources")
+SOURCES = ("pyproject.toml", "setup.py", "README.md", "LICENSE", "visualizer", "resources",
+           "docs")
 
 
 def _run(*args: str | Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -113,6 +114,23 @@ def test_wheel_holds_every_resource_file(installed: tuple[Path, dict[str, str]])
                      for p in (ROOT / "resources").rglob("*")
                      if p.is_file() and "__pycache__" not in p.parts)
     assert out["files"] == shipped
+
+
+def test_wheel_holds_the_user_guide_and_its_pictures(installed: tuple[Path, dict[str, str]]
+                                                     ) -> None:
+    """Help > User Guide (F1) shows docs/user-guide.md: an installed app has it too."""
+    out = json.loads(_python(installed, """
+        import json
+        from visualizer.core.resources import user_guide
+        guide = user_guide()
+        print(json.dumps({"guide": str(guide), "text": guide.read_text()[:200],
+                          "pictures": sorted(p.name for p in
+                                             (guide.parent / "screenshots").glob("*.png"))}))
+    """))
+    venv, _ = installed
+    assert out["guide"].startswith(str(venv))
+    assert out["text"] == (ROOT / "docs" / "user-guide.md").read_text()[:200]
+    assert out["pictures"] == sorted(p.name for p in (ROOT / "docs" / "screenshots").glob("*.png"))
 
 
 WINDOW = """

@@ -24,3 +24,13 @@ def resource_root() -> Path:
         return Path(__file__).resolve().parents[2] / "resources"
     # A pip-installed package is a folder on disk (never a zip), so a Path.
     return Path(str(root))
+
+
+@cache
+def user_guide() -> Path:
+    """The user guide (docs/user-guide.md), shipped as ``visualizer.docs``; the
+    checkout's docs/ when that package is not importable (a bare checkout)."""
+    try:   # a folder without __init__.py: joinpath gives the file's real path
+        return Path(str(importlib.resources.files("visualizer.docs") / "user-guide.md"))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parents[2] / "docs" / "user-guide.md"

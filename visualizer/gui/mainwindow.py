@@ -74,7 +74,6 @@ from visualizer.gui.stage import Stage
 
 MAX_RECENT = 10
 SMALL_HEIGHT = 1000    # a window shorter than this puts the packet list behind a tab
-USER_GUIDE = "docs/user-guide.md"
 FILE_FILTER = "Captures (*.pcapng *.pcap *.cap *.ntar);;All files (*)"
 
 
@@ -740,9 +739,9 @@ class MainWindow(QMainWindow):
     # -- help ---------------------------------------------------------------------
     @pyqtSlot()
     def show_guide(self) -> None:
-        from visualizer.gui.resources import RESOURCES
+        from visualizer.core.resources import user_guide
 
-        self.guide = GuideDialog(RESOURCES.parent / USER_GUIDE, self)
+        self.guide = GuideDialog(user_guide(), self)
         self.guide.show()
 
     @pyqtSlot()
