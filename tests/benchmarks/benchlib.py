@@ -93,31 +93,48 @@ def load() -> str:
 
 @dataclass(frozen=True)
 class Run:
-    """A finished child process: its wall time and peak resident memory."""
+    """A finished child process: its wall time and peak resident memory (and its
+    CPU time, user + system, when GNU time reports it; else 0)."""
 
     seconds: float
     peak_rss_mb: float
     returncode: int
     stdout: str
     stderr: str
+    cpu_seconds: float = 0.0
 
 
-def measure(command: Sequence[str], *, env: dict[str, str] | None = None) -> Run:
+def measure(command: Sequence[str], *, env: dict[str, str] | None = None,
+            stdout_path: str | None = None) -> Run:
     """Runs ``command`` to the end; wall time from here, peak RSS from GNU time
-    (or getrusage of this child alone when GNU time is missing)."""
+    (or getrusage of this child alone when GNU time is missing). ``stdout_path``:
+    the output goes to that file rather than into memory (``Run.stdout`` is empty)."""
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         report = os.path.join(tmp, "time.txt")
         wrapped = [GNU_TIME, "-v", "-o", report, *command] if os.path.exists(GNU_TIME) \
             else list(command)
         before = _children_maxrss()
         start = time.perf_counter()
-        proc = subprocess.run(wrapped, capture_output=True, text=True, env=env, check=False)
+        with contextlib.ExitStack() as stack:
+            sink = (stack.enter_context(open(stdout_path, "w")) if stdout_path
+                    else subprocess.PIPE)
+            proc = subprocess.run(wrapped, stdout=sink, stderr=subprocess.PIPE, text=True,
+                                  env=env, check=False)
         seconds = time.perf_counter() - start
+        cpu = 0.0
         if os.path.exists(report):
-            peak_kb = _gnu_time_rss(Path(report).read_text())
+            text = Path(report).read_text()
+            peak_kb = _gnu_time_rss(text)
+            cpu = _gnu_time_cpu(text)
         else:  # RUSAGE_CHILDREN is the largest child so far: meaningful if it grew
             peak_kb = max(_children_maxrss(), before)
-    return Run(seconds, peak_kb / 1024, proc.returncode, proc.stdout, proc.stderr)
+    return Run(seconds, peak_kb / 1024, proc.returncode, proc.stdout or "", proc.stderr,
+               cpu)
+
+
+def _gnu_time_cpu(text: str) -> float:
+    return sum(float(line.rsplit(":", 1)[1]) for line in text.splitlines()
+               if line.strip().startswith(("User time", "System time")))
 
 
 def _gnu_time_rss(text: str) -> float:
@@ -145,22 +162,23 @@ def require(program: str) -> str:
 
 
 @contextlib.contextmanager
-def big_pcap(path: str | None, packets: int, keep: bool) -> Iterator[str]:
+def big_pcap(path: str | None, packets: int, keep: bool, mix: str = "bulk") -> Iterator[str]:
     """``path`` if given (used as it is, never deleted); otherwise a generated
-    pcap of ``packets`` packets in /tmp, deleted afterwards unless ``keep``."""
+    pcap of ``packets`` packets in /tmp (make_pcap.py's ``mix``), deleted
+    afterwards unless ``keep``."""
     if path:
         if not os.path.exists(path):
             sys.exit(f"{path}: no such file")
         yield path
         return
     sys.path.insert(0, str(HERE))
-    from make_pcap import generate  # the benchmark generator, next to this file
+    from make_pcap import MIXES  # the benchmark generator, next to this file
 
     fd, tmp = tempfile.mkstemp(prefix="bench-1m-", suffix=".pcap")
     try:
         start = time.perf_counter()
         with os.fdopen(fd, "wb") as out:
-            n = generate(packets, out)
+            n = MIXES[mix](packets, out)
         size = os.path.getsize(tmp) / 1e6
         print(f"generated {tmp}: {n:,} packets, {size:,.0f} MB in "
               f"{time.perf_counter() - start:.0f} s", file=sys.stderr)

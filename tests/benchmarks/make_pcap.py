@@ -1,12 +1,15 @@
 """Generate a large mixed TCP + UDP pcap for benchmarks (no scapy: it is slow).
 
-    python tests/benchmarks/make_pcap.py OUT.pcap [--packets N] [--mix bulk|scan]
+    python tests/benchmarks/make_pcap.py OUT.pcap [--packets N] [--mix bulk|scan|short]
 
 TCP: many connections, each a handshake, a bulk transfer with an ACK for
 every second segment, and a FIN close; UDP: request/response datagrams.
 Payload sizes vary so the file is ~350 bytes a packet, like a real mix.
 ``--mix scan`` writes a SYN scan instead: one SYN per connection, each to
 another port of one of 250 hosts, no answers (issue 20 item 16's shape).
+``--mix short`` writes many short connections (issue 19): each 20 packets, a
+handshake, a request, 8 response segments with 4 ACKs, and a FIN close; a
+million packets are 50,000 connections.
 """
 
 from __future__ import annotations
@@ -95,14 +98,59 @@ def scan(n_packets: int, out: object) -> int:
     return n_packets
 
 
+def short(n_packets: int, out: object) -> int:
+    """Connections of 20 packets each, one after the other, from 250 clients."""
+    write = out.write  # type: ignore[attr-defined]
+    write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 262144, 1))
+    rng = random.Random(7)
+    data = bytes(rng.randrange(256) for _ in range(1460))
+    ts = 1_700_000_000 * 10**9
+    count = 0
+    conn = 0
+
+    def emit(frame: bytes) -> None:
+        nonlocal ts, count
+        ts += rng.randrange(1_000, 50_000)
+        sec, ns = divmod(ts, 10**9)
+        write(struct.pack("<IIII", sec, ns, len(frame), len(frame)))
+        write(frame)
+        count += 1
+
+    while count < n_packets:
+        conn += 1
+        c, s = 0x0A000001 + conn % 250, 0x0A00FE01
+        cp, sp = 10000 + conn % 50000, 443 if conn % 2 else 80
+        ci, si = rng.randrange(2**32), rng.randrange(2**32)
+        emit(ETH + ipv4(c, s, 6, tcp(cp, sp, ci, 0, 0x02, b"")))
+        emit(ETH + ipv4(s, c, 6, tcp(sp, cp, si, ci + 1, 0x12, b"")))
+        emit(ETH + ipv4(c, s, 6, tcp(cp, sp, ci + 1, si + 1, 0x10, b"")))
+        request = rng.randrange(80, 400)
+        emit(ETH + ipv4(c, s, 6, tcp(cp, sp, ci + 1, si + 1, 0x18, data[:request])))
+        seq, ack = si + 1, ci + 1 + request
+        for k in range(8):
+            size = 1460 if k < 6 else rng.randrange(1, 1460)
+            emit(ETH + ipv4(s, c, 6, tcp(sp, cp, seq, ack, 0x10, data[:size])))
+            seq += size
+            if k % 2:
+                emit(ETH + ipv4(c, s, 6, tcp(cp, sp, ack, seq, 0x10, b"")))
+        emit(ETH + ipv4(c, s, 6, tcp(cp, sp, ack, seq, 0x11, b"")))
+        emit(ETH + ipv4(s, c, 6, tcp(sp, cp, seq, ack + 1, 0x10, b"")))
+        emit(ETH + ipv4(s, c, 6, tcp(sp, cp, seq, ack + 1, 0x11, b"")))
+        emit(ETH + ipv4(c, s, 6, tcp(cp, sp, ack + 1, seq + 1, 0x10, b"")))
+    return count
+
+
+MIXES = {"bulk": generate, "scan": scan, "short": short}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output")
     parser.add_argument("--packets", type=int, default=1_000_000)
-    parser.add_argument("--mix", choices=("bulk", "scan"), default="bulk")
+    parser.add_argument("--mix", choices=tuple(MIXES), default="bulk")
     args = parser.parse_args()
     with open(args.output, "wb") as out:
-        n = (scan if args.mix == "scan" else generate)(args.packets, out)
+        n = MIXES[args.mix](args.packets, out)
     print(f"wrote {args.output}: {n} packets", file=sys.stderr)
     return 0
 

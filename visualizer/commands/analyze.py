@@ -16,7 +16,8 @@ from typing import Any, TextIO
 
 from visualizer.commands import warn_about
 from visualizer.commands.path_records import path_packet_records
-from visualizer.commands.progress import counted, load_session
+from visualizer.commands.progress import counted, load_session, steps
+from visualizer.commands.record_lines import write_json_lines
 from visualizer.commands.records import packet_records
 from visualizer.core.decode.store import PacketStore, format_endpoint
 from visualizer.core.errors import BadInput
@@ -130,12 +131,16 @@ def analyze_command(path: str, *, json_lines: bool, stats: bool, out: TextIO,
             return code
         assert analysis is not None
         view = session.path_view
+        shown = matching.mask(store, analysis) if matching is not None else None
+        if view is None and json_lines:
+            with steps("analyzing", len(store), "packets") as update:
+                write_json_lines(store, analysis, out, shown=shown, progress=update)
+            return warn_about(session)
         records = (packet_records(store, analysis) if view is None
                    else path_packet_records(store, analysis, view))
         total = len(store) if view is None else len(view)
         records = counted(records, "analyzing", total)   # every packet is looked at
-        if matching is not None:
-            shown = matching.mask(store, analysis)
+        if shown is not None:
             records = (rec for rec in records if shown[rec["frame"] - 1])
         for rec in records:
             if json_lines:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from visualizer.core.collector import collector_paused
 from visualizer.core.decode.headers import PROTO_TCP, MalformedReason
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.flows.segments import segment_builder, tracked
@@ -65,11 +66,19 @@ class Analysis(ColumnTable):
 
     def run(self, progress: Callable[[int, int], bool] | None = None) -> Analysis:
         """Analyse every packet not analysed yet (call again after the store grows)."""
+        with collector_paused():   # see core/collector.py
+            self._run(progress)
+        self.forget_copies()
+        self._summaries = None
+        return self
+
+    def _run(self, progress: Callable[[int, int], bool] | None) -> None:
         store = self.store
         v = store.values
         src, dst, sport, dport = v("src"), v("dst"), v("sport"), v("dport")
         plen, ts = v("payload_len"), v("ts_ns")
-        c = self._cols
+        # the columns' bound append methods, looked up once rather than per packet
+        c = {name: col.append for name, col in self._cols.items()}
         stream_c, dir_c, seq_c, ack_c, nxt_c = (c["stream"], c["direction"], c["rel_seq"],
                                                 c["rel_ack"], c["next_seq"])
         win_c, bif_c = c["window"], c["bytes_in_flight"]
@@ -77,8 +86,9 @@ class Analysis(ColumnTable):
         s0_c, s1_c, udp_c = c["state0"], c["state1"], c["udp_flow"]
         address, feed, segment = store.address, self.tcp.feed, segment_builder(store)
         datagram, answer, quoted = self.udp.feed, self.udp.answer, store.quoted
+        events = self.events
         state_code = _STATE_CODE
-        start, total = len(stream_c), len(store)
+        start, total = len(self._cols["stream"]), len(store)
         # 1: TCP, 2: UDP, 0: other, -1: seen at the other end of a path (not this tap's)
         kinds = tracked(store, start, total).astype(np.int8)
         # TCP headers tshark numbers but does not analyse: a bogus header length
@@ -94,34 +104,36 @@ class Analysis(ColumnTable):
             if kind == 1:
                 r = feed(segment(i))
                 if r.events:
-                    self.events[i] = r.events
-                stream_c.append(r.stream)
-                dir_c.append(r.direction)
-                seq_c.append(r.seq)
-                ack_c.append(r.ack)
-                nxt_c.append(r.next_seq)
-                win_c.append(r.window)
-                bif_c.append(-1 if r.bytes_in_flight is None else r.bytes_in_flight)
-                an_c.append(r.analysis)
-                dup_c.append(r.dup_ack_count or 0)
-                s0_c.append(state_code[r.states[0]])
-                s1_c.append(state_code[r.states[1]])
-                udp_c.append(-1)
+                    events[i] = r.events
+                stream_c(r.stream)
+                dir_c(r.direction)
+                seq_c(r.seq)
+                ack_c(r.ack)
+                nxt_c(r.next_seq)
+                win_c(r.window)
+                bif = r.bytes_in_flight
+                bif_c(-1 if bif is None else bif)
+                an_c(r.analysis)
+                dup_c(r.dup_ack_count or 0)
+                s0, s1 = r.states
+                s0_c(state_code[s0])
+                s1_c(state_code[s1])
+                udp_c(-1)
                 continue
-            stream_c.append(-1)
-            dir_c.append(0)
-            seq_c.append(0)
-            ack_c.append(0)
-            nxt_c.append(0)
-            win_c.append(-1)
-            bif_c.append(-1)
-            an_c.append(0)
-            dup_c.append(0)
-            s0_c.append(NO_STATE)
-            s1_c.append(NO_STATE)
+            stream_c(-1)
+            dir_c(0)
+            seq_c(0)
+            ack_c(0)
+            nxt_c(0)
+            win_c(-1)
+            bif_c(-1)
+            an_c(0)
+            dup_c(0)
+            s0_c(NO_STATE)
+            s1_c(NO_STATE)
             if kind == 2:
-                udp_c.append(datagram(i, address(src[i]), sport[i], address(dst[i]), dport[i],
-                                      ts[i], plen[i]))
+                udp_c(datagram(i, address(src[i]), sport[i], address(dst[i]), dport[i],
+                               ts[i], plen[i]))
                 continue
             if kind == 0:
                 if i in quoted:  # an ICMP error
@@ -132,10 +144,7 @@ class Analysis(ColumnTable):
                                            0, 0, 0))
                 elif bogus[i - start]:
                     reserve(segment(i))
-            udp_c.append(-1)
-        self.forget_copies()
-        self._summaries = None
-        return self
+            udp_c(-1)
 
     # -- reading (and column, column_slice, values: ColumnTable) --------
     def states(self, index: int) -> tuple[TcpState | None, TcpState | None]:

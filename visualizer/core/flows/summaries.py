@@ -33,6 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from visualizer.core.collector import collector_paused
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.flows.analysis import Analysis
 from visualizer.core.flows.segments import segment_builder, tracked
@@ -56,7 +57,8 @@ def full_stats(analysis: Analysis) -> ConversationStats:
 
 def conversation_stats(store: PacketStore) -> ConversationStats:
     """The summary of the whole store, as :func:`full_stats` gives it, faster."""
-    return ConversationStats(len(store), _tcp_summaries(store), _udp_flows(store))
+    with collector_paused():
+        return ConversationStats(len(store), _tcp_summaries(store), _udp_flows(store))
 
 
 # --------------------------------------------------------------------------

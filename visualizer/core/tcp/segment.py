@@ -7,7 +7,7 @@ anything else about a packet.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 FIN = 0x001
 SYN = 0x002
@@ -28,8 +28,11 @@ def flag_text(flags: int) -> str:
     return ",".join(name for bit, name in FLAG_NAMES if flags & bit)
 
 
-@dataclass(frozen=True, slots=True)
-class TcpSegment:
+class TcpSegment(NamedTuple):
+    """Immutable. A named tuple rather than a frozen dataclass: the analysis makes
+    one per packet, and a frozen dataclass's ``__init__`` (a ``setattr`` call a
+    field) cost ten times as much."""
+
     frame: int        # 1-based frame number in the capture, as Wireshark numbers them
     ts_ns: int        # capture timestamp, Unix epoch nanoseconds
     src: bytes        # packed source address: 4 bytes (IPv4) or 16 (IPv6)

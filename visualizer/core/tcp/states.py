@@ -61,6 +61,11 @@ class TcpState(enum.Enum):
     TIME_WAIT = "TIME-WAIT"
     JOINED_MID_STREAM = "JOINED-MID-STREAM"
 
+    # Members are singletons compared by identity: hash them so too. Enum's own
+    # __hash__ is Python code hashing the name, and the analysis looks states up
+    # in dicts (TRANSITIONS, the state codes) for every packet: ~10 % of its time.
+    __hash__ = object.__hash__
+
     def __str__(self) -> str:
         return self.value
 
@@ -79,6 +84,8 @@ class Observation(enum.Enum):
     RECV_RST = "receives RST"
     SYN_ACKED = "its SYN is acked"
     FIN_ACKED = "its FIN is acked"
+
+    __hash__ = object.__hash__   # as TcpState's
 
     def __str__(self) -> str:
         return self.value
