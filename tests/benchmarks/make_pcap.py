@@ -37,24 +37,33 @@ def udp(sport: int, dport: int, data: bytes) -> bytes:
     return struct.pack("!HHHH", sport, dport, 8 + len(data), 0) + data
 
 
+class Pcap:
+    """A pcap file being written to ``out``: the header, then frames ``gaps`` ns apart
+    (random in that range, drawn from ``rng``)."""
+
+    def __init__(self, out: object, rng: random.Random,
+                 gaps: tuple[int, int] = (1_000, 50_000)) -> None:
+        self._write = out.write  # type: ignore[attr-defined]
+        self._write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 262144, 1))
+        self._rng, self._gaps = rng, gaps
+        self.ts = 1_700_000_000 * 10**9
+        self.count = 0
+
+    def emit(self, frame: bytes) -> None:
+        self.ts += self._rng.randrange(*self._gaps)
+        sec, ns = divmod(self.ts, 10**9)
+        self._write(struct.pack("<IIII", sec, ns, len(frame), len(frame)))
+        self._write(frame)
+        self.count += 1
+
+
 def generate(n_packets: int, out: object) -> int:
-    write = out.write  # type: ignore[attr-defined]
-    write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 262144, 1))
     rng = random.Random(7)
     payloads = [bytes(rng.randrange(256) for _ in range(1460))]
-    ts = 1_700_000_000 * 10**9
-    count = 0
+    pcap = Pcap(out, rng)
+    emit = pcap.emit
     conn = 0
-
-    def emit(frame: bytes) -> None:
-        nonlocal ts, count
-        ts += rng.randrange(1_000, 50_000)
-        sec, ns = divmod(ts, 10**9)
-        write(struct.pack("<IIII", sec, ns, len(frame), len(frame)))
-        write(frame)
-        count += 1
-
-    while count < n_packets:
+    while pcap.count < n_packets:
         conn += 1
         c, s = 0x0A000001 + conn % 250, 0x0A00FE01
         cp, sp = 10000 + conn % 50000, 80 if conn % 3 else 443
@@ -78,45 +87,28 @@ def generate(n_packets: int, out: object) -> int:
         emit(ETH + ipv4(c, s, 6, tcp(cp, sp, ack, seq, 0x11, b"")))
         emit(ETH + ipv4(s, c, 6, tcp(sp, cp, seq, ack + 1, 0x11, b"")))
         emit(ETH + ipv4(c, s, 6, tcp(cp, sp, ack + 1, seq + 1, 0x10, b"")))
-    return count
+    return pcap.count
 
 
 def scan(n_packets: int, out: object) -> int:
     """A SYN scan: ``n_packets`` SYNs, each a TCP stream of its own."""
-    write = out.write  # type: ignore[attr-defined]
-    write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 262144, 1))
     rng = random.Random(7)
-    ts = 1_700_000_000 * 10**9
+    pcap = Pcap(out, rng, gaps=(1_000, 20_000))
     for k in range(n_packets):
-        ts += rng.randrange(1_000, 20_000)
-        sec, ns = divmod(ts, 10**9)
-        frame = ETH + ipv4(0x0A000001, 0x0A010001 + k % 250, 6,
-                           tcp(40000 + k % 7, 1 + (k // 250) % 65535, rng.randrange(2**32), 0,
-                               0x02, b"", window=1024))
-        write(struct.pack("<IIII", sec, ns, len(frame), len(frame)))
-        write(frame)
-    return n_packets
+        pcap.emit(ETH + ipv4(0x0A000001, 0x0A010001 + k % 250, 6,
+                             tcp(40000 + k % 7, 1 + (k // 250) % 65535, rng.randrange(2**32),
+                                 0, 0x02, b"", window=1024)))
+    return pcap.count
 
 
 def short(n_packets: int, out: object) -> int:
     """Connections of 20 packets each, one after the other, from 250 clients."""
-    write = out.write  # type: ignore[attr-defined]
-    write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 262144, 1))
     rng = random.Random(7)
     data = bytes(rng.randrange(256) for _ in range(1460))
-    ts = 1_700_000_000 * 10**9
-    count = 0
+    pcap = Pcap(out, rng)
+    emit = pcap.emit
     conn = 0
-
-    def emit(frame: bytes) -> None:
-        nonlocal ts, count
-        ts += rng.randrange(1_000, 50_000)
-        sec, ns = divmod(ts, 10**9)
-        write(struct.pack("<IIII", sec, ns, len(frame), len(frame)))
-        write(frame)
-        count += 1
-
-    while count < n_packets:
+    while pcap.count < n_packets:
         conn += 1
         c, s = 0x0A000001 + conn % 250, 0x0A00FE01
         cp, sp = 10000 + conn % 50000, 443 if conn % 2 else 80
@@ -137,7 +129,7 @@ def short(n_packets: int, out: object) -> int:
         emit(ETH + ipv4(s, c, 6, tcp(sp, cp, seq, ack + 1, 0x10, b"")))
         emit(ETH + ipv4(s, c, 6, tcp(sp, cp, seq, ack + 1, 0x11, b"")))
         emit(ETH + ipv4(c, s, 6, tcp(cp, sp, ack + 1, seq + 1, 0x10, b"")))
-    return count
+    return pcap.count
 
 
 MIXES = {"bulk": generate, "scan": scan, "short": short}

@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from clock import FakeClock
 
 from visualizer.core.playback.cursor import PlaybackCursor
 
 F, G = 0.6, 0.4
 TS = [k * 1_000_000 for k in range(6)]    # evenly spaced: on the order scale one unit apart
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def cursor() -> tuple[PlaybackCursor, FakeClock]:

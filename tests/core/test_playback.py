@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clock import FakeClock
 
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.playback.cursor import LOOP_PAUSE, MAX_SPEED, MIN_SPEED, PlaybackCursor
@@ -13,17 +14,6 @@ from visualizer.core.playback.timescale import SCALES, positions
 
 SAMPLES = Path(__file__).parents[2] / "resources" / "samples"
 F, G = 0.6, 0.4  # the default flight and gap seconds, spelled out so the sums below read
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture(scope="module")

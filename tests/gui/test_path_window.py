@@ -32,9 +32,9 @@ def lost_ack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_the_window_shows_a_path_recording_as_textbooks_draw_it(
-        qtbot, tmp_path: Path, lost_ack: Path, monkeypatch: pytest.MonkeyPatch,
-        messages: list[str]) -> None:
+def open_in_window(qtbot, tmp_path: Path, recording: Path,
+                   monkeypatch: pytest.MonkeyPatch) -> MainWindow:
+    """A 1366x768 window with ``recording`` loaded."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     window = MainWindow(settings=QSettings(str(tmp_path / "s.ini"),
                                            QSettings.Format.IniFormat))
@@ -42,7 +42,14 @@ def test_the_window_shows_a_path_recording_as_textbooks_draw_it(
     window.resize(1366, 768)
     window.show()
     with qtbot.wait_signal(window.document.finished, timeout=20_000):
-        assert window.open_path(str(lost_ack))
+        assert window.open_path(str(recording))
+    return window
+
+
+def test_the_window_shows_a_path_recording_as_textbooks_draw_it(
+        qtbot, tmp_path: Path, lost_ack: Path, monkeypatch: pytest.MonkeyPatch,
+        messages: list[str]) -> None:
+    window = open_in_window(qtbot, tmp_path, lost_ack, monkeypatch)
     session = window.document.session
     view = session.path_view
     assert view is not None
@@ -77,14 +84,7 @@ def test_the_window_shows_a_path_recording_as_textbooks_draw_it(
 def test_playback_on_a_path_flies_packets_for_their_transit_several_at_once(
         qtbot, tmp_path: Path, lost_ack: Path, monkeypatch: pytest.MonkeyPatch,
         messages: list[str]) -> None:
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    window = MainWindow(settings=QSettings(str(tmp_path / "s.ini"),
-                                           QSettings.Format.IniFormat))
-    qtbot.addWidget(window)
-    window.resize(1366, 768)
-    window.show()
-    with qtbot.wait_signal(window.document.finished, timeout=20_000):
-        assert window.open_path(str(lost_ack))
+    window = open_in_window(qtbot, tmp_path, lost_ack, monkeypatch)
     stage, view = window.stage, window.stage.ladder_view
     cursor = stage.playback
     assert cursor.concurrent and cursor.scale == "real"
@@ -114,13 +114,7 @@ def test_selecting_a_packets_copy_at_the_other_end_selects_the_packet(
         qtbot, tmp_path: Path, lost_ack: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """--select N or a click elsewhere may name a frame the view does not list: the
     copy captured where the packet left. It stands for the packet the view shows."""
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    window = MainWindow(settings=QSettings(str(tmp_path / "s.ini"),
-                                           QSettings.Format.IniFormat))
-    qtbot.addWidget(window)
-    window.show()
-    with qtbot.wait_signal(window.document.finished, timeout=20_000):
-        assert window.open_path(str(lost_ack))
+    window = open_in_window(qtbot, tmp_path, lost_ack, monkeypatch)
     session = window.document.session
     view = session.path_view
     assert view is not None

@@ -29,6 +29,7 @@ from visualizer.core.path.link import split_path_pairs
 from visualizer.core.quiz.lesson import Lesson, LessonWalk, Step, load_lesson
 from visualizer.core.quiz.score import Score
 from visualizer.core.traffic.registry import get_scenario
+from visualizer.gui.docking import show_beside_scenarios
 from visualizer.gui.predict import Concealer
 from visualizer.gui.question_box import QuestionBox
 from visualizer.gui.resources import RESOURCES
@@ -228,9 +229,4 @@ class LessonPanel(QObject):
         self.act_back.setEnabled(self.back_button.isEnabled())
 
     def _show_dock(self) -> None:
-        """In front, where the scenarios are: the room a student reads in."""
-        scenarios = getattr(self.window, "docks", {}).get("scenarios")
-        if scenarios is not None and self.dock.isHidden():
-            self.window.tabifyDockWidget(scenarios, self.dock)
-        self.dock.show()
-        self.dock.raise_()
+        show_beside_scenarios(self.window, self.dock)

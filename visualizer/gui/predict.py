@@ -19,6 +19,7 @@ from PyQt6.QtWidgets import QDockWidget, QMainWindow, QWidget
 
 from visualizer.core.quiz.lesson import Lesson, LessonWalk
 from visualizer.core.quiz.score import Score
+from visualizer.gui.docking import show_beside_scenarios
 from visualizer.gui.question_box import QuestionBox
 from visualizer.gui.stage import Stage
 
@@ -172,9 +173,4 @@ class PredictMode(QObject):
             self.action.setChecked(False)
 
     def _show_dock(self) -> None:
-        """In front, where the scenarios are: the room a student reads in."""
-        scenarios = getattr(self.window, "docks", {}).get("scenarios")
-        if scenarios is not None and self.dock.isHidden():
-            self.window.tabifyDockWidget(scenarios, self.dock)
-        self.dock.show()
-        self.dock.raise_()
+        show_beside_scenarios(self.window, self.dock)
