@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from captures import follow_pcap, zero_window_pcap
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QPoint, Qt
 from PyQt6.QtGui import QContextMenuEvent
 from PyQt6.QtWidgets import QApplication, QMenu
 
@@ -124,7 +124,9 @@ def test_expert_pane_lists_findings_and_keys_walk_zero_windows(qtbot, window: Ma
     # clicking the entry goes to its first packet
     pane.tree.scrollToItem(item)
     rect = pane.tree.visualItemRect(item)
-    qtbot.mouseClick(pane.tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    # on its text: the pane may be narrower than its columns (a tab beside the details)
+    qtbot.mouseClick(pane.tree.viewport(), Qt.MouseButton.LeftButton,
+                     pos=QPoint(rect.left() + 40, rect.center().y()))
     assert window.document.session.current == zero[0]
     # F8 / Shift+F8 walk the selected kind's packets, both ways
     window.activateWindow()
@@ -141,7 +143,8 @@ def test_expert_pane_lists_findings_and_keys_walk_zero_windows(qtbot, window: Ma
     child = item.child(3)
     pane.tree.scrollToItem(child)
     rect = pane.tree.visualItemRect(child)
-    qtbot.mouseClick(pane.tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.mouseClick(pane.tree.viewport(), Qt.MouseButton.LeftButton,
+                     pos=QPoint(rect.left() + 40, rect.center().y()))
     assert window.document.session.current == zero[3]
 
 
