@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.corpus
 
 
 def test_every_corpus_file_opens_or_is_refused(corpus_dir: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+                                               tell: Callable[[str], None]) -> None:
     outcome: Counter[str] = Counter()
     refused: Counter[str] = Counter()
     slowest = (0.0, "")
@@ -49,11 +50,10 @@ def test_every_corpus_file_opens_or_is_refused(corpus_dir: Path,
         store.close()
         elapsed = time.perf_counter() - started
         slowest = max(slowest, (elapsed, path.name))
-    with capsys.disabled():
-        print(f"\ncorpus: {sum(outcome.values())} files, {packets} packets: "
-              f"{outcome['fully']} open fully, {outcome['partly']} partly "
-              f"(damage or malformed frames marked), {outcome['refused']} refused "
-              f"{dict(refused)}; slowest {slowest[1]} {slowest[0]:.3f} s")
+    tell(f"corpus: {sum(outcome.values())} files, {packets} packets: "
+         f"{outcome['fully']} open fully, {outcome['partly']} partly "
+         f"(damage or malformed frames marked), {outcome['refused']} refused "
+         f"{dict(refused)}; slowest {slowest[1]} {slowest[0]:.3f} s")
     assert outcome["fully"] + outcome["partly"] >= 800
 
 

@@ -20,7 +20,7 @@ import struct
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -387,7 +387,8 @@ def test_the_gui_lists_unknown_link_packets_with_the_number(qtbot: QtBot,
 
 @pytest.mark.corpus
 def test_every_corpus_file_through_analyze_prints_packets_or_one_line(
-        corpus_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        corpus_dir: Path, capsys: pytest.CaptureFixture[str],
+        tell: Callable[[str], None]) -> None:
     """The CLI's whole path (argument parsing, loading, printing, error handling) in
     this process; a child process per file would take minutes."""
     exits: Counter[int] = Counter()
@@ -407,10 +408,8 @@ def test_every_corpus_file_through_analyze_prints_packets_or_one_line(
             store.close()
         else:
             assert code == 2 and len(lines) == 1 and not out, f"{path.name}: {err}"
-    with capsys.disabled():
-        print(f"\nvisualizer analyze over the corpus: exit codes {dict(exits)}")
-        for message, count in messages.most_common():
-            print(f"  {count:4} {message}")
+    tell("\n".join([f"visualizer analyze over the corpus: exit codes {dict(exits)}",
+                    *(f"  {count:4} {message}" for message, count in messages.most_common())]))
     assert exits[0] >= 800 and set(exits) <= {0, 2}
 
 

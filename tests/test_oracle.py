@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -63,18 +64,17 @@ def real_captures() -> list[Path]:
     return sorted(p for p in REAL_CORPUS.iterdir() if p.suffix in (".pcap", ".pcapng"))
 
 
-def report(label: str, total: Agreement, capsys: pytest.CaptureFixture[str]) -> None:
-    with capsys.disabled():
-        print(f"\n{label}: {total.agreeing}/{total.compared} TCP packets agree with tshark "
-              f"(stream, seq, ack, len, analysis); {total.only_tshark} analysed by tshark "
-              f"only, {total.only_ours} by us only")
+def report(label: str, total: Agreement, tell: Callable[[str], None]) -> None:
+    tell(f"{label}: {total.agreeing}/{total.compared} TCP packets agree with tshark "
+         f"(stream, seq, ack, len, analysis); {total.only_tshark} analysed by tshark "
+         f"only, {total.only_ours} by us only")
 
 
 @pytest.mark.corpus
 @pytest.mark.tshark
 @pytest.mark.timeout(900)  # one tshark per file: over two minutes when the cores are busy
 def test_corpus_tcp_files_agree_with_tshark(corpus_dir: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+                                            tell: Callable[[str], None]) -> None:
     total = Agreement()
     one_sided: set[tuple[str, int]] = set()
     for path in sorted(corpus_dir.iterdir()):
@@ -90,7 +90,7 @@ def test_corpus_tcp_files_agree_with_tshark(corpus_dir: Path,
         total.add(result)
         one_sided |= {(path.name, f) for f in result.only_tshark_frames}
         one_sided |= {(path.name, f) for f in result.only_ours_frames}
-    report("corpus", total, capsys)
+    report("corpus", total, tell)
     assert total.compared > 1500
     assert total.differences == []
     assert one_sided == ONLY_TSHARK | ONLY_OURS
@@ -103,14 +103,14 @@ def test_corpus_tcp_files_agree_with_tshark(corpus_dir: Path,
     ("count=20", "size=70000"),
 ])
 def test_scenario_recordings_agree_with_tshark(tmp_path: Path, params: tuple[str, ...],
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+                                               tell: Callable[[str], None]) -> None:
     out = tmp_path / "rec.pcapng"
     args = [sys.executable, "-m", "visualizer", "record", "tcp-handshake", "-o", str(out)]
     for p in params:
         args += ["--param", p]
     subprocess.run(args, check=True, capture_output=True, timeout=120)
     result = compare_file(out)
-    report(f"tcp-handshake {' '.join(params)}", result, capsys)
+    report(f"tcp-handshake {' '.join(params)}", result, tell)
     assert result.compared > 0
     assert result.differences == []
     assert result.only_tshark == result.only_ours == 0
@@ -119,7 +119,7 @@ def test_scenario_recordings_agree_with_tshark(tmp_path: Path, params: tuple[str
 @needs_real_corpus
 @pytest.mark.tshark
 @pytest.mark.timeout(1800)  # 78 files, 193,000 TCP frames: minutes on two busy cores
-def test_real_corpus_agrees_with_tshark(capsys: pytest.CaptureFixture[str]) -> None:
+def test_real_corpus_agrees_with_tshark(tell: Callable[[str], None]) -> None:
     """At least 99.9 % of tshark's TCP frames agree; every other frame is a
     documented quirk of tshark's (the two heuristic restarts, checked on their
     own below) or pinned in REAL_ONLY_TSHARK."""
@@ -135,13 +135,12 @@ def test_real_corpus_agrees_with_tshark(capsys: pytest.CaptureFixture[str]) -> N
             quirky.add(result)
         else:
             assert result.differences == [], path.name
-    report("real-world corpus", total, capsys)
+    report("real-world corpus", total, tell)
     theirs = total.compared + total.only_tshark
     without_quirks = total.agreeing + quirky.compared - quirky.agreeing
-    with capsys.disabled():
-        print(f"real-world corpus: {total.agreeing}/{theirs} = {total.agreeing / theirs:.4%} "
-              f"of tshark's TCP frames agree; {without_quirks / theirs:.4%} with the "
-              f"{quirky.compared - quirky.agreeing} frames of tshark's VNC and SOCKS restarts")
+    tell(f"real-world corpus: {total.agreeing}/{theirs} = {total.agreeing / theirs:.4%} "
+         f"of tshark's TCP frames agree; {without_quirks / theirs:.4%} with the "
+         f"{quirky.compared - quirky.agreeing} frames of tshark's VNC and SOCKS restarts")
     assert one_sided == REAL_ONLY_TSHARK
     assert theirs > 190_000
     assert without_quirks / theirs >= 0.999

@@ -231,6 +231,9 @@ class HexView(QAbstractScrollArea):
         painter.setPen(palette.color(QPalette.ColorRole.Mid))
         for x in (self._hex_cell_x(0) - cw, ascii_x - cw):
             painter.drawLine(x - origin.x(), 0, x - origin.x(), self._port().height())
+        # each cell's x once per paint: a packet's bytes are thousands of cells
+        hex_xs = [self._hex_cell_x(c) - origin.x() for c in range(self.BYTES_PER_ROW)]
+        ascii_xs = [ascii_x + c * cw - origin.x() for c in range(self.BYTES_PER_ROW)]
         for row in range(first, min(first + visible, self._rows())):
             y = row * lh - origin.y()
             base = row * self.BYTES_PER_ROW
@@ -239,22 +242,20 @@ class HexView(QAbstractScrollArea):
             for column in range(min(self.BYTES_PER_ROW, len(self._data) - base)):
                 offset = base + column
                 byte = self._data[offset]
-                hex_rect = self.byte_rect(offset)
-                ascii_rect = self.ascii_rect(offset)
                 chosen = lo <= offset < hi
                 if chosen:
                     # widen hex cells over the gap to the next chosen byte in the row
-                    wide = QRect(hex_rect)
-                    if offset + 1 < hi and column + 1 < self.BYTES_PER_ROW:
-                        wide.setRight(self.byte_rect(offset + 1).left() - 1)
-                    painter.fillRect(wide, marked)
-                    painter.fillRect(ascii_rect, marked)
+                    right = (hex_xs[column + 1] if offset + 1 < hi
+                             and column + 1 < self.BYTES_PER_ROW else hex_xs[column] + 2 * cw)
+                    painter.fillRect(QRect(hex_xs[column], y, right - hex_xs[column], lh),
+                                     marked)
+                    painter.fillRect(QRect(ascii_xs[column], y, cw, lh), marked)
                 painter.setPen(marked_text if chosen else text_color)
-                painter.drawText(hex_rect.left(), y + ascent, f"{byte:02x}")
+                painter.drawText(hex_xs[column], y + ascent, f"{byte:02x}")
                 printable = 0x20 <= byte < 0x7F
                 if not chosen:
                     painter.setPen(text_color if printable else dim)
-                painter.drawText(ascii_rect.left(), y + ascent, chr(byte) if printable else "·")
+                painter.drawText(ascii_xs[column], y + ascent, chr(byte) if printable else "·")
         painter.end()
 
 
