@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 from conftest import can_capture
-from PyQt6.QtCore import QSettings
+from documents import open_in_window
 
 from visualizer.core.ladder.transit import LOST_ARROW
 from visualizer.core.path.netns import missing_capabilities
 from visualizer.core.record import record
-from visualizer.gui.mainwindow import MainWindow
 from visualizer.gui.packet_table import HEADERS
 
 pytestmark = pytest.mark.skipif(
@@ -30,20 +29,6 @@ def lost_ack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = record("tcp-handshake", ["count=2", "rtt=20", "drop=4"], str(out))
     assert result.run.error is None
     return out
-
-
-def open_in_window(qtbot, tmp_path: Path, recording: Path,
-                   monkeypatch: pytest.MonkeyPatch) -> MainWindow:
-    """A 1366x768 window with ``recording`` loaded."""
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    window = MainWindow(settings=QSettings(str(tmp_path / "s.ini"),
-                                           QSettings.Format.IniFormat))
-    qtbot.addWidget(window)
-    window.resize(1366, 768)
-    window.show()
-    with qtbot.wait_signal(window.document.finished, timeout=20_000):
-        assert window.open_path(str(recording))
-    return window
 
 
 def test_the_window_shows_a_path_recording_as_textbooks_draw_it(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from PyQt6.QtCore import Qt
-from PyQt6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QFrame, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from visualizer.core.describe.explain import explain
 from visualizer.core.describe.transit import explain_on_path
@@ -26,6 +26,9 @@ class ExplanationPanel(QWidget):
         super().__init__(parent)
         self.title = QLabel()
         self.title.setTextFormat(Qt.TextFormat.RichText)
+        # A long title is cut at the panel's edge (its tooltip has it whole); as
+        # its minimum width, it made the whole window as wide as itself.
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.text = QLabel()
         self.text.setWordWrap(True)
         self.text.setTextFormat(Qt.TextFormat.RichText)
@@ -47,6 +50,7 @@ class ExplanationPanel(QWidget):
 
     def clear(self) -> None:
         self.title.setText("<b>Nothing selected</b>")
+        self.title.setToolTip("")
         self.text.setText("Run a scenario (Ctrl+R) or open a capture, then press Space to "
                           "play it or Right to step through it packet by packet.")
 
@@ -56,4 +60,5 @@ class ExplanationPanel(QWidget):
         e = (explain(analysis, index, absolute=absolute) if path is None
              else explain_on_path(analysis, path, index, absolute=absolute))
         self.title.setText(f"<b>Packet {index + 1}: {html.escape(e.title)}</b>")
+        self.title.setToolTip(e.title)
         self.text.setText(html.escape(e.text).replace("\n", "<br>"))

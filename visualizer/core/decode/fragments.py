@@ -58,6 +58,20 @@ class Reassembled(NamedTuple):
         """The frame numbers (1-based) of its fragments, in capture order."""
         return tuple(sorted({p.packet + 1 for p in self.pieces}))
 
+    def frames_text(self, runs: int = 6) -> str:
+        """Its frames as a reader takes them in: "3, 7-9"; consecutive frames
+        as one run, and after ``runs`` runs only how many more. A datagram of
+        300 fragments listed one by one made a line 13,000 pixels wide."""
+        spans: list[list[int]] = []
+        for n in self.frames:
+            if spans and n == spans[-1][1] + 1:
+                spans[-1][1] = n
+            else:
+                spans.append([n, n])
+        shown = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans[:runs])
+        left = sum(b - a + 1 for a, b in spans[runs:])
+        return shown + (f" and {left} more" if left else "")
+
 
 @dataclass
 class _Pending:

@@ -224,8 +224,8 @@ def reassemble(reassembler: Reassembler, index: int, frame: bytes, d: dec.Decode
     frames = datagram.frames
     notes = {n - 1: f"IP fragment, reassembled in frame {index + 1}"
              for n in frames if n - 1 != index}
-    notes[index] = (f"IPv{datagram.ip_version} datagram reassembled from frames "
-                    + ", ".join(map(str, frames)))
+    notes[index] = (f"IPv{datagram.ip_version} datagram reassembled from "
+                    f"{len(frames)} frames: {datagram.frames_text()}")
     return datagram, whole, notes
 
 
