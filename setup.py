@@ -53,6 +53,10 @@ def _ext_modules():
     if not BUILDS & set(sys.argv[1:]):
         return []
     compiled = _compiled_module()
+    # An extension left in the tree by an earlier build (in place, as an editable
+    # install builds) would win over its source at import: none survives a build.
+    for stale in (HERE / "visualizer").rglob("*.so"):
+        stale.unlink()
     why = _why_not_compiled()
     if why is not None:
         (HERE / "visualizer" / "core" / compiled.RECORD).unlink(missing_ok=True)
