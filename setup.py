@@ -41,7 +41,7 @@ def _why_not_compiled():
         return "PV_COMPILE=0"
     if importlib.util.find_spec("mypyc") is None:
         return "mypyc (mypy) is not installed"
-    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
     if shutil.which(compiler) is None:
         return f"no C compiler ({compiler})"
     if not Path(sysconfig.get_paths()["include"], "Python.h").exists():
