@@ -1,6 +1,11 @@
 """The app as a user installs it: sdist, then a wheel built from that sdist
 (as pip does), installed into a fresh venv outside the checkout.
 
+The wheel from the sdist has the analysis compiled with mypyc (this
+environment has mypyc and .ci/setup installs a C compiler and Python's
+headers); the first wheel, built from the checkout with ``PV_COMPILE=0``, is
+the interpreted fallback.
+
 The venv gets the pinned dependencies (PyQt6 is 100 MB) from the test's own
 environment through a path file, after its own site-packages: the
 ``visualizer`` package and its resources come from the wheel alone, which
@@ -17,18 +22,32 @@ import sys
 import sysconfig
 import tarfile
 import textwrap
+import zipfile
 from pathlib import Path
 
 import pytest
+
+from visualizer.core import compiled
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("pyproject.toml", "setup.py", "README.md", "LICENSE", "visualizer", "resources",
            "docs")
 
 
-def _run(*args: str | Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def _run(*args: str | Path, timeout: float = 120, **kwargs: object
+         ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(a) for a in args], capture_output=True, text=True,
-                          timeout=120, check=True, **kwargs)  # type: ignore[call-overload]
+                          timeout=timeout, check=True, **kwargs)  # type: ignore[call-overload]
+
+
+BUILD_TIMEOUT = 600   # mypyc type-checks and compiles the analysis: about a minute
+COMPILED_STATUS = """
+import importlib, json
+from visualizer.core.compiled import MODULES, status
+for name in MODULES:
+    importlib.import_module(name)
+print(json.dumps(status()))
+"""
 
 
 def _clean_env(tmp: Path) -> dict[str, str]:
@@ -47,7 +66,8 @@ def _copy_sources(checkout: Path) -> Path:
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, checkout / name,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so",
+                                                          compiled.RECORD))
         else:
             shutil.copy2(src, checkout / name)
     return checkout
@@ -70,10 +90,16 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     checkout = _copy_sources(tmp / "checkout")
     dist = tmp / "dist"
     py = sys.executable
+    # proves the build config, and that it builds without compiling; the sdist
+    # below is what ships
     _run(py, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-         "-w", dist, checkout)   # proves the build config; the sdist below is what ships
-    for whl in dist.glob("*.whl"):
-        whl.unlink()
+         "-w", dist, checkout, env=dict(os.environ, PV_COMPILE="0"), timeout=BUILD_TIMEOUT)
+    (fallback,) = dist.glob("*.whl")
+    with zipfile.ZipFile(fallback) as whl:
+        names = whl.namelist()
+    assert "visualizer/core/tcp/connection.py" in names
+    assert not [n for n in names if n.endswith(".so") or n.endswith(compiled.RECORD)]
+    fallback.unlink()
     code = ("import setuptools.build_meta as b, sys; "
             f"print(b.build_sdist({str(dist)!r}))")
     sdist = dist / _run(py, "-c", code, cwd=checkout).stdout.split()[-1]
@@ -81,7 +107,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
         tar.extractall(tmp / "unpacked", filter="data")
     (unpacked,) = (tmp / "unpacked").iterdir()
     _run(py, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-         "-w", dist, unpacked)
+         "-w", dist, unpacked, timeout=BUILD_TIMEOUT)
     (wheel,) = dist.glob("*.whl")
 
     venv = _venv(tmp / "venv")
@@ -177,14 +203,39 @@ def test_installed_command_line_lists_scenarios(installed: tuple[Path, dict[str,
     assert "tcp-handshake" in result.stdout
 
 
+def test_installed_wheel_runs_the_compiled_analysis(installed: tuple[Path, dict[str, str]]
+                                                    ) -> None:
+    venv, _ = installed
+    status = json.loads(_python(installed, COMPILED_STATUS))
+    assert status["compiled"] is True, status["reason"]
+    for name, file in status["modules"].items():
+        assert file.startswith(str(venv)) and file.endswith(".so"), (name, file)
+
+
 def test_editable_install_finds_resources_by_import(tmp_path: Path) -> None:
-    """``pip install -e``: setuptools' finder maps visualizer.resources to the
-    checkout's resources/ folder (not the fallback for an uninstalled tree)."""
+    """``pip install -e`` (as .ci/setup installs): setuptools' finder maps
+    visualizer.resources to the checkout's resources/ folder (not the fallback for
+    an uninstalled tree), and the compiled analysis lies in the checkout, in use
+    until its source is edited."""
     checkout = _copy_sources(tmp_path / "checkout")
     venv = _venv(tmp_path / "venv")
     _run(sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install",
-         "--no-deps", "--no-build-isolation", "--no-index", "-e", checkout)
+         "--no-deps", "--no-build-isolation", "--no-index", "-e", checkout,
+         timeout=BUILD_TIMEOUT)
+    env = _clean_env(tmp_path)
     out = _run(venv / "bin" / "python", "-c",
                "import importlib.resources as r; print(r.files('visualizer.resources'))",
-               cwd=tmp_path, env=_clean_env(tmp_path)).stdout.strip()
+               cwd=tmp_path, env=env).stdout.strip()
     assert out == str(checkout / "resources")
+    status = json.loads(_run(venv / "bin" / "python", "-c", COMPILED_STATUS, cwd=tmp_path,
+                             env=env).stdout)
+    assert status["compiled"] is True, status["reason"]
+    assert all(f.startswith(str(checkout)) and f.endswith(".so")
+               for f in status["modules"].values()), status
+    source = checkout / "visualizer" / "core" / "tcp" / "connection.py"
+    source.write_text(source.read_text() + "\n# edited after the build\n")
+    status = json.loads(_run(venv / "bin" / "python", "-c", COMPILED_STATUS, cwd=tmp_path,
+                             env=env).stdout)
+    assert status["compiled"] is False
+    assert all(f.startswith(str(checkout)) and f.endswith(".py")
+               for f in status["modules"].values()), status

@@ -1,7 +1,7 @@
 """Issue 19: the full analysis and the summary against tshark, on several mixes.
 
     .venv/bin/python tests/benchmarks/analysis_vs_tshark.py [--packets N]
-        [--mixes bulk,short,scan] [--pcap FILE] [--keep]
+        [--mixes bulk,short,scan] [--pcap FILE] [--keep] [--also-interpreted]
 
 For each mix of tests/benchmarks/make_pcap.py (``bulk``: long transfers,
 ``short``: 20-packet connections, 50,000 in a million packets; ``scan``: one
@@ -14,6 +14,10 @@ time, the file in the page cache for all:
   writing to a file in /tmp (removed); their line counts are compared;
 - summary: ``visualizer analyze F --stats`` against ``tshark -r F -q -z
   conv,tcp`` (target: ≤ 0.3×); their TCP conversation counts are compared.
+
+With ``--also-interpreted`` each of our commands runs a second time with
+``PV_INTERPRETED=1`` (the analysis modules from their source, not the ones mypyc
+compiled: core/compiled.py), next to the same tshark run.
 
 The machine is shared: the ratios of one run are what count, with the load
 average printed before and after. CPU time (user + system) is printed too: it
@@ -53,6 +57,9 @@ def main() -> int:
     parser.add_argument("--mixes", default="bulk,short",
                         help="make_pcap.py mixes to generate, comma-separated (default "
                         "bulk,short; ignored with --pcap)")
+    parser.add_argument("--also-interpreted", action="store_true",
+                        help="run ours also with PV_INTERPRETED=1 (the modules mypyc "
+                        "compiled, from their source), in the same run")
     args = parser.parse_args()
     require("tshark")
     mixes = ["file"] if args.pcap else args.mixes.split(",")
@@ -64,7 +71,7 @@ def main() -> int:
             with open(path, "rb") as f:  # into the page cache, for all alike
                 while f.read(1 << 24):
                     pass
-            rows += _compare(mix, path)
+            rows += _compare(mix, path, args.also_interpreted)
             print(f"after {mix}: {machine()}", file=sys.stderr)
     print(f"after: {machine()}")
     print_table(
@@ -74,26 +81,32 @@ def main() -> int:
     return 0
 
 
-def _compare(mix: str, path: str) -> list[list[object]]:
+def _compare(mix: str, path: str, also_interpreted: bool) -> list[list[object]]:
     rows: list[list[object]] = []
+    modes = [("", None), (", interpreted", dict(os.environ, PV_INTERPRETED="1"))]
+    modes = modes if also_interpreted else modes[:1]
     with tempfile.TemporaryDirectory(prefix="bench-19-") as tmp:
         ours_out, theirs_out = os.path.join(tmp, "ours.jsonl"), os.path.join(tmp, "tshark.txt")
-        ours = _ok("visualizer", measure([*VISUALIZER, "analyze", path, "--json"],
-                                         stdout_path=ours_out))
         theirs = _ok("tshark", measure(["tshark", "-r", path, *FIELDS], stdout_path=theirs_out))
-        lines = (_lines(ours_out), _lines(theirs_out))
-        if lines[0] != lines[1]:
-            print(f"warning: {mix}: {lines[0]} JSON lines against {lines[1]} tshark lines",
-                  file=sys.stderr)
-        rows.append(_row(mix, f"per packet ({lines[0]:,} lines)", ours, theirs, JSON_TARGET))
-    ours = _ok("visualizer", measure([*VISUALIZER, "analyze", path, "--stats"]))
+        for label, env in modes:
+            ours = _ok("visualizer", measure([*VISUALIZER, "analyze", path, "--json"],
+                                             env=env, stdout_path=ours_out))
+            lines = (_lines(ours_out), _lines(theirs_out))
+            if lines[0] != lines[1]:
+                print(f"warning: {mix}: {lines[0]} JSON lines against {lines[1]} tshark lines",
+                      file=sys.stderr)
+            rows.append(_row(mix, f"per packet ({lines[0]:,} lines{label})", ours, theirs,
+                             JSON_TARGET))
     theirs = _ok("tshark", measure(["tshark", "-r", path, "-q", "-z", "conv,tcp"]))
-    streams = (_our_tcp_streams(ours.stdout),
-               sum(1 for line in theirs.stdout.splitlines() if "<->" in line))
-    if streams[0] != streams[1]:
-        print(f"warning: {mix}: {streams[0]} TCP streams against tshark's {streams[1]}",
-              file=sys.stderr)
-    rows.append(_row(mix, f"summary ({streams[0]:,} TCP streams)", ours, theirs, STATS_TARGET))
+    for label, env in modes:
+        ours = _ok("visualizer", measure([*VISUALIZER, "analyze", path, "--stats"], env=env))
+        streams = (_our_tcp_streams(ours.stdout),
+                   sum(1 for line in theirs.stdout.splitlines() if "<->" in line))
+        if streams[0] != streams[1]:
+            print(f"warning: {mix}: {streams[0]} TCP streams against tshark's {streams[1]}",
+                  file=sys.stderr)
+        rows.append(_row(mix, f"summary ({streams[0]:,} TCP streams{label})", ours, theirs,
+                         STATS_TARGET))
     return rows
 
 

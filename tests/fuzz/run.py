@@ -4,7 +4,8 @@
     .venv/bin/python tests/fuzz/run.py TARGET CORPUS_DIR [SEED_DIR...] [libFuzzer options]
 
 TARGET is one of reader, decode, tracker, dissect (see targets.py). The
-visualizer package is instrumented for coverage; the checks are the same
+visualizer package is instrumented for coverage (interpreted: PV_INTERPRETED=1,
+as atheris cannot see into the modules mypyc compiled); the checks are the same
 ones the hypothesis properties and the regression replay use. Each input
 runs under a CPU-time bound (targets.bounded), so a loop shows up as a
 finding with the stack where it spun. See README.md for the full recipe.
@@ -19,6 +20,9 @@ from pathlib import Path
 import atheris
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for ``fuzz``
+# atheris instruments Python bytecode: the tracker compiled by mypyc has none, so
+# fuzz its source (visualizer/core/compiled.py).
+os.environ["PV_INTERPRETED"] = "1"
 
 with atheris.instrument_imports(include=["visualizer"]):
     from fuzz import targets

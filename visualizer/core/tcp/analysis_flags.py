@@ -10,21 +10,23 @@ tshark field by field.
 
 from __future__ import annotations
 
-RETRANSMISSION = 1 << 0
-FAST_RETRANSMISSION = 1 << 1
-SPURIOUS_RETRANSMISSION = 1 << 2
-OUT_OF_ORDER = 1 << 3
-LOST_SEGMENT = 1 << 4
-ACK_LOST_SEGMENT = 1 << 5
-DUPLICATE_ACK = 1 << 6
-ZERO_WINDOW = 1 << 7
-ZERO_WINDOW_PROBE = 1 << 8
-ZERO_WINDOW_PROBE_ACK = 1 << 9
-WINDOW_UPDATE = 1 << 10
-WINDOW_FULL = 1 << 11
-KEEP_ALIVE = 1 << 12
-KEEP_ALIVE_ACK = 1 << 13
-REUSED_PORTS = 1 << 14
+from typing import Final
+
+RETRANSMISSION: Final = 1 << 0
+FAST_RETRANSMISSION: Final = 1 << 1
+SPURIOUS_RETRANSMISSION: Final = 1 << 2
+OUT_OF_ORDER: Final = 1 << 3
+LOST_SEGMENT: Final = 1 << 4
+ACK_LOST_SEGMENT: Final = 1 << 5
+DUPLICATE_ACK: Final = 1 << 6
+ZERO_WINDOW: Final = 1 << 7
+ZERO_WINDOW_PROBE: Final = 1 << 8
+ZERO_WINDOW_PROBE_ACK: Final = 1 << 9
+WINDOW_UPDATE: Final = 1 << 10
+WINDOW_FULL: Final = 1 << 11
+KEEP_ALIVE: Final = 1 << 12
+KEEP_ALIVE_ACK: Final = 1 << 13
+REUSED_PORTS: Final = 1 << 14
 
 #: The names, in bit order: ``ANALYSIS_FLAGS[i]`` is the name of bit ``1 << i``.
 ANALYSIS_FLAGS = (

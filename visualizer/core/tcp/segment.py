@@ -7,17 +7,17 @@ anything else about a packet.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
-FIN = 0x001
-SYN = 0x002
-RST = 0x004
-PSH = 0x008
-ACK = 0x010
-URG = 0x020
-ECE = 0x040
-CWR = 0x080
-AE = 0x100  # formerly NS (RFC 3540), now AccECN (RFC 9768)
+FIN: Final = 0x001
+SYN: Final = 0x002
+RST: Final = 0x004
+PSH: Final = 0x008
+ACK: Final = 0x010
+URG: Final = 0x020
+ECE: Final = 0x040
+CWR: Final = 0x080
+AE: Final = 0x100  # formerly NS (RFC 3540), now AccECN (RFC 9768)
 
 FLAG_NAMES = ((FIN, "FIN"), (SYN, "SYN"), (RST, "RST"), (PSH, "PSH"), (ACK, "ACK"),
               (URG, "URG"), (ECE, "ECE"), (CWR, "CWR"), (AE, "AE"))
