@@ -75,9 +75,12 @@ WINDOW = 5_000            # most packets the ladder draws
 LIVE_WINDOW = 2_000       # a live capture's ladder: its newest packets
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Conversation:
-    """A row of the conversations list."""
+    """A row of the conversations list. Not frozen: the list is made anew at
+    each refresh, a SYN scan's 200,000 rows several times while it loads, and
+    a frozen dataclass's ``__init__`` (a ``setattr`` call a field) took four
+    times as long. Treat it as read-only all the same."""
 
     kind: str            # "tcp" or "udp"
     number: int          # tcp.stream or UDP flow index
