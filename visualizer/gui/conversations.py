@@ -97,6 +97,8 @@ class ConversationsModel(QAbstractTableModel):
 
     def row_of(self, key: tuple[str, int] | None) -> int:
         """The row of the conversation ``key`` (-1 when absent)."""
+        if key is None:   # asked at each insertion: no need to look at every row
+            return -1
         for row, conv in enumerate(self._rows):
             if conv.key == key:
                 return row

@@ -273,7 +273,6 @@ class _TcpLadders:
         a = analysis.values
         self.direction, self.rel_seq, self.rel_ack, self.window, self.bits = (
             a("direction"), a("rel_seq"), a("rel_ack"), a("window"), a("analysis"))
-        self.state0, self.state1 = a("state0"), a("state1")
         self.events = analysis.events
         self.connections = analysis.tcp.connections
         self._flag_text: dict[int, str] = {}
