@@ -119,6 +119,29 @@ def test_sorting_by_packets(qtbot, tmp_path: Path) -> None:
     assert doc.session.conversation == pane.proxy.data(pane.proxy.index(0, 0), KEY_ROLE)
 
 
+def test_sorted_by_number_the_list_keeps_its_own_order(qtbot, tmp_path: Path) -> None:
+    """The list opens sorted by number, its model's own order: the proxy asks
+    the model for no sort values (2·log2(n) Python calls a new row, a minute
+    for a SYN scan's 200,000), yet the header and the order are as sorted."""
+    doc = open_document(qtbot, conversations_capture(tmp_path, count=12))
+    pane = ConversationsPane(doc)
+    qtbot.addWidget(pane)
+    header = pane.view.horizontalHeader()
+    assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == (
+        NAME, Qt.SortOrder.AscendingOrder)
+    assert pane.proxy.sortColumn() == -1
+
+    def names() -> list[str]:
+        return [text(pane.proxy, r, NAME) for r in range(pane.proxy.rowCount())]
+
+    numbered = [f"TCP {k}" for k in range(12)]   # "TCP 10" after "TCP 9": by number
+    assert names() == numbered
+    pane.view.sortByColumn(NAME, Qt.SortOrder.DescendingOrder)
+    assert names() == numbered[::-1]
+    pane.view.sortByColumn(NAME, Qt.SortOrder.AscendingOrder)
+    assert names() == numbered and pane.proxy.sortColumn() == -1
+
+
 def test_refreshes_while_growing_and_keeps_the_selection(qtbot, qtmodeltester,
                                                          tmp_path: Path) -> None:
     path = conversations_capture(tmp_path, count=600)

@@ -51,6 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from visualizer.core.collector import collector_paused
 from visualizer.core.decode.store import PacketStore, format_endpoint
 from visualizer.core.describe.kinds import packet_kinds
 from visualizer.core.describe.summary import PacketSummary
@@ -74,9 +75,12 @@ WINDOW = 5_000            # most packets the ladder draws
 LIVE_WINDOW = 2_000       # a live capture's ladder: its newest packets
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Conversation:
-    """A row of the conversations list."""
+    """A row of the conversations list. Not frozen: the list is made anew at
+    each refresh, a SYN scan's 200,000 rows several times while it loads, and
+    a frozen dataclass's ``__init__`` (a ``setattr`` call a field) took four
+    times as long. Treat it as read-only all the same."""
 
     kind: str            # "tcp" or "udp"
     number: int          # tcp.stream or UDP flow index
@@ -280,11 +284,15 @@ class Session:
     def read(self, limit: int | None = CHUNK) -> Batch:
         """Decode and analyse up to ``limit`` more packets (None: all there are)."""
         feed = self._reading()
-        with self.lock:
-            added = feed.take(limit)
-        if len(feed.store) >= FREEZE_FROM:
-            gc.collect(1)  # the young garbage first, so none of it is frozen
-            gc.freeze()
+        # The collector stays off until the freeze: turned on between the two, it
+        # walks everything the analysis made (a scan's 2.8 million objects, more
+        # than a second) just before gc.collect(1) walks it all again.
+        with collector_paused():
+            with self.lock:
+                added = feed.take(limit)
+            if len(feed.store) >= FREEZE_FROM:
+                gc.collect(1)  # the young garbage first, so none of it is frozen
+                gc.freeze()
         keep = self.keep_last
         if keep and len(feed.store) >= keep + max(keep // 4, 1000):
             retired = feed.store

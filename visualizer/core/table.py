@@ -8,7 +8,9 @@ copy of a whole column, or a numpy copy of a slice.
 
 from __future__ import annotations
 
+import itertools
 from array import array
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -52,16 +54,32 @@ class ColumnTable:
         search: asking for each of 200,000 streams' rows in turn would
         otherwise scan the whole column 200,000 times.
         """
+        _, order, keys = self._group(name)
+        key = keys.dtype.type(value)   # a Python int would make numpy convert all the keys
+        lo, hi = keys.searchsorted(key, "left"), keys.searchsorted(key, "right")
+        return order[lo:hi]
+
+    def rows_of_each(self, name: str, stop: int) -> Iterator[np.ndarray]:
+        """``rows_of(name, v)`` for each ``v`` in ``range(stop)``, in turn.
+
+        One search for all the values' bounds rather than two per value: for
+        the 200,000 one-packet streams of a SYN scan, the lookups were a fifth
+        of the ladders' time.
+        """
+        _, order, keys = self._group(name)
+        bounds = keys.searchsorted(np.arange(stop + 1, dtype=keys.dtype), "left").tolist()
+        for lo, hi in itertools.pairwise(bounds):
+            yield order[lo:hi]
+
+    def _group(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(the column, the order that sorts it, the sorted column), cached."""
         col = self.column(name)
         group = self._groups.get(name)
         if group is None or group[0] is not col:
             order = np.argsort(col, kind="stable")
             group = (col, order, col[order])
             self._groups[name] = group
-        _, order, keys = group
-        key = keys.dtype.type(value)   # a Python int would make numpy convert all the keys
-        lo, hi = keys.searchsorted(key, "left"), keys.searchsorted(key, "right")
-        return order[lo:hi]
+        return group
 
     def values(self, name: str) -> array[Any]:
         """The live column itself: indexing gives plain ints, cheaply.

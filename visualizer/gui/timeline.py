@@ -241,20 +241,26 @@ class RowAxis(pg.AxisItem):
     def __init__(self) -> None:
         super().__init__("left")
         self.labels: list[str] = []
-        self._widths: dict[str, int] = {}
+        self._widest = 0   # the widest label's width so far, in pixels
         self.setStyle(autoExpandTextSpace=False, tickLength=0)
 
-    def set_labels(self, labels: list[str]) -> None:
-        """Rows' labels; measuring only new ones keeps a live capture cheap."""
-        metrics = QFontMetrics(self.font())
-        widths = self._widths
-        for text in labels:
-            if text not in widths:
-                widths[text] = min(metrics.horizontalAdvance(text), LABEL_MAX_PX)
+    def set_labels(self, labels: list[str], added: list[str] | None = None) -> None:
+        """Rows' labels, of which ``added`` are new (None: all of them).
+
+        Only new labels are measured, and none once one is as wide as a label
+        may be: a live capture's list grows batch by batch, a SYN scan's to
+        200,000 rows, and looking at every label again for each batch made
+        opening the scan quadratic.
+        """
         if not labels:
-            widths.clear()
+            self._widest = 0
+        metrics = QFontMetrics(self.font())
+        for text in labels if added is None else added:
+            if self._widest >= LABEL_MAX_PX:
+                break
+            self._widest = max(self._widest, min(metrics.horizontalAdvance(text), LABEL_MAX_PX))
         self.labels = labels
-        self.setWidth(max(widths.values(), default=40) + 12)
+        self.setWidth((self._widest or 40) + 12)
         self.picture = None
         self.update()
 
@@ -480,16 +486,20 @@ class Timeline(QWidget):
         other = self._has_other or bool(np.any(keys == 0))
         if (tcp, udp, other) == (self._tcp, self._udp, self._has_other):
             return
-        labels = self._labels[:self._tcp]
+        added = []
         for s in range(self._tcp, tcp):
             (a, pa), (b, pb) = analysis.tcp.connections[s].endpoints
-            labels.append(f"TCP {s}  {format_endpoint(a, pa)} ↔ {format_endpoint(b, pb)}")
+            added.append(f"TCP {s}  {format_endpoint(a, pa)} ↔ {format_endpoint(b, pb)}")
+        labels = self._labels[:self._tcp] + added
         labels += self._labels[self._tcp:self._tcp + self._udp]
         for f in range(self._udp, udp):
             (a, pa), (b, pb) = analysis.udp_flows[f].endpoints
-            labels.append(f"UDP {f}  {format_endpoint(a, pa)} ↔ {format_endpoint(b, pb)}")
+            added.append(f"UDP {f}  {format_endpoint(a, pa)} ↔ {format_endpoint(b, pb)}")
+            labels.append(added[-1])
         if other:
             labels.append("other")
+            if not self._has_other:
+                added.append("other")
         key_row = np.full(2 * max(tcp, udp) + 3, -1, dtype=np.int32)
         key_row[1:1 + 2 * tcp:2] = np.arange(tcp)
         key_row[2:2 + 2 * udp:2] = tcp + np.arange(udp)
@@ -498,7 +508,7 @@ class Timeline(QWidget):
         self._tcp, self._udp, self._has_other = tcp, udp, other
         self._labels, self._key_row = labels, key_row
         self.markers.set_rows(key_row, len(labels))
-        self.axis.set_labels(labels)
+        self.axis.set_labels(labels, added)
         self.plot.getPlotItem().getViewBox().setLimits(
             yMin=-0.5, yMax=len(labels) - 0.5, minYRange=min(1.0, len(labels)))
         self._place_highlight()

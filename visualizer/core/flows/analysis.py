@@ -156,18 +156,24 @@ class Analysis(ColumnTable):
         """The endpoint state changes packet ``index`` caused, in order."""
         return [e for e in self.events.get(index, ()) if isinstance(e, StateChanged)]
 
-    def refused_listen(self, index: int, endpoint: int) -> int:
+    def refused_listen(self, index: int, endpoint: int,
+                       members: np.ndarray | None = None) -> int:
         """The packet whose reset showed that ``endpoint`` (taken to be in
         LISTEN when packet ``index``'s SYN came) was not listening; -1: none.
 
         A SYN puts the receiving side in LISTEN, as if it had listened since
         before the capture. When its next state change is back to CLOSED on
         a reset, nobody listened (a connection refused): no LISTEN to draw.
+        ``members``: the stream's packets (``stream_indices``), when the
+        caller has them already.
         """
-        stream = int(self.values("stream")[index])
-        if stream < 0:
+        if members is None:
+            stream = int(self.values("stream")[index])
+            if stream < 0:
+                return -1
+            members = self.stream_indices(stream)
+        if not len(members) or members[-1] <= index:   # nothing after it (a scan's SYN)
             return -1
-        members = self.stream_indices(stream)
         flags = self.store.values("tcp_flags")
         for later in members[members > index].tolist():
             for change in self.state_changes(later):
