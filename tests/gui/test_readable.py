@@ -19,7 +19,7 @@ from PyQt6.QtWidgets import QApplication, QWidget
 from visualizer.core.capture.privileges import CapturePermission
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.flows.analysis import Analysis, analyze
-from visualizer.core.ladder.scene import GAP_FIT_MIN, Text
+from visualizer.core.ladder.scene import GAP_FIT_MIN, Line, Text
 from visualizer.core.session import WINDOW
 from visualizer.core.tcp.states import TcpState
 from visualizer.core.tcp.testing import Capture, Conversation, write_pcap
@@ -342,6 +342,71 @@ def test_the_analysis_badge_keeps_clear_of_the_flag_badge(qtbot, window: MainWin
                                      and i.cls == "analysis" and i.group == n)
     assert spans["analysis"][1] <= spans["packet"][0], spans
     assert spans["analysis"][0] >= 0, spans     # and it starts on its arrow
+
+
+def _label_corners(view, item: Text) -> list[tuple[float, float]]:
+    """The corners of ``item``'s text as painted: measured, elided, turned."""
+    font = QFont(view.font().family())
+    font.setPixelSize(item.size)
+    metrics = QFontMetricsF(font)
+    text = (metrics.elidedText(item.text, Qt.TextElideMode.ElideRight, item.room)
+            if item.room else item.text)
+    w = metrics.horizontalAdvance(text)
+    a = np.radians(item.angle)
+    cos, sin = float(np.cos(a)), float(np.sin(a))
+    return [(item.x + u * cos - v * sin, item.y + u * sin + v * cos)
+            for u, v in ((-w / 2, -metrics.ascent()), (w / 2, -metrics.ascent()),
+                         (w / 2, metrics.descent()), (-w / 2, metrics.descent()))]
+
+
+def _inside(point: tuple[float, float], corners: list[tuple[float, float]]) -> bool:
+    """``point`` strictly inside the convex quadrilateral ``corners``."""
+    x, y = point
+    sides = [(bx - ax) * (y - ay) - (by - ay) * (x - ax)
+             for (ax, ay), (bx, by) in zip(corners, corners[1:] + corners[:1], strict=True)]
+    return all(s > 0 for s in sides) or all(s < 0 for s in sides)
+
+
+def _check_labels(view) -> int:
+    """Every TCP arrow's label says seq and win, stays between its lanes' bands
+    and crosses no other arrow's line; returns how many labels were checked."""
+    scene, g = view._scene, view._geometry
+    assert scene is not None and g is not None
+    items = scene.build(g, (0.0, 0.0, g.width, g.height), view._look)
+    lines = [i for i in items if isinstance(i, Line) and i.cls == "line"]
+    checked = 0
+    for n, arrow in enumerate(scene.ladder.arrows):
+        labels = [i for i in items if isinstance(i, Text) and i.cls == "label" and i.group == n]
+        said = " ".join(i.text for i in labels)
+        assert "seq=" in said and "win=" in said and "…" not in said, (arrow.index + 1, said)
+        x1, _, x2, _ = scene.ends(g, n)
+        for label in labels:
+            corners = _label_corners(view, label)
+            assert all(min(x1, x2) - 1 <= x <= max(x1, x2) + 1 for x, _ in corners), \
+                (arrow.index + 1, label.text, "runs over a lane's band")
+            for line in lines:
+                if line.group == n:
+                    continue
+                points = [(line.x1 + (line.x2 - line.x1) * t / 40,
+                           line.y1 + (line.y2 - line.y1) * t / 40) for t in range(41)]
+                assert not any(_inside(p, corners) for p in points), \
+                    (arrow.index + 1, label.text, "crosses the line of #",
+                     scene.ladder.arrows[line.group].index + 1)
+            checked += 1
+    return checked
+
+
+@pytest.mark.parametrize("absolute", [False, True], ids=["relative", "absolute"])
+def test_close_packets_keep_whole_labels_between_the_lanes(qtbot, small: MainWindow,
+                                                            absolute: bool) -> None:
+    _open(qtbot, small, SAMPLES / "tcp-zero-window.pcapng")
+    if absolute:
+        small.act_absolute.trigger()
+        qtbot.wait_until(lambda: "seq=1 " not in small.stage.ladder.arrows[2].label)
+    small.stage.last()    # everything played: no arrow gets the current one's room
+    view = small.stage.ladder_view
+    assert view.horizontalScrollBar().maximum() == 0    # both lanes in sight at 1366x768
+    assert _check_labels(view) >= 22
 
 
 # -- 11: stepping ------------------------------------------------------------------------------

@@ -99,6 +99,7 @@ class LadderView(QAbstractScrollArea):
         self._drawn: list[int] = []
         self._drawn_calls: list[int] = []
         self._painter = _ItemPainter()
+        self._look = replace(self._look, measure=self._measure)
         self._vp.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
@@ -468,6 +469,10 @@ class LadderView(QAbstractScrollArea):
         return replace(self._look, hovered=-1,
                        font_family=f"'{self.font().family()}', sans-serif")
 
+    def _measure(self, text: str, size: int, bold: bool) -> float:
+        """The width (px) ``text`` takes in this view's font: where a label is split."""
+        return self._painter.width(self.font().family(), text, size, bold)
+
     def _update_colours(self) -> None:
         pal = self.palette()
 
@@ -660,6 +665,9 @@ class _ItemPainter:
                 pen.setDashPattern([6 / width, 4 / width])
             self._pens[key] = pen
         return pen
+
+    def width(self, family: str, text: str, size: int, bold: bool) -> float:
+        return self._font(family, size, bold)[1].horizontalAdvance(text)
 
     def _font(self, family: str, size: int, bold: bool) -> tuple[QFont, QFontMetricsF]:
         key = (family, size, bold)

@@ -52,6 +52,14 @@ from visualizer.core.ladder.build import (
     describe,
     describe_call,
 )
+from visualizer.core.ladder.labels import (
+    LABEL_PAD,
+    SECOND_LINE,
+    Measure,
+    estimate,
+    make_room,
+    split_label,
+)
 from visualizer.core.ladder.transit import LOST_ARROW, arrival_positions
 from visualizer.core.output import written
 from visualizer.core.playback.timescale import LOST_REACH
@@ -69,7 +77,7 @@ HEADER = 80.0          # lane labels and current states (stays on top when scrol
 TIME_W = 136.0         # the time column: "#100000" beside "1234.567890" (s)
 BAND = 112.0           # width of a lane's state band
 GAP = 440.0            # between lane centres when nothing asks otherwise
-GAP_MIN, GAP_MAX = 380.0, 600.0
+GAP_MIN, GAP_MAX = 320.0, 600.0   # at GAP_MIN two lanes fit a 1366 px window's ladder
 BADGE_PAD = 5.0           # px a badge's box reaches beyond its text, each side (text_box)
 BADGE_GAP = 10.0          # px between the analysis badge and the flag badge at the head
 GAP_FIT_MIN = BAND + 48.0   # the closest lanes come (fit all lanes, zoomed out): room for a tag
@@ -231,6 +239,7 @@ class Look:
     selected: int = -1             # arrow number, -1 for none
     hovered: int = -1
     font_family: str = "sans-serif"
+    measure: Measure = estimate   # a text's width in px: the GUI measures, SVG estimates
 
     def __post_init__(self) -> None:
         if self.future not in FUTURE_MODES:
@@ -345,6 +354,8 @@ class LadderScene:
             raise ValueError(f"{len(pos)} positions for {n} arrows")
         if n > 1 and bool(np.any(np.diff(pos) < 0)):
             raise ValueError("positions must not decrease")
+        pos = make_room(self.ladder, pos, step=STEP, slope=SLOPE * STEP,
+                        narrowest=GAP_MIN - BAND - 2 * LABEL_PAD)
         self.call_layout = (CallLayout(self.ladder, pos)
                       if self.show_calls and self.ladder.calls and n else None)
         if self.call_layout is not None:
@@ -626,7 +637,7 @@ class LadderScene:
         elif below < math.inf:
             below = self._options_room(g, n, below)
         if room >= TAG_TEXT_ROOM:
-            self._arrow_text(items, n, ends, room, below, alpha, look.colours)
+            self._arrow_text(items, n, ends, room, below, alpha, look)
         if status == "current":
             angle, nx, ny = _slant(dx, dy)
             px, py = x1 + dx * along - nx * 3.5, y1 + dy * along - ny * 3.5
@@ -651,11 +662,11 @@ class LadderScene:
         but two arrows slant (a SYN down to the right, its SYN-ACK down to
         the left), so where their texts overlap they can come much closer."""
         arrows = self.ladder.arrows
-        options = arrows[n].short_options
-        if not options or n + 1 >= len(arrows):
+        if n + 1 >= len(arrows):
             return below
-        spans = []
-        widths = (text_width(options, 10), text_width(arrows[n + 1].label, 12))
+        spans = []   # under arrow n: its options, or the second half of its label
+        under = max(text_width(arrows[n].short_options, 10), text_width(arrows[n].label, 12) / 2)
+        widths = (under, text_width(arrows[n + 1].label, 12))
         for k, width in zip((n, n + 1), widths, strict=True):
             x1, y1, x2, y2 = self.ends(g, k)
             if x1 == x2:
@@ -671,8 +682,13 @@ class LadderScene:
         return below - abs(b_tilt - a_tilt) * overlap / 2
 
     def _arrow_text(self, items: list[Item], n: int, ends: tuple[float, float, float, float],
-                    room: float, below: float, alpha: float, c: Colours) -> None:
-        """Arrow ``n``'s time, label, options and analysis flags, as much as ``room`` allows."""
+                    room: float, below: float, alpha: float, look: Look) -> None:
+        """Arrow ``n``'s time, label, options and analysis flags, as much as ``room`` allows.
+
+        The label stays between the lanes' bands: too wide for its arrow, it
+        goes on two lines, above and below the arrow (see labels.py).
+        """
+        c = look.colours
         arrow = self.ladder.arrows[n]
         x1, y1, x2, y2 = ends
         dx, dy = x2 - x1, y2 - y1
@@ -685,12 +701,23 @@ class LadderScene:
         angle, nx, ny = _slant(dx, dy)
         mx, my = (x1 + x2) / 2, (y1 + y2) / 2
         if room >= FULL_TEXT_ROOM:
-            items.append(Text(mx + nx * 12, my + ny * 12, arrow.label, 12, c.text, opacity=alpha,
-                              angle=angle, group=n, cls="label"))
+            span = 0.0 if arrow.src_lane == arrow.dst_lane else \
+                max(math.hypot(dx, dy) - 2 * LABEL_PAD, 40.0)
+            lines = split_label(arrow.label, span, look.measure) if span else [arrow.label]
+            if len(lines) > 1 and below < OPTIONS_ROOM + SECOND_LINE / 2:
+                lines = [arrow.label]   # no room under it: one line, cut short
+            under = 16.0
+            for k, line in enumerate(lines):   # the second line clears the analysis badge
+                off = 12.0 if k == 0 else -22.0
+                items.append(Text(mx + nx * off, my + ny * off, line, 12, c.text, opacity=alpha,
+                                  angle=angle, group=n, cls="label", room=span))
+            if len(lines) > 1:
+                under = 22.0 + SECOND_LINE
             options = arrow.short_options
-            if options and below >= OPTIONS_ROOM:
-                items.append(Text(mx - nx * 16, my - ny * 16, options, 10, c.muted,
-                                  opacity=alpha, angle=angle, group=n, cls="options"))
+            if options and below >= OPTIONS_ROOM + under - 16.0:
+                items.append(Text(mx - nx * under, my - ny * under, options, 10, c.muted,
+                                  opacity=alpha, angle=angle, group=n, cls="options",
+                                  room=span))
         else:
             items.append(Text(mx + nx * 4, my + ny * 4, arrow.tag, 10, c.text, opacity=alpha,
                               angle=angle, group=n, cls="label"))
