@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from visualizer.core.ladder.build import Ladder
+from visualizer.core.ladder.build import Arrow, Ladder
 
 LABEL_ROOM = 34.0    # px between two arrows for the lower one's label (and a badge's edge)
 SECOND_LINE = 16.0   # px more for each line the upper arrow writes under itself
@@ -57,8 +57,7 @@ def make_room(ladder: Ladder, positions: np.ndarray, *, step: float, slope: floa
     way = np.sign(dst - src)
     overlap = (lo[1:] < hi[:-1]) & (lo[:-1] < hi[1:])
     opposite = overlap & (way[1:] != way[:-1])
-    under = np.fromiter((bool(a.short_options) + (estimate(a.label, 12) > narrowest)
-                         for a in arrows[:-1]), np.float64, n - 1)
+    under = np.fromiter((lines_under(a, narrowest) for a in arrows[:-1]), np.float64, n - 1)
     need = (LABEL_ROOM + np.where(opposite, slope, 0.0) + under * SECOND_LINE) / step
     extra = np.maximum(0.0, need - np.diff(positions))
     if not extra.any():
@@ -66,6 +65,12 @@ def make_room(ladder: Ladder, positions: np.ndarray, *, step: float, slope: floa
     out = np.array(positions, dtype=np.float64)
     out[1:] += np.cumsum(extra)
     return out
+
+
+def lines_under(arrow: Arrow, narrowest: float) -> int:
+    """How many lines ``arrow`` may write under its own line: its options, and
+    the second half of a label too wide for ``narrowest`` px."""
+    return bool(arrow.short_options) + (estimate(arrow.label, 12) > narrowest)
 
 
 def split_label(label: str, room: float, measure: Measure, size: int = 12) -> list[str]:

@@ -57,6 +57,7 @@ from visualizer.core.ladder.labels import (
     SECOND_LINE,
     Measure,
     estimate,
+    lines_under,
     make_room,
     split_label,
 )
@@ -81,6 +82,7 @@ GAP_MIN, GAP_MAX = 320.0, 600.0   # at GAP_MIN two lanes fit a 1366 px window's 
 BADGE_PAD = 5.0           # px a badge's box reaches beyond its text, each side (text_box)
 BADGE_GAP = 10.0          # px between the analysis badge and the flag badge at the head
 GAP_FIT_MIN = BAND + 48.0   # the closest lanes come (fit all lanes, zoomed out): room for a tag
+NARROWEST = GAP_MIN - BAND - 2 * LABEL_PAD   # px of label the shortest arrow holds
 FIRST = HEADER + 44.0  # y of position 0 (room for the initial state's name)
 RIGHT = 40.0
 BOTTOM = 48.0
@@ -100,7 +102,7 @@ FUTURE_MODES = ("faint", "hidden", "solid")
 # of the label of the arrow below.
 CALL_ROW = 0.42        # steps per row
 CALL_ABOVE = SLOPE + 0.12   # steps from the arrow above: its line...
-CALL_OPTIONS = 0.3     # ...and more when its options are written under it
+CALL_OPTIONS = 0.3     # ...and more for each line written under it (options, a label's end)
 CALL_BELOW = 0.55      # steps to the arrow below: its label sits above its line
 CALL_TEXT_STEP = 40.0  # px per step from which the boxes have words; below, marks
 CALL_SIZE = 10         # font size of the boxes
@@ -354,8 +356,7 @@ class LadderScene:
             raise ValueError(f"{len(pos)} positions for {n} arrows")
         if n > 1 and bool(np.any(np.diff(pos) < 0)):
             raise ValueError("positions must not decrease")
-        pos = make_room(self.ladder, pos, step=STEP, slope=SLOPE * STEP,
-                        narrowest=GAP_MIN - BAND - 2 * LABEL_PAD)
+        pos = make_room(self.ladder, pos, step=STEP, slope=SLOPE * STEP, narrowest=NARROWEST)
         self.call_layout = (CallLayout(self.ladder, pos)
                       if self.show_calls and self.ladder.calls and n else None)
         if self.call_layout is not None:
@@ -861,7 +862,7 @@ class CallLayout:
                            for lane in range(lanes))
         events = ladder.call_events
         rows = np.array([len(gap) for gap in events], dtype=np.float64)
-        above = np.array([CALL_ABOVE + (CALL_OPTIONS if a.short_options else 0.0)
+        above = np.array([CALL_ABOVE + CALL_OPTIONS * lines_under(a, NARROWEST)
                           for a in ladder.arrows])
         need = np.where(rows[1:n] > 0, above[:n - 1] + rows[1:n] * CALL_ROW + CALL_BELOW, 0.0)
         extra = np.maximum(0.0, need - np.diff(positions))
