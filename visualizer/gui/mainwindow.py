@@ -150,24 +150,37 @@ class MainWindow(QMainWindow):
         self.lessons = LessonPanel(self)
         self.presenter = PresenterMode(self, self.stage, [self.lessons.dock, self.predict.dock])
 
-    def _default_dock_sizes(self) -> None:
-        """The ladder is what a student watches: give the centre the room.
-
-        Applied once the window has its size (before that Qt rescales it).
-        On a small screen (1366×768, 1440×900) the packet list below would leave the
+    def _arrange_docks(self) -> None:
+        """On a small screen (1366×768, 1440×900) the packet list below would leave the
         ladder two packets' height: it shares the right column with the
         details, a tab away, and the ladder and its explanation get the height.
+
+        Done before the window is first shown: with the list under everything,
+        the window's least height is the left column's over the list's (805 px
+        with GTK's fonts), and showing it would stretch a 768 px window past
+        the bottom of the screen.
         """
         if self.height() < SMALL_HEIGHT:   # the expert findings go with the packet list
             for name in ("packets", "expert"):
                 self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.docks[name])
                 self.tabifyDockWidget(self.docks["details"], self.docks[name])
             self.docks["details"].raise_()
+
+    def _default_dock_sizes(self) -> None:
+        """The ladder is what a student watches: give the centre the room.
+
+        Applied once the window has its size (before that Qt rescales it).
+        """
         self.resizeDocks([self.docks["scenarios"], self.docks["details"]], [285, 370],
                          Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["scenarios"], self.docks["conversations"]], [520, 200],
                          Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["packets"]], [200], Qt.Orientation.Vertical)
+
+    def setVisible(self, visible: bool) -> None:
+        if visible and self._needs_default_layout and not self.isVisible():
+            self._arrange_docks()
+        super().setVisible(visible)
 
     def showEvent(self, event: QShowEvent | None) -> None:
         super().showEvent(event)
@@ -723,6 +736,7 @@ class MainWindow(QMainWindow):
         self.restoreState(self._default_state)
         for dock in self.docks.values():
             dock.show()
+        self._arrange_docks()
         self._default_dock_sizes()
 
     def closeEvent(self, event: QCloseEvent | None) -> None:
