@@ -19,7 +19,7 @@ from PyQt6.QtWidgets import QApplication, QWidget
 from visualizer.core.capture.privileges import CapturePermission
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.flows.analysis import Analysis, analyze
-from visualizer.core.ladder.scene import GAP_FIT_MIN, Line, Text, text_box
+from visualizer.core.ladder.scene import GAP_FIT_MIN, HEADER, Line, Text, text_box
 from visualizer.core.session import WINDOW
 from visualizer.core.tcp.states import TcpState
 from visualizer.core.tcp.testing import Capture, Conversation, write_pcap
@@ -598,3 +598,30 @@ def test_the_time_column_stays_in_view_when_the_ladder_scrolls_sideways(
     times = [i for i in items if isinstance(i, Text) and i.cls in ("time", "frame")]
     assert times and all(left <= i.x <= left + 140 for i in times)
     assert items[-1].cls in ("time", "frame", "time-heading")   # drawn over the arrows
+    # a row scrolled up under the header leaves its time out of the header
+    _, y1, _, _ = scene.ends(geometry, len(scene.ladder.arrows) - 3)
+    view.verticalScrollBar().setValue(int(y1 + 4 - HEADER - 4))   # its baseline just below
+    top = view._visible_rect()[1]
+    items = scene.build(geometry, view._visible_rect(), view._look)
+    assert all(i.y - i.size >= top + HEADER for i in items
+               if isinstance(i, Text) and i.cls in ("time", "frame")), top
+
+
+def test_a_small_window_keeps_its_height_when_shown(qtbot, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # GTK's larger fonts made the least height with the packet list under everything
+    # 805 px: showing a 768 px window stretched it past the bottom of the screen
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    font = app.font()
+    bigger = QFont(font)
+    bigger.setPointSizeF(font.pointSizeF() * 10 / 9)   # GTK: Sans 10 where Qt says 9
+    app.setFont(bigger)
+    try:
+        win = _window(qtbot, tmp_path, monkeypatch, 1366, 768)
+        assert win.height() == 768
+        status = win.statusBar()
+        assert status is not None and status.geometry().bottom() < 768
+        win.close()
+    finally:
+        app.setFont(font)

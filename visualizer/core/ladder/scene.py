@@ -499,7 +499,10 @@ class LadderScene:
     @staticmethod
     def _pin_time_column(items: list[Item], view: tuple[float, float, float, float],
                          c: Colours) -> list[Item]:
-        """Scrolled sideways: the frame and time column stays at the view's left edge."""
+        """Scrolled sideways: the frame and time column stays at the view's left edge.
+
+        Drawn last, over the arrows: a row that has scrolled up into the header
+        is left out, or its time would be written over the lanes' names."""
         vx, vy, _, vh = view
         column = ("time", "frame", "time-heading")
         pinned: list[Item] = [Rect(vx, vy + HEADER, TIME_W, vh - HEADER, c.background,
@@ -507,6 +510,8 @@ class LadderScene:
         kept: list[Item] = []
         for item in items:
             if isinstance(item, Text) and item.cls in column:
+                if item.cls != "time-heading" and item.y - item.size < vy + HEADER:
+                    continue
                 pinned.append(item._replace(x=item.x + vx))
             else:
                 kept.append(item)
