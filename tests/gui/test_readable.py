@@ -14,7 +14,7 @@ import pytest
 from benchmarks.make_pcap import generate
 from PyQt6.QtCore import QPoint, QPointF, QRect, QSettings, Qt
 from PyQt6.QtGui import QFont, QFontMetricsF, QWheelEvent
-from PyQt6.QtWidgets import QApplication, QWidget
+from PyQt6.QtWidgets import QApplication, QTabBar, QWidget
 
 from visualizer.core.capture.privileges import CapturePermission
 from visualizer.core.decode.store import PacketStore
@@ -622,6 +622,13 @@ def test_a_small_window_keeps_its_height_when_shown(qtbot, tmp_path: Path,
         assert win.height() == 768
         status = win.statusBar()
         assert status is not None and status.geometry().bottom() < 768
+        qtbot.wait(300)
+        # the packet list went beside the details, and left no tab bar over the stage
+        assert win.docks["packets"] in win.tabifiedDockWidgets(win.docks["details"])
+        bars = [bar for bar in win.findChildren(QTabBar) if bar.isVisible()
+                and bar.parent() is win and win.rect().intersects(bar.geometry())]
+        assert [[bar.tabText(k) for k in range(bar.count())] for bar in bars] == [
+            ["Packet details", "Packets", "Expert information"]]
         win.close()
     finally:
         app.setFont(font)

@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 
-from PyQt6.QtCore import QByteArray, QSettings, Qt, QTimer, pyqtSlot
+from PyQt6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, pyqtSlot
 from PyQt6.QtGui import (
     QAction,
     QActionGroup,
@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         # scapy's import takes up to a second: do it now, off the GUI thread
         threading.Thread(target=warm_up, name="scapy-import", daemon=True).start()
         self._needs_default_layout = True
+        self._asked: QSize | None = None   # the size before the first show
         self._build_views()
         self._build_actions()
         self._build_menus()
@@ -154,11 +155,6 @@ class MainWindow(QMainWindow):
         """On a small screen (1366×768, 1440×900) the packet list below would leave the
         ladder two packets' height: it shares the right column with the
         details, a tab away, and the ladder and its explanation get the height.
-
-        Done before the window is first shown: with the list under everything,
-        the window's least height is the left column's over the list's (805 px
-        with GTK's fonts), and showing it would stretch a 768 px window past
-        the bottom of the screen.
         """
         if self.height() < SMALL_HEIGHT:   # the expert findings go with the packet list
             for name in ("packets", "expert"):
@@ -179,14 +175,30 @@ class MainWindow(QMainWindow):
 
     def setVisible(self, visible: bool) -> None:
         if visible and self._needs_default_layout and not self.isVisible():
-            self._arrange_docks()
+            self._asked = self.size()
         super().setVisible(visible)
 
     def showEvent(self, event: QShowEvent | None) -> None:
         super().showEvent(event)
         if self._needs_default_layout:
             self._needs_default_layout = False
-            QTimer.singleShot(0, self._default_dock_sizes)
+            QTimer.singleShot(0, self._first_layout)
+
+    def _first_layout(self) -> None:
+        """The default layout, in the size the window was given.
+
+        Showing it with the packet list under everything stretched it to the
+        least height of that layout (805 px with GTK's fonts), past the bottom
+        of a 768 px screen. Arranged for the size it was given, it fits that
+        size again. (Arranged before the first show, a tab bar of the moved
+        docks was left behind over the timeline.)
+        """
+        asked = self._asked
+        self._arrange_docks()
+        self._default_dock_sizes()
+        if asked is not None and self.size() != asked and not (
+                self.isMaximized() or self.isFullScreen()):
+            self.resize(asked.expandedTo(self.minimumSizeHint()))
 
     def _dock(self, name: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> None:
         dock = QDockWidget(title, self)
