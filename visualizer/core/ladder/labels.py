@@ -11,8 +11,8 @@ clear of its neighbours at zoom 1:
   as the socket calls' rows do (scene.CallLayout); zoomed out, the scene's
   level of detail still sheds labels.
 - :func:`split_label`: a label wider than its arrow (absolute numbers, lanes
-  close together) is split in two, the flags and numbers above the line and
-  the length and window below it, rather than run over the lanes' bands.
+  close together) is split in two lines, both above the arrow (flags, seq
+  and ack; then length and window), rather than run over the lanes' bands.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 from visualizer.core.ladder.build import Arrow, Ladder
 
 LABEL_ROOM = 34.0    # px between two arrows for the lower one's label (and a badge's edge)
-SECOND_LINE = 16.0   # px more for each line the upper arrow writes under itself
+SECOND_LINE = 16.0   # px for each line more: a label's second, the options
 LABEL_PAD = 10.0     # px kept free at each end of an arrow's label
 
 Measure = Callable[[str, int, bool], float]
@@ -42,10 +42,10 @@ def make_room(ladder: Ladder, positions: np.ndarray, *, step: float, slope: floa
     ``step``: px per position at zoom 1; ``slope``: px the receiving end lies
     below the sending end; ``narrowest``: px of text the shortest arrow holds.
 
-    The lower arrow of a pair needs LABEL_ROOM above its line; when the two
-    run between the same lanes in opposite ways, their lines come a slope
-    closer at one end; for each line the upper one writes under its own
-    (its options, the second half of a wide label), a line more.
+    The lower arrow of a pair needs LABEL_ROOM above its line, a line more
+    when its label may take two; when the two run between the same lanes in
+    opposite ways, their lines come a slope closer at one end; when the upper
+    one writes its options under its line, a line more.
     """
     arrows = ladder.arrows
     n = len(arrows)
@@ -57,8 +57,10 @@ def make_room(ladder: Ladder, positions: np.ndarray, *, step: float, slope: floa
     way = np.sign(dst - src)
     overlap = (lo[1:] < hi[:-1]) & (lo[:-1] < hi[1:])
     opposite = overlap & (way[1:] != way[:-1])
-    under = np.fromiter((lines_under(a, narrowest) for a in arrows[:-1]), np.float64, n - 1)
-    need = (LABEL_ROOM + np.where(opposite, slope, 0.0) + under * SECOND_LINE) / step
+    lines = np.fromiter((label_lines(a, narrowest) for a in arrows[1:]), np.float64, n - 1)
+    under = np.fromiter((bool(a.short_options) for a in arrows[:-1]), np.float64, n - 1)
+    need = (LABEL_ROOM + np.where(opposite, slope, 0.0)
+            + (lines - 1 + under) * SECOND_LINE) / step
     extra = np.maximum(0.0, need - np.diff(positions))
     if not extra.any():
         return positions
@@ -67,10 +69,10 @@ def make_room(ladder: Ladder, positions: np.ndarray, *, step: float, slope: floa
     return out
 
 
-def lines_under(arrow: Arrow, narrowest: float) -> int:
-    """How many lines ``arrow`` may write under its own line: its options, and
-    the second half of a label too wide for ``narrowest`` px."""
-    return bool(arrow.short_options) + (estimate(arrow.label, 12) > narrowest)
+def label_lines(arrow: Arrow, narrowest: float) -> int:
+    """How many lines ``arrow``'s label may take above it: two when it may be
+    too wide for ``narrowest`` px."""
+    return 2 if estimate(arrow.label, 12) > narrowest else 1
 
 
 def split_label(label: str, room: float, measure: Measure, size: int = 12) -> list[str]:

@@ -57,7 +57,7 @@ from visualizer.core.ladder.labels import (
     SECOND_LINE,
     Measure,
     estimate,
-    lines_under,
+    label_lines,
     make_room,
     split_label,
 )
@@ -102,7 +102,7 @@ FUTURE_MODES = ("faint", "hidden", "solid")
 # of the label of the arrow below.
 CALL_ROW = 0.42        # steps per row
 CALL_ABOVE = SLOPE + 0.12   # steps from the arrow above: its line...
-CALL_OPTIONS = 0.3     # ...and more for each line written under it (options, a label's end)
+CALL_OPTIONS = 0.3     # ...and more for its options line under it, or a label's second line
 CALL_BELOW = 0.55      # steps to the arrow below: its label sits above its line
 CALL_TEXT_STEP = 40.0  # px per step from which the boxes have words; below, marks
 CALL_SIZE = 10         # font size of the boxes
@@ -637,13 +637,14 @@ class LadderScene:
                               head_alpha, n, "head"))
         pos = self._pos
         below = (pos[n + 1] - pos[n]) * g.step if n + 1 < len(pos) else math.inf
-        room = min(below, (pos[n] - pos[n - 1]) * g.step if n else math.inf)
+        above = (pos[n] - pos[n - 1]) * g.step if n else math.inf
+        room = min(below, above)
         if status == "current" or n == look.selected:   # the arrow in focus is always read
-            room = below = math.inf
+            room = below = above = math.inf
         elif below < math.inf:
             below = self._options_room(g, n, below)
         if room >= TAG_TEXT_ROOM:
-            self._arrow_text(items, n, ends, room, below, alpha, look)
+            self._arrow_text(items, n, ends, (room, above, below), alpha, look)
         if status == "current":
             angle, nx, ny = _slant(dx, dy)
             px, py = x1 + dx * along - nx * 3.5, y1 + dy * along - ny * 3.5
@@ -668,11 +669,11 @@ class LadderScene:
         but two arrows slant (a SYN down to the right, its SYN-ACK down to
         the left), so where their texts overlap they can come much closer."""
         arrows = self.ladder.arrows
-        if n + 1 >= len(arrows):
+        options = arrows[n].short_options
+        if not options or n + 1 >= len(arrows):
             return below
-        spans = []   # under arrow n: its options, or the second half of its label
-        under = max(text_width(arrows[n].short_options, 10), text_width(arrows[n].label, 12) / 2)
-        widths = (under, text_width(arrows[n + 1].label, 12))
+        spans = []
+        widths = (text_width(options, 10), text_width(arrows[n + 1].label, 12))
         for k, width in zip((n, n + 1), widths, strict=True):
             x1, y1, x2, y2 = self.ends(g, k)
             if x1 == x2:
@@ -688,12 +689,14 @@ class LadderScene:
         return below - abs(b_tilt - a_tilt) * overlap / 2
 
     def _arrow_text(self, items: list[Item], n: int, ends: tuple[float, float, float, float],
-                    room: float, below: float, alpha: float, look: Look) -> None:
-        """Arrow ``n``'s time, label, options and analysis flags, as much as ``room`` allows.
+                    rooms: tuple[float, float, float], alpha: float, look: Look) -> None:
+        """Arrow ``n``'s time, label, options and analysis flags, as much as the
+        ``rooms`` (px to its neighbours: the nearer, the one above, the one below) allow.
 
         The label stays between the lanes' bands: too wide for its arrow, it
-        goes on two lines, above and below the arrow (see labels.py).
+        goes on two lines above it (see labels.py).
         """
+        room, above, below = rooms
         c = look.colours
         arrow = self.ladder.arrows[n]
         x1, y1, x2, y2 = ends
@@ -710,18 +713,15 @@ class LadderScene:
             span = 0.0 if arrow.src_lane == arrow.dst_lane else \
                 max(math.hypot(dx, dy) - 2 * LABEL_PAD, 40.0)
             lines = split_label(arrow.label, span, look.measure) if span else [arrow.label]
-            if len(lines) > 1 and below < OPTIONS_ROOM + SECOND_LINE / 2:
-                lines = [arrow.label]   # no room under it: one line, cut short
-            under = 16.0
-            for k, line in enumerate(lines):   # the second line clears the analysis badge
-                off = 12.0 if k == 0 else -22.0
+            if len(lines) > 1 and above < FULL_TEXT_ROOM + SECOND_LINE:
+                lines = [arrow.label]   # no room for two: one line, cut short
+            for k, line in enumerate(lines):   # the last line just above the arrow
+                off = 12.0 + (len(lines) - 1 - k) * SECOND_LINE
                 items.append(Text(mx + nx * off, my + ny * off, line, 12, c.text, opacity=alpha,
                                   angle=angle, group=n, cls="label", room=span))
-            if len(lines) > 1:
-                under = 22.0 + SECOND_LINE
             options = arrow.short_options
-            if options and below >= OPTIONS_ROOM + under - 16.0:
-                items.append(Text(mx - nx * under, my - ny * under, options, 10, c.muted,
+            if options and below >= OPTIONS_ROOM:
+                items.append(Text(mx - nx * 16, my - ny * 16, options, 10, c.muted,
                                   opacity=alpha, angle=angle, group=n, cls="options",
                                   room=span))
         else:
@@ -867,11 +867,13 @@ class CallLayout:
                            for lane in range(lanes))
         events = ladder.call_events
         rows = np.array([len(gap) for gap in events], dtype=np.float64)
-        above = np.array([CALL_ABOVE + CALL_OPTIONS * lines_under(a, NARROWEST)
+        above = np.array([CALL_ABOVE + (CALL_OPTIONS if a.short_options else 0.0)
                           for a in ladder.arrows])
-        need = np.where(rows[1:n] > 0, above[:n - 1] + rows[1:n] * CALL_ROW + CALL_BELOW, 0.0)
+        below = np.array([CALL_BELOW + CALL_OPTIONS * (label_lines(a, NARROWEST) - 1)
+                          for a in ladder.arrows])
+        need = np.where(rows[1:n] > 0, above[:n - 1] + rows[1:n] * CALL_ROW + below[1:n], 0.0)
         extra = np.maximum(0.0, need - np.diff(positions))
-        lead = rows[0] * CALL_ROW + CALL_BELOW if rows[0] else 0.0
+        lead = rows[0] * CALL_ROW + below[0] if rows[0] else 0.0
         pos = positions + lead
         pos[1:] += np.cumsum(extra)
         self.positions = pos
@@ -879,7 +881,9 @@ class CallLayout:
         at: dict[tuple[int, str], float] = {}
         for g, gap in enumerate(events):
             top = float(pos[g - 1] + above[g - 1]) if g else 0.0
-            for event, centre in zip(gap, self._centres(g, gap, pos, ts, top), strict=True):
+            label = float(below[min(g, n - 1)])
+            for event, centre in zip(gap, self._centres(g, gap, pos, ts, top, label),
+                                     strict=True):
                 at[(event.call, event.part)] = centre
         self.marks: list[tuple[float, ...]] = []
         for k, call in enumerate(ladder.calls):
@@ -905,15 +909,16 @@ class CallLayout:
 
     @staticmethod
     def _centres(g: int, events: list[CallEvent], pos: np.ndarray, ts: list[int],
-                 top: float) -> list[float]:
-        """Row centres (positions) of the ``events`` of gap ``g``; ``top``: the room's top."""
+                 top: float, label: float) -> list[float]:
+        """Row centres (positions) of the ``events`` of gap ``g``; ``top``: the room's top,
+        ``label``: the room the next arrow's label takes above it."""
         n, k = len(pos), len(events)
         half = CALL_ROW / 2
         if g == 0:
-            return [float(pos[0]) - CALL_BELOW - (k - j - 0.5) * CALL_ROW for j in range(k)]
+            return [float(pos[0]) - label - (k - j - 0.5) * CALL_ROW for j in range(k)]
         if g == n:
             return [top + (j + 0.5) * CALL_ROW for j in range(k)]
-        low, high = top + half, float(pos[g]) - CALL_BELOW - half
+        low, high = top + half, float(pos[g]) - label - half
         t0, t1 = ts[g - 1], ts[g]
         span = float(pos[g] - pos[g - 1])
         centres = [float(pos[g - 1]) + span * ((e.ns - t0) / (t1 - t0) if t1 > t0 else 0.5)
