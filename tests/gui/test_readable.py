@@ -404,6 +404,14 @@ def _check_labels(view) -> int:
                 assert not any(_inside(p, corners) for p in points), \
                     (arrow.index + 1, label.text, "crosses the line of #",
                      scene.ladder.arrows[line.group].index + 1)
+            # read as its own arrow's: the first line under the text is that arrow's
+            cx = sum(x for x, _ in corners) / 4
+            cy = sum(y for _, y in corners) / 4
+            under = [(line.y1 + (line.y2 - line.y1) * (cx - line.x1) / (line.x2 - line.x1),
+                      line.group) for line in lines
+                     if line.x1 != line.x2 and min(line.x1, line.x2) <= cx <= max(line.x1, line.x2)]
+            assert min((y, group) for y, group in under if y > cy)[1] == n, \
+                (arrow.index + 1, label.text, "sits over another arrow")
             for bx, by, bw, bh in calls:
                 edge = [(bx + bw * t / 20, y) for t in range(21) for y in (by, by + bh)]
                 assert not any(_inside(p, corners) for p in edge) and not any(
@@ -415,8 +423,9 @@ def _check_labels(view) -> int:
 
 @pytest.mark.parametrize(("sample", "absolute"), [("tcp-zero-window", False),
                                                   ("tcp-zero-window", True),
-                                                  ("tcp-handshake", False)],
-                         ids=["relative", "absolute", "socket-calls"])
+                                                  ("tcp-handshake", False),
+                                                  ("tcp-bulk", False)],
+                         ids=["relative", "absolute", "socket-calls", "long-labels"])
 def test_close_packets_keep_whole_labels_between_the_lanes(qtbot, small: MainWindow,
                                                             sample: str, absolute: bool) -> None:
     _open(qtbot, small, SAMPLES / f"{sample}.pcapng")
