@@ -85,6 +85,20 @@ def test_a_graph_tab_gets_room_its_labels_and_a_legend_off_the_data(
     qtbot.wait_until(lambda: abs(timeline.height() - strip) <= 2)
 
 
+def test_the_time_sequence_note_is_read_whole_on_a_small_screen(qtbot, small: MainWindow
+                                                                   ) -> None:
+    _open(qtbot, small, SAMPLES / "tcp-bulk.pcapng")
+    graph = small.stage.timeline.time_sequence
+    small.stage.timeline.tabs.setCurrentIndex(1)
+    qtbot.wait_until(lambda: graph.plot.height() >= 180)
+    note = graph.note
+    assert note.isVisible() and "receive window" in note.text()   # 697 kB above the acks
+    room = note.contentsRect()
+    need = note.fontMetrics().boundingRect(room, Qt.TextFlag.TextWordWrap.value, note.text())
+    assert need.width() <= room.width() and need.height() <= room.height(), (need, room)
+    assert _in_window(small, note).right() <= _in_window(small, graph).right()
+
+
 def _analysis(path: Path) -> Iterator[Analysis]:
     store = PacketStore.from_file(str(path))
     yield analyze(store)
