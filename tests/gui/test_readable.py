@@ -655,3 +655,15 @@ def test_a_small_window_keeps_its_height_when_shown(qtbot, tmp_path: Path,
         win.close()
     finally:
         app.setFont(font)
+
+
+def test_opening_a_lesson_keeps_a_small_window_on_the_screen(qtbot, small: MainWindow) -> None:
+    from visualizer.core.quiz.lesson import load_lesson
+
+    lessons = Path(__file__).parents[2] / "resources" / "lessons"
+    with qtbot.wait_signal(small.document.finished, timeout=20_000):
+        assert small.lessons.open(load_lesson(str(lessons / "5-loss-and-retransmission.toml")))
+    qtbot.wait(100)
+    # the lesson's one-line summary, unwrapped, stretched the window to 1547 px
+    assert small.width() == 1366
+    assert small.lessons.dock.isVisible()
