@@ -667,3 +667,26 @@ def test_opening_a_lesson_keeps_a_small_window_on_the_screen(qtbot, small: MainW
     # the lesson's one-line summary, unwrapped, stretched the window to 1547 px
     assert small.width() == 1366
     assert small.lessons.dock.isVisible()
+
+
+def test_a_long_explanation_title_keeps_a_small_window_on_the_screen(
+        qtbot, small: MainWindow, tmp_path: Path) -> None:
+    from scapy.layers.inet import UDP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import Ether
+    from scapy.utils import wrpcap
+
+    client = "2001:db8:1111:2222:3333:4444:5555:6666"
+    server = "2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff"
+    path = tmp_path / "v6.pcap"   # a UDP title names both endpoints
+    wrpcap(str(path), [Ether() / IPv6(src=a, dst=b) / UDP(sport=p, dport=q) / (b"x" * 1154)
+                       for a, b, p, q in ((client, server, 45931, 443),
+                                          (server, client, 443, 45931),
+                                          (client, server, 45931, 443))])
+    _open(qtbot, small, path)
+    small.stage.show_packet(2)
+    qtbot.wait(100)
+    title = small.stage.explanation.title
+    assert "2001:db8" in title.text()
+    assert small.width() == 1366     # the title wraps instead of widening the window
+    assert title.height() >= title.heightForWidth(title.width())

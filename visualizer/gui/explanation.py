@@ -26,6 +26,9 @@ class ExplanationPanel(QWidget):
         super().__init__(parent)
         self.title = QLabel()
         self.title.setTextFormat(Qt.TextFormat.RichText)
+        # wrapped, it takes a line from the text below: on one line, a title with
+        # IPv6 endpoints stretched a 1366 px window to 1444
+        self.title.setWordWrap(True)
         self.text = QLabel()
         self.text.setWordWrap(True)
         self.text.setTextFormat(Qt.TextFormat.RichText)
