@@ -19,7 +19,7 @@ from PyQt6.QtWidgets import QApplication, QTabBar, QWidget
 from visualizer.core.capture.privileges import CapturePermission
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.flows.analysis import Analysis, analyze
-from visualizer.core.ladder.scene import GAP_FIT_MIN, HEADER, Line, Text, text_box
+from visualizer.core.ladder.scene import GAP_FIT_MIN, HEADER, Line, Rect, Text, text_box
 from visualizer.core.session import WINDOW
 from visualizer.core.tcp.states import TcpState
 from visualizer.core.tcp.testing import Capture, Conversation, write_pcap
@@ -628,6 +628,29 @@ def test_the_time_column_stays_in_view_when_the_ladder_scrolls_sideways(
     items = scene.build(geometry, view._visible_rect(), view._look)
     assert all(i.y - i.size >= top + HEADER for i in items
                if isinstance(i, Text) and i.cls in ("time", "frame")), top
+    # and the header's part over the column is the column's: lane names slide under it
+    assert any(isinstance(i, Rect) and i.cls == "time-column" and i.x == left and i.y == top
+               and i.h == HEADER for i in items)
+
+
+def test_lanes_too_close_for_words_show_the_flags_not_cut_words(
+        qtbot, small: MainWindow, tmp_path: Path) -> None:
+    _open(qtbot, small, _five_clients(tmp_path))
+    small.stage.fit_lanes.setChecked(True)      # six lanes at their closest
+    small.stage.last()
+    view = small.stage.ladder_view
+    scene, g = view._scene, view._geometry
+    assert scene is not None and g is not None
+    items = scene.build(g, (0.0, 0.0, g.width, g.height), view._look)
+    labels = [i for i in items if isinstance(i, Text) and i.cls == "label"]
+    assert labels
+    for label in labels:
+        font = QFont(view.font().family())
+        font.setPixelSize(label.size)
+        metrics = QFontMetricsF(font)
+        shown = (metrics.elidedText(label.text, Qt.TextElideMode.ElideRight, label.room)
+                 if label.room else label.text)
+        assert shown == label.text, (label.text, shown)   # "ACK…" over "len…" was drawn
 
 
 def test_a_small_window_keeps_its_height_when_shown(qtbot, tmp_path: Path,

@@ -11,8 +11,8 @@ clear of its neighbours at zoom 1:
   as the socket calls' rows do (scene.CallLayout); zoomed out, the scene's
   level of detail still sheds labels.
 - :func:`split_label`: a label wider than its arrow (absolute numbers, lanes
-  close together) is split in two lines, both above the arrow (flags, seq
-  and ack; then length and window), rather than run over the lanes' bands.
+  close together) is wrapped word by word into lines above the arrow,
+  rather than run over the lanes' bands.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from visualizer.core.ladder.build import Arrow, Ladder
 LABEL_ROOM = 34.0    # px between two arrows for the lower one's label (and a badge's edge)
 SECOND_LINE = 16.0   # px for each line more: a label's second, the options
 LABEL_PAD = 10.0     # px kept free at each end of an arrow's label
+MAX_LINES = 3        # a label takes at most this many lines
 
 Measure = Callable[[str, int, bool], float]
 
@@ -70,20 +71,19 @@ def make_room(ladder: Ladder, positions: np.ndarray, *, step: float, slope: floa
 
 
 def label_lines(arrow: Arrow, narrowest: float) -> int:
-    """How many lines ``arrow``'s label may take above it: two when it may be
-    too wide for ``narrowest`` px."""
-    return 2 if estimate(arrow.label, 12) > narrowest else 1
+    """How many lines ``arrow``'s label may take above it with ``narrowest`` px
+    to a line (absolute numbers: three)."""
+    return min(MAX_LINES, len(split_label(arrow.label, narrowest, estimate)))
 
 
 def split_label(label: str, room: float, measure: Measure, size: int = 12) -> list[str]:
-    """``label`` as one line when it fits ``room`` px, else two: what comes
-    before "len=" (flags, seq, ack) and the rest (len, win).  A label without
-    "len=" splits at the space nearest its middle."""
-    if measure(label, size, False) <= room or " " not in label:
-        return [label]
-    at = label.find(" len=")
-    if at < 0:
-        middle = len(label) // 2
-        spaces = [k for k, ch in enumerate(label) if ch == " "]
-        at = min(spaces, key=lambda k: abs(k - middle))
-    return [label[:at], label[at + 1:]]
+    """``label`` in lines of at most ``room`` px, filled word by word, flags and
+    numbers kept whole ("seq=2495529198" is never cut in two); a word wider
+    than ``room`` gets a line of its own."""
+    lines: list[str] = []
+    for word in label.split(" "):
+        if lines and measure(f"{lines[-1]} {word}", size, False) <= room:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines

@@ -54,6 +54,7 @@ from visualizer.core.ladder.build import (
 )
 from visualizer.core.ladder.labels import (
     LABEL_PAD,
+    MAX_LINES,
     SECOND_LINE,
     Measure,
     estimate,
@@ -506,7 +507,8 @@ class LadderScene:
         vx, vy, _, vh = view
         column = ("time", "frame", "time-heading")
         pinned: list[Item] = [Rect(vx, vy + HEADER, TIME_W, vh - HEADER, c.background,
-                                   cls="time-column")]
+                                   cls="time-column"),
+                              Rect(vx, vy, TIME_W, HEADER, c.header, cls="time-column")]
         kept: list[Item] = []
         for item in items:
             if isinstance(item, Text) and item.cls in column:
@@ -713,8 +715,14 @@ class LadderScene:
             span = 0.0 if arrow.src_lane == arrow.dst_lane else \
                 max(math.hypot(dx, dy) - 2 * LABEL_PAD, 40.0)
             lines = split_label(arrow.label, span, look.measure) if span else [arrow.label]
-            if len(lines) > 1 and above < FULL_TEXT_ROOM + SECOND_LINE:
-                lines = [arrow.label]   # no room for two: one line, cut short
+            fit = max(1, int(min(MAX_LINES, (above - FULL_TEXT_ROOM) / SECOND_LINE + 1)))
+            if len(lines) > fit:   # no room for them all: the rest on the last line, cut short
+                lines = [*lines[:fit - 1], " ".join(lines[fit - 1:])]
+            if span and any(look.measure(line, 12, False) > span for line in lines):
+                # lanes too close for words (fit all lanes): the flags, as zoomed out
+                items.append(Text(mx + nx * 4, my + ny * 4, arrow.tag, 10, c.text,
+                                  opacity=alpha, angle=angle, group=n, cls="label"))
+                lines = []
             for k, line in enumerate(lines):   # the last line just above the arrow
                 off = 12.0 + (len(lines) - 1 - k) * SECOND_LINE
                 items.append(Text(mx + nx * off, my + ny * off, line, 12, c.text, opacity=alpha,
