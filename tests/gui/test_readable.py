@@ -706,6 +706,9 @@ def test_a_long_explanation_title_keeps_a_small_window_on_the_screen(
                        for a, b, p, q in ((client, server, 45931, 443),
                                           (server, client, 443, 45931),
                                           (client, server, 45931, 443))])
+    small.presenter.full_screen = False   # its title wraps in presenter mode, and after it
+    small.presenter.set_on(True)
+    small.presenter.set_on(False)
     _open(qtbot, small, path)
     small.stage.show_packet(2)
     qtbot.wait(100)
