@@ -716,3 +716,22 @@ def test_a_long_explanation_title_keeps_a_small_window_on_the_screen(
     assert "2001:db8" in title.text()
     assert small.width() == 1366     # the title wraps instead of widening the window
     assert title.height() >= title.heightForWidth(title.width())
+
+
+def test_presenter_mode_keeps_the_current_arrow_and_the_explanation_in_sight(
+        qtbot, small: MainWindow) -> None:
+    _open(qtbot, small, HANDSHAKE)
+    small.stage.show_packet(2)
+    small.presenter.full_screen = False     # the test's window keeps its 1366x768
+    small.presenter.set_on(True)
+    view = small.stage.ladder_view
+    qtbot.wait_until(lambda: view.magnification() > 1.5)
+    qtbot.wait(100)
+    n = view.selected_arrow()
+    assert n >= 0
+    # the arrow was left below the view once everything was drawn twice as large
+    assert view.viewport().rect().contains(view.arrow_rect(n)), view.arrow_rect(n)
+    panel = small.stage.explanation
+    line = panel.fontMetrics().lineSpacing()
+    assert panel.height() >= 5 * line     # the title and four lines, not one and a half
+    small.presenter.set_on(False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QEvent, Qt
 from PyQt6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from visualizer.core.describe.explain import explain
@@ -44,9 +44,19 @@ class ExplanationPanel(QWidget):
         self.scroller.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         layout.addWidget(self.title)
         layout.addWidget(self.scroller, 1)
+        self._fit_height()
+        self.clear()
+
+    def _fit_height(self) -> None:
         line = self.fontMetrics().lineSpacing()
         self.setFixedHeight(12 + 2 + line + 4 + TEXT_LINES * line)
-        self.clear()
+
+    def changeEvent(self, event: QEvent | None) -> None:
+        """In larger type (presenter mode) it keeps its lines: with the height of
+        the normal type it showed one and a half."""
+        super().changeEvent(event)
+        if event is not None and event.type() == QEvent.Type.FontChange:
+            self._fit_height()
 
     def clear(self) -> None:
         self.title.setText("<b>Nothing selected</b>")

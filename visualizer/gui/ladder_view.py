@@ -315,7 +315,17 @@ class LadderView(QAbstractScrollArea):
         self._magnify_wanted = self._magnify = max(0.25, min(4.0, float(factor)))
         self._fit = fit_lanes
         self._relayout()
+        self._keep_current_in_view()
         self._vp.update()
+
+    def _keep_current_in_view(self) -> None:
+        """After the drawing changed size (magnified, the view resized), the
+        current packet's arrow is still in sight: in presenter mode it was left
+        below the view."""
+        cursor = self._look.cursor
+        if self._follow and self._scene is not None and cursor is not None \
+                and 0 <= cursor.arrow < len(self._scene.ladder.arrows):
+            self.ensure_visible(cursor.arrow)
 
     @property
     def _vw(self) -> float:
@@ -497,6 +507,7 @@ class LadderView(QAbstractScrollArea):
     def resizeEvent(self, event: QResizeEvent | None) -> None:
         super().resizeEvent(event)
         self._relayout()
+        self._keep_current_in_view()
 
     def mouseMoveEvent(self, event: QMouseEvent | None) -> None:
         if event is not None:
