@@ -735,3 +735,30 @@ def test_presenter_mode_keeps_the_current_arrow_and_the_explanation_in_sight(
     line = panel.fontMetrics().lineSpacing()
     assert panel.height() >= 5 * line     # the title and four lines, not one and a half
     small.presenter.set_on(False)
+
+
+def test_predict_mode_keeps_each_choice_number_with_its_choice(qtbot, small: MainWindow
+                                                                ) -> None:
+    from PyQt6.QtGui import QTextLayout, QTextOption
+
+    _open(qtbot, small, HANDSHAKE)
+    small.stage.show_packet(2)
+    small.predict.set_on(True)
+    label = small.predict.box.choices
+    qtbot.wait_until(lambda: label.isVisible() and "RST" in label.text())
+    layout = QTextLayout(label.text(), label.font())
+    option = QTextOption()
+    option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+    layout.setTextOption(option)
+    layout.beginLayout()
+    lines = []
+    while True:
+        line = layout.createLine()
+        if not line.isValid():
+            break
+        line.setLineWidth(label.contentsRect().width())
+        lines.append(label.text()[line.textStart():line.textStart() + line.textLength()])
+    layout.endLayout()
+    assert len(lines) > 1     # the narrow pane wraps the choices
+    assert not [t for t in lines if t.rstrip().endswith(")")], lines   # "8)" / "RST,ACK"
+    small.predict.set_on(False)
