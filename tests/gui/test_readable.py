@@ -19,7 +19,16 @@ from PyQt6.QtWidgets import QApplication, QTabBar, QWidget
 from visualizer.core.capture.privileges import CapturePermission
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.flows.analysis import Analysis, analyze
-from visualizer.core.ladder.scene import GAP_FIT_MIN, HEADER, Line, Rect, Text, text_box
+from visualizer.core.ladder.scene import (
+    BAND,
+    GAP_FIT_MIN,
+    HEADER,
+    TIME_W,
+    Line,
+    Rect,
+    Text,
+    text_box,
+)
 from visualizer.core.session import WINDOW
 from visualizer.core.tcp.states import TcpState
 from visualizer.core.tcp.testing import Capture, Conversation, write_pcap
@@ -762,3 +771,28 @@ def test_predict_mode_keeps_each_choice_number_with_its_choice(qtbot, small: Mai
     assert len(lines) > 1     # the narrow pane wraps the choices
     assert not [t for t in lines if t.rstrip().endswith(")")], lines   # "8)" / "RST,ACK"
     small.predict.set_on(False)
+
+
+def test_scrolled_sideways_the_current_arrow_keeps_both_lanes_clear_of_the_time_column(
+        qtbot, small: MainWindow, tmp_path: Path) -> None:
+    _open(qtbot, small, _five_clients(tmp_path))
+    view = small.stage.ladder_view
+    scene = view._scene
+    assert scene is not None
+    scrolled = 0
+    beside = [k for k, a in enumerate(scene.ladder.arrows) if {a.src_lane, a.dst_lane} == {1, 2}]
+    for index in (beside[0], beside[-1]):    # the server and the second client: next lanes
+        small.stage.show_packet(scene.ladder.arrows[index].index)
+        qtbot.wait(50)
+        g = view._geometry
+        assert g is not None
+        left = view._visible_rect()[0]
+        if left <= 0:
+            continue
+        arrow = scene.ladder.arrows[index]
+        for lane in (arrow.src_lane, arrow.dst_lane):   # each band wholly in sight
+            x = g.lane_x(lane)
+            assert left + TIME_W <= x - BAND / 2 and x + BAND / 2 <= left + view._vw, \
+                (index, lane, left)
+        scrolled += 1
+    assert scrolled

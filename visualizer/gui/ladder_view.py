@@ -40,8 +40,10 @@ from PyQt6.QtWidgets import QAbstractScrollArea, QScrollBar, QToolTip, QWidget
 from visualizer.core.errors import BadInput
 from visualizer.core.ladder.build import Ladder, describe, describe_call
 from visualizer.core.ladder.scene import (
+    BAND,
     FUTURE_MODES,
     HEADER,
+    TIME_W,
     ZOOM_MAX,
     ZOOM_MIN,
     Colours,
@@ -283,10 +285,15 @@ class LadderView(QAbstractScrollArea):
             bar.setValue(math.floor(y - margin - HEADER))
         elif y + h + margin > bottom:
             bar.setValue(math.ceil(y + h + margin - self._vh))
+        # Sideways: the arrow with both its lanes' bands, clear of the frame and
+        # time column pinned over the left edge (it hid half the sender's lane).
         hbar = self._hbar
-        left, right = hbar.value(), hbar.value() + self._vw
-        if x < left or x + w > right:
-            hbar.setValue(int(x + w / 2 - self._vw / 2))
+        lo, hi = x - BAND / 2 - 8, x + w + BAND / 2 + 8
+        if hi - lo > self._vw - TIME_W:
+            lo, hi = x, x + w
+        left = hbar.value()
+        if lo < left + (TIME_W if left > 0 else 0) or hi > left + self._vw:
+            hbar.setValue(int((lo + hi - TIME_W - self._vw) / 2))
 
     # -- zoom ------------------------------------------------------------------
     def zoom(self) -> float:
