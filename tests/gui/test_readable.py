@@ -796,3 +796,31 @@ def test_scrolled_sideways_the_current_arrow_keeps_both_lanes_clear_of_the_time_
                 (index, lane, left)
         scrolled += 1
     assert scrolled
+
+
+def test_a_lane_in_sight_has_its_whole_name(qtbot, small: MainWindow, tmp_path: Path) -> None:
+    from scapy.layers.inet import UDP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import Ether
+    from scapy.utils import wrpcap
+
+    client = "2001:db8:1111:2222:3333:4444:5555:6666"
+    server = "2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff"
+    path = tmp_path / "v6.pcap"
+    wrpcap(str(path), [Ether() / IPv6(src=a, dst=b) / UDP(sport=p, dport=q) / b"x"
+                       for a, b, p, q in ((client, server, 45931, 443),
+                                          (server, client, 443, 45931))])
+    _open(qtbot, small, path)
+    view = small.stage.ladder_view
+    scene, g = view._scene, view._geometry
+    assert scene is not None and g is not None
+    vx, _, vw, _ = view._visible_rect()
+    items = scene.build(g, view._visible_rect(), view._look)
+    names = [i for i in items if isinstance(i, Text) and i.cls == "lane-label"]
+    assert len(names) == 2
+    font = QFont(view.font().family())
+    font.setPixelSize(13)
+    font.setBold(True)
+    for name in names:    # the server's "[2001:db8:aaaa:…]:443" ran off the right edge
+        half = QFontMetricsF(font).horizontalAdvance(name.text) / 2
+        assert vx <= name.x - half and name.x + half <= vx + vw, (name.text, name.x, vw)

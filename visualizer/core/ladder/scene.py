@@ -803,10 +803,14 @@ class LadderScene:
             states = self.ladder.states_at(len(self.ladder.arrows) - 1)
         else:
             states = self.ladder.states_at(cursor.arrow, cursor.progress)
+        left = vx + (TIME_W if vx > 0 else 0.0)   # right of the pinned time column
         for lane, info in enumerate(self.ladder.lanes):
             x = g.lane_x(lane)
             if x + GAP_MIN / 2 < vx or x - GAP_MIN / 2 > vx + vw:
                 continue
+            if left <= x <= vx + vw:   # a lane in sight has its name whole (IPv6 is long)
+                half = look.measure(info.endpoint, 13, True) / 2 + 4
+                x = max(min(x, vx + vw - half), left + half)
             items.append(Text(x, vy + 32, info.endpoint, 13, c.text, bold=True,
                               cls="lane-label"))
             if info.role:
