@@ -14,12 +14,21 @@ import pytest
 from benchmarks.make_pcap import generate
 from PyQt6.QtCore import QPoint, QPointF, QRect, QSettings, Qt
 from PyQt6.QtGui import QFont, QFontMetricsF, QWheelEvent
-from PyQt6.QtWidgets import QApplication, QWidget
+from PyQt6.QtWidgets import QApplication, QTabBar, QWidget
 
 from visualizer.core.capture.privileges import CapturePermission
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.flows.analysis import Analysis, analyze
-from visualizer.core.ladder.scene import GAP_FIT_MIN, Text
+from visualizer.core.ladder.scene import (
+    BAND,
+    GAP_FIT_MIN,
+    HEADER,
+    TIME_W,
+    Line,
+    Rect,
+    Text,
+    text_box,
+)
 from visualizer.core.session import WINDOW
 from visualizer.core.tcp.states import TcpState
 from visualizer.core.tcp.testing import Capture, Conversation, write_pcap
@@ -83,6 +92,20 @@ def test_a_graph_tab_gets_room_its_labels_and_a_legend_off_the_data(
     assert timeline.time_sequence.segments() is not None
     timeline.tabs.setCurrentIndex(0)   # the strip gets its height back
     qtbot.wait_until(lambda: abs(timeline.height() - strip) <= 2)
+
+
+def test_the_time_sequence_note_is_read_whole_on_a_small_screen(qtbot, small: MainWindow
+                                                                   ) -> None:
+    _open(qtbot, small, SAMPLES / "tcp-bulk.pcapng")
+    graph = small.stage.timeline.time_sequence
+    small.stage.timeline.tabs.setCurrentIndex(1)
+    qtbot.wait_until(lambda: graph.plot.height() >= 180)
+    note = graph.note
+    assert note.isVisible() and "receive window" in note.text()   # 697 kB above the acks
+    room = note.contentsRect()
+    need = note.fontMetrics().boundingRect(room, Qt.TextFlag.TextWordWrap.value, note.text())
+    assert need.width() <= room.width() and need.height() <= room.height(), (need, room)
+    assert _in_window(small, note).right() <= _in_window(small, graph).right()
 
 
 def _analysis(path: Path) -> Iterator[Analysis]:
@@ -344,6 +367,100 @@ def test_the_analysis_badge_keeps_clear_of_the_flag_badge(qtbot, window: MainWin
     assert spans["analysis"][0] >= 0, spans     # and it starts on its arrow
 
 
+def _label_corners(view, item: Text) -> list[tuple[float, float]]:
+    """The corners of ``item``'s text as painted: measured, elided, turned."""
+    font = QFont(view.font().family())
+    font.setPixelSize(item.size)
+    metrics = QFontMetricsF(font)
+    text = (metrics.elidedText(item.text, Qt.TextElideMode.ElideRight, item.room)
+            if item.room else item.text)
+    w = metrics.horizontalAdvance(text)
+    a = np.radians(item.angle)
+    cos, sin = float(np.cos(a)), float(np.sin(a))
+    return [(item.x + u * cos - v * sin, item.y + u * sin + v * cos)
+            for u, v in ((-w / 2, -metrics.ascent()), (w / 2, -metrics.ascent()),
+                         (w / 2, metrics.descent()), (-w / 2, metrics.descent()))]
+
+
+def _call_box(view, item: Text) -> tuple[float, float, float, float]:
+    """The box (x, y, w, h) painted behind a socket call's text."""
+    font = QFont(view.font().family())
+    font.setPixelSize(item.size)
+    metrics = QFontMetricsF(font)
+    text = (metrics.elidedText(item.text, Qt.TextElideMode.ElideRight, item.room)
+            if item.room else item.text)
+    w = metrics.horizontalAdvance(text)
+    return text_box(item.x - (w if item.anchor == "end" else 0.0), item.y, w, item.size)
+
+
+def _inside(point: tuple[float, float], corners: list[tuple[float, float]]) -> bool:
+    """``point`` strictly inside the convex quadrilateral ``corners``."""
+    x, y = point
+    sides = [(bx - ax) * (y - ay) - (by - ay) * (x - ax)
+             for (ax, ay), (bx, by) in zip(corners, corners[1:] + corners[:1], strict=True)]
+    return all(s > 0 for s in sides) or all(s < 0 for s in sides)
+
+
+def _check_labels(view) -> int:
+    """Every TCP arrow's label says seq and win, stays between its lanes' bands
+    and crosses no other arrow's line; returns how many labels were checked."""
+    scene, g = view._scene, view._geometry
+    assert scene is not None and g is not None
+    items = scene.build(g, (0.0, 0.0, g.width, g.height), view._look)
+    lines = [i for i in items if isinstance(i, Line) and i.cls == "line"]
+    calls = [_call_box(view, i) for i in items if isinstance(i, Text) and i.cls == "call-box"]
+    checked = 0
+    for n, arrow in enumerate(scene.ladder.arrows):
+        labels = [i for i in items if isinstance(i, Text) and i.cls == "label" and i.group == n]
+        said = " ".join(i.text for i in labels)
+        assert "seq=" in said and "win=" in said and "…" not in said, (arrow.index + 1, said)
+        x1, _, x2, _ = scene.ends(g, n)
+        for label in labels:
+            corners = _label_corners(view, label)
+            assert all(min(x1, x2) - 1 <= x <= max(x1, x2) + 1 for x, _ in corners), \
+                (arrow.index + 1, label.text, "runs over a lane's band")
+            for line in lines:
+                if line.group == n:
+                    continue
+                points = [(line.x1 + (line.x2 - line.x1) * t / 40,
+                           line.y1 + (line.y2 - line.y1) * t / 40) for t in range(41)]
+                assert not any(_inside(p, corners) for p in points), \
+                    (arrow.index + 1, label.text, "crosses the line of #",
+                     scene.ladder.arrows[line.group].index + 1)
+            # read as its own arrow's: the first line under the text is that arrow's
+            cx = sum(x for x, _ in corners) / 4
+            cy = sum(y for _, y in corners) / 4
+            under = [(line.y1 + (line.y2 - line.y1) * (cx - line.x1) / (line.x2 - line.x1),
+                      line.group) for line in lines
+                     if line.x1 != line.x2 and min(line.x1, line.x2) <= cx <= max(line.x1, line.x2)]
+            assert min((y, group) for y, group in under if y > cy)[1] == n, \
+                (arrow.index + 1, label.text, "sits over another arrow")
+            for bx, by, bw, bh in calls:
+                edge = [(bx + bw * t / 20, y) for t in range(21) for y in (by, by + bh)]
+                assert not any(_inside(p, corners) for p in edge) and not any(
+                    bx <= x <= bx + bw and by <= y <= by + bh for x, y in corners), \
+                    (arrow.index + 1, label.text, "under a socket call's box")
+            checked += 1
+    return checked
+
+
+@pytest.mark.parametrize(("sample", "absolute"), [("tcp-zero-window", False),
+                                                  ("tcp-zero-window", True),
+                                                  ("tcp-handshake", False),
+                                                  ("tcp-bulk", False)],
+                         ids=["relative", "absolute", "socket-calls", "long-labels"])
+def test_close_packets_keep_whole_labels_between_the_lanes(qtbot, small: MainWindow,
+                                                            sample: str, absolute: bool) -> None:
+    _open(qtbot, small, SAMPLES / f"{sample}.pcapng")
+    if absolute:
+        small.act_absolute.trigger()
+        qtbot.wait_until(lambda: "seq=1 " not in small.stage.ladder.arrows[2].label)
+    small.stage.last()    # everything played: no arrow gets the current one's room
+    view = small.stage.ladder_view
+    assert view.horizontalScrollBar().maximum() == 0    # both lanes in sight at 1366x768
+    assert _check_labels(view) >= len(view._scene.ladder.arrows) >= 14
+
+
 # -- 11: stepping ------------------------------------------------------------------------------
 def test_stepping_moves_the_explanation_at_once_and_the_ladder_stays_put(
         qtbot, window: MainWindow) -> None:
@@ -513,3 +630,197 @@ def test_the_time_column_stays_in_view_when_the_ladder_scrolls_sideways(
     times = [i for i in items if isinstance(i, Text) and i.cls in ("time", "frame")]
     assert times and all(left <= i.x <= left + 140 for i in times)
     assert items[-1].cls in ("time", "frame", "time-heading")   # drawn over the arrows
+    # a row scrolled up under the header leaves its time out of the header
+    _, y1, _, _ = scene.ends(geometry, len(scene.ladder.arrows) - 3)
+    view.verticalScrollBar().setValue(int(y1 + 4 - HEADER - 4))   # its baseline just below
+    top = view._visible_rect()[1]
+    items = scene.build(geometry, view._visible_rect(), view._look)
+    assert all(i.y - i.size >= top + HEADER for i in items
+               if isinstance(i, Text) and i.cls in ("time", "frame")), top
+    # and the header's part over the column is the column's: lane names slide under it
+    assert any(isinstance(i, Rect) and i.cls == "time-column" and i.x == left and i.y == top
+               and i.h == HEADER for i in items)
+
+
+def test_lanes_too_close_for_words_show_the_flags_not_cut_words(
+        qtbot, small: MainWindow, tmp_path: Path) -> None:
+    _open(qtbot, small, _five_clients(tmp_path))
+    small.stage.fit_lanes.setChecked(True)      # six lanes at their closest
+    small.stage.last()
+    view = small.stage.ladder_view
+    scene, g = view._scene, view._geometry
+    assert scene is not None and g is not None
+    items = scene.build(g, (0.0, 0.0, g.width, g.height), view._look)
+    labels = [i for i in items if isinstance(i, Text) and i.cls == "label"]
+    assert labels
+    for label in labels:
+        font = QFont(view.font().family())
+        font.setPixelSize(label.size)
+        metrics = QFontMetricsF(font)
+        shown = (metrics.elidedText(label.text, Qt.TextElideMode.ElideRight, label.room)
+                 if label.room else label.text)
+        assert shown == label.text, (label.text, shown)   # "ACK…" over "len…" was drawn
+
+
+def test_a_small_window_keeps_its_height_when_shown(qtbot, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # GTK's larger fonts made the least height with the packet list under everything
+    # 805 px: showing a 768 px window stretched it past the bottom of the screen
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    font = app.font()
+    bigger = QFont(font)
+    bigger.setPointSizeF(font.pointSizeF() * 10 / 9)   # GTK: Sans 10 where Qt says 9
+    app.setFont(bigger)
+    try:
+        win = _window(qtbot, tmp_path, monkeypatch, 1366, 768)
+        assert win.height() == 768
+        status = win.statusBar()
+        assert status is not None and status.geometry().bottom() < 768
+        qtbot.wait(300)
+        # the packet list went beside the details, and left no tab bar over the stage
+        assert win.docks["packets"] in win.tabifiedDockWidgets(win.docks["details"])
+        bars = [bar for bar in win.findChildren(QTabBar) if bar.isVisible()
+                and bar.parent() is win and win.rect().intersects(bar.geometry())]
+        assert [[bar.tabText(k) for k in range(bar.count())] for bar in bars] == [
+            ["Packet details", "Packets", "Expert information"]]
+        win.close()
+    finally:
+        app.setFont(font)
+
+
+def test_opening_a_lesson_keeps_a_small_window_on_the_screen(qtbot, small: MainWindow) -> None:
+    from visualizer.core.quiz.lesson import load_lesson
+
+    lessons = Path(__file__).parents[2] / "resources" / "lessons"
+    with qtbot.wait_signal(small.document.finished, timeout=20_000):
+        assert small.lessons.open(load_lesson(str(lessons / "5-loss-and-retransmission.toml")))
+    qtbot.wait(100)
+    # the lesson's one-line summary, unwrapped, stretched the window to 1547 px
+    assert small.width() == 1366
+    assert small.lessons.dock.isVisible()
+
+
+def test_a_long_explanation_title_keeps_a_small_window_on_the_screen(
+        qtbot, small: MainWindow, tmp_path: Path) -> None:
+    from scapy.layers.inet import UDP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import Ether
+    from scapy.utils import wrpcap
+
+    client = "2001:db8:1111:2222:3333:4444:5555:6666"
+    server = "2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff"
+    path = tmp_path / "v6.pcap"   # a UDP title names both endpoints
+    wrpcap(str(path), [Ether() / IPv6(src=a, dst=b) / UDP(sport=p, dport=q) / (b"x" * 1154)
+                       for a, b, p, q in ((client, server, 45931, 443),
+                                          (server, client, 443, 45931),
+                                          (client, server, 45931, 443))])
+    small.presenter.full_screen = False   # its title wraps in presenter mode, and after it
+    small.presenter.set_on(True)
+    small.presenter.set_on(False)
+    _open(qtbot, small, path)
+    small.stage.show_packet(2)
+    qtbot.wait(100)
+    title = small.stage.explanation.title
+    assert "2001:db8" in title.text()
+    assert small.width() == 1366     # the title wraps instead of widening the window
+    assert title.height() >= title.heightForWidth(title.width())
+
+
+def test_presenter_mode_keeps_the_current_arrow_and_the_explanation_in_sight(
+        qtbot, small: MainWindow) -> None:
+    _open(qtbot, small, HANDSHAKE)
+    small.stage.show_packet(2)
+    small.presenter.full_screen = False     # the test's window keeps its 1366x768
+    small.presenter.set_on(True)
+    view = small.stage.ladder_view
+    qtbot.wait_until(lambda: view.magnification() > 1.5)
+    qtbot.wait(100)
+    n = view.selected_arrow()
+    assert n >= 0
+    # the arrow was left below the view once everything was drawn twice as large
+    assert view.viewport().rect().contains(view.arrow_rect(n)), view.arrow_rect(n)
+    panel = small.stage.explanation
+    line = panel.fontMetrics().lineSpacing()
+    assert panel.height() >= 5 * line     # the title and four lines, not one and a half
+    small.presenter.set_on(False)
+
+
+def test_predict_mode_keeps_each_choice_number_with_its_choice(qtbot, small: MainWindow
+                                                                ) -> None:
+    from PyQt6.QtGui import QTextLayout, QTextOption
+
+    _open(qtbot, small, HANDSHAKE)
+    small.stage.show_packet(2)
+    small.predict.set_on(True)
+    label = small.predict.box.choices
+    qtbot.wait_until(lambda: label.isVisible() and "RST" in label.text())
+    layout = QTextLayout(label.text(), label.font())
+    option = QTextOption()
+    option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+    layout.setTextOption(option)
+    layout.beginLayout()
+    lines = []
+    while True:
+        line = layout.createLine()
+        if not line.isValid():
+            break
+        line.setLineWidth(label.contentsRect().width())
+        lines.append(label.text()[line.textStart():line.textStart() + line.textLength()])
+    layout.endLayout()
+    assert len(lines) > 1     # the narrow pane wraps the choices
+    assert not [t for t in lines if t.rstrip().endswith(")")], lines   # "8)" / "RST,ACK"
+    small.predict.set_on(False)
+
+
+def test_scrolled_sideways_the_current_arrow_keeps_both_lanes_clear_of_the_time_column(
+        qtbot, small: MainWindow, tmp_path: Path) -> None:
+    _open(qtbot, small, _five_clients(tmp_path))
+    view = small.stage.ladder_view
+    scene = view._scene
+    assert scene is not None
+    scrolled = 0
+    beside = [k for k, a in enumerate(scene.ladder.arrows) if {a.src_lane, a.dst_lane} == {1, 2}]
+    for index in (beside[0], beside[-1]):    # the server and the second client: next lanes
+        small.stage.show_packet(scene.ladder.arrows[index].index)
+        qtbot.wait(50)
+        g = view._geometry
+        assert g is not None
+        left = view._visible_rect()[0]
+        if left <= 0:
+            continue
+        arrow = scene.ladder.arrows[index]
+        for lane in (arrow.src_lane, arrow.dst_lane):   # each band wholly in sight
+            x = g.lane_x(lane)
+            assert left + TIME_W <= x - BAND / 2 and x + BAND / 2 <= left + view._vw, \
+                (index, lane, left)
+        scrolled += 1
+    assert scrolled
+
+
+def test_a_lane_in_sight_has_its_whole_name(qtbot, small: MainWindow, tmp_path: Path) -> None:
+    from scapy.layers.inet import UDP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import Ether
+    from scapy.utils import wrpcap
+
+    client = "2001:db8:1111:2222:3333:4444:5555:6666"
+    server = "2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff"
+    path = tmp_path / "v6.pcap"
+    wrpcap(str(path), [Ether() / IPv6(src=a, dst=b) / UDP(sport=p, dport=q) / b"x"
+                       for a, b, p, q in ((client, server, 45931, 443),
+                                          (server, client, 443, 45931))])
+    _open(qtbot, small, path)
+    view = small.stage.ladder_view
+    scene, g = view._scene, view._geometry
+    assert scene is not None and g is not None
+    vx, _, vw, _ = view._visible_rect()
+    items = scene.build(g, view._visible_rect(), view._look)
+    names = [i for i in items if isinstance(i, Text) and i.cls == "lane-label"]
+    assert len(names) == 2
+    font = QFont(view.font().family())
+    font.setPixelSize(13)
+    font.setBold(True)
+    for name in names:    # the server's "[2001:db8:aaaa:…]:443" ran off the right edge
+        half = QFontMetricsF(font).horizontalAdvance(name.text) / 2
+        assert vx <= name.x - half and name.x + half <= vx + vw, (name.text, name.x, vw)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QEvent, Qt
 from PyQt6.QtWidgets import QFrame, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from visualizer.core.describe.explain import explain
@@ -26,8 +26,12 @@ class ExplanationPanel(QWidget):
         super().__init__(parent)
         self.title = QLabel()
         self.title.setTextFormat(Qt.TextFormat.RichText)
-        # A long title is cut at the panel's edge (its tooltip has it whole); as
-        # its minimum width, it made the whole window as wide as itself.
+        # Wrapped, it takes a line from the text below: on one line, a title with
+        # IPv6 endpoints stretched a 1366 px window to 1444. What still does not
+        # fit (a word wider than the panel) is cut at its edge, the tooltip has it
+        # whole: as its minimum width, a 312-fragment datagram's title once made
+        # the window 10,841 px wide.
+        self.title.setWordWrap(True)
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.text = QLabel()
         self.text.setWordWrap(True)
@@ -44,9 +48,19 @@ class ExplanationPanel(QWidget):
         self.scroller.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         layout.addWidget(self.title)
         layout.addWidget(self.scroller, 1)
+        self._fit_height()
+        self.clear()
+
+    def _fit_height(self) -> None:
         line = self.fontMetrics().lineSpacing()
         self.setFixedHeight(12 + 2 + line + 4 + TEXT_LINES * line)
-        self.clear()
+
+    def changeEvent(self, event: QEvent | None) -> None:
+        """In larger type (presenter mode) it keeps its lines: with the height of
+        the normal type it showed one and a half."""
+        super().changeEvent(event)
+        if event is not None and event.type() == QEvent.Type.FontChange:
+            self._fit_height()
 
     def clear(self) -> None:
         self.title.setText("<b>Nothing selected</b>")

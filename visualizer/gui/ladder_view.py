@@ -40,8 +40,10 @@ from PyQt6.QtWidgets import QAbstractScrollArea, QScrollBar, QToolTip, QWidget
 from visualizer.core.errors import BadInput
 from visualizer.core.ladder.build import Ladder, describe, describe_call
 from visualizer.core.ladder.scene import (
+    BAND,
     FUTURE_MODES,
     HEADER,
+    TIME_W,
     ZOOM_MAX,
     ZOOM_MIN,
     Colours,
@@ -99,6 +101,7 @@ class LadderView(QAbstractScrollArea):
         self._drawn: list[int] = []
         self._drawn_calls: list[int] = []
         self._painter = _ItemPainter()
+        self._look = replace(self._look, measure=self._measure)
         self._vp.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
@@ -282,10 +285,15 @@ class LadderView(QAbstractScrollArea):
             bar.setValue(math.floor(y - margin - HEADER))
         elif y + h + margin > bottom:
             bar.setValue(math.ceil(y + h + margin - self._vh))
+        # Sideways: the arrow with both its lanes' bands, clear of the frame and
+        # time column pinned over the left edge (it hid half the sender's lane).
         hbar = self._hbar
-        left, right = hbar.value(), hbar.value() + self._vw
-        if x < left or x + w > right:
-            hbar.setValue(int(x + w / 2 - self._vw / 2))
+        lo, hi = x - BAND / 2 - 8, x + w + BAND / 2 + 8
+        if hi - lo > self._vw - TIME_W:
+            lo, hi = x, x + w
+        left = hbar.value()
+        if lo < left + (TIME_W if left > 0 else 0) or hi > left + self._vw:
+            hbar.setValue(int((lo + hi - TIME_W - self._vw) / 2))
 
     # -- zoom ------------------------------------------------------------------
     def zoom(self) -> float:
@@ -314,7 +322,17 @@ class LadderView(QAbstractScrollArea):
         self._magnify_wanted = self._magnify = max(0.25, min(4.0, float(factor)))
         self._fit = fit_lanes
         self._relayout()
+        self._keep_current_in_view()
         self._vp.update()
+
+    def _keep_current_in_view(self) -> None:
+        """After the drawing changed size (magnified, the view resized), the
+        current packet's arrow is still in sight: in presenter mode it was left
+        below the view."""
+        cursor = self._look.cursor
+        if self._follow and self._scene is not None and cursor is not None \
+                and 0 <= cursor.arrow < len(self._scene.ladder.arrows):
+            self.ensure_visible(cursor.arrow)
 
     @property
     def _vw(self) -> float:
@@ -468,6 +486,10 @@ class LadderView(QAbstractScrollArea):
         return replace(self._look, hovered=-1,
                        font_family=f"'{self.font().family()}', sans-serif")
 
+    def _measure(self, text: str, size: int, bold: bool) -> float:
+        """The width (px) ``text`` takes in this view's font: where a label is split."""
+        return self._painter.width(self.font().family(), text, size, bold)
+
     def _update_colours(self) -> None:
         pal = self.palette()
 
@@ -492,6 +514,7 @@ class LadderView(QAbstractScrollArea):
     def resizeEvent(self, event: QResizeEvent | None) -> None:
         super().resizeEvent(event)
         self._relayout()
+        self._keep_current_in_view()
 
     def mouseMoveEvent(self, event: QMouseEvent | None) -> None:
         if event is not None:
@@ -660,6 +683,9 @@ class _ItemPainter:
                 pen.setDashPattern([6 / width, 4 / width])
             self._pens[key] = pen
         return pen
+
+    def width(self, family: str, text: str, size: int, bold: bool) -> float:
+        return self._font(family, size, bold)[1].horizontalAdvance(text)
 
     def _font(self, family: str, size: int, bold: bool) -> tuple[QFont, QFontMetricsF]:
         key = (family, size, bold)

@@ -50,7 +50,8 @@ class LessonPanel(QObject):
         self.asking = -1               # the played position a predict step asks about
         self.title = QLabel()
         self.title.setWordWrap(True)
-        self.where = QLabel()
+        self.where = QLabel()   # wrapped: a long summary stretched the window past 1366 px
+        self.where.setWordWrap(True)
         self.text = QLabel()
         self.text.setWordWrap(True)
         self.text.setTextFormat(Qt.TextFormat.RichText)

@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 
-from PyQt6.QtCore import QByteArray, QSettings, Qt, QTimer, pyqtSlot
+from PyQt6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, pyqtSlot
 from PyQt6.QtGui import (
     QAction,
     QActionGroup,
@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         # scapy's import takes up to a second: do it now, off the GUI thread
         threading.Thread(target=warm_up, name="scapy-import", daemon=True).start()
         self._needs_default_layout = True
+        self._asked: QSize | None = None   # the size before the first show
         self._build_views()
         self._build_actions()
         self._build_menus()
@@ -150,11 +151,8 @@ class MainWindow(QMainWindow):
         self.lessons = LessonPanel(self)
         self.presenter = PresenterMode(self, self.stage, [self.lessons.dock, self.predict.dock])
 
-    def _default_dock_sizes(self) -> None:
-        """The ladder is what a student watches: give the centre the room.
-
-        Applied once the window has its size (before that Qt rescales it).
-        On a small screen (1366×768, 1440×900) the packet list below would leave the
+    def _arrange_docks(self) -> None:
+        """On a small screen (1366×768, 1440×900) the packet list below would leave the
         ladder two packets' height: it shares the right column with the
         details, a tab away, and the ladder and its explanation get the height.
         """
@@ -163,17 +161,44 @@ class MainWindow(QMainWindow):
                 self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.docks[name])
                 self.tabifyDockWidget(self.docks["details"], self.docks[name])
             self.docks["details"].raise_()
+
+    def _default_dock_sizes(self) -> None:
+        """The ladder is what a student watches: give the centre the room.
+
+        Applied once the window has its size (before that Qt rescales it).
+        """
         self.resizeDocks([self.docks["scenarios"], self.docks["details"]], [285, 370],
                          Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["scenarios"], self.docks["conversations"]], [520, 200],
                          Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["packets"]], [200], Qt.Orientation.Vertical)
 
+    def setVisible(self, visible: bool) -> None:
+        if visible and self._needs_default_layout and not self.isVisible():
+            self._asked = self.size()
+        super().setVisible(visible)
+
     def showEvent(self, event: QShowEvent | None) -> None:
         super().showEvent(event)
         if self._needs_default_layout:
             self._needs_default_layout = False
-            QTimer.singleShot(0, self._default_dock_sizes)
+            QTimer.singleShot(0, self._first_layout)
+
+    def _first_layout(self) -> None:
+        """The default layout, in the size the window was given.
+
+        Showing it with the packet list under everything stretched it to the
+        least height of that layout (805 px with GTK's fonts), past the bottom
+        of a 768 px screen. Arranged for the size it was given, it fits that
+        size again. (Arranged before the first show, a tab bar of the moved
+        docks was left behind over the timeline.)
+        """
+        asked = self._asked
+        self._arrange_docks()
+        self._default_dock_sizes()
+        if asked is not None and self.size() != asked and not (
+                self.isMaximized() or self.isFullScreen()):
+            self.resize(asked.expandedTo(self.minimumSizeHint()))
 
     def _dock(self, name: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> None:
         dock = QDockWidget(title, self)
@@ -723,6 +748,7 @@ class MainWindow(QMainWindow):
         self.restoreState(self._default_state)
         for dock in self.docks.values():
             dock.show()
+        self._arrange_docks()
         self._default_dock_sizes()
 
     def closeEvent(self, event: QCloseEvent | None) -> None:

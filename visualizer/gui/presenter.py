@@ -105,7 +105,6 @@ class PresenterMode(QObject):
             # once laid out: room for a lesson step's few lines
             QTimer.singleShot(0, lambda: window.resizeDocks(
                 shown, [window.height() // 3] * len(shown), Qt.Orientation.Vertical))
-        stage.explanation.title.setWordWrap(True)
 
     def _exit(self) -> None:
         assert self._saved is not None
@@ -118,7 +117,6 @@ class PresenterMode(QObject):
                 child.setFont(font)
         stage.ladder_view.set_magnification(1.0)
         stage.explanation.show()
-        stage.explanation.title.setWordWrap(False)
         stage.timeline.setVisible(timeline)
         bar = window.menuBar()
         if bar is not None:

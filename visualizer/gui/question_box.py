@@ -85,7 +85,8 @@ class QuestionBox(QWidget):
         if q is None:
             return
         self.prompt.setText(f"<b>{html.escape(q.prompt)}</b>")
-        self.choices.setText("   ".join(f"{k}) {c}" for k, c in enumerate(q.choices, 1)))
+        # a number stays with its choice when the line wraps ("8)" / "RST,ACK" did not)
+        self.choices.setText("   ".join(f"{k})\u00a0{c}" for k, c in enumerate(q.choices, 1)))
         self.choices.setVisible(bool(q.choices))
         self.entry.setEnabled(True)
         self.entry.clear()

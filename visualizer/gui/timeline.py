@@ -405,6 +405,7 @@ class Timeline(QWidget):
         self.tabs.addTab(self.time_sequence, "Time-sequence")
         self.tabs.addTab(self.throughput, "Throughput")
         self.tabs.currentChanged.connect(self._on_tab_changed)
+        self._size_by_current_tab(0)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tabs)
@@ -623,7 +624,18 @@ class Timeline(QWidget):
     # -- tabs ------------------------------------------------------------------
     @pyqtSlot(int)
     def _on_tab_changed(self, index: int) -> None:
+        self._size_by_current_tab(index)
         self._refresh_tab()
+
+    def _size_by_current_tab(self, index: int) -> None:
+        """The tabs take the least height of the page shown, not of the tallest page:
+        a graph's notes and legend must not keep the strip tall once it is back."""
+        ignored, preferred = QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred
+        for k in range(self.tabs.count()):
+            page = self.tabs.widget(k)
+            if page is not None:
+                page.setSizePolicy(*((preferred, preferred) if k == index else (ignored, ignored)))
+                page.updateGeometry()
 
     def _refresh_tab(self) -> None:
         """Redraw the current tab if its data changed (the others wait until shown)."""

@@ -25,7 +25,6 @@ from PyQt6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -184,12 +183,17 @@ class TimeSequenceGraph(QWidget):
         bar.setContentsMargins(4, 2, 4, 0)
         bar.addWidget(QLabel("Sender:"))
         bar.addWidget(self.direction)
+        bar.addStretch(1)
+        # A row of its own, wrapped: beside the sender it was cut off mid-word
+        # at 1366 px ("…above the acks, off the t").
         self.note = QLabel()
-        self.note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        bar.addWidget(self.note, 1)
+        self.note.setWordWrap(True)
+        self.note.setContentsMargins(4, 0, 4, 0)
+        self.note.hide()
         column = QVBoxLayout(page)
         column.setContentsMargins(0, 0, 0, 0)
         column.addLayout(bar)
+        column.addWidget(self.note)
         column.addWidget(self.legend)
         column.addWidget(self.plot, 1)
         self._stack = QStackedWidget()
@@ -283,13 +287,15 @@ class TimeSequenceGraph(QWidget):
         top = max([float(v.max()) for v in (sent, data.end, data.ack) if len(v)] + [1.0])
         bottom = min([float(v.min()) for v in (sent, data.ack) if len(v)] + [0.0])
         self.note.clear()
+        self.note.hide()
         if len(data.window):
             if float(data.window.max()) <= 1.5 * top:
                 top = float(data.window.max())
             else:
                 ahead = float(np.median(data.window - data.ack))
-                self.note.setText(f"The receive window line runs {pg.siFormat(ahead, suffix='B')}"
+                self.note.setText(f"The receive window runs {pg.siFormat(ahead, suffix='B')}"
                                   " above the acks, off the top: zoom out to see it.")
+                self.note.show()
         item = self.plot.getPlotItem()
         item.setXRange(float(seconds.min()), float(seconds.max()), padding=0.03)
         item.setYRange(bottom, top, padding=0.06)

@@ -52,6 +52,16 @@ from visualizer.core.ladder.build import (
     describe,
     describe_call,
 )
+from visualizer.core.ladder.labels import (
+    LABEL_PAD,
+    MAX_LINES,
+    SECOND_LINE,
+    Measure,
+    estimate,
+    label_lines,
+    make_room,
+    split_label,
+)
 from visualizer.core.ladder.transit import LOST_ARROW, arrival_positions
 from visualizer.core.output import written
 from visualizer.core.playback.timescale import LOST_REACH
@@ -69,10 +79,11 @@ HEADER = 80.0          # lane labels and current states (stays on top when scrol
 TIME_W = 136.0         # the time column: "#100000" beside "1234.567890" (s)
 BAND = 112.0           # width of a lane's state band
 GAP = 440.0            # between lane centres when nothing asks otherwise
-GAP_MIN, GAP_MAX = 380.0, 600.0
+GAP_MIN, GAP_MAX = 320.0, 600.0   # at GAP_MIN two lanes fit a 1366 px window's ladder
 BADGE_PAD = 5.0           # px a badge's box reaches beyond its text, each side (text_box)
 BADGE_GAP = 10.0          # px between the analysis badge and the flag badge at the head
 GAP_FIT_MIN = BAND + 48.0   # the closest lanes come (fit all lanes, zoomed out): room for a tag
+NARROWEST = GAP_MIN - BAND - 2 * LABEL_PAD   # px of label the shortest arrow holds
 FIRST = HEADER + 44.0  # y of position 0 (room for the initial state's name)
 RIGHT = 40.0
 BOTTOM = 48.0
@@ -92,7 +103,7 @@ FUTURE_MODES = ("faint", "hidden", "solid")
 # of the label of the arrow below.
 CALL_ROW = 0.42        # steps per row
 CALL_ABOVE = SLOPE + 0.12   # steps from the arrow above: its line...
-CALL_OPTIONS = 0.3     # ...and more when its options are written under it
+CALL_OPTIONS = 0.3     # ...and more for its options line under it, or a label's second line
 CALL_BELOW = 0.55      # steps to the arrow below: its label sits above its line
 CALL_TEXT_STEP = 40.0  # px per step from which the boxes have words; below, marks
 CALL_SIZE = 10         # font size of the boxes
@@ -231,6 +242,7 @@ class Look:
     selected: int = -1             # arrow number, -1 for none
     hovered: int = -1
     font_family: str = "sans-serif"
+    measure: Measure = estimate   # a text's width in px: the GUI measures, SVG estimates
 
     def __post_init__(self) -> None:
         if self.future not in FUTURE_MODES:
@@ -345,6 +357,7 @@ class LadderScene:
             raise ValueError(f"{len(pos)} positions for {n} arrows")
         if n > 1 and bool(np.any(np.diff(pos) < 0)):
             raise ValueError("positions must not decrease")
+        pos = make_room(self.ladder, pos, step=STEP, slope=SLOPE * STEP, narrowest=NARROWEST)
         self.call_layout = (CallLayout(self.ladder, pos)
                       if self.show_calls and self.ladder.calls and n else None)
         if self.call_layout is not None:
@@ -487,14 +500,20 @@ class LadderScene:
     @staticmethod
     def _pin_time_column(items: list[Item], view: tuple[float, float, float, float],
                          c: Colours) -> list[Item]:
-        """Scrolled sideways: the frame and time column stays at the view's left edge."""
+        """Scrolled sideways: the frame and time column stays at the view's left edge.
+
+        Drawn last, over the arrows: a row that has scrolled up into the header
+        is left out, or its time would be written over the lanes' names."""
         vx, vy, _, vh = view
         column = ("time", "frame", "time-heading")
         pinned: list[Item] = [Rect(vx, vy + HEADER, TIME_W, vh - HEADER, c.background,
-                                   cls="time-column")]
+                                   cls="time-column"),
+                              Rect(vx, vy, TIME_W, HEADER, c.header, cls="time-column")]
         kept: list[Item] = []
         for item in items:
             if isinstance(item, Text) and item.cls in column:
+                if item.cls != "time-heading" and item.y - item.size < vy + HEADER:
+                    continue
                 pinned.append(item._replace(x=item.x + vx))
             else:
                 kept.append(item)
@@ -620,13 +639,14 @@ class LadderScene:
                               head_alpha, n, "head"))
         pos = self._pos
         below = (pos[n + 1] - pos[n]) * g.step if n + 1 < len(pos) else math.inf
-        room = min(below, (pos[n] - pos[n - 1]) * g.step if n else math.inf)
+        above = (pos[n] - pos[n - 1]) * g.step if n else math.inf
+        room = min(below, above)
         if status == "current" or n == look.selected:   # the arrow in focus is always read
-            room = below = math.inf
+            room = below = above = math.inf
         elif below < math.inf:
             below = self._options_room(g, n, below)
         if room >= TAG_TEXT_ROOM:
-            self._arrow_text(items, n, ends, room, below, alpha, look.colours)
+            self._arrow_text(items, n, ends, (room, above, below), alpha, look)
         if status == "current":
             angle, nx, ny = _slant(dx, dy)
             px, py = x1 + dx * along - nx * 3.5, y1 + dy * along - ny * 3.5
@@ -671,8 +691,15 @@ class LadderScene:
         return below - abs(b_tilt - a_tilt) * overlap / 2
 
     def _arrow_text(self, items: list[Item], n: int, ends: tuple[float, float, float, float],
-                    room: float, below: float, alpha: float, c: Colours) -> None:
-        """Arrow ``n``'s time, label, options and analysis flags, as much as ``room`` allows."""
+                    rooms: tuple[float, float, float], alpha: float, look: Look) -> None:
+        """Arrow ``n``'s time, label, options and analysis flags, as much as the
+        ``rooms`` (px to its neighbours: the nearer, the one above, the one below) allow.
+
+        The label stays between the lanes' bands: too wide for its arrow, it
+        goes on two lines above it (see labels.py).
+        """
+        room, above, below = rooms
+        c = look.colours
         arrow = self.ladder.arrows[n]
         x1, y1, x2, y2 = ends
         dx, dy = x2 - x1, y2 - y1
@@ -685,12 +712,26 @@ class LadderScene:
         angle, nx, ny = _slant(dx, dy)
         mx, my = (x1 + x2) / 2, (y1 + y2) / 2
         if room >= FULL_TEXT_ROOM:
-            items.append(Text(mx + nx * 12, my + ny * 12, arrow.label, 12, c.text, opacity=alpha,
-                              angle=angle, group=n, cls="label"))
+            span = 0.0 if arrow.src_lane == arrow.dst_lane else \
+                max(math.hypot(dx, dy) - 2 * LABEL_PAD, 40.0)
+            lines = split_label(arrow.label, span, look.measure) if span else [arrow.label]
+            fit = max(1, int(min(MAX_LINES, (above - FULL_TEXT_ROOM) / SECOND_LINE + 1)))
+            if len(lines) > fit:   # no room for them all: the rest on the last line, cut short
+                lines = [*lines[:fit - 1], " ".join(lines[fit - 1:])]
+            if span and any(look.measure(line, 12, False) > span for line in lines):
+                # lanes too close for words (fit all lanes): the flags, as zoomed out
+                items.append(Text(mx + nx * 4, my + ny * 4, arrow.tag, 10, c.text,
+                                  opacity=alpha, angle=angle, group=n, cls="label"))
+                lines = []
+            for k, line in enumerate(lines):   # the last line just above the arrow
+                off = 12.0 + (len(lines) - 1 - k) * SECOND_LINE
+                items.append(Text(mx + nx * off, my + ny * off, line, 12, c.text, opacity=alpha,
+                                  angle=angle, group=n, cls="label", room=span))
             options = arrow.short_options
             if options and below >= OPTIONS_ROOM:
                 items.append(Text(mx - nx * 16, my - ny * 16, options, 10, c.muted,
-                                  opacity=alpha, angle=angle, group=n, cls="options"))
+                                  opacity=alpha, angle=angle, group=n, cls="options",
+                                  room=span))
         else:
             items.append(Text(mx + nx * 4, my + ny * 4, arrow.tag, 10, c.text, opacity=alpha,
                               angle=angle, group=n, cls="label"))
@@ -762,10 +803,14 @@ class LadderScene:
             states = self.ladder.states_at(len(self.ladder.arrows) - 1)
         else:
             states = self.ladder.states_at(cursor.arrow, cursor.progress)
+        left = vx + (TIME_W if vx > 0 else 0.0)   # right of the pinned time column
         for lane, info in enumerate(self.ladder.lanes):
             x = g.lane_x(lane)
             if x + GAP_MIN / 2 < vx or x - GAP_MIN / 2 > vx + vw:
                 continue
+            if left <= x <= vx + vw:   # a lane in sight has its name whole (IPv6 is long)
+                half = look.measure(info.endpoint, 13, True) / 2 + 4
+                x = max(min(x, vx + vw - half), left + half)
             items.append(Text(x, vy + 32, info.endpoint, 13, c.text, bold=True,
                               cls="lane-label"))
             if info.role:
@@ -836,9 +881,11 @@ class CallLayout:
         rows = np.array([len(gap) for gap in events], dtype=np.float64)
         above = np.array([CALL_ABOVE + (CALL_OPTIONS if a.short_options else 0.0)
                           for a in ladder.arrows])
-        need = np.where(rows[1:n] > 0, above[:n - 1] + rows[1:n] * CALL_ROW + CALL_BELOW, 0.0)
+        below = np.array([CALL_BELOW + CALL_OPTIONS * (label_lines(a, NARROWEST) - 1)
+                          for a in ladder.arrows])
+        need = np.where(rows[1:n] > 0, above[:n - 1] + rows[1:n] * CALL_ROW + below[1:n], 0.0)
         extra = np.maximum(0.0, need - np.diff(positions))
-        lead = rows[0] * CALL_ROW + CALL_BELOW if rows[0] else 0.0
+        lead = rows[0] * CALL_ROW + below[0] if rows[0] else 0.0
         pos = positions + lead
         pos[1:] += np.cumsum(extra)
         self.positions = pos
@@ -846,7 +893,9 @@ class CallLayout:
         at: dict[tuple[int, str], float] = {}
         for g, gap in enumerate(events):
             top = float(pos[g - 1] + above[g - 1]) if g else 0.0
-            for event, centre in zip(gap, self._centres(g, gap, pos, ts, top), strict=True):
+            label = float(below[min(g, n - 1)])
+            for event, centre in zip(gap, self._centres(g, gap, pos, ts, top, label),
+                                     strict=True):
                 at[(event.call, event.part)] = centre
         self.marks: list[tuple[float, ...]] = []
         for k, call in enumerate(ladder.calls):
@@ -872,15 +921,16 @@ class CallLayout:
 
     @staticmethod
     def _centres(g: int, events: list[CallEvent], pos: np.ndarray, ts: list[int],
-                 top: float) -> list[float]:
-        """Row centres (positions) of the ``events`` of gap ``g``; ``top``: the room's top."""
+                 top: float, label: float) -> list[float]:
+        """Row centres (positions) of the ``events`` of gap ``g``; ``top``: the room's top,
+        ``label``: the room the next arrow's label takes above it."""
         n, k = len(pos), len(events)
         half = CALL_ROW / 2
         if g == 0:
-            return [float(pos[0]) - CALL_BELOW - (k - j - 0.5) * CALL_ROW for j in range(k)]
+            return [float(pos[0]) - label - (k - j - 0.5) * CALL_ROW for j in range(k)]
         if g == n:
             return [top + (j + 0.5) * CALL_ROW for j in range(k)]
-        low, high = top + half, float(pos[g]) - CALL_BELOW - half
+        low, high = top + half, float(pos[g]) - label - half
         t0, t1 = ts[g - 1], ts[g]
         span = float(pos[g] - pos[g - 1])
         centres = [float(pos[g - 1]) + span * ((e.ns - t0) / (t1 - t0) if t1 > t0 else 0.5)
