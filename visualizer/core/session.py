@@ -407,6 +407,14 @@ class Session:
             return rows
         return np.flatnonzero(shown) if rows is None else rows[shown[rows]]
 
+    def first_visible(self) -> int:
+        """The first packet the views show (-1: none): what a newly opened capture
+        selects, so that a display filter kept from the last one is obeyed."""
+        rows = self.visible_indices()
+        if rows is None:
+            return 0 if self.count else -1
+        return int(rows[0]) if len(rows) else -1
+
     def _conversation_indices(self) -> np.ndarray | None:
         view = self.path_view
         if view is not None:

@@ -636,7 +636,7 @@ class MainWindow(QMainWindow):
         doc = self.document
         session = doc.session
         if session.current < 0 and session.count and not session.live:
-            doc.set_current(0)
+            doc.set_current(session.first_visible())
 
     @pyqtSlot(int, int)
     def _on_progress(self, done: int, total: int) -> None:
