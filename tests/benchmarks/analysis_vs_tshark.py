@@ -36,9 +36,8 @@ from benchlib import (
     VISUALIZER,
     Run,
     add_pcap_options,
-    big_pcap,
-    machine,
     measure,
+    over_mixes,
     print_table,
     ratio,
     require,
@@ -62,18 +61,8 @@ def main() -> int:
                         "compiled, from their source), in the same run")
     args = parser.parse_args()
     require("tshark")
-    mixes = ["file"] if args.pcap else args.mixes.split(",")
-    rows: list[list[object]] = []
-    print(machine())
-    for mix in mixes:
-        with big_pcap(args.pcap, args.packets, args.keep, mix if mix != "file" else "bulk") \
-                as path:
-            with open(path, "rb") as f:  # into the page cache, for all alike
-                while f.read(1 << 24):
-                    pass
-            rows += _compare(mix, path, args.also_interpreted)
-            print(f"after {mix}: {machine()}", file=sys.stderr)
-    print(f"after: {machine()}")
+    rows = over_mixes(args, "bulk",
+                      lambda mix, path: _compare(mix, path, args.also_interpreted))
     print_table(
         f"Analysis against tshark, {args.packets:,} packets a mix (ratios: ours / tshark's)",
         ["mix", "work", "visualizer wall (CPU)", "tshark wall (CPU)", "ratio wall",

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -188,6 +188,27 @@ def big_pcap(path: str | None, packets: int, keep: bool, mix: str = "bulk") -> I
             print(f"kept {tmp}", file=sys.stderr)
         else:
             os.unlink(tmp)
+
+
+def over_mixes(args: argparse.Namespace, default: str,
+               compare: Callable[[str, str], list[list[object]]]) -> list[list[object]]:
+    """The rows of ``compare(mix, path)`` for each of ``args.mixes`` (comma-separated
+    make_pcap.py mixes) or for ``args.pcap`` alone (as mix "file", made like
+    ``default``); each file read into the page cache first, for ours and tshark's
+    alike, and the machine's load said before and after."""
+    mixes = ["file"] if args.pcap else args.mixes.split(",")
+    rows: list[list[object]] = []
+    print(machine())
+    for mix in mixes:
+        with big_pcap(args.pcap, args.packets, args.keep, default if mix == "file" else mix) \
+                as path:
+            with open(path, "rb") as f:
+                while f.read(1 << 24):
+                    pass
+            rows += compare(mix, path)
+            print(f"after {mix}: {machine()}", file=sys.stderr)
+    print(f"after: {machine()}")
+    return rows
 
 
 def add_pcap_options(parser: argparse.ArgumentParser) -> None:

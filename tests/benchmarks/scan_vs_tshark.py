@@ -31,9 +31,8 @@ from benchlib import (
     VISUALIZER,
     Run,
     add_pcap_options,
-    big_pcap,
-    machine,
     measure,
+    over_mixes,
     print_table,
     ratio,
     require,
@@ -54,18 +53,7 @@ def main() -> int:
     parser.add_argument("--no-gui", action="store_true", help="leave the window out")
     args = parser.parse_args()
     require("tshark")
-    mixes = ["file"] if args.pcap else args.mixes.split(",")
-    rows: list[list[object]] = []
-    print(machine())
-    for mix in mixes:
-        with big_pcap(args.pcap, args.packets, args.keep, mix if mix != "file" else "scan") \
-                as path:
-            with open(path, "rb") as f:  # into the page cache, for all alike
-                while f.read(1 << 24):
-                    pass
-            rows += _compare(mix, path, gui=not args.no_gui)
-            print(f"after {mix}: {machine()}", file=sys.stderr)
-    print(f"after: {machine()}")
+    rows = over_mixes(args, "scan", lambda mix, path: _compare(mix, path, gui=not args.no_gui))
     print_table(
         f"Many conversations against tshark, {args.packets:,} packets a mix "
         "(ratios: ours / tshark's)",
