@@ -44,16 +44,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for marker, reason in reasons.items():
             if marker in item.keywords:
                 item.add_marker(pytest.mark.skip(reason=reason))
-        if "corpus" not in item.keywords:
+        if "corpus" not in item.keywords and item.path.name not in COMPUTE_ONLY:
             item.add_marker(pytest.mark.xdist_group("machine"))
 
 
 # With `-n 2 --dist loadgroup` (pyproject.toml) the tests run in two worker
-# processes. Every test but the corpus ones is in the group "machine", which one
-# worker runs in collection order, as a plain `pytest` would: they capture on
-# lo, make namespaces, users and services, and count what they see, so two of
-# them must not overlap. The corpus tests only read files and run tshark: they
-# go to the other worker, about half the suite's time beside the first half.
+# processes. Every test but the corpus ones and those of COMPUTE_ONLY is in the
+# group "machine", which one worker runs in collection order, as a plain
+# `pytest` would: they capture on lo, make namespaces, users and services, and
+# count what they see, so two of them must not overlap. The others only read
+# and write files (and run tshark, mypy or pip on them): either worker takes
+# them, beside the first. A new test module is in "machine" until it is listed.
+COMPUTE_ONLY = {
+    "test_code_quality.py", "test_parquet.py", "test_package.py",
+    "test_fuzz_properties.py", "test_fuzz_regressions.py", "test_tcp_properties.py",
+    "test_display_filter.py", "test_follow.py", "test_faststats.py", "test_ladder_svg.py",
+    "test_decode.py", "test_tcp_connection.py", "test_tcp_options.py", "test_tunnels.py",
+    "test_udp_flows.py", "test_import_cycles.py", "test_ladder_render.py",
+}
 
 
 @pytest.fixture
