@@ -118,8 +118,10 @@ class Stage(QWidget):
         self.position_label = QLabel()
         self.position_label.setMinimumWidth(120)
         self.position_label.setToolTip(
-            "With many conversations the ladder shows the current packet's: choose another "
-            "in Conversations, or click a packet of it in the list or on the timeline")
+            "Packet N of the ladder's M; '#F' is its frame number when the two differ. "
+            "With many conversations the ladder shows the current packet's ('in TCP 3 of "
+            "21': stream 3 of the capture's 21 conversations): choose another in "
+            "Conversations, or click a packet of it in the list or on the timeline")
         self.fit_lanes = QToolButton()
         self.fit_lanes.setText("Fit lanes")
         self.fit_lanes.setCheckable(True)
@@ -355,7 +357,9 @@ class Stage(QWidget):
         return f"#{packet + 1:,} · {at:,} of {len(members):,}{self._scope}"
 
     def _scope_text(self, window: LadderWindow) -> str:
-        """" in TCP 3 of 21 conversations" when the ladder picked one of many itself."""
+        """" in TCP 3 of 21" (conversations) when the ladder picked one of many itself:
+        short, as the playback bar is 685 px at 1366x768; the label's tooltip says
+        what it means and how to choose another."""
         session = self.document.session
         a = session.analysis
         if session.conversation is not None or a is None:
@@ -365,7 +369,7 @@ class Stage(QWidget):
         if shown >= total or shown != 1:
             return ""
         name = f"TCP {window.streams[0]}" if window.streams else f"UDP {window.flows[0]}"
-        return f" in {name} of {total:,} conversations"
+        return f" in {name} of {total:,}"
 
     def _sync_controls(self) -> None:
         enabled = len(self.playback) > 0
