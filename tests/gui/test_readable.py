@@ -828,3 +828,18 @@ def test_a_lane_in_sight_has_its_whole_name(qtbot, small: MainWindow, tmp_path: 
     for name in names:    # the server's "[2001:db8:aaaa:…]:443" ran off the right edge
         half = QFontMetricsF(font).horizontalAdvance(name.text) / 2
         assert vx <= name.x - half and name.x + half <= vx + vw, (name.text, name.x, vw)
+
+
+@pytest.mark.corpus
+def test_the_timelines_legend_names_every_kind_on_a_small_screen(
+        qtbot, small: MainWindow) -> None:
+    """of13_ericsson has seven kinds of packet: at 1366 px the legend cut the last."""
+    _open(qtbot, small, Path(__file__).parents[3] / "shared" / "corpus" / "tcpdump"
+          / "of13_ericsson.pcapng")
+    legend = small.stage.timeline.legend
+    qtbot.wait(10)   # the bar's layout
+    assert legend.text().count("■") >= 7
+    if legend.wordWrap():   # on as many lines as it needs, all of them shown
+        assert 0 < legend.heightForWidth(legend.width()) <= legend.height()
+    else:
+        assert legend.sizeHint().width() <= legend.width()

@@ -388,6 +388,7 @@ class Timeline(QWidget):
         self.range_label = QLabel()
         self.legend = QLabel()
         self.legend.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.legend.setWordWrap(True)   # at 1366 px seven kinds take two lines, none cut
         self.legend.setToolTip("\n".join(f"{k.label}" for k in KINDS))
         bar = QHBoxLayout()
         bar.setContentsMargins(4, 2, 4, 0)
