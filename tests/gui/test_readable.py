@@ -843,3 +843,21 @@ def test_the_timelines_legend_names_every_kind_on_a_small_screen(
         assert 0 < legend.heightForWidth(legend.width()) <= legend.height()
     else:
         assert legend.sizeHint().width() <= legend.width()
+
+
+def test_the_display_filter_is_in_reach_and_in_sight_on_a_small_screen(
+        qtbot, small: MainWindow) -> None:
+    """At 1366x768 the filter sits above the packet list, a tab behind the packet
+    details: Ctrl+/ brings it forward, and the status bar says a filter is on."""
+    _open(qtbot, small, HANDSHAKE)
+    bar = small.filter_bar
+    small.docks["details"].raise_()   # the details in front, as after choosing a packet
+    in_sight = lambda: not bar.edit.visibleRegion().isEmpty()   # noqa: E731
+    qtbot.wait_until(lambda: not in_sight())   # the filter a tab away
+    qtbot.keyClick(small, Qt.Key.Key_Slash, Qt.KeyboardModifier.ControlModifier)
+    qtbot.wait_until(in_sight)
+    assert bar.edit.hasFocus() or QApplication.focusWidget() is bar.edit
+    qtbot.keyClicks(bar.edit, "tcp.flags.syn == 1")
+    qtbot.keyClick(bar.edit, Qt.Key.Key_Return)
+    qtbot.wait_until(lambda: "display filter" in small.status_packets.text())
+    assert "tcp.flags.syn == 1: 2 shown" in small.status_packets.text()

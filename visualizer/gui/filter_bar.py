@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from PyQt6.QtCore import Qt, pyqtSlot
 from PyQt6.QtGui import QKeySequence, QShortcut
-from PyQt6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QDockWidget, QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from visualizer.core.errors import BadInput
 from visualizer.core.filter.evaluate import DisplayFilter
@@ -83,6 +83,14 @@ class FilterBar(QWidget):
 
     @pyqtSlot()
     def _on_focus_requested(self) -> None:
+        """Ctrl+/: to the filter, bringing its dock's tab to the front first (at
+        1366x768 the packet list, and the filter above it, are a tab away)."""
+        dock = self.parentWidget()
+        while dock is not None and not isinstance(dock, QDockWidget):
+            dock = dock.parentWidget()
+        if dock is not None:
+            dock.show()
+            dock.raise_()
         self.edit.setFocus()
         self.edit.selectAll()
 

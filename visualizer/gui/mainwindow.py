@@ -364,6 +364,7 @@ class MainWindow(QMainWindow):
         doc = self.document
         doc.reset.connect(self._on_reset)
         doc.grown.connect(self._on_grown)
+        doc.filter_changed.connect(self._update_status)
         doc.progress.connect(self._on_progress)
         doc.finished.connect(self._on_finished)
         doc.capture_stats.connect(self._on_capture_stats)
@@ -684,6 +685,10 @@ class MainWindow(QMainWindow):
             text += (f" (ring buffer: showing {session.first_number:,}–"
                      f"{session.first_number + session.count - 1:,}; "
                      "the spool keeps them all)")
+        if session.display_filter is not None:   # in sight even when its bar is a tab away
+            shown = session.visible_indices()
+            text += (f" · display filter {session.display_filter.text}: "
+                     f"{len(shown) if shown is not None else session.count:,} shown")
         if doc.busy:
             text += " · capturing…" if session.live else " · loading…"
         self.status_packets.setText(text)
