@@ -60,7 +60,7 @@ COMPUTE_ONLY = {
     "test_fuzz_properties.py", "test_fuzz_regressions.py", "test_tcp_properties.py",
     "test_display_filter.py", "test_follow.py", "test_faststats.py", "test_ladder_svg.py",
     "test_decode.py", "test_tcp_connection.py", "test_tcp_options.py", "test_tunnels.py",
-    "test_udp_flows.py", "test_import_cycles.py", "test_ladder_render.py",
+    "test_udp_flows.py", "test_import_cycles.py", "test_ladder_render.py", "test_ladder_steep.py",
 }
 
 

@@ -640,6 +640,12 @@ class LadderScene:
         pos = self._pos
         below = (pos[n + 1] - pos[n]) * g.step if n + 1 < len(pos) else math.inf
         above = (pos[n] - pos[n - 1]) * g.step if n else math.inf
+        # Text runs along the arrow: beside a steep one (a path's packets in real
+        # time fly for far longer than the gaps between them) its neighbours are
+        # as close as the gap times the cosine, and rotated labels ran into each
+        # other. Up to 45 degrees, as every ladder but those, the room is the gap.
+        steep = min(1.0, math.sqrt(2.0) * abs(ux))
+        below, above = below * steep, above * steep
         room = min(below, above)
         if status == "current" or n == look.selected:   # the arrow in focus is always read
             room = below = above = math.inf
