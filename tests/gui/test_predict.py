@@ -111,3 +111,14 @@ def test_the_end_lists_what_was_missed(qtbot, window: MainWindow) -> None:
     assert "The end. score: 1/14" in box.prompt.text()
     assert "Missed 13 of 14" in box.feedback.text()
     assert "frame 14 len: 0 (skipped)" in box.feedback.text()
+
+
+def test_the_answer_box_says_what_to_do_in_full_on_a_small_screen(
+        qtbot, window: MainWindow) -> None:
+    window.resize(1366, 768)
+    open_and_predict(qtbot, window)
+    entry = window.predict.box.entry
+    qtbot.wait_until(entry.isVisible)
+    qtbot.wait(10)   # the pane's layout
+    text_width = entry.fontMetrics().horizontalAdvance(entry.placeholderText())
+    assert text_width < entry.contentsRect().width() - 8   # the frame's and text margins

@@ -42,7 +42,11 @@ class QuestionBox(QWidget):
         self.choices = QLabel()
         self.choices.setWordWrap(True)
         self.entry = QLineEdit()
-        self.entry.setPlaceholderText("your answer, then Enter (? hint, empty: skip)")
+        # short enough for the pane beside a 1366 px window's ladder; Hint and Skip
+        # are the buttons below, and ? or an empty Enter do the same
+        self.entry.setPlaceholderText("your answer, then Enter")
+        self.entry.setToolTip("Type your answer and press Enter. ? asks for a hint; "
+                              "Enter on an empty line skips the question.")
         self.entry.returnPressed.connect(self._on_enter)
         self.hint_button = QPushButton("Hint")
         self.hint_button.clicked.connect(self.show_hint)
