@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -644,6 +645,62 @@ def test_the_time_column_stays_in_view_when_the_ladder_scrolls_sideways(
     # and the header's part over the column is the column's: lane names slide under it
     assert any(isinstance(i, Rect) and i.cls == "time-column" and i.x == left and i.y == top
                and i.h == HEADER for i in items)
+
+
+@pytest.mark.parametrize("size", [(1366, 768), (1920, 1080)])
+def test_fit_lanes_fits_six_lanes_with_readable_bands_and_headers(
+        qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, messages: list[str],
+        size: tuple[int, int]) -> None:
+    """Issue 15.4: at 1366 px Fit lanes left three of six lanes out of sight
+    (never closer than GAP_FIT_MIN, with the full time column and margins)."""
+    window = _window(qtbot, tmp_path, monkeypatch, *size)
+    _open(qtbot, window, _five_clients(tmp_path))
+    stage = window.stage
+    view = stage.ladder_view
+    assert stage.ladder is not None and len(stage.ladder.lanes) == 6
+    stage.show_packet(11)                 # a SYN-ACK to the third client, mid-way
+    stage.fit_lanes.click()
+    assert view.fits_lanes()
+    assert view.horizontalScrollBar().maximum() == 0    # no sideways scrolling
+    scene, g = view._scene, view._geometry
+    assert scene is not None and g is not None
+    vw = view.viewport().width() / view._magnify
+    for lane in range(6):   # every lane's band whole, right of the time column
+        x = g.lane_x(lane)
+        assert g.time_w <= x - g.band / 2 and x + g.band / 2 <= vw, (lane, x, g)
+    items = scene.build(g, (0.0, 0.0, g.width, g.height), view._look)   # all of it
+
+    def width(item: Text) -> float:
+        font = QFont(view.font().family())
+        font.setPixelSize(item.size)
+        font.setBold(item.bold)
+        return QFontMetricsF(font).horizontalAdvance(item.text)
+
+    names = [i for i in items if isinstance(i, Text) and i.cls == "state-name"]
+    assert len(names) >= 6
+    for name in names:   # readable: whole within its band
+        assert width(name) <= g.band, (name.text, width(name), g.band)
+    states = [i for i in items if isinstance(i, Text) and i.cls == "lane-state"]
+    assert len(states) == 5    # the server, in several connections, has none
+    for state in states:   # the header's state, in its box, within the lane's spacing
+        assert width(state) + 10 <= g.gap, (state.text, g.gap)
+    for cls in ("lane-label", "lane-host", "lane-role"):
+        spans = sorted((i.x - width(i) / 2, i.x + width(i) / 2, i.text) for i in items
+                       if isinstance(i, Text) and i.cls == cls)
+        assert cls != "lane-label" or len(spans) == 6
+        for (_, right, a), (left, _, b) in pairwise(spans):
+            assert right + 4 <= left, (cls, a, b)   # neighbours' names apart
+    # the current arrow in view, both its ends
+    cursor = view.playback_cursor()
+    assert cursor is not None
+    rect = view.arrow_rect(cursor.arrow)
+    assert rect.left() >= 0 and rect.right() <= view.viewport().width(), rect
+    # the tooltip has what the header shortened (at 1366: ESTAB)
+    if g.compact:
+        assert any(s.text == "ESTAB" for s in states)
+        x = g.lane_x(0) * view._magnify
+        assert view.lane_tooltip(QPointF(x, 30)).startswith("10.0.0.1:40000 (client): ")
+    window.document.close()
 
 
 def test_lanes_too_close_for_words_show_the_flags_not_cut_words(

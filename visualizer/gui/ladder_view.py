@@ -40,10 +40,8 @@ from PyQt6.QtWidgets import QAbstractScrollArea, QScrollBar, QToolTip, QWidget
 from visualizer.core.errors import BadInput
 from visualizer.core.ladder.build import Ladder, describe, describe_call
 from visualizer.core.ladder.scene import (
-    BAND,
     FUTURE_MODES,
     HEADER,
-    TIME_W,
     ZOOM_MAX,
     ZOOM_MIN,
     Colours,
@@ -256,7 +254,24 @@ class LadderView(QAbstractScrollArea):
         if n >= 0:
             return describe(self._scene.ladder, n)
         k = self.call_at(pos)
-        return describe_call(self._scene.ladder, k) if k >= 0 else ""
+        if k >= 0:
+            return describe_call(self._scene.ladder, k)
+        return self.lane_tooltip(pos)
+
+    def lane_tooltip(self, pos: QPoint | QPointF) -> str:
+        """Fit lanes, compact: what the header shortens, for the lane at ``pos``
+        (its header or band): the whole endpoint, its role and its state's full name."""
+        g = self._geometry
+        if self._scene is None or g is None or not g.compact:
+            return ""
+        x, _ = self._to_content(pos)
+        lane = round((x - g.left) / g.gap)
+        if not 0 <= lane < g.lanes or abs(x - g.lane_x(lane)) > g.band / 2:
+            return ""
+        info = self._scene.ladder.lanes[lane]
+        text = f"{info.endpoint} ({info.role})" if info.role else info.endpoint
+        state = self.states_at_cursor().get(lane)
+        return f"{text}: {state}" if state is not None else text
 
     def drawn_arrows(self) -> list[int]:
         """The arrow numbers the last paint drew, in order."""
@@ -288,12 +303,13 @@ class LadderView(QAbstractScrollArea):
         # Sideways: the arrow with both its lanes' bands, clear of the frame and
         # time column pinned over the left edge (it hid half the sender's lane).
         hbar = self._hbar
-        lo, hi = x - BAND / 2 - 8, x + w + BAND / 2 + 8
-        if hi - lo > self._vw - TIME_W:
+        band, time_w = g.band, g.time_w
+        lo, hi = x - band / 2 - 8, x + w + band / 2 + 8
+        if hi - lo > self._vw - time_w:
             lo, hi = x, x + w
         left = hbar.value()
-        if lo < left + (TIME_W if left > 0 else 0) or hi > left + self._vw:
-            hbar.setValue(int((lo + hi - TIME_W - self._vw) / 2))
+        if lo < left + (time_w if left > 0 else 0) or hi > left + self._vw:
+            hbar.setValue(int((lo + hi - time_w - self._vw) / 2))
 
     # -- zoom ------------------------------------------------------------------
     def zoom(self) -> float:

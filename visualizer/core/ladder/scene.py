@@ -83,11 +83,37 @@ GAP_MIN, GAP_MAX = 320.0, 600.0   # at GAP_MIN two lanes fit a 1366 px window's 
 BADGE_PAD = 5.0           # px a badge's box reaches beyond its text, each side (text_box)
 BADGE_GAP = 10.0          # px between the analysis badge and the flag badge at the head
 GAP_FIT_MIN = BAND + 48.0   # the closest lanes come (fit all lanes, zoomed out): room for a tag
+# Fit all lanes when even GAP_FIT_MIN is too wide (six lanes in a 1366 px
+# window's ladder, ~670 px): the compact layout narrows what it can - the
+# bands, whose state names are abbreviated (SHORT_STATES), the time column,
+# which then leaves out the frame numbers it has no room for, and the margins.
+FIT_BAND = 60.0        # "SYN-RCVD" in 10 px bold, with a little air
+FIT_TIME_W = 84.0      # "123.456789" in 10 px
+FIT_RIGHT = 12.0
+FIT_GAP_MIN = FIT_BAND + 36.0   # the closest lanes ever come: 36 px of arrow between bands
 NARROWEST = GAP_MIN - BAND - 2 * LABEL_PAD   # px of label the shortest arrow holds
 FIRST = HEADER + 44.0  # y of position 0 (room for the initial state's name)
 RIGHT = 40.0
 BOTTOM = 48.0
-LEFT = TIME_W + 12.0 + BAND / 2  # x of the first lane's centre
+LEFT = TIME_W + 12.0 + BAND / 2  # x of the first lane's centre (Geometry.left)
+FIT_LEFT = FIT_TIME_W + 8.0 + FIT_BAND / 2
+
+# The compact layout's state names, short enough for FIT_BAND; the tooltip
+# and the explanation keep the full names. ESTAB is ss(8)'s, SYN-RCVD BSD's.
+SHORT_STATES: dict[TcpState, str] = {
+    TcpState.CLOSED: "CLOSED",
+    TcpState.LISTEN: "LISTEN",
+    TcpState.SYN_SENT: "SYN-SENT",
+    TcpState.SYN_RECEIVED: "SYN-RCVD",
+    TcpState.ESTABLISHED: "ESTAB",
+    TcpState.FIN_WAIT_1: "FIN-WT1",
+    TcpState.FIN_WAIT_2: "FIN-WT2",
+    TcpState.CLOSE_WAIT: "CLOSE-WT",
+    TcpState.CLOSING: "CLOSING",
+    TcpState.LAST_ACK: "LAST-ACK",
+    TcpState.TIME_WAIT: "TIME-WT",
+    TcpState.JOINED_MID_STREAM: "JOINED",
+}
 
 # Level of detail: the room (px) an arrow has to its neighbours decides how
 # much of its text fits, so crowded arrows (zoomed out, or bunched in the real
@@ -123,6 +149,29 @@ class Geometry:
     last: float            # the largest arrow position
     step: float = STEP
     gap: float = GAP
+    compact: bool = False  # fit all lanes in a narrow view: the FIT_ sizes, short state names
+
+    @property
+    def band(self) -> float:
+        """Width of a lane's state band."""
+        return FIT_BAND if self.compact else BAND
+
+    @property
+    def time_w(self) -> float:
+        """Width of the time column at the left."""
+        return FIT_TIME_W if self.compact else TIME_W
+
+    @property
+    def left(self) -> float:
+        """x of the first lane's centre."""
+        return FIT_LEFT if self.compact else LEFT
+
+    @property
+    def right(self) -> float:
+        return FIT_RIGHT if self.compact else RIGHT
+
+    def state_name(self, state: TcpState) -> str:
+        return SHORT_STATES.get(state, state.value) if self.compact else str(state)
 
     @property
     def slope(self) -> float:
@@ -130,14 +179,14 @@ class Geometry:
 
     @property
     def width(self) -> float:
-        return self.lane_x(max(self.lanes, 1) - 1) + BAND / 2 + RIGHT
+        return self.lane_x(max(self.lanes, 1) - 1) + self.band / 2 + self.right
 
     @property
     def height(self) -> float:
         return self.y(self.last) + self.slope + BOTTOM
 
     def lane_x(self, lane: int) -> float:
-        return LEFT + lane * self.gap
+        return self.left + lane * self.gap
 
     def y(self, position: float) -> float:
         return FIRST + position * self.step
@@ -163,18 +212,25 @@ def fit_geometry(lanes: int, last: float, *, zoom: float = 1.0,
 
     ``lane_zoom`` scales the space between lanes (the horizontal zoom);
     ``fit_lanes``: every lane within ``width``, as close as GAP_FIT_MIN allows
-    (labels then shrink to their tags).
+    (labels then shrink to their tags); when that is still too wide, the
+    compact layout's narrower bands, time column and margins, down to
+    FIT_GAP_MIN between lanes.
     """
-    gap = GAP
+    gap, compact = GAP, False
     if width is not None and lanes > 1:
         fixed = LEFT + BAND / 2 + RIGHT
         spread = (width - fixed) / (lanes - 1)
-        gap = (max(GAP_FIT_MIN, min(GAP_MAX, spread)) if fit_lanes
-               else min(GAP_MAX, max(GAP_MIN, spread)))
+        if fit_lanes and spread < GAP_FIT_MIN:
+            compact = True
+            spread = (width - FIT_LEFT - FIT_BAND / 2 - FIT_RIGHT) / (lanes - 1)
+            gap = max(FIT_GAP_MIN, min(GAP_FIT_MIN, spread))
+        else:
+            gap = (max(GAP_FIT_MIN, min(GAP_MAX, spread)) if fit_lanes
+                   else min(GAP_MAX, max(GAP_MIN, spread)))
     if not fit_lanes:
         gap = max(GAP_FIT_MIN, gap * lane_zoom)
     zoom = min(ZOOM_MAX, max(ZOOM_MIN, zoom))
-    return Geometry(lanes, last, STEP * zoom, gap)
+    return Geometry(lanes, last, STEP * zoom, gap, compact)
 
 
 # -- colours ---------------------------------------------------------------
@@ -400,10 +456,10 @@ class LadderScene:
         a, b = int(self._src[n]), int(self._dst[n])
         xa, xb = g.lane_x(a), g.lane_x(b)
         if a == b:
-            x1, x2 = xa + BAND / 2, xa + BAND / 2 + 60.0
+            x1, x2 = xa + g.band / 2, xa + g.band / 2 + 60.0
         else:
             sign = 1.0 if xb > xa else -1.0
-            x1, x2 = xa + sign * BAND / 2, xb - sign * BAND / 2
+            x1, x2 = xa + sign * g.band / 2, xb - sign * g.band / 2
         pos = self._pos
         y1 = g.y(pos[n])
         if self._arrive is not None:   # on a path: it lands when it arrived
@@ -477,10 +533,10 @@ class LadderScene:
                 items.append(Rect(vx, ry, vw, rh, c.highlight, alpha, cls="highlight"))
         for lane in range(len(self.ladder.lanes)):
             x = g.lane_x(lane)
-            if x + BAND / 2 + 60 >= vx and x - BAND / 2 - 60 <= vx + vw:
+            if x + g.band / 2 + 60 >= vx and x - g.band / 2 - 60 <= vx + vw:
                 self._band(items, g, lane, vy + HEADER, vy + vh, now, look)
         if look.cursor is not None and look.cursor.arrow >= 0 and vy + HEADER <= now <= vy + vh:
-            items.append(Line(TIME_W, now, g.width - RIGHT / 2, now, c.highlight, 1.0, 0.55,
+            items.append(Line(g.time_w, now, g.width - g.right / 2, now, c.highlight, 1.0, 0.55,
                               dash=True, cls="now"))
         for n in arrows:
             self._arrow(items, g, n, look)
@@ -494,21 +550,21 @@ class LadderScene:
                     self._call(items, g, k, look, now)
         self._header(items, g, view, look)
         if vx > 0:
-            items = self._pin_time_column(items, view, c)
+            items = self._pin_time_column(items, view, c, g.time_w)
         return items
 
     @staticmethod
     def _pin_time_column(items: list[Item], view: tuple[float, float, float, float],
-                         c: Colours) -> list[Item]:
+                         c: Colours, time_w: float = TIME_W) -> list[Item]:
         """Scrolled sideways: the frame and time column stays at the view's left edge.
 
         Drawn last, over the arrows: a row that has scrolled up into the header
         is left out, or its time would be written over the lanes' names."""
         vx, vy, _, vh = view
         column = ("time", "frame", "time-heading")
-        pinned: list[Item] = [Rect(vx, vy + HEADER, TIME_W, vh - HEADER, c.background,
+        pinned: list[Item] = [Rect(vx, vy + HEADER, time_w, vh - HEADER, c.background,
                                    cls="time-column"),
-                              Rect(vx, vy, TIME_W, HEADER, c.header, cls="time-column")]
+                              Rect(vx, vy, time_w, HEADER, c.header, cls="time-column")]
         kept: list[Item] = []
         for item in items:
             if isinstance(item, Text) and item.cls in column:
@@ -575,7 +631,7 @@ class LadderScene:
             for a, b, alpha in ((y0, min(y1, now), base), (max(y0, now), y1, base * future_alpha)):
                 a, b = max(a, top), min(b, bottom)
                 if b > a and alpha > 0:
-                    items.append(Rect(x - BAND / 2, a, BAND, b - a, fill, alpha,
+                    items.append(Rect(x - g.band / 2, a, g.band, b - a, fill, alpha,
                                       cls=f"band {st.value if st else 'none'}"))
             if look.future == "hidden" and y1 > now:
                 a, b = max(y0, now, top), min(y1, bottom)
@@ -584,14 +640,22 @@ class LadderScene:
             if names and text_ok and top - 30 <= y0 <= bottom:
                 alpha = 1.0 if y0 <= now else future_alpha
                 if alpha > 0 and y1 - y0 >= 16:
-                    items.append(Text(x, y0 + 17, str(names[-1]), 11, c.text, bold=True,
-                                      opacity=alpha, cls="state-name"))
-                    if len(names) > 1 and y1 - y0 >= 30:
-                        via = "via " + ", ".join(map(str, names[:-1]))
-                        items.append(Text(x, y0 + 31, via, 10, c.muted, opacity=alpha,
+                    size = 10 if g.compact else 11
+                    items.append(Text(x, y0 + 17, g.state_name(names[-1]), size, c.text,
+                                      bold=True, opacity=alpha, cls="state-name"))
+                    via = "via " + ", ".join(map(g.state_name, names[:-1]))
+                    if (len(names) > 1 and y1 - y0 >= 30
+                            and (not g.compact or look.measure(via, 9, False) <= g.band)):
+                        items.append(Text(x, y0 + 31, via, size - 1, c.muted, opacity=alpha,
                                           cls="state-via"))
         if lane in self._notes and text_ok and top - 30 <= start:
-            items.append(Text(x, start + 17, self._notes[lane], 10, c.muted, cls="state-none"))
+            note = self._notes[lane]
+            # a narrow band: word by word on lines of their own ("several" / "connections")
+            lines = (split_label(note, g.band, look.measure, 9) if g.compact
+                     and look.measure(note, 10, False) > g.band else [note])
+            for k, line in enumerate(lines):
+                items.append(Text(x, start + 17 + 12 * k, line, 10 if len(lines) == 1 else 9,
+                                  c.muted, cls="state-none"))
 
     def _arrow(self, items: list[Item], g: Geometry, n: int, look: Look) -> None:
         arrow = self.ladder.arrows[n]
@@ -652,7 +716,7 @@ class LadderScene:
         elif below < math.inf:
             below = self._options_room(g, n, below)
         if room >= TAG_TEXT_ROOM:
-            self._arrow_text(items, n, ends, (room, above, below), alpha, look)
+            self._arrow_text(items, g, n, ends, (room, above, below), alpha, look)
         if status == "current":
             angle, nx, ny = _slant(dx, dy)
             px, py = x1 + dx * along - nx * 3.5, y1 + dy * along - ny * 3.5
@@ -696,7 +760,8 @@ class LadderScene:
         # its nearer end it is this much less than in the middle
         return below - abs(b_tilt - a_tilt) * overlap / 2
 
-    def _arrow_text(self, items: list[Item], n: int, ends: tuple[float, float, float, float],
+    def _arrow_text(self, items: list[Item], g: Geometry, n: int,
+                    ends: tuple[float, float, float, float],
                     rooms: tuple[float, float, float], alpha: float, look: Look) -> None:
         """Arrow ``n``'s time, label, options and analysis flags, as much as the
         ``rooms`` (px to its neighbours: the nearer, the one above, the one below) allow.
@@ -710,10 +775,18 @@ class LadderScene:
         x1, y1, x2, y2 = ends
         dx, dy = x2 - x1, y2 - y1
         t = (arrow.ts_ns - self.ladder.arrows[0].ts_ns) / 1e9
-        items.append(Text(TIME_W - 10, y1 + 4, f"{t:.6f}", 11, c.muted, "end",
-                          opacity=alpha, group=n, cls="time"))
-        items.append(Text(8, y1 + 4, f"#{arrow.index + 1}", 10, c.muted, "start",
-                          opacity=alpha, group=n, cls="frame"))
+        time, frame = f"{t:.6f}", f"#{arrow.index + 1}"
+        if not g.compact:
+            items.append(Text(TIME_W - 10, y1 + 4, time, 11, c.muted, "end",
+                              opacity=alpha, group=n, cls="time"))
+            items.append(Text(8, y1 + 4, frame, 10, c.muted, "start",
+                              opacity=alpha, group=n, cls="frame"))
+        else:   # the narrow column: smaller, and the frame number only where it fits
+            items.append(Text(g.time_w - 8, y1 + 4, time, 10, c.muted, "end",
+                              opacity=alpha, group=n, cls="time"))
+            if 6 + text_width(frame, 9) + 6 + text_width(time, 10) <= g.time_w - 8:
+                items.append(Text(6, y1 + 4, frame, 9, c.muted, "start",
+                                  opacity=alpha, group=n, cls="frame"))
         # Labels follow the slope, read left to right, above and below the line.
         angle, nx, ny = _slant(dx, dy)
         mx, my = (x1 + x2) / 2, (y1 + y2) / 2
@@ -779,7 +852,7 @@ class LadderScene:
                                       cls="call-bracket", call=k))
         fill = call_fill(c, call.failed)
         words = g.step >= CALL_TEXT_STEP
-        room = max(g.gap - BAND - 2 * CALL_GAP - 12.0, 60.0)
+        room = max(g.gap - g.band - 2 * CALL_GAP - 12.0, 60.0)
         for y, alpha, text in zip(ys, alphas, call_texts(call), strict=True):
             if alpha <= 0:
                 continue
@@ -802,17 +875,21 @@ class LadderScene:
         items.append(Line(vx, vy + HEADER, vx + vw, vy + HEADER, c.lane, 1.0, cls="header"))
         items.append(Text(8, vy + 18, self.ladder.title, 11, c.muted, "start", bold=True,
                           cls="title"))
-        items.append(Text(TIME_W - 10, vy + HEADER - 12, "time (s)", 10, c.muted, "end",
+        items.append(Text(g.time_w - 10, vy + HEADER - 12, "time (s)", 10, c.muted, "end",
                           cls="time-heading"))
         cursor = look.cursor
         if cursor is None:
             states = self.ladder.states_at(len(self.ladder.arrows) - 1)
         else:
             states = self.ladder.states_at(cursor.arrow, cursor.progress)
-        left = vx + (TIME_W if vx > 0 else 0.0)   # right of the pinned time column
+        left = vx + (g.time_w if vx > 0 else 0.0)   # right of the pinned time column
         for lane, info in enumerate(self.ladder.lanes):
             x = g.lane_x(lane)
             if x + GAP_MIN / 2 < vx or x - GAP_MIN / 2 > vx + vw:
+                continue
+            state = states.get(lane)
+            if g.compact:   # lanes too close for "10.0.0.1:40000": host over port
+                self._compact_lane_header(items, g, x, vy, info.endpoint, info.role, state, look)
                 continue
             if left <= x <= vx + vw:   # a lane in sight has its name whole (IPv6 is long)
                 half = look.measure(info.endpoint, 13, True) / 2 + 4
@@ -821,10 +898,38 @@ class LadderScene:
                               cls="lane-label"))
             if info.role:
                 items.append(Text(x, vy + 48, info.role, 11, c.muted, cls="lane-role"))
-            state = states.get(lane)
             if state is not None:
                 items.append(Text(x, vy + 69, str(state), 11, c.text, bold=True,
                                   box=state_fill(state, c), cls="lane-state"))
+
+    @staticmethod
+    def _compact_lane_header(items: list[Item], g: Geometry, x: float, top: float,
+                             endpoint: str, role: str, state: TcpState | None,
+                             look: Look) -> None:
+        """A lane's name, role and state in the compact layout, each within the
+        lane's spacing: the host (cut short with "…" if it must be; the tooltip
+        has it whole) over the port, the state's short name."""
+        c = look.colours
+        room = g.gap - 8.0
+        host, sep, port = endpoint.rpartition(":")
+        if not sep or not port.isdigit():
+            host, port = endpoint, ""
+        host = host.strip("[]")
+        if look.measure(host, 10, False) > room:
+            while len(host) > 1 and look.measure(host + "…", 10, False) > room:
+                host = host[:-1]
+            host += "…"
+        if not port:
+            items.append(Text(x, top + 38, host, 12, c.text, bold=True, cls="lane-label"))
+        else:
+            items.append(Text(x, top + 30, host, 10, c.muted, cls="lane-host"))
+            items.append(Text(x, top + 44, f":{port}", 12, c.text, bold=True,
+                              cls="lane-label"))
+        if role:
+            items.append(Text(x, top + 57, role, 10, c.muted, cls="lane-role"))
+        if state is not None:
+            items.append(Text(x, top + 72, g.state_name(state), 10, c.text, bold=True,
+                              box=state_fill(state, c), cls="lane-state"))
 
 
 def _status(n: int, cursor: Cursor | None) -> tuple[str, float]:
@@ -955,7 +1060,7 @@ class CallLayout:
         """(band edge, box's near edge, text anchor x) of call ``k``."""
         lane = self._lanes[k]
         side = self.sides[lane]
-        edge = g.lane_x(lane) + side * BAND / 2
+        edge = g.lane_x(lane) + side * g.band / 2
         near = edge + side * CALL_GAP
         return edge, near, near + side * 5.0
 
@@ -972,7 +1077,7 @@ class CallLayout:
         """Rectangles (x, y, w, h) where call ``k`` answers the mouse: its boxes, its bracket."""
         _, near, _ = self.x_of(g, k)
         side = self.sides[self._lanes[k]]
-        width = min(text_width("x" * self._texts[k], CALL_SIZE) + 10.0, g.gap - BAND)
+        width = min(text_width("x" * self._texts[k], CALL_SIZE) + 10.0, g.gap - g.band)
         left = near if side > 0 else near - width
         half = max(CALL_ROW * g.step / 2, 4.0)
         boxes = [(left, g.y(p) - half, width, 2 * half) for p in self.marks[k]]
