@@ -61,6 +61,13 @@ COMPUTE_ONLY = {
     "test_display_filter.py", "test_follow.py", "test_faststats.py", "test_ladder_svg.py",
     "test_decode.py", "test_tcp_connection.py", "test_tcp_options.py", "test_tunnels.py",
     "test_udp_flows.py", "test_import_cycles.py", "test_ladder_render.py", "test_ladder_steep.py",
+    "test_analysis.py", "test_annotate.py", "test_breakpoints.py", "test_dissect.py",
+    "test_expert.py", "test_explain.py", "test_fastdecode.py", "test_fragments.py",
+    "test_kinds_timescale.py", "test_ladder_many.py", "test_layers.py", "test_lessons.py",
+    "test_pcapfile.py", "test_play_until.py", "test_playback.py", "test_quiz.py",
+    "test_record_lines.py", "test_samples.py", "test_session_filter.py", "test_summary.py",
+    "test_tcp_analysis.py", "test_tcp_oracle.py", "test_tcp_states.py", "test_tcp_streams.py",
+    "test_time_sequence.py", "test_compiled.py",
 }
 
 
