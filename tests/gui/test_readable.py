@@ -368,14 +368,20 @@ def test_the_analysis_badge_keeps_clear_of_the_flag_badge(qtbot, window: MainWin
     assert spans["analysis"][0] >= 0, spans     # and it starts on its arrow
 
 
-def _label_corners(view, item: Text) -> list[tuple[float, float]]:
-    """The corners of ``item``'s text as painted: measured, elided, turned."""
+def _painted(view, item: Text) -> tuple[QFontMetricsF, float]:
+    """The metrics of ``item``'s font in ``view``, and its text's width as painted
+    (elided to its room)."""
     font = QFont(view.font().family())
     font.setPixelSize(item.size)
     metrics = QFontMetricsF(font)
     text = (metrics.elidedText(item.text, Qt.TextElideMode.ElideRight, item.room)
             if item.room else item.text)
-    w = metrics.horizontalAdvance(text)
+    return metrics, metrics.horizontalAdvance(text)
+
+
+def _label_corners(view, item: Text) -> list[tuple[float, float]]:
+    """The corners of ``item``'s text as painted: measured, elided, turned."""
+    metrics, w = _painted(view, item)
     a = np.radians(item.angle)
     cos, sin = float(np.cos(a)), float(np.sin(a))
     return [(item.x + u * cos - v * sin, item.y + u * sin + v * cos)
@@ -385,12 +391,7 @@ def _label_corners(view, item: Text) -> list[tuple[float, float]]:
 
 def _call_box(view, item: Text) -> tuple[float, float, float, float]:
     """The box (x, y, w, h) painted behind a socket call's text."""
-    font = QFont(view.font().family())
-    font.setPixelSize(item.size)
-    metrics = QFontMetricsF(font)
-    text = (metrics.elidedText(item.text, Qt.TextElideMode.ElideRight, item.room)
-            if item.room else item.text)
-    w = metrics.horizontalAdvance(text)
+    _, w = _painted(view, item)
     return text_box(item.x - (w if item.anchor == "end" else 0.0), item.y, w, item.size)
 
 
