@@ -152,8 +152,10 @@ def _screenshot(app, window, path: str, select: int | None, predict: bool) -> in
         time.sleep(0.01)
     app.processEvents()
     if select is not None:
-        if not 1 <= select <= doc.session.count:
-            raise BadInput(f"--select {select}: the file has {doc.session.count} packets "
+        count = doc.session.count
+        if not 1 <= select <= count:
+            window.close()   # its threads stopped before the one line and exit 2
+            raise BadInput(f"--select {select}: the file has {count} packets "
                            "(numbered from 1)")
         window.stage.show_packet(select - 1)
     if predict:

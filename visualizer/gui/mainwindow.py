@@ -95,7 +95,8 @@ class MainWindow(QMainWindow):
         self._select_first.setInterval(100)
         self._select_first.timeout.connect(self._on_select_first)
         # scapy's import takes up to a second: do it now, off the GUI thread
-        threading.Thread(target=warm_up, name="scapy-import", daemon=True).start()
+        self._warm_up = threading.Thread(target=warm_up, name="scapy-import", daemon=True)
+        self._warm_up.start()
         self._needs_default_layout = True
         self._asked: QSize | None = None   # the size before the first show
         self._build_views()
@@ -765,6 +766,10 @@ class MainWindow(QMainWindow):
         self.stage.save_settings(self.settings)
         self.scenarios.cancel()
         self.document.close()
+        # A window closed within a second of its start (a --screenshot refused at
+        # once) must not leave Python to finish while that thread still imports
+        # scapy: the interpreter's shutdown then crashed (SIGSEGV) now and again.
+        self._warm_up.join(10.0)
         super().closeEvent(event)
 
     # -- help ---------------------------------------------------------------------
