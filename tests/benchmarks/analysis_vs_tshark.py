@@ -72,7 +72,8 @@ def main() -> int:
 
 def _compare(mix: str, path: str, also_interpreted: bool) -> list[list[object]]:
     rows: list[list[object]] = []
-    modes = [("", None), (", interpreted", dict(os.environ, PV_INTERPRETED="1"))]
+    modes = [("", dict(os.environ, PV_COMPILED="1")),
+             (", interpreted", dict(os.environ, PV_INTERPRETED="1"))]
     modes = modes if also_interpreted else modes[:1]
     with tempfile.TemporaryDirectory(prefix="bench-19-") as tmp:
         ours_out, theirs_out = os.path.join(tmp, "ours.jsonl"), os.path.join(tmp, "tshark.txt")

@@ -61,7 +61,8 @@ needs_build = pytest.mark.skipif(
 
 def _python(code: str, root: Path, *args: str, **env: str) -> str:
     clean = {k: v for k, v in os.environ.items() if k != compiled.INTERPRETED_ENV}
-    clean.update(env, PYTHONPATH=str(root))
+    clean.update({compiled.COMPILED_ENV: "1"}, **env)
+    clean.update(PYTHONPATH=str(root))
     return subprocess.run([sys.executable, "-c", code, *args], cwd=root, env=clean,
                           capture_output=True, text=True, check=True, timeout=600).stdout
 
@@ -85,6 +86,17 @@ def test_pv_interpreted_runs_the_sources() -> None:
     status = _status(ROOT, PV_INTERPRETED="1")
     assert status["compiled"] is False
     assert status["reason"] == "PV_INTERPRETED=1"
+    files = status["modules"]
+    assert isinstance(files, dict)
+    assert all(str(files[m]).endswith(".py") for m in compiled.MODULES), files
+
+
+def test_without_the_opt_in_even_a_built_tree_runs_the_sources(tmp_path: Path) -> None:
+    """PV_COMPILED=1 or nothing compiled runs: the stand-ins would not even load."""
+    root = _copy_with_stand_ins(tmp_path)
+    status = _status(root, PV_COMPILED="")
+    assert status["compiled"] is False
+    assert str(status["reason"]).startswith("off:")
     files = status["modules"]
     assert isinstance(files, dict)
     assert all(str(files[m]).endswith(".py") for m in compiled.MODULES), files
@@ -166,7 +178,8 @@ def test_a_stale_build_says_so_on_a_terminal_only(tmp_path: Path) -> None:
             "import visualizer.core.tcp.streams\n")
     env = {k: v for k, v in os.environ.items() if k != compiled.INTERPRETED_ENV}
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
-                            text=True, env=dict(env, PYTHONPATH=str(root)), timeout=60)
+                            text=True, env=dict(env, PYTHONPATH=str(root),
+                                                **{compiled.COMPILED_ENV: "1"}), timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("streams.py changed since it was compiled") == 1
     assert compiled.REBUILD in result.stderr
