@@ -26,7 +26,6 @@ from visualizer.core.errors import BadInput
 from visualizer.core.flows.analysis import Analysis
 from visualizer.core.pcap.recording import RecordingInfo
 from visualizer.core.tcp.analysis_flags import analysis_names
-from visualizer.core.tcp.events import StateChanged
 from visualizer.core.tcp.options import parse_options
 from visualizer.core.tcp.segment import ACK, flag_text
 from visualizer.core.tcp.states import TcpState
@@ -273,7 +272,6 @@ class _TcpLadders:
         a = analysis.values
         self.direction, self.rel_seq, self.rel_ack, self.window, self.bits = (
             a("direction"), a("rel_seq"), a("rel_ack"), a("window"), a("analysis"))
-        self.events = analysis.events
         self.connections = analysis.tcp.connections
         self._flag_text: dict[int, str] = {}
         self._names: dict[int, tuple[str, ...]] = {}
@@ -291,7 +289,7 @@ class _TcpLadders:
         flags_c, plen, thl, ts = self.flags, self.plen, self.thl, self.ts
         seq_c = self.seq_raw if absolute else self.rel_seq
         ack_c = self.ack_raw if absolute else self.rel_ack
-        direction_c, window, bits, events = self.direction, self.window, self.bits, self.events
+        direction_c, window, bits = self.direction, self.window, self.bits
         initial: dict[int, TcpState] = {}
         arrows = []
         for i in indices.tolist():
@@ -305,9 +303,7 @@ class _TcpLadders:
                 label += f" ack={ack_c[i]}"
             label += f" len={plen[i]} win={window[i]}"
             transitions: dict[int, tuple[TcpState, ...]] = {}
-            for change in events.get(i, ()):
-                if not isinstance(change, StateChanged):
-                    continue
+            for change in analysis.state_changes(i):
                 if change.new is TcpState.LISTEN and change.endpoint not in initial:
                     # The server listened before the capture began; the SYN only shows it,
                     # unless a reset answers it: then nobody listened (connection refused).
