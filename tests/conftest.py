@@ -67,7 +67,7 @@ COMPUTE_ONLY = {
     "test_pcapfile.py", "test_play_until.py", "test_playback.py", "test_quiz.py",
     "test_record_lines.py", "test_samples.py", "test_session_filter.py", "test_summary.py",
     "test_tcp_analysis.py", "test_tcp_oracle.py", "test_tcp_states.py", "test_tcp_streams.py",
-    "test_time_sequence.py", "test_compiled.py",
+    "test_time_sequence.py", "test_compiled.py", "test_timebins.py",
 }
 
 

@@ -195,6 +195,54 @@ def test_clear_forgets_everything(timeline: Timeline, handshake: Analysis) -> No
     assert timeline.time_sequence._stack.currentIndex() == 0
 
 
+def _image_pixels(image: QImage) -> np.ndarray:
+    ptr = image.constBits()
+    assert ptr is not None
+    ptr.setsize(image.sizeInBytes())
+    pixels = np.frombuffer(ptr, dtype=np.uint32).reshape(image.height(),
+                                                         image.bytesPerLine() // 4)
+    return pixels[:, :image.width()].copy()
+
+
+def _within_a_column(these: np.ndarray, those: np.ndarray) -> bool:
+    """Every pixel set in ``these`` is set in ``those`` in its row, one column
+    either side at most."""
+    near = those.copy()
+    near[:, 1:] |= those[:, :-1]
+    near[:, :-1] |= those[:, 1:]
+    return bool(np.all(near[these]))
+
+
+@pytest.mark.parametrize("first_row_px", [5.0, -47.0])   # every row; the first few off the top
+def test_ticks_from_time_bins_look_like_ticks_from_the_packets(qtbot, first_row_px: float) -> None:
+    """Zoomed out over 600,000 packets the layer draws from its time bins
+    (core/timebins.py): the same ticks as from the packets, a column off at most."""
+    from visualizer.gui.timeline import MarkerLayer
+
+    rng = np.random.default_rng(7)
+    count, streams = 600_000, 8
+    times = np.sort(rng.uniform(0, 10, count))
+    keys = (1 + 2 * rng.integers(0, streams, count)).astype(np.int32)
+    bursts = (times % 1.0) < 0.6                      # gaps, so not every column is ticked
+    times, keys = times[bursts], keys[bursts]
+    layer = MarkerLayer()
+    layer.append(times, keys, np.full(len(times), DATA_K, dtype=np.int8))
+    key_row = np.full(2 * streams + 3, -1, dtype=np.int32)
+    key_row[1:1 + 2 * streams:2] = np.arange(streams)
+    layer.set_rows(key_row, streams)
+    args = (0.0, 10.0, 800, 120, 6, 80.0, 0.0, 14.0, first_row_px)  # 80 px a second
+
+    layer.binned_from = 10**12
+    exact = _image_pixels(layer._render(*args)) == 0xFF000000 | _colour(DATA_K)
+    assert not any(bins._levels for bins in layer._bins)
+    layer.binned_from = 50_000
+    binned = _image_pixels(layer._render(*args)) == 0xFF000000 | _colour(DATA_K)
+    assert layer._bins[DATA_K]._levels, "drawn from the packets, not the time bins"
+    assert exact.sum() > 10_000
+    assert _within_a_column(binned, exact) and _within_a_column(exact, binned)
+    assert abs(int(binned.sum()) - int(exact.sum())) < 0.02 * exact.sum()
+
+
 # -- playhead ---------------------------------------------------------------------
 def test_set_current_moves_the_playhead_to_the_packet(qtbot, timeline: Timeline,
                                                       handshake: Analysis) -> None:

@@ -5,17 +5,20 @@ then UDP flows, then "other" for packets in no conversation. Ticks take the
 kind colours of ``visualizer.core.describe.kinds`` so a SYN looks the same here, in
 the packet table and on the ladder.
 
-A million packets must repaint within a frame (16 ms). Drawing a million
+A million packets must repaint in half a frame (8 ms). Drawing a million
 items, or even a million-segment path, through QPainter takes 50-100 ms, so
 :class:`MarkerLayer` rasterises itself with numpy instead: per kind, the
 packets in the visible time range (a binary search, as the packets are kept
-sorted by time) are mapped to pixels, deduplicated in a pixel-sized
-occupancy grid and only then drawn as ticks into one image. The cost is
-linear in the packets on screen and capped by the pixels, whatever the zoom;
-the image is kept until the view moves. tests/benchmarks/timeline_repaint.py
-measures it: with 10^6 packets (2,784 TCP streams, 927 UDP flows) on a 2-core
-machine, about 10 ms a repaint at full zoom after a pan, 5 ms zoomed in,
-4 ms when only the playhead moves; 0.4 ms to extend by 1,000 packets.
+sorted by time) are mapped to pixels, deduplicated and only then drawn as
+ticks into one image. Zoomed out, when many packets are in view, it reads
+pre-binned levels instead (core/timebins.py: each conversation's occupied
+time bins, bins half a pixel wide at most), and only for the rows on screen:
+the cost is then capped by rows times columns, whatever the number of
+packets. The image is kept until the view moves, and the row labels are
+cached as a pixmap, since a pan in time does not change them.
+tests/benchmarks/timeline_repaint.py measures it: with 10^6 packets on a
+2-core machine, about 7 ms a repaint at full zoom after a pan (2 ms of it
+rasterising), 6 ms zoomed in to 1 %, 4 ms when only the playhead moves.
 
 The "Time-sequence" and "Throughput" tabs live in tsgraph.py.
 """
@@ -29,6 +32,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import QEvent, QPointF, QRectF, Qt, pyqtSignal, pyqtSlot
 from PyQt6.QtGui import QColor, QFontMetrics, QImage, QPainter
 from PyQt6.QtWidgets import (
+    QGraphicsItem,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -43,6 +47,7 @@ from visualizer.core.decode.store import format_endpoint
 from visualizer.core.describe import kinds as K
 from visualizer.core.describe.kinds import KINDS, packet_kinds
 from visualizer.core.flows.analysis import Analysis
+from visualizer.core.timebins import TimeBins, distinct, level_for, visible
 from visualizer.gui.tsgraph import (
     TIME_PREFIXES,
     ThroughputGraph,
@@ -61,6 +66,10 @@ PAINT_ORDER = (K.ACK_K, K.SYN_K, K.SYNACK_K, K.FIN_K, K.OTHER_K, K.DATA_K, K.UDP
 MAX_TICK_PX = 18
 LABEL_MAX_PX = 340
 CLICK_SLOP_PX = 8
+# A kind's ticks are drawn from its time bins (core/timebins.py) when this many
+# of its packets are in view, and at least an eighth of them: a level is built
+# over all of them, once, the first time it is needed.
+BINNED_FROM = 50_000
 
 
 def conversation_key(kind: str | None, number: int) -> int:
@@ -104,6 +113,8 @@ class MarkerLayer(pg.GraphicsObject):
         super().__init__()
         self._times = [_Buffer(np.float64) for _ in KINDS]
         self._keys = [_Buffer(np.int32) for _ in KINDS]
+        self._bins = [TimeBins() for _ in KINDS]
+        self.binned_from = BINNED_FROM
         self._key_row = np.full(1, -1, dtype=np.int32)
         self._rows = 0
         self._bounds = QRectF()
@@ -116,6 +127,8 @@ class MarkerLayer(pg.GraphicsObject):
     def clear(self) -> None:
         for buf in (*self._times, *self._keys):
             buf.size = 0
+        for bins in self._bins:
+            bins.reset()
         self.set_rows(np.full(1, -1, dtype=np.int32), 0)
 
     def append(self, times: np.ndarray, keys: np.ndarray, kinds: np.ndarray) -> None:
@@ -129,6 +142,7 @@ class MarkerLayer(pg.GraphicsObject):
                 order = np.argsort(t, kind="stable")
                 tb.replace(t[order])
                 kb.replace(k[order])
+                self._bins[code].reset()
             elif len(t) and np.any(np.diff(t) < 0):
                 order = np.argsort(t, kind="stable")
                 tb.append(t[order])
@@ -176,7 +190,7 @@ class MarkerLayer(pg.GraphicsObject):
         left, top = math.floor(screen.left()), math.floor(screen.top())
         device = painter.device()
         dpr = device.devicePixelRatioF() if device is not None else 1.0
-        width = max(1, math.ceil((math.ceil(screen.right()) - left) * dpr))
+        width = max(2, math.ceil((math.ceil(screen.right()) - left) * dpr))
         height = max(1, math.ceil((math.ceil(screen.bottom()) - top) * dpr))
         key = (tr.m11(), tr.m22(), tr.dx(), tr.dy(), left, top, width, height, dpr,
                x0, x1, self._version)
@@ -207,32 +221,50 @@ class MarkerLayer(pg.GraphicsObject):
         # entry, the trash row, as do rows off screen
         row_base = np.append(np.where(shown, centre + pad, trash), trash) * width
         key_base = row_base[self._key_row].astype(np.int32)
-        grid = np.zeros((trash + 1) * width, dtype=bool)
-        pixels = np.zeros((height + 2 * pad, width), dtype=np.uint32)
+        grid: np.ndarray | None = None
+        pixels = np.zeros((height + 2 * pad) * width, dtype=np.uint32)
+        # a tick is two pixels wide, so a lone one stays visible, and tick tall
+        column = np.arange(tick, dtype=np.int64) * width
+        on_screen: np.ndarray | None = None   # the keys of the rows shown, when needed
+        level = level_for(1 / ax) if ax > 0 else -1
         for code in PAINT_ORDER:
             times = self._times[code].view
             i0 = int(np.searchsorted(times, x0, side="left"))
             i1 = int(np.searchsorted(times, x1, side="right"))
             if i1 <= i0:
                 continue
-            px = (times[i0:i1] * ax + bx).astype(np.int32)
-            np.clip(px, 0, width - 1, out=px)
-            flat = key_base[self._keys[code].view[i0:i1]]
+            keys = self._keys[code].view
+            binned = None
+            if i1 - i0 >= self.binned_from and 8 * (i1 - i0) >= len(times):
+                binned = self._bins[code].codes(level, times, keys)
+            if binned is not None:   # the occupied bins of the rows on screen
+                if on_screen is None:
+                    on_screen = np.flatnonzero(np.append(shown, False)[self._key_row])
+                seconds, keys = visible(binned, level, on_screen, x0, x1)
+            else:
+                seconds, keys = times[i0:i1], keys[i0:i1]
+            px = (seconds * ax + bx).astype(np.int32)
+            np.clip(px, 0, width - 2, out=px)
+            flat = key_base[keys]
             flat += px
-            grid[flat] = True
-            grid[trash * width:] = False
-            hits = np.flatnonzero(grid)
-            grid[hits] = False
-            cy, cx = np.divmod(hits, width)
-            cy -= tick // 2
-            colour = self._colours[code]
-            for dy in range(tick):  # two pixels wide, so a lone tick stays visible
-                pixels[cy + dy, cx] = colour
-                pixels[cy + dy, np.minimum(cx + 1, width - 1)] = colour
+            if 16 * len(flat) < (trash + 1) * width:   # few ticks (time bins): sort them
+                hits = distinct(flat)
+                hits = hits[:np.searchsorted(hits, trash * width)]
+            else:                                       # many: mark a pixel grid, read it back
+                if grid is None:
+                    grid = np.zeros((trash + 1) * width, dtype=bool)
+                grid[flat] = True
+                grid[trash * width:] = False
+                hits = np.flatnonzero(grid)
+                grid[hits] = False
+            tops = hits.astype(np.int64) - (tick // 2) * width
+            cells = (tops[:, None] + column).ravel()
+            pixels[cells] = self._colours[code]
+            pixels[cells + 1] = self._colours[code]
         # drop the padding rows; QImage.copy() so the image owns its memory
-        visible = np.ascontiguousarray(pixels[pad:pad + height])
+        inside = np.ascontiguousarray(pixels.reshape(height + 2 * pad, width)[pad:pad + height])
         return pg.functions.ndarray_to_qimage(
-            visible, QImage.Format.Format_ARGB32_Premultiplied).copy()
+            inside, QImage.Format.Format_ARGB32_Premultiplied).copy()
 
 
 class RowAxis(pg.AxisItem):
@@ -348,6 +380,9 @@ class Timeline(QWidget):
         item.hideButtons()
         item.invertY(True)
         item.showGrid(x=True, alpha=0.15)
+        # the row labels replayed from their QPicture cost 1.4 ms a paint; a pan
+        # in time does not change them
+        self.axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         item.getViewBox().sigRangeChangedManually.connect(self._on_range_changed_manually)
         self.highlight = pg.LinearRegionItem(orientation="horizontal", movable=False)
         self.highlight.setZValue(-10)
