@@ -162,6 +162,93 @@ def test_udp_datagram() -> None:
     assert find(nodes, "UDP", "Length").value == str(int.from_bytes(frame[l4 + 4:l4 + 6], "big"))
 
 
+# -- DNS that scapy is not given ------------------------------------------------
+
+def _udp_frame(payload: bytes, sport: int = 53, dport: int = 40000) -> bytes:
+    """Ethernet, IPv4 and UDP headers with the right lengths (checksums zero)."""
+    udp = struct.pack("!4H", sport, dport, 8 + len(payload), 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                     bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+    return b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + udp
+
+
+def _dns(questions: int, *names: bytes) -> bytes:
+    """A DNS response header counting ``questions`` questions, then each name
+    with its type A and class IN."""
+    header = struct.pack("!6H", 0x1234, 0x8180, questions, 0, 0, 0)
+    return header + b"".join(name + b"\x00\x01\x00\x01" for name in names)
+
+
+def _labels(count: int, size: int = 1) -> bytes:
+    return (bytes([size]) + b"a" * size) * count + b"\x00"
+
+
+def _names_read(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count scapy's DNS name decodings (each walks the rest of the message)."""
+    import scapy.layers.dns as scapy_dns
+
+    calls: list[int] = []
+    real = scapy_dns.dns_get_str
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scapy_dns, "dns_get_str", counted)
+    return calls
+
+
+def test_a_dns_name_over_255_bytes_is_shown_as_bytes_without_scapy(monkeypatch) -> None:
+    """tcpdump's dns-badlabel: a forged header and names of thousands of labels
+    took scapy seconds; the tree says why and shows the bytes."""
+    message = _dns(60_000, _labels(200), _labels(3000))   # 400 bytes: over 255
+    frame = _udp_frame(message) + b"\x00" * 4                  # with an Ethernet trailer
+    calls = _names_read(monkeypatch)
+    nodes = dissect(frame, ETHERNET)
+    assert not calls
+    assert [n.label for n in nodes] == ["Ethernet II", "IPv4", "UDP", "Malformed",
+                                        f"Raw payload ({len(message)} bytes)", "Padding (4 bytes)"]
+    assert find(nodes, "Malformed").value == (
+        "DNS not dissected: the name of question 1 is longer than 255 bytes (byte 54)")
+    assert span(find(nodes, "Raw payload")) == (42, 42 + len(message))
+    check_ranges(nodes, len(frame))
+
+
+def test_a_dns_name_made_long_by_pointers_is_caught_too(monkeypatch) -> None:
+    """tcpdump's dns_fwdptr: a short name that points to a long one."""
+    long_name = _labels(100, 3)                    # 400 bytes, as the second question
+    first = b"\xc0" + bytes([12 + 2 + 4])           # points to the second name
+    frame = _udp_frame(_dns(2, first, long_name))
+    calls = _names_read(monkeypatch)
+    nodes = dissect(frame, ETHERNET)
+    assert not calls
+    assert find(nodes, "Malformed").value.startswith(
+        "DNS not dissected: the name of question 1 is longer than 255 bytes")
+
+
+def test_dns_within_the_limits_is_scapys(monkeypatch) -> None:
+    longest = _labels(63, 3)                       # 253 bytes: the longest a name can be
+    frame = _udp_frame(_dns(1, longest))
+    calls = _names_read(monkeypatch)
+    nodes = dissect(frame, ETHERNET)
+    assert calls
+    assert [n.label for n in nodes][:4] == ["Ethernet II", "IPv4", "UDP", "DNS"]
+    assert not [n for n in nodes if n.label in ("Malformed", "Truncated")]
+    short = _udp_frame(_dns(5, _labels(2)))        # counts more than there is: scapy's
+    assert [n.label for n in dissect(short, ETHERNET)][3] == "DNS"
+    not_dns = _udp_frame(_dns(60_000, _labels(3000)), sport=40001, dport=40000)
+    assert "Malformed" not in [n.label for n in dissect(not_dns, ETHERNET)]
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("name", ["dns-badlabel.pcap", "dns_fwdptr.pcap"])
+def test_forged_dns_in_tcpdumps_corpus(corpus_dir: Path, name: str) -> None:
+    store = PacketStore.from_file(str(corpus_dir / name))
+    nodes = dissect(store.frame(0), int(store.values("linktype")[0]))
+    assert find(nodes, "Malformed").value.startswith("DNS not dissected: the name of question 1")
+    check_ranges(nodes, len(store.frame(0)))
+
+
 # -- other link types and IPv6 ------------------------------------------------
 
 def test_ipv6_frame(tmp_path: Path) -> None:

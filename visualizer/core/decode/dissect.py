@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -93,6 +94,9 @@ def dissect(frame: bytes, linktype: int) -> list[Node]:
         return [Node("Frame", "0 bytes captured", 0, 0)]
     try:
         with _quiet_scapy():
+            forged = _forged_dns(frame, linktype)
+            if forged is not None:
+                return _without_dns(frame, linktype, *forged)
             return _dissect(frame, linktype)
     except Exception as exc:  # a bug in a scapy dissector must not take the view down
         return [_frame_node(frame, linktype),
@@ -193,6 +197,101 @@ def _dissect(frame: bytes, linktype: int) -> list[Node]:
             return [header, *(rest if len(frame) > 4 else [])]
         return [header, *_raw_ip(frame, 4, IP, IPv6)]
     return [_frame_node(frame, linktype)]
+
+
+# -- DNS that scapy must not be given ------------------------------------------
+#
+# scapy's DNS dissector reads as many names as the header counts, and a name
+# as far as its labels go, copying the rest of the message at each step. A
+# forged header (tcpdump's dns-badlabel: 64,259 questions, names of thousands
+# of labels) costs it seconds per packet, while the window waits. A name is at
+# most 255 bytes (RFC 1035, 2.3.4; tshark says "Name too long"), so a message
+# with a longer one is shown as its bytes, with that reason, without scapy.
+
+DNS_NAME_MAX = 255
+DNS_POINTER_JUMPS = 20   # as many as scapy follows
+
+
+def dns_problem(message: bytes) -> tuple[int, str] | None:
+    """Where a DNS message is not worth dissecting and why (a name over 255
+    bytes), or None. Reads each name the header announces, as far as the
+    message goes."""
+    if len(message) < 12:
+        return None                      # scapy reports a short header itself
+    qd, an, ns, ar = struct.unpack_from("!4H", message, 4)
+    pos = 12
+    for record in range(qd + an + ns + ar):
+        end, length = _dns_name(message, pos)
+        if length > DNS_NAME_MAX:
+            what = (f"question {record + 1}" if record < qd
+                    else f"resource record {record - qd + 1}")
+            return pos, f"the name of {what} is longer than {DNS_NAME_MAX} bytes"
+        if end < 0:
+            return None                  # the message ends: scapy stops there too
+        if record < qd:
+            pos = end + 4                # type, class
+        elif end + 10 <= len(message):   # type, class, TTL, data length, data
+            pos = end + 10 + int.from_bytes(message[end + 8:end + 10], "big")
+        else:
+            return None
+    return None
+
+
+def _dns_name(message: bytes, pos: int) -> tuple[int, int]:
+    """(where the name at ``pos`` ends in place, -1 past the message; its length
+    in bytes, pointers followed), the walk stopped once over the limit."""
+    end, length, jumps = -1, 0, 0
+    while pos < len(message) and length <= DNS_NAME_MAX:
+        size = message[pos]
+        if size & 0xC0:                  # a pointer to a name earlier in the message
+            if pos + 1 >= len(message) or jumps == DNS_POINTER_JUMPS:
+                break
+            if end < 0:
+                end = pos + 2
+            pos = (size & 0x3F) << 8 | message[pos + 1]
+            jumps += 1
+            continue
+        if size == 0:
+            return (pos + 1 if end < 0 else end), max(length, 1)
+        length += size + 1
+        pos += size + 1
+    return end, length
+
+
+def _forged_dns(frame: bytes, linktype: int) -> tuple[int, int, str] | None:
+    """(start, end, problem) of a UDP payload that scapy would read as DNS and
+    should not (:func:`dns_problem`); None for every other frame."""
+    from scapy.layers.dns import DNS
+    from scapy.layers.inet import UDP
+
+    from visualizer.core.decode import headers as dec
+
+    decoded = dec.decode(linktype, frame, 0, len(frame))
+    if decoded.status != dec.OK or decoded.proto != dec.PROTO_UDP or decoded.tunnel:
+        return None
+    guess = UDP(sport=decoded.sport, dport=decoded.dport).guess_payload_class(b"")
+    if not (isinstance(guess, type) and issubclass(guess, DNS)):
+        return None
+    start = decoded.l4_offset + 8
+    end = min(start + decoded.payload_len, len(frame))
+    problem = dns_problem(frame[start:end])
+    if problem is None:
+        return None
+    at, why = problem
+    return start, end, f"{why} (byte {start + at})"
+
+
+def _without_dns(frame: bytes, linktype: int, start: int, end: int, problem: str) -> list[Node]:
+    """The tree of a frame whose DNS message scapy is not given: the layers
+    below it, then its bytes and why."""
+    nodes = [node for node in _dissect(frame[:start], linktype)
+             if not (node.label == "Truncated" and node.end == start)]  # the cut's, not the frame's
+    nodes.append(Node("Malformed", f"DNS not dissected: {problem}", start, end))
+    nodes.append(Node(f"Raw payload ({end - start} bytes)", "", start, end,
+                      [Node("Data", bytes_text(frame[start:end]), start, end)]))
+    if end < len(frame):
+        nodes.append(Node(f"Padding ({len(frame) - end} bytes)", "", end, len(frame)))
+    return nodes
 
 
 def _frame_node(frame: bytes, linktype: int) -> Node:
