@@ -589,6 +589,28 @@ def test_a_capture_of_many_conversations_says_which_one_the_ladder_shows(
     qtbot.wait_until(lambda: stage.position_label.text() == "#7 · 1 of 3")
 
 
+def test_a_long_counter_ends_in_an_ellipsis_and_leaves_the_scrubber_its_room(
+        qtbot, window: MainWindow, tmp_path: Path) -> None:
+    """1,100 conversations: "packet 1 of 3 in TCP 0 of 1,100" is wider than the
+    playback bar has room for at 1366 px. It was cut mid-number, and the
+    scrubber beside it squeezed to a few pixels."""
+    capture = Capture()
+    for port in range(20000, 21100):
+        Conversation(("10.0.0.1", port), capture=capture).handshake()
+    window.resize(1366, 768)
+    _open(qtbot, window, write_pcap(tmp_path / "many.pcap", capture.segments))
+    stage = window.stage
+    label = stage.position_label
+    assert label.text() == "packet 1 of 3 in TCP 0 of 1,100"
+    qtbot.wait(10)   # the bar's layout
+    assert window.width() == 1366
+    assert stage.scrubber.width() >= 44
+    shown = label.shown_text()
+    assert shown == label.text() or (shown.endswith("…") and label.text().startswith(shown[:-1]))
+    assert label.fontMetrics().horizontalAdvance(shown) <= label.contentsRect().width()
+    assert label.toolTip().startswith("packet 1 of 3 in TCP 0 of 1,100\n\nPacket N of")
+
+
 def test_a_long_capture_reads_in_seconds_not_megaseconds(qtbot, window: MainWindow,
                                                          tmp_path: Path) -> None:
     conv = Conversation(step=200_000 * 10**9)   # 200,000 s apart: a capture of weeks

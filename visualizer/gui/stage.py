@@ -9,8 +9,8 @@ current packet in step (DESIGN: Views).
 from __future__ import annotations
 
 import numpy as np
-from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSlot
-from PyQt6.QtGui import QAction, QActionGroup, QKeySequence
+from PyQt6.QtCore import QSettings, QSize, Qt, QTimer, pyqtSlot
+from PyQt6.QtGui import QAction, QActionGroup, QKeySequence, QPainter, QPaintEvent
 from PyQt6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -18,6 +18,7 @@ from PyQt6.QtWidgets import (
     QLabel,
     QMenu,
     QMessageBox,
+    QSizePolicy,
     QSlider,
     QSplitter,
     QToolButton,
@@ -46,6 +47,36 @@ GRAPH_SHARE = 0.5            # of the stage's height the time-sequence and throu
 
 def _speed_text(speed: float) -> str:
     return f"{speed:g}×"
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that ends in "…" where it is narrower than its text,
+    rather than asking for its text's width: the playback counter of a big
+    capture ("#1,234 · 5 of 398 in TCP 17 of 1,100") would otherwise squeeze
+    the scrubber to nothing at 1366 px and still be cut. Its tooltip starts
+    with the whole text, then says what it means (``about``)."""
+
+    def __init__(self, about: str) -> None:
+        super().__init__()
+        self._about = about
+        self.setToolTip(about)
+
+    def setText(self, text: str | None) -> None:
+        super().setText(text)
+        self.setToolTip(f"{text}\n\n{self._about}" if text else self._about)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(self.minimumWidth(), super().minimumSizeHint().height())
+
+    def shown_text(self) -> str:
+        """The text as painted."""
+        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight,
+                                             self.contentsRect().width())
+
+    def paintEvent(self, event: QPaintEvent | None) -> None:
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        painter.drawText(self.contentsRect(), int(self.alignment().value), self.shown_text())
 
 
 class Stage(QWidget):
@@ -102,6 +133,9 @@ class Stage(QWidget):
         self.scrubber = QSlider(Qt.Orientation.Horizontal)
         self.scrubber.setRange(0, SCRUB_STEPS)
         self.scrubber.setToolTip("Drag to move through the conversation")
+        # what the counter leaves, but never less than this
+        self.scrubber.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.scrubber.setMinimumWidth(44)
         self.speed = QSlider(Qt.Orientation.Horizontal)
         self.speed.setRange(0, len(SPEED_STEPS) - 1)
         self.speed.setValue(SPEED_STEPS.index(1.0))
@@ -115,13 +149,12 @@ class Stage(QWidget):
         self.scale.setCurrentIndex(list(SCALES).index("log"))
         self.scale.setToolTip("Time scale: equal spacing, real time, or the logarithm of "
                               "the gaps (microseconds and seconds both visible)")
-        self.position_label = QLabel()
-        self.position_label.setMinimumWidth(120)
-        self.position_label.setToolTip(
+        self.position_label = ElidedLabel(
             "Packet N of the ladder's M; '#F' is its frame number when the two differ. "
             "With many conversations the ladder shows the current packet's ('in TCP 3 of "
             "21': stream 3 of the capture's 21 conversations): choose another in "
             "Conversations, or click a packet of it in the list or on the timeline")
+        self.position_label.setMinimumWidth(120)
         self.fit_lanes = QToolButton()
         self.fit_lanes.setText("Fit lanes")
         self.fit_lanes.setCheckable(True)
