@@ -121,6 +121,10 @@ def run(app: QApplication, path: str, view: str, settings_dir: str) -> Result:
     meter.start()
     start = time.perf_counter()
     if window is not None:
+        # at 1440x900 the packet list is a tab beside the details (mainwindow.py,
+        # _arrange_docks): show it, as a user who wants the rows does
+        window.docks["packets"].raise_()
+        app.processEvents()
         table = window.packet_table.view
         painted = FirstRowsPainted(table, start)
         viewport = table.viewport()
