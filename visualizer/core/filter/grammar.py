@@ -11,6 +11,7 @@ Precedence, as in Wireshark 4.0's grammar: ``not`` binds tightest, then
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from lark import Lark, Token, Transformer, v_args
@@ -48,7 +49,14 @@ STRING: /"(?:[^"\\]|\\.)*"/
 %ignore /\s+/
 """
 
-_PARSER = Lark(_GRAMMAR, parser="lalr", propagate_positions=False, maybe_placeholders=False)
+
+
+@functools.cache
+def _parser() -> Lark:
+    """Built on first use: 30 ms that every command importing the session
+    paid at start-up, filter or not."""
+    return Lark(_GRAMMAR, parser="lalr", propagate_positions=False, maybe_placeholders=False)
+
 _OPERATORS = {"eq": "==", "ne": "!=", "le": "<=", "ge": ">=", "lt": "<", "gt": ">"}
 
 
@@ -159,7 +167,7 @@ def parse(text: str) -> Node:
     if not text.strip():
         raise BadInput("display filter: empty expression")
     try:
-        tree = _PARSER.parse(text)
+        tree = _parser().parse(text)
         return _ToTree().transform(tree)
     except UnexpectedEOF:
         raise BadInput(f"display filter: the expression ends too early (column "
