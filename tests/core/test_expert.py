@@ -8,8 +8,17 @@ import numpy as np
 import pytest
 from captures import zero_window_pcap
 
+from conftest import REAL_CORPUS
+
 from visualizer.cli import main
-from visualizer.core.expert import Severity, findings, next_index, problem_indices
+from visualizer.core.expert import (
+    Finding,
+    FindingsSoFar,
+    Severity,
+    findings,
+    next_index,
+    problem_indices,
+)
 from visualizer.core.session import Session
 
 
@@ -75,3 +84,58 @@ def test_analyze_expert_prints_the_summary(tmp_path: Path,
     line = next(x for x in out if "TCP Zero Window segment" in x)
     assert line.split()[0] == str(len(zero))
     assert f"frames {zero[0] + 1}, {zero[1] + 1}" in line
+
+
+def _grown_in_batches(path: Path, batch: int) -> tuple[list[list[Finding]], list[list[Finding]]]:
+    """(FindingsSoFar after each batch, findings() of the same packets)."""
+    from visualizer.core.decode.store import PacketStore
+    from visualizer.core.flows.analysis import Analysis
+    from visualizer.core.pcap.reader import CaptureFile
+
+    store = PacketStore(CaptureFile.open(str(path)))
+    analysis = Analysis(store)
+    records = store.capture.records()
+    so_far, grown, whole = FindingsSoFar(), [], []
+    while True:
+        before = len(store)
+        store.extend(records, limit=before + batch)
+        if len(store) == before:
+            break
+        analysis.run()
+        grown.append(so_far.update(store, analysis))
+        whole.append(findings(store, analysis))
+    store.close()
+    return grown, whole
+
+
+def _same(a: list[Finding], b: list[Finding]) -> bool:
+    return [(f.severity, f.kind, f.text, f.indices.tolist()) for f in a] == \
+        [(f.severity, f.kind, f.text, f.indices.tolist()) for f in b]
+
+
+def test_findings_of_a_growing_capture_read_only_the_new_packets(tmp_path: Path) -> None:
+    path, zero = zero_window_pcap(tmp_path / "zero.pcap")
+    grown, whole = _grown_in_batches(path, 3)
+    assert len(grown) > 3
+    assert all(_same(a, b) for a, b in zip(grown, whole, strict=True))
+    assert {f.kind: f for f in grown[-1]}["zero_window"].indices.tolist() == zero
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("name", ["zeek_http_1000-requests-one-dropped-response.pcap",
+                                  "ndpi_ip_fragmented_garbage.pcap", "zeek_llc.pcap"])
+def test_findings_of_real_captures_grown_in_batches(corpus_dir: Path, name: str) -> None:
+    path = REAL_CORPUS / name
+    grown, whole = _grown_in_batches(path, 997)
+    assert grown[-1], "a capture with findings"
+    assert all(_same(a, b) for a, b in zip(grown, whole, strict=True))
+
+
+def test_another_store_starts_the_findings_over(tmp_path: Path) -> None:
+    path, _ = zero_window_pcap(tmp_path / "zero.pcap")
+    so_far = FindingsSoFar()
+    for _ in range(2):    # the same file opened twice: two stores
+        with Session.load(str(path)) as session:
+            assert session.store is not None
+            assert _same(so_far.update(session.store, session.analysis),
+                         findings(session.store, session.analysis))

@@ -25,7 +25,13 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from visualizer.core.expert import Finding, Severity, findings, next_index, problem_indices
+from visualizer.core.expert import (
+    Finding,
+    FindingsSoFar,
+    Severity,
+    next_index,
+    problem_indices,
+)
 from visualizer.gui.document import Document
 
 MAX_PACKETS = 1000   # packet rows listed under a kind (Next/Previous reach all of them)
@@ -43,6 +49,7 @@ class ExpertPane(QWidget):
         super().__init__(parent)
         self.document = document
         self.findings: list[Finding] = []
+        self._so_far = FindingsSoFar()
         self.tree = QTreeWidget(self)
         self.tree.setColumnCount(3)
         self.tree.setHeaderLabels(["Severity / summary", "Count", "Packet"])
@@ -78,7 +85,7 @@ class ExpertPane(QWidget):
             self.status.setText("No capture open.")
             return
         with session.lock:
-            self.findings = findings(session.store, session.analysis)
+            self.findings = self._so_far.update(session.store, session.analysis)
         for severity in sorted({f.severity for f in self.findings}, reverse=True):
             group = [f for f in self.findings if f.severity == severity]
             top = QTreeWidgetItem([severity.label, f"{sum(f.count for f in group):,}", ""])

@@ -358,6 +358,7 @@ class Timeline(QWidget):
         self._keys = _Buffer(np.int32)
         self._kinds = _Buffer(np.uint8)
         self._sorted = True
+        self._span = (math.inf, -math.inf)   # the earliest and latest packet times
         self._labels: list[str] = []
         self._key_row = np.full(1, -1, dtype=np.int32)
         self._tcp = self._udp = 0
@@ -484,6 +485,9 @@ class Timeline(QWidget):
                 (self._times.size and times[0] < self._times.view[-1])
                 or np.any(np.diff(times) < 0)):
             self._sorted = False
+        if len(times):   # fit() reads this rather than every time at each batch
+            self._span = (min(self._span[0], float(times.min())),
+                          max(self._span[1], float(times.max())))
         self._times.append(times)
         self._keys.append(keys)
         self._kinds.append(kinds)
@@ -506,6 +510,7 @@ class Timeline(QWidget):
         for buf in (self._times, self._keys, self._kinds):
             buf.size = 0
         self._sorted = True
+        self._span = (math.inf, -math.inf)   # the earliest and latest packet times
         self._labels, self._tcp, self._udp, self._has_other = [], 0, 0, False
         self._key_row = np.full(1, -1, dtype=np.int32)
         self.markers.clear()
@@ -772,8 +777,7 @@ class Timeline(QWidget):
         self._follow = True
         if not self._count:
             return
-        times = self._times.view
-        lo, hi = float(times.min()), float(times.max())
+        lo, hi = self._span
         pad = max((hi - lo) * 0.02, 1e-6)
         vb = self.plot.getPlotItem().getViewBox()
         vb.setLimits(xMin=lo - 50 * pad, xMax=hi + 50 * pad, minXRange=1e-7)
