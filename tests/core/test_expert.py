@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from captures import zero_window_pcap
-
 from conftest import REAL_CORPUS
 
 from visualizer.cli import main
