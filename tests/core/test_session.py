@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from captures import exchanges_pcap, hosts_pcap
+from conftest import REAL_CORPUS
 from scapy.layers.inet import ICMP, IP, UDP, IPerror, UDPerror
 from scapy.layers.l2 import Ether
 from scapy.utils import wrpcap
@@ -358,6 +359,28 @@ def test_the_conversations_of_the_packets_shown_only(tmp_path: Path) -> None:
     assert session.conversations()[2].problems == 0
     session.show(rest)
     assert session.conversations()[2].problems == 1
+    session.close()
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("name", ["zeek_http_1000-requests-one-dropped-response.pcap",
+                                  "sv_smb2-frames-gap-02.pcap"])
+def test_problems_counted_a_batch_at_a_time_are_those_of_the_whole(name: str) -> None:
+    """The conversations list counts each stream's flagged packets as batches
+    are shown (Session._stream_problems); the totals are those of one read."""
+    path = str(REAL_CORPUS / name)
+    with Session.load(path) as whole:
+        expected = [(r.key, r.problems) for r in whole.conversations()]
+    assert any(problems for _, problems in expected), "a capture with problems"
+    session = Session()
+    session.open_capture(CaptureFile.open(path))
+    while True:
+        batch = session.read(331)
+        session.show(batch)
+        session.conversations()     # counts what has been shown so far
+        if not batch.added:
+            break
+    assert [(r.key, r.problems) for r in session.conversations()] == expected
     session.close()
 
 
