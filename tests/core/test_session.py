@@ -384,6 +384,20 @@ def test_problems_counted_a_batch_at_a_time_are_those_of_the_whole(name: str) ->
     session.close()
 
 
+def test_a_closed_session_lets_its_analysis_go(tmp_path: Path) -> None:
+    """What the conversations list counted is forgotten with the capture: it
+    held the closed analysis (at 10^7 packets, a gigabyte) until the next."""
+    import weakref
+
+    session = Session.load(str(conversations_pcap(tmp_path / "c.pcap", 3)))
+    assert session.analysis is not None
+    gone = weakref.ref(session.analysis)
+    assert sum(r.problems for r in session.conversations()) == 1
+    session.close()
+    gc.collect()
+    assert gone() is None
+
+
 # -- the ladder -------------------------------------------------------------------------
 def test_a_small_capture_draws_everything_with_its_socket_calls() -> None:
     with Session.load(str(HANDSHAKE)) as session:

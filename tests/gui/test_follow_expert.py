@@ -18,6 +18,8 @@ from visualizer.gui.expert_pane import ExpertPane
 from visualizer.gui.follow_view import FORMATS, FollowWindow, open_follow
 from visualizer.gui.mainwindow import MainWindow
 
+SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
+
 
 def _open(qtbot, win: MainWindow, path: Path) -> None:
     with qtbot.wait_signal(win.document.finished, timeout=20_000):
@@ -146,6 +148,23 @@ def test_expert_pane_lists_findings_and_keys_walk_zero_windows(qtbot, window: Ma
     qtbot.mouseClick(pane.tree.viewport(), Qt.MouseButton.LeftButton,
                      pos=QPoint(rect.left() + 40, rect.center().y()))
     assert window.document.session.current == zero[3]
+
+
+def test_expert_pane_starts_over_with_another_capture(qtbot, window: MainWindow,
+                                                     tmp_path: Path) -> None:
+    """The pane reads each capture's new packets only (FindingsSoFar): another
+    file is counted from its first packet, and a closed one is let go."""
+    path, zero = zero_window_pcap(tmp_path / "zero.pcap")
+    _open(qtbot, window, path)
+    pane = window.expert
+    assert {f.kind for f in pane.findings} >= {"zero_window", "reset"}
+    _open(qtbot, window, SAMPLES / "tcp-handshake.pcapng")
+    assert pane.findings == []
+    assert "Nothing to report" in pane.status.text()
+    _open(qtbot, window, path)
+    assert {f.kind: f.count for f in pane.findings}["zero_window"] == len(zero)
+    window.document.close()
+    assert pane.findings == [] and pane._so_far._source is None
 
 
 @pytest.mark.capture

@@ -269,6 +269,7 @@ class Session:
         self._shown = None
         self._kinds = np.zeros(0, dtype=np.uint8)
         self._endpoint_text.clear()
+        self._problems, self._problems_to, self._problems_of = np.zeros(0, np.int64), 0, None
 
     def __enter__(self) -> Session:
         return self

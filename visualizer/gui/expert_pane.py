@@ -82,6 +82,7 @@ class ExpertPane(QWidget):
         self.tree.clear()
         if session.store is None:
             self.findings = []
+            self._so_far = FindingsSoFar()   # lets the closed capture go
             self.status.setText("No capture open.")
             return
         with session.lock:
