@@ -505,13 +505,11 @@ class Session:
         if stop > start:
             stream = a.column_slice("stream", start, stop)
             bits = a.column_slice("analysis", start, stop)
-            added = np.bincount(stream[(stream >= 0) & (bits != 0)],
-                                minlength=len(a.tcp.connections))
-            if len(added) > len(self._problems):
-                grown = np.zeros(len(added), dtype=np.int64)
-                grown[:len(self._problems)] = self._problems
-                self._problems = grown
-            self._problems[:len(added)] += added
+            # as long as the streams so far, which only grow: never shorter than before
+            counts = np.bincount(stream[(stream >= 0) & (bits != 0)],
+                                 minlength=max(len(a.tcp.connections), len(self._problems)))
+            counts[:len(self._problems)] += self._problems
+            self._problems = counts
         self._problems_to = stop
         return self._problems
 

@@ -106,14 +106,13 @@ class TimeBins:
     """
 
     def __init__(self) -> None:
-        self._levels: dict[int, tuple[np.ndarray, int]] = {}   # level -> codes, packets in
+        # level -> (codes, packets in them), least recently used first
+        self._levels: dict[int, tuple[np.ndarray, int]] = {}
         self._useless = (-1, 0)   # levels up to this one are useless, until twice these packets
-        self._used: list[int] = []                             # least recently used first
 
     def reset(self) -> None:
         self._levels.clear()
         self._useless = (-1, 0)
-        self._used.clear()
 
     def codes(self, level: int, times: np.ndarray, keys: np.ndarray) -> np.ndarray | None:
         """Level ``level``'s codes over all the packets given; None when reading
@@ -135,7 +134,6 @@ class TimeBins:
         if codes is None or len(codes) * MIN_GAIN > max(count, 1):
             for finer in [lv for lv in self._levels if lv <= level]:
                 del self._levels[finer]
-                self._used.remove(finer)
             self._useless = (max(level, self._useless[0]), count)
             return None
         self._keep(level, codes, count)
@@ -149,12 +147,10 @@ class TimeBins:
         return _codes(times, keys, level)
 
     def _keep(self, level: int, codes: np.ndarray, count: int) -> None:
+        self._levels.pop(level, None)        # to the end: the most recently used
         self._levels[level] = (codes, count)
-        if level in self._used:
-            self._used.remove(level)
-        self._used.append(level)
-        while len(self._used) > KEPT:
-            del self._levels[self._used.pop(0)]
+        while len(self._levels) > KEPT:
+            del self._levels[next(iter(self._levels))]
 
 
 def visible(codes: np.ndarray, level: int, keys: np.ndarray,
