@@ -120,9 +120,11 @@ def test_compiled_and_interpreted_analysis_print_the_same_bytes() -> None:
     assert sorted(ours["files"]) == sorted(theirs["files"])
     for name, (code, text) in ours["files"].items():
         assert [code, text] == theirs["files"][name], name
-    assert sum(text.count("\n") for _, text in ours["files"].values()) > 10_000
+    lines = sum(text.count("\n") for _, text in ours["files"].values())
     if not CORPUS.is_dir():
+        assert lines > 1_000
         pytest.skip(f"compared the samples only: {CORPUS} is absent")
+    assert lines > 10_000
 
 
 # -- the guard, on a copy of the package with stand-ins for the extensions ------------
