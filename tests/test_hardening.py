@@ -149,7 +149,15 @@ def shrink_while_read(path: Path, args: list[str], cut: int) -> subprocess.Compl
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
-        while not reading(child.pid, path) and time.monotonic() < deadline:
+        opened_at: int | None = None   # the child's bytes read when it had opened the file
+        while time.monotonic() < deadline:
+            state = reading(child.pid, path)
+            if state is True:
+                break
+            if opened_at is None:
+                opened_at = state
+            elif state is not None and state - opened_at > 1 << 20:
+                break
             time.sleep(0.001)
         os.truncate(path, cut)
         out, err = child.communicate(timeout=60)
@@ -159,18 +167,21 @@ def shrink_while_read(path: Path, args: list[str], cut: int) -> subprocess.Compl
     return subprocess.CompletedProcess(child.args, child.returncode, out, err)
 
 
-def reading(pid: int, path: Path) -> bool:
-    """The child has ``path`` open and has read from it (or mapped it)."""
+def reading(pid: int, path: Path) -> bool | int | None:
+    """True when the child has ``path`` open and mapped; else, while it has it
+    open, how many bytes it has read in all (its imports' too: so the caller
+    waits for 1 MiB more than at the open, when the file's size has long been
+    taken); None while it does not have it open."""
     proc = Path(f"/proc/{pid}")
     try:
         if not any(os.readlink(fd) == str(path) for fd in (proc / "fd").iterdir()):
-            return False
+            return None
         if str(path) in (proc / "maps").read_text():
             return True
         io = dict(line.split(": ") for line in (proc / "io").read_text().splitlines())
-        return int(io["rchar"]) > 1 << 20
+        return int(io["rchar"])
     except (FileNotFoundError, ProcessLookupError):
-        return False
+        return None
 
 
 def test_a_file_truncated_while_analysed_keeps_what_was_read(tmp_path: Path) -> None:
