@@ -55,7 +55,7 @@ def _clean_env(tmp: Path) -> dict[str, str]:
            if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
     env.update(HOME=str(tmp / "home"), XDG_CONFIG_HOME=str(tmp / "home" / ".config"),
                XDG_DATA_HOME=str(tmp / "home" / ".local" / "share"),
-               QT_QPA_PLATFORM="offscreen", PV_COMPILED="1")
+               QT_QPA_PLATFORM="offscreen")
     return env
 
 

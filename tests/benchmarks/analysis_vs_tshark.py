@@ -72,7 +72,8 @@ def main() -> int:
 
 def _compare(mix: str, path: str, also_interpreted: bool) -> list[list[object]]:
     rows: list[list[object]] = []
-    modes = [("", dict(os.environ, PV_COMPILED="1")),
+    compiled_env = {k: v for k, v in os.environ.items() if k != "PV_INTERPRETED"}
+    modes = [("", compiled_env),
              (", interpreted", dict(os.environ, PV_INTERPRETED="1"))]
     modes = modes if also_interpreted else modes[:1]
     with tempfile.TemporaryDirectory(prefix="bench-19-") as tmp:

@@ -44,11 +44,6 @@ MODULES = (
 GROUP = "visualizer.core.analysis_compiled"
 RECORD = "compiled.json"
 INTERPRETED_ENV = "PV_INTERPRETED"
-#: The compiled modules run only when this is "1". Twice in one day a process
-#: running them crashed (a heap corruption while the window's loader thread fed
-#: the tracker and the window explained a packet, and a SIGSEGV at exit), never
-#: without them; until that is understood they are opt-in.
-COMPILED_ENV = "PV_COMPILED"
 REBUILD = "pip install -e . (or bash .ci/setup)"
 
 _ROOT = Path(__file__).resolve().parent.parent.parent   # the folder holding visualizer/
@@ -87,8 +82,6 @@ def _decide() -> tuple[bool, str]:
         return False, "not compiled (installed without mypyc or a C compiler, or PV_COMPILE=0)"
     if os.environ.get(INTERPRETED_ENV, "") not in ("", "0"):
         return False, f"{INTERPRETED_ENV}={os.environ[INTERPRETED_ENV]}"
-    if os.environ.get(COMPILED_ENV, "") != "1":
-        return False, f"off: the compiled modules run with {COMPILED_ENV}=1 only"
     try:
         recorded = json.loads((Path(__file__).resolve().parent / RECORD).read_text())
     except (OSError, ValueError):

@@ -98,8 +98,18 @@ class TcpStreamTable:
         return conn
 
     def summaries(self) -> list[ConnectionSummary]:
-        """One summary per connection, in stream order."""
+        """One summary per connection, in stream order (those there are now).
+
+        Another thread may call this while the reader's thread feeds the
+        table (the window explains a packet while a file loads). It walks a
+        copy: compiled, a comprehension allocates its result at the length of
+        the list it walks and stores by index while that list's *current*
+        length allows, so a list the feeder appends to meanwhile (it may run
+        whenever this thread calls into interpreted code) is written past its
+        end, corrupting the heap.
+        """
+        connections = self.connections[:]   # one C call: the feeder cannot run within it
         return [ConnectionSummary(
             c.stream, c.endpoints, (c.packets[0], c.packets[1]), (c.bytes[0], c.bytes[1]),
             c.first_ts_ns, c.last_ts_ns, c.first_frame, c.last_frame, c.states,
-            c.initial_rtt_ns) for c in self.connections]
+            c.initial_rtt_ns) for c in connections]
