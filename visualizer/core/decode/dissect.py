@@ -768,9 +768,9 @@ def _tcp_analysis(analysis: Analysis, index: int, stream: int, names_of: Any,
                   endpoint_text: Any) -> Node:
     store = analysis.store
     v = analysis.values
-    summaries = analysis.tcp_summaries
-    sides = (("side 0", "side 1") if stream >= len(summaries)
-             else tuple(endpoint_text(*e) for e in summaries[stream].endpoints))
+    connections = analysis.tcp.connections
+    sides = (("side 0", "side 1") if stream >= len(connections)
+             else tuple(endpoint_text(*e) for e in connections[stream].endpoints))
     direction = v("direction")[index]
     l4 = store.values("l4_offset")[index]
     flags = store.values("tcp_flags")[index]

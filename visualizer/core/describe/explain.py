@@ -101,9 +101,11 @@ class _TcpPacket:
         self.raw_seq, self.raw_ack = store.values("seq")[i], store.values("ack")[i]
         self.bits = col("analysis")[i]
         self.dup_count = col("dup_ack_count")[i]
-        summary = analysis.tcp_summaries[self.stream]
+        # the one connection, not tcp_summaries: while a file loads those are built
+        # again for every connection at each batch (a scan: 10^6 of them)
+        self.connection = analysis.tcp.connections[self.stream]
         self.handshake = analysis.tcp_roles(self.stream) == CLIENT_SERVER
-        ends = [format_endpoint(a, p) for a, p in summary.endpoints]
+        ends = [format_endpoint(a, p) for a, p in self.connection.endpoints]
         self.ends = ends
         self.names = ("the client", "the server") if self.handshake else tuple(ends)
         self.sender, self.receiver = self.names[self.d], self.names[1 - self.d]
@@ -197,7 +199,7 @@ class _TcpPacket:
         if headline:
             title = headline
         parts += self.flag_sentences()
-        if not self.handshake and self.i + 1 == self.a.tcp_summaries[self.stream].first_frame:
+        if not self.handshake and self.i + 1 == self.connection.first_frame:
             parts.append("The capture starts in the middle of this connection (no SYN seen), "
                          "so relative numbers count from the first sequence numbers seen.")
         states = self.state_sentence()
