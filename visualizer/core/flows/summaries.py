@@ -140,19 +140,21 @@ class _Pairs:
         self.first = np.flatnonzero(starts)         # each pair's first position
         self.direction = direction[self.order]
         self.flags = _gather(store, "tcp_flags", rows)[self.order]
+        self._pair_end: np.ndarray | None = None
 
-    def end_of_pair(self, position: int) -> int:
-        """The position just after the last of ``position``'s pair."""
-        j = int(self.first.searchsorted(self.first.dtype.type(position), side="right"))
-        return int(self.first[j]) if j < len(self.first) else len(self.order)
-
-    def next_in_pair(self, candidates: np.ndarray, position: int) -> int:
-        """The first of ``candidates`` (sorted positions) after ``position`` in its pair."""
-        # (the key in the array's own type: another would convert the whole array)
-        j = int(candidates.searchsorted(candidates.dtype.type(position + 1)))
-        if j < len(candidates) and candidates[j] < self.end_of_pair(position):
-            return int(candidates[j])
-        return -1
+    def following(self, candidates: np.ndarray) -> np.ndarray:
+        """For each position, the first of ``candidates`` (sorted positions) after
+        it in its pair, or -1: the tracker's loop then reads one entry rather
+        than searching twice (for the candidate and for its pair's end)."""
+        n = len(self.order)
+        index = self.order.dtype
+        if self._pair_end is None:   # each position's pair's end (the next pair's first)
+            self._pair_end = np.append(self.first[1:], n).astype(index)[np.cumsum(self.starts) - 1]
+        j = candidates.searchsorted(np.arange(1, n + 1, dtype=candidates.dtype))
+        nxt = np.append(candidates, n).astype(index)[j]
+        del j
+        nxt[nxt >= self._pair_end] = -1
+        return nxt
 
     def static_feed(self) -> np.ndarray:
         """Positions that must be fed whatever the tracker's state (module docstring)."""
@@ -179,9 +181,10 @@ def _tcp_summaries(store: PacketStore) -> list[ConnectionSummary]:
     order, rank = pairs.order, pairs.rank
     has_ack = (pairs.flags & ACK) != 0
     index = order.dtype
-    acks_from = [np.flatnonzero(has_ack & (pairs.direction == d)).astype(index)
-                 for d in (False, True)]
-    acks_no_syn = np.flatnonzero(has_ack & ((pairs.flags & SYN) == 0)).astype(index)
+    next_ack_from = [pairs.following(np.flatnonzero(has_ack & (pairs.direction == d))
+                                     .astype(index)) for d in (False, True)]
+    next_ack_no_syn = pairs.following(
+        np.flatnonzero(has_ack & ((pairs.flags & SYN) == 0)).astype(index))
     del has_ack
 
     v = store.values
@@ -221,10 +224,10 @@ def _tcp_summaries(store: PacketStore) -> list[ConnectionSummary]:
         fed_stream.append(stream)
         for side in conn.waiting_sides():   # the other side's next ACK
             acker, other = ends[stream][1 - side], ends[stream][side]
-            push(pairs.next_in_pair(acks_from[acker > other], position))
+            push(int(next_ack_from[acker > other][position]))
         if conn.rtt_pending:
-            push(pairs.next_in_pair(acks_no_syn, position))
-    del acks_from, acks_no_syn, rank
+            push(int(next_ack_no_syn[position]))
+    del next_ack_from, next_ack_no_syn, rank
 
     # Every packet not fed belongs to the stream of the last fed one of its pair
     # (the first of each pair is fed); positions keep a stream's packets together.
