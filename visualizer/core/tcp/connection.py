@@ -102,6 +102,9 @@ _JOINED_MID_STREAM: Final = TcpState.JOINED_MID_STREAM
 _ESTABLISHED: Final = TcpState.ESTABLISHED
 _TIME_WAIT: Final = TcpState.TIME_WAIT
 
+_new_tuple: Final = tuple.__new__
+
+
 class PacketResult(NamedTuple):
     """The tracker's view of one segment; field names follow tshark's ``tcp.*`` fields.
 
@@ -457,11 +460,13 @@ class TcpConnection:
         self.last_ts_ns = now
         self.last_frame = frame
 
-        return PacketResult(
+        # made from a plain tuple, in C: calling the class would go through its
+        # Python-level __new__ (and compiled, back into the interpreter)
+        return _new_tuple(PacketResult, (
             frame, self.stream, side, flags, rel_seq, rel_ack, seq, ack, nxt, seglen,
             window, win, window_scale, bif or None, ta, dup_num or None,
             dup_frame or None if dup_num else None, acks_frame or None,
-            self._states, opts, events)
+            self._states, opts, events))
 
     # -- helpers ----------------------------------------------------------------
     @staticmethod
