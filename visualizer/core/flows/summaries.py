@@ -140,20 +140,19 @@ class _Pairs:
         self.first = np.flatnonzero(starts)         # each pair's first position
         self.direction = direction[self.order]
         self.flags = _gather(store, "tcp_flags", rows)[self.order]
-        self._pair_end: np.ndarray | None = None
+        # each position's pair's end (the next pair's first position)
+        self.pair_end = np.append(self.first[1:], len(self.order)).astype(
+            index)[np.cumsum(starts) - 1]
 
     def following(self, candidates: np.ndarray) -> np.ndarray:
         """For each position, the first of ``candidates`` (sorted positions) after
         it in its pair, or -1: the tracker's loop then reads one entry rather
         than searching twice (for the candidate and for its pair's end)."""
         n = len(self.order)
-        index = self.order.dtype
-        if self._pair_end is None:   # each position's pair's end (the next pair's first)
-            self._pair_end = np.append(self.first[1:], n).astype(index)[np.cumsum(self.starts) - 1]
         j = candidates.searchsorted(np.arange(1, n + 1, dtype=candidates.dtype))
-        nxt = np.append(candidates, n).astype(index)[j]
+        nxt = np.append(candidates, n).astype(self.order.dtype)[j]
         del j
-        nxt[nxt >= self._pair_end] = -1
+        nxt[nxt >= self.pair_end] = -1
         return nxt
 
     def static_feed(self) -> np.ndarray:
