@@ -6,7 +6,7 @@ import gc
 from pathlib import Path
 
 import pytest
-from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, UDPerror
+from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, TCPerror, UDPerror
 from scapy.layers.inet6 import ICMPv6DestUnreach, IPerror6, IPv6
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet
@@ -16,8 +16,9 @@ from visualizer.core.decode.headers import MalformedReason
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.describe.explain import explain
 from visualizer.core.describe.summary import PacketSummary
+from visualizer.core.flows import analysis as analysis_module
 from visualizer.core.flows.analysis import COLUMNS as ANALYSIS_COLUMNS
-from visualizer.core.flows.analysis import analyze
+from visualizer.core.flows.analysis import Analysis, analyze
 from visualizer.core.flows.summaries import conversation_stats
 from visualizer.core.ladder.build import tcp_ladder, udp_ladder
 from visualizer.core.pcap import format as fmt
@@ -216,3 +217,54 @@ def test_decisions_never_read_the_words_of_a_note(tmp_path: Path) -> None:
     assert plain[0]["stream"] == [0, 0, 0, -1, 0]   # the cut SYN is tracked
     assert plain[3][3] == "ARP"
     assert "(ARP, which asks" in explain(analyze(store), 3).text
+
+
+def test_batches_growth_and_a_stop_do_not_change_the_answers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The analysis feeds packets a batch at a time (flows/feeding.py), and the
+    GUI runs it again each time the store grows, or stops it midway: batches
+    of 3 packets, a store grown 5 packets at a time and a stop at the first
+    progress report must give what one run over the whole file gives."""
+    def tcp(sport: int, flags: str, seq: int, ack: int, load: bytes = b"") -> Packet:
+        return Ether() / IP(src=LO, dst=LO) / TCP(sport=sport, dport=80, flags=flags, seq=seq,
+                                                  ack=ack) / load
+    packets: list[Packet] = []
+    for port in (4001, 4002, 4003):
+        packets += [tcp(port, "S", 100, 0), tcp(port, "SA", 500, 101)]
+    packets += [
+        Ether() / IP(src=LO, dst=LO) / UDP(sport=5000, dport=53) / b"q",
+        Ether() / IP(src=LO, dst=LO) / ICMP(type=3, code=3) / IPerror(src=LO, dst=LO)
+        / UDPerror(sport=5000, dport=53),
+        Ether() / IP(src=LO, dst=LO) / ICMP(type=3, code=1) / IPerror(src=LO, dst=LO)
+        / TCPerror(sport=4009, dport=80),   # numbers a stream of its own
+        Ether() / IP(src=LO, dst=LO) / TCP(sport=4010, dport=80, dataofs=3),   # bogus
+        Ether(type=0x0806) / (b"\0" * 28),
+    ]
+    for port in (4001, 4002, 4003):
+        packets += [tcp(port, "A", 101, 501), tcp(port, "PA", 101, 501, b"x" * 10),
+                    tcp(port, "A", 501, 111), tcp(port, "FA", 111, 501)]
+        packets.insert(3, Ether() / IP(src=LO, dst=LO) / UDP(sport=53, dport=5000) / b"a")
+    store = store_of(tmp_path, packets)
+    whole = analyze(store)
+    assert len(whole.tcp.connections) == 5 and len(whole.udp_flows) == 1
+
+    monkeypatch.setattr(analysis_module, "BATCH", 3)
+    monkeypatch.setattr(analysis_module, "PROGRESS_EVERY", 6)
+    grown = PacketStore(store.capture)
+    records = store.capture.records()
+    step = Analysis(grown)
+    reports: list[int] = []
+    while len(grown) < len(store):
+        grown.extend(records, limit=len(grown) + 5)
+        if not reports:   # stop at the first report, then go on
+            step.run(lambda done, total: bool(reports.append(done)))
+            assert len(step.values("stream")) == reports[0] == 0
+        step.run(lambda done, total: bool(reports.append(done)) or True)
+    assert reports[1:] and all(done % 6 == 0 for done in reports)
+    for name in ANALYSIS_COLUMNS:
+        assert step.values(name) == whole.values(name), name
+    assert step.events == whole.events
+    assert step.tcp_summaries == whole.tcp_summaries
+    assert step.icmp_links == whole.icmp_links
+    assert [(f.endpoints, f.packets) for f in step.udp_flows] == [
+        (f.endpoints, f.packets) for f in whole.udp_flows]

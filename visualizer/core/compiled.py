@@ -37,8 +37,10 @@ from types import ModuleType
 #: The modules compiled, in the order data flows through them. Each gains
 #: (docs/architecture.md, "Compiled analysis", has the measurements).
 MODULES = (
+    "visualizer.core.flows.segments",
     "visualizer.core.tcp.connection",
     "visualizer.core.tcp.streams",
+    "visualizer.core.flows.feeding",
 )
 #: mypyc's shared library for the group: ``visualizer/core/analysis_compiled__mypyc*.so``.
 GROUP = "visualizer.core.analysis_compiled"

@@ -173,6 +173,12 @@ class PacketStore(ColumnTable):
         start = c["offset"][index] + c["l4_offset"][index] + 20
         return self._read(start, c["tcp_header_len"][index] - 20)
 
+    @property
+    def addresses(self) -> list[bytes]:
+        """Every packed address by its id (the live list: it grows with the store;
+        read it, never change it)."""
+        return self._addresses
+
     def address(self, address_id: int) -> bytes:
         return self._addresses[address_id] if address_id >= 0 else b""
 

@@ -16,7 +16,8 @@ import numpy as np
 from visualizer.core.collector import collector_paused
 from visualizer.core.decode.headers import PROTO_TCP, MalformedReason
 from visualizer.core.decode.store import PacketStore
-from visualizer.core.flows.segments import segment_builder, tracked
+from visualizer.core.flows.feeding import NO_STATE, STATES, feed_batch
+from visualizer.core.flows.segments import Segments, tracked
 from visualizer.core.flows.udp import IcmpLink, UdpFlow, UdpFlowTable, datagrams
 from visualizer.core.table import ColumnTable
 from visualizer.core.tcp.events import Event, StateChanged
@@ -24,12 +25,13 @@ from visualizer.core.tcp.segment import RST, TcpSegment
 from visualizer.core.tcp.states import TcpState
 from visualizer.core.tcp.streams import ConnectionSummary, TcpStreamTable
 
-STATES: tuple[TcpState, ...] = tuple(TcpState)
-_STATE_CODE = {state: i for i, state in enumerate(STATES)}
-NO_STATE = 255
 CLIENT_SERVER = ("client", "server")
 NO_ROLES = ("", "")
 _BOGUS_TCP = (MalformedReason.TCP_HEADER_LENGTH, MalformedReason.TCP_HEADER_TOO_LONG)
+# Packets fed a batch at a time (flows/feeding.py): compiled, a batch holds the
+# GIL throughout, a few ms, which a GUI thread waits for.
+BATCH = 4096
+PROGRESS_EVERY = 4 * BATCH   # progress() is asked before packets at multiples of it
 
 
 # name -> array typecode for the per-packet analysis columns
@@ -74,77 +76,59 @@ class Analysis(ColumnTable):
 
     def _run(self, progress: Callable[[int, int], bool] | None) -> None:
         store = self.store
-        v = store.values
-        src, dst, sport, dport = v("src"), v("dst"), v("sport"), v("dport")
-        plen, ts = v("payload_len"), v("ts_ns")
-        # the columns' bound append methods, looked up once rather than per packet
-        c = {name: col.append for name, col in self._cols.items()}
-        stream_c, dir_c, seq_c, ack_c, nxt_c = (c["stream"], c["direction"], c["rel_seq"],
-                                                c["rel_ack"], c["next_seq"])
-        win_c, bif_c = c["window"], c["bytes_in_flight"]
-        an_c, dup_c = c["analysis"], c["dup_ack_count"]
-        s0_c, s1_c, udp_c = c["state0"], c["state1"], c["udp_flow"]
-        address, feed, segment = store.address, self.tcp.feed, segment_builder(store)
-        datagram, answer, quoted = self.udp.feed, self.udp.answer, store.quoted
-        events = self.events
-        state_code = _STATE_CODE
         start, total = len(self._cols["stream"]), len(store)
+        if start >= total:
+            return
         # 1: TCP, 2: UDP, 0: other, -1: seen at the other end of a path (not this tap's)
         kinds = tracked(store, start, total).astype(np.int8)
-        # TCP headers tshark numbers but does not analyse: a bogus header length
-        bogus = (np.isin(store.column_slice("reason", start, total), _BOGUS_TCP)
-                 & (store.column_slice("fragment", start, total) == 0)).tolist()
-        reserve = self.tcp.reserve
         kinds[datagrams(store, start, total)] = 2
         if self.only_interface is not None:
             kinds[store.column_slice("interface", start, total) != self.only_interface] = -1
-        for i, kind in zip(range(start, total), kinds.tolist(), strict=True):
-            if progress is not None and not i % 16384 and not progress(i, total):
+        # TCP headers tshark numbers but does not analyse: a bogus header length
+        bogus = (np.isin(store.column_slice("reason", start, total), _BOGUS_TCP)
+                 & (store.column_slice("fragment", start, total) == 0))
+        segments = Segments(store)
+        first = min(total, (start // BATCH + 1) * BATCH)   # later batches start at multiples
+        for lo in (start, *range(first, total, BATCH)):
+            if progress is not None and not lo % PROGRESS_EVERY and not progress(lo, total):
                 break
-            if kind == 1:
-                r = feed(segment(i))
-                if r.events:
-                    events[i] = r.events
-                stream_c(r.stream)
-                dir_c(r.direction)
-                seq_c(r.seq)
-                ack_c(r.ack)
-                nxt_c(r.next_seq)
-                win_c(r.window)
-                bif = r.bytes_in_flight
-                bif_c(-1 if bif is None else bif)
-                an_c(r.analysis)
-                dup_c(r.dup_ack_count or 0)
-                s0, s1 = r.states
-                s0_c(state_code[s0])
-                s1_c(state_code[s1])
-                udp_c(-1)
-                continue
-            stream_c(-1)
-            dir_c(0)
-            seq_c(0)
-            ack_c(0)
-            nxt_c(0)
-            win_c(-1)
-            bif_c(-1)
-            an_c(0)
-            dup_c(0)
-            s0_c(NO_STATE)
-            s1_c(NO_STATE)
+            hi = min(total, first if lo == start else lo + BATCH)
+            batch = kinds[lo - start:hi - start]
+            reserve, udp_flows = self._other_packets(
+                segments, (np.flatnonzero((batch == 0) | (batch == 2)) + lo).tolist(), batch, lo,
+                bogus[lo - start:hi - start])
+            entries = feed_batch(self.tcp, segments, lo, (batch == 1).tolist(), reserve,
+                                 udp_flows, self.events)
+            for name, values in entries.columns():   # stream last: see Entries.columns
+                self._cols[name].fromlist(values)
+
+    def _other_packets(self, segments: Segments, rows: list[int], kinds: np.ndarray,
+                       lo: int, bogus: np.ndarray
+                       ) -> tuple[dict[int, TcpSegment], dict[int, int]]:
+        """Feed a batch's UDP datagrams and ICMP errors to the UDP flow table,
+        in frame order; return the TCP headers to number without analysing
+        them and each datagram's flow (the arguments of ``feed_batch``)."""
+        store = self.store
+        v = store.values
+        src, dst, sport, dport = v("src"), v("dst"), v("sport"), v("dport")
+        plen, ts, address, quoted = v("payload_len"), v("ts_ns"), store.address, store.quoted
+        reserve: dict[int, TcpSegment] = {}
+        udp_flows: dict[int, int] = {}
+        for i in rows:
+            kind = kinds[i - lo]
             if kind == 2:
-                udp_c(datagram(i, address(src[i]), sport[i], address(dst[i]), dport[i],
-                               ts[i], plen[i]))
-                continue
-            if kind == 0:
-                if i in quoted:  # an ICMP error
+                udp_flows[i] = self.udp.feed(i, address(src[i]), sport[i], address(dst[i]),
+                                             dport[i], ts[i], plen[i])
+            elif kind == 0:
+                if i in quoted:   # an ICMP error
                     q = quoted[i]
-                    answer(i, q)
-                    if q.proto == PROTO_TCP:  # tshark numbers the quoted conversation
-                        reserve(TcpSegment(i + 1, ts[i], q.src, q.sport, q.dst, q.dport, 0, 0,
-                                           0, 0, 0))
-                elif bogus[i - start]:
-                    reserve(segment(i))
-            udp_c(-1)
+                    self.udp.answer(i, q)
+                    if q.proto == PROTO_TCP:   # tshark numbers the quoted conversation
+                        reserve[i] = TcpSegment(i + 1, ts[i], q.src, q.sport, q.dst, q.dport,
+                                                0, 0, 0, 0, 0)
+                elif bogus[i - lo]:
+                    reserve[i] = segments.at(i)
+        return reserve, udp_flows
 
     # -- reading (and column, column_slice, values: ColumnTable) --------
     def states(self, index: int) -> tuple[TcpState | None, TcpState | None]:

@@ -3,12 +3,13 @@
 The full analysis (``flows/analysis.py``) feeds the tracker every such
 packet, the conversation summary (``flows/summaries.py``) only those that
 can change a summary; both pick them with :func:`tracked` and build their
-segments with :func:`segment_builder`, so that they feed it the same.
+segments with :class:`Segments`, so that they feed it the same. mypyc compiles
+this module with the tracker (``core/compiled.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any, Final
 
 import numpy as np
 
@@ -32,20 +33,44 @@ def tracked(store: PacketStore, start: int = 0, stop: int | None = None) -> np.n
     return ok & tcp
 
 
-def segment_builder(store: PacketStore) -> Callable[[int], TcpSegment]:
-    """A function giving the segment packet ``i`` is to the tracker (for the
-    packets :func:`tracked` takes)."""
-    v = store.values
-    ts, src, dst, sport, dport = v("ts_ns"), v("src"), v("dst"), v("sport"), v("dport")
-    seq, ack, flags, window = v("seq"), v("ack"), v("tcp_flags"), v("window")
-    plen, urgent, thl = v("payload_len"), v("urgent"), v("tcp_header_len")
-    address, options = store.address, store.tcp_options
-    # the named tuple made from a plain one, in C: calling the class goes through
-    # its Python-level __new__ (190 of 380 ns a segment)
-    new = tuple.__new__
+class Segments:
+    """The segment each packet of a store is to the tracker (for the packets
+    :func:`tracked` takes), read from the store's live columns: it sees the
+    packets the store gains later too."""
 
-    def segment(i: int) -> TcpSegment:
-        return new(TcpSegment, (i + 1, ts[i], address(src[i]), sport[i], address(dst[i]),
-                                dport[i], seq[i], ack[i], flags[i], window[i], plen[i],
-                                options(i) if thl[i] > 20 else b"", urgent[i]))
-    return segment
+    def __init__(self, store: PacketStore) -> None:
+        v = store.values
+        # Any: compiled, each read is then one C call giving the entry's own int
+        # object, not an int unboxed and boxed again for the segment
+        self.ts: Any = v("ts_ns")
+        self.src: Any = v("src")
+        self.dst: Any = v("dst")
+        self.sport: Any = v("sport")
+        self.dport: Any = v("dport")
+        self.seq: Any = v("seq")
+        self.ack: Any = v("ack")
+        self.flags: Any = v("tcp_flags")
+        self.window: Any = v("window")
+        self.payload_len: Any = v("payload_len")
+        self.urgent: Any = v("urgent")
+        self.header_len: Any = v("tcp_header_len")
+        self.addresses = store.addresses
+        self.options = store.tcp_options
+
+    def at(self, i: int) -> TcpSegment:
+        """The segment packet ``i`` is."""
+        key: object = i   # boxed once for the dozen reads below
+        options = self.options(i) if self.header_len[key] > 20 else b""
+        # the named tuple made from a plain one, in C: calling the class goes
+        # through its Python-level __new__
+        return _new_tuple(TcpSegment, (
+            i + 1, self.ts[key], self._address(self.src[key]), self.sport[key],
+            self._address(self.dst[key]), self.dport[key], self.seq[key], self.ack[key],
+            self.flags[key], self.window[key], self.payload_len[key], options,
+            self.urgent[key]))
+
+    def _address(self, address_id: int) -> bytes:
+        return self.addresses[address_id] if address_id >= 0 else b""
+
+
+_new_tuple: Final = tuple.__new__

@@ -36,7 +36,7 @@ import numpy as np
 from visualizer.core.collector import collector_paused
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.flows.analysis import Analysis
-from visualizer.core.flows.segments import segment_builder, tracked
+from visualizer.core.flows.segments import Segments, tracked
 from visualizer.core.flows.udp import UdpFlow, UdpFlowTable, datagrams
 from visualizer.core.tcp.segment import ACK, FIN, RST, SYN
 from visualizer.core.tcp.streams import ConnectionSummary, TcpStreamTable
@@ -188,7 +188,7 @@ def _tcp_summaries(store: PacketStore) -> list[ConnectionSummary]:
 
     v = store.values
     ts, src, dst, sport, dport = v("ts_ns"), v("src"), v("dst"), v("sport"), v("dport")
-    segment = segment_builder(store)
+    segment = Segments(store).at
 
     table = TcpStreamTable()
     ep0_is_hi: list[bool] = []              # per stream: side 0 is the higher endpoint

@@ -1,0 +1,106 @@
+"""The full analysis's loop over packets: feed the TCP ones, keep the answers.
+
+:class:`~visualizer.core.flows.analysis.Analysis` hands :func:`feed_batch`
+a batch of packets at a time with what it has worked out for them already
+(which are TCP, which headers to number unanalysed, the UDP flows). The
+loop feeds the TCP packets to the tracker in frame order and keeps each
+packet's entries in plain lists, one per analysis column, which the
+analysis appends to its columns in one call each.
+
+mypyc compiles this module with the tracker (``core/compiled.py``): the
+loop, the segments and the calls into the tracker then run in C, with no
+Python-level call per packet. Interpreted, it gives the same entries.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from visualizer.core.flows.segments import Segments
+from visualizer.core.tcp.events import Event
+from visualizer.core.tcp.segment import TcpSegment
+from visualizer.core.tcp.states import TcpState
+from visualizer.core.tcp.streams import TcpStreamTable
+
+STATES: Final[tuple[TcpState, ...]] = tuple(TcpState)
+STATE_CODE: Final[dict[TcpState, int]] = {state: i for i, state in enumerate(STATES)}
+NO_STATE: Final = 255
+
+class Entries:
+    """A batch's entries for each analysis column, in packet order."""
+
+    def __init__(self) -> None:
+        self.stream: list[int] = []
+        self.direction: list[int] = []
+        self.rel_seq: list[int] = []
+        self.rel_ack: list[int] = []
+        self.next_seq: list[int] = []
+        self.window: list[int] = []
+        self.bytes_in_flight: list[int] = []
+        self.analysis: list[int] = []
+        self.dup_ack_count: list[int] = []
+        self.state0: list[int] = []
+        self.state1: list[int] = []
+        self.udp_flow: list[int] = []
+
+    def columns(self) -> list[tuple[str, list[int]]]:
+        """(column name, entries) for every column, ``stream`` last: readers take
+        the length of ``stream`` as how far the analysis has got."""
+        return [("direction", self.direction), ("rel_seq", self.rel_seq),
+                ("rel_ack", self.rel_ack), ("next_seq", self.next_seq),
+                ("window", self.window), ("bytes_in_flight", self.bytes_in_flight),
+                ("analysis", self.analysis), ("dup_ack_count", self.dup_ack_count),
+                ("state0", self.state0), ("state1", self.state1),
+                ("udp_flow", self.udp_flow), ("stream", self.stream)]
+
+
+def feed_batch(table: TcpStreamTable, segments: Segments, start: int, tcp: list[bool],
+               reserve: dict[int, TcpSegment], udp_flows: dict[int, int],
+               events: dict[int, tuple[Event, ...]]) -> Entries:
+    """The entries of packets ``start`` to ``start + len(tcp)``.
+
+    ``tcp``: per packet, does the tracker take it. ``reserve``: the packets
+    whose segment gets a stream number without being analysed (an ICMP
+    error's quoted header, a bogus TCP header), numbered in turn with the
+    others. ``udp_flows``: the UDP packets' flows. Packets with TCP events
+    get them in ``events``.
+    """
+    out = Entries()
+    feed = table.feed
+    no_state = NO_STATE
+    for i in range(start, start + len(tcp)):
+        if tcp[i - start]:
+            r = feed(segments.at(i))
+            if r.events:
+                events[i] = r.events
+            out.stream.append(r.stream)
+            out.direction.append(r.direction)
+            out.rel_seq.append(r.seq)
+            out.rel_ack.append(r.ack)
+            out.next_seq.append(r.next_seq)
+            out.window.append(r.window)
+            bif = r.bytes_in_flight
+            out.bytes_in_flight.append(-1 if bif is None else bif)
+            out.analysis.append(r.analysis)
+            dup = r.dup_ack_count
+            out.dup_ack_count.append(0 if dup is None else dup)
+            s0, s1 = r.states
+            out.state0.append(STATE_CODE[s0])
+            out.state1.append(STATE_CODE[s1])
+            out.udp_flow.append(-1)
+            continue
+        if i in reserve:
+            table.reserve(reserve[i])
+        out.stream.append(-1)
+        out.direction.append(0)
+        out.rel_seq.append(0)
+        out.rel_ack.append(0)
+        out.next_seq.append(0)
+        out.window.append(-1)
+        out.bytes_in_flight.append(-1)
+        out.analysis.append(0)
+        out.dup_ack_count.append(0)
+        out.state0.append(no_state)
+        out.state1.append(no_state)
+        out.udp_flow.append(udp_flows.get(i, -1))
+    return out
