@@ -63,7 +63,7 @@ from visualizer.core.tcp.events import (
     PortsReused,
     StateChanged,
 )
-from visualizer.core.tcp.options import EMPTY_OPTIONS, TcpOptions, parse_options
+from visualizer.core.tcp.options import TIMESTAMPS_ONLY_PREFIX, parse_options
 from visualizer.core.tcp.segment import ACK, FIN, RST, SYN, TcpSegment
 from visualizer.core.tcp.states import TRANSITIONS, Observation, TcpState
 
@@ -79,6 +79,7 @@ __all__ = ["PacketResult", "TcpConnection"]
 # per comparison, ~3 % of the whole analysis of a capture.
 _M: Final = 0xFFFFFFFF
 _HALF: Final = 0x80000000
+_TIMESTAMPS_ONLY: Final = TIMESTAMPS_ONLY_PREFIX   # a C constant when compiled
 _M64: Final = (1 << 64) - 1
 MAX_UNACKED_SEGMENTS: Final = 10000       # Wireshark's TCP_MAX_UNACKED_SEGMENTS
 FAST_RETRANSMISSION_NS: Final = 20_000_000
@@ -132,7 +133,6 @@ class PacketResult(NamedTuple):
     dup_ack_of: int | None          # tcp.analysis.duplicate_ack_frame
     acks_frame: int | None          # tcp.analysis.acks_frame
     states: tuple[TcpState, TcpState]   # side 0, side 1, after this packet
-    options: TcpOptions
     events: tuple[Event, ...] = ()
 
     @property
@@ -427,13 +427,15 @@ class TcpConnection:
                 window_scale = ws
 
         raw_opts = seg.options
-        opts = parse_options(raw_opts) if raw_opts else EMPTY_OPTIONS
-        if opts is not EMPTY_OPTIONS:
+        fwd.sack_bytes = 0
+        # Only a window scale and SACK blocks matter here. NOP NOP TS, the options
+        # of nearly every Linux data segment, has neither: not worth parsing.
+        if raw_opts and not (len(raw_opts) == 12 and raw_opts.startswith(_TIMESTAMPS_ONLY)):
+            opts = parse_options(raw_opts)
             if opts.wscale is not None:
                 fwd.win_scale = opts.wscale
-            fwd.sack_bytes = opts.sack_bytes if opts.sack_blocks else 0
-        else:
-            fwd.sack_bytes = 0
+            if opts.sack_blocks:
+                fwd.sack_bytes = opts.sack_bytes
         if flags & SYN:
             if fwd.win_scale == -1:
                 fwd.win_scale = -2
@@ -466,7 +468,7 @@ class TcpConnection:
             frame, self.stream, side, flags, rel_seq, rel_ack, seq, ack, nxt, seglen,
             window, win, window_scale, bif or None, ta, dup_num or None,
             dup_frame or None if dup_num else None, acks_frame or None,
-            self._states, opts, events))
+            self._states, events))
 
     # -- helpers ----------------------------------------------------------------
     @staticmethod

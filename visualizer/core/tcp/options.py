@@ -83,7 +83,9 @@ _U16 = struct.Struct("!H")
 _U32x2 = struct.Struct("!II")
 _CACHE: dict[bytes, TcpOptions] = {}
 _CACHE_MAX = 4096
-_TS_PREFIX = b"\x01\x01\x08\x0a"
+#: The first bytes of NOP NOP TS (12 bytes in all), the options of nearly every
+#: Linux data segment
+TIMESTAMPS_ONLY_PREFIX = b"\x01\x01\x08\x0a"
 
 
 def parse_options(raw: bytes) -> TcpOptions:
@@ -91,7 +93,7 @@ def parse_options(raw: bytes) -> TcpOptions:
     if not raw:
         return EMPTY_OPTIONS
     # Fast path: NOP NOP TS, the options of nearly every Linux data segment.
-    if len(raw) == 12 and raw[:4] == _TS_PREFIX:
+    if len(raw) == 12 and raw[:4] == TIMESTAMPS_ONLY_PREFIX:
         return TcpOptions(timestamp=_U32x2.unpack_from(raw, 4))
     hit = _CACHE.get(raw)
     if hit is not None:
