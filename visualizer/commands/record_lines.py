@@ -31,7 +31,12 @@ NULL = "null"
 _LINE = ('{"frame":%d,"time":%s,"epoch":"%d.%09d","length":%d,"src":%s,"dst":%s,'
          '"sport":%s,"dport":%s,"protocol":%s,"stream":%s,"seq":%s,"ack":%s,"len":%s,'
          '"flags":%s,"window":%s,"analysis":%s%s}\n')
-_TCP_TAIL = ',"next_seq":%d,"src_state":%s,"dst_state":%s'
+_TCP_TAIL = ',"next_seq":%d,"src_state":%s,"dst_state":%s%s'
+# an analysed TCP packet's line: _LINE with _TCP_TAIL in it, in one template
+_TCP_LINE = ('{"frame":%d,"time":%s,"epoch":"%d.%09d","length":%d,"src":%s,"dst":%s,'
+             '"sport":%d,"dport":%d,"protocol":%s,"stream":%d,"seq":%d,"ack":%d,"len":%d,'
+             '"flags":%s,"window":%d,"analysis":%s,"next_seq":%d,"src_state":%s,'
+             '"dst_state":%s%s}\n')
 
 
 def _dumps(value: object) -> str:
@@ -81,57 +86,118 @@ def write_json_lines(store: PacketStore, analysis: Analysis, out: TextIO, *,
 
 def _lines(store: PacketStore, analysis: Analysis, start: int, stop: int, first_ts: int,
            caches: dict[str, dict[int, str]]) -> list[str]:
+    """The lines of packets ``start`` to ``stop``: the analysed TCP packets (most
+    of a capture, often all) with one template, the others with the general one."""
+    status, ip_version = (store.column_slice(name, start, stop)
+                          for name in ("status", "ip_version"))
+    ip = ((status == dec.OK) | (status == dec.MALFORMED)) & (ip_version != 0)
+    tcp = (analysis.column_slice("stream", start, stop) >= 0) & ip
+    if tcp.all():
+        return _tcp_lines(store, analysis, start, stop, None, first_ts, caches)
+    lines = np.empty(stop - start, dtype=object)
+    rows = np.flatnonzero(tcp)
+    if len(rows):
+        lines[rows] = _tcp_lines(store, analysis, start, stop, rows, first_ts, caches)
+    rows = np.flatnonzero(~tcp)
+    lines[rows] = _other_lines(store, analysis, start, stop, rows, first_ts, caches)
+    return lines.tolist()
+
+
+def _columns(table: PacketStore | Analysis, start: int, stop: int,
+             rows: np.ndarray | None) -> Callable[[str], np.ndarray]:
+    """A column's entries for ``rows`` (offsets from ``start``; None: all)."""
     def col(name: str) -> np.ndarray:
-        return store.column_slice(name, start, stop)
+        part = table.column_slice(name, start, stop)
+        return part if rows is None else part[rows]
+    return col
 
-    def acol(name: str) -> np.ndarray:
-        return analysis.column_slice(name, start, stop)
 
-    n = stop - start
+def _tcp_lines(store: PacketStore, analysis: Analysis, start: int, stop: int,
+               rows: np.ndarray | None, first_ts: int,
+               caches: dict[str, dict[int, str]]) -> list[str]:
+    """Lines of analysed TCP packets over IP: every field but the duplicate ACK
+    count, bytes in flight and a malformed packet's note is there."""
+    col, acol = _columns(store, start, stop, rows), _columns(analysis, start, stop, rows)
+    ts, status = col("ts_ns"), col("status")
+    frames = (np.arange(start + 1, stop + 1) if rows is None else rows + (start + 1)).tolist()
+    direction, s0, s1 = acol("direction"), acol("state0"), acol("state1")
+    sender = np.where(direction == 0, s0, s1)
+    receiver = np.where(direction == 0, s1, s0)
+    del direction, s0, s1
+    extra = _tcp_extra(acol("dup_ack_count"), acol("bytes_in_flight"))
+    for k in np.flatnonzero(status != dec.OK).tolist():
+        extra[k] += _status_tail(store, frames[k] - 1, int(status[k]))
+    columns = (
+        frames, _times(ts - first_ts), (ts // 1_000_000_000).tolist(),
+        (ts % 1_000_000_000).tolist(), col("origlen").tolist(),
+        _texts(col("src"), _address_text(store), caches["address"]).tolist(),
+        _texts(col("dst"), _address_text(store), caches["address"]).tolist(),
+        col("sport").tolist(), col("dport").tolist(),
+        _texts(col("proto"), _protocol_text, caches["protocol"]).tolist(),
+        acol("stream").tolist(), acol("rel_seq").tolist(), acol("rel_ack").tolist(),
+        col("payload_len").tolist(),
+        _texts(col("tcp_flags"), _flags_text, caches["flags"]).tolist(),
+        acol("window").tolist(),
+        _texts(acol("analysis"), _analysis_text, caches["analysis"]).tolist(),
+        acol("next_seq").tolist(), _texts(sender, _state_text, caches["state"]).tolist(),
+        _texts(receiver, _state_text, caches["state"]).tolist(), extra)
+    line = _TCP_LINE
+    return [line % row for row in zip(*columns, strict=True)]
+
+
+def _tcp_extra(dup: np.ndarray, bif: np.ndarray) -> list[str]:
+    """Per TCP row: the duplicate ACK count and bytes in flight, when it has them."""
+    extra = np.full(len(dup), "", dtype=object)
+    has_dup = dup != 0
+    if has_dup.any():
+        extra[has_dup] += np.array([f',"duplicate_ack_num":{d}' for d in dup[has_dup].tolist()],
+                                   dtype=object)
+    has_bif = bif >= 0
+    if has_bif.any():
+        extra[has_bif] += np.array([f',"bytes_in_flight":{b}' for b in bif[has_bif].tolist()],
+                                   dtype=object)
+    return extra.tolist()
+
+
+def _other_lines(store: PacketStore, analysis: Analysis, start: int, stop: int,
+                 rows: np.ndarray, first_ts: int,
+                 caches: dict[str, dict[int, str]]) -> list[str]:
+    """Lines of the other packets (UDP, ICMP, not IP, TCP not analysed...)."""
+    col, acol = _columns(store, start, stop, rows), _columns(analysis, start, stop, rows)
+    n = len(rows)
     ts, status, proto = col("ts_ns"), col("status"), col("proto")
     stream, udp_flow = acol("stream"), acol("udp_flow")
     ip = ((status == dec.OK) | (status == dec.MALFORMED)) & (col("ip_version") != 0)
     tcp = stream >= 0
     udp = ~tcp & (proto == dec.PROTO_UDP) & (udp_flow >= 0)
     ports = tcp | udp
-
-    def address(k: int) -> str:
-        return _dumps(store.address_text(k))
-
-    def protocol(k: int) -> str:
-        known = IP_PROTOCOLS.get(k)
-        return _dumps(known.short if known is not None else f"IP proto {k}")
-
     src = np.full(n, NULL, dtype=object)
     dst = np.full(n, NULL, dtype=object)
     protocols = np.full(n, NULL, dtype=object)
     if ip.any():
-        src[ip] = _texts(col("src")[ip], address, caches["address"])
-        dst[ip] = _texts(col("dst")[ip], address, caches["address"])
-        protocols[ip] = _texts(proto[ip], protocol, caches["protocol"])
+        src[ip] = _texts(col("src")[ip], _address_text(store), caches["address"])
+        dst[ip] = _texts(col("dst")[ip], _address_text(store), caches["address"])
+        protocols[ip] = _texts(proto[ip], _protocol_text, caches["protocol"])
     flags = np.full(n, NULL, dtype=object)
     analysis_text = np.full(n, "[]", dtype=object)
     tail = np.full(n, "", dtype=object)
-    if tcp.any():
-        flags[tcp] = _texts(col("tcp_flags")[tcp], lambda k: _dumps(flag_text(k)),
-                            caches["flags"])
-        bits = acol("analysis")
-        analysis_text[tcp] = _texts(bits[tcp], lambda k: _dumps(analysis_names(k)),
+    if tcp.any():   # analysed, but not over IP as the decoder sees it
+        flags[tcp] = _texts(col("tcp_flags")[tcp], _flags_text, caches["flags"])
+        analysis_text[tcp] = _texts(acol("analysis")[tcp], _analysis_text,
                                     caches["analysis"])
         tail[tcp] = _tcp_tails(acol, tcp, caches["state"])
     if udp.any():
         tail[udp] = [f',"udp_flow":{f}' for f in udp_flow[udp].tolist()]
+    indices = (rows + start).tolist()
     icmp = ~ports & ((proto == dec.PROTO_ICMP) | (proto == dec.PROTO_ICMPV6))
     icmp &= col("icmp_type") >= 0
     for k in np.flatnonzero(icmp).tolist():
-        tail[k] = _icmp_tail(store, analysis, start + k)
+        tail[k] = _icmp_tail(store, analysis, indices[k])
     for k in np.flatnonzero(status != dec.OK).tolist():
-        tail[k] += _status_tail(store, start + k, int(status[k]))
-    rel = ts - first_ts
-    times = _times(rel)
+        tail[k] += _status_tail(store, indices[k], int(status[k]))
     sport, dport, plen = col("sport"), col("dport"), col("payload_len")
     fields = (
-        range(start + 1, stop + 1), times, (ts // 1_000_000_000).tolist(),
+        rows + (start + 1), _times(ts - first_ts), (ts // 1_000_000_000).tolist(),
         (ts % 1_000_000_000).tolist(), col("origlen").tolist(), src, dst,
         _ints(n, ports, sport), _ints(n, ports, dport), protocols,
         _ints(n, tcp, stream), _ints(n, tcp, acol("rel_seq")), _ints(n, tcp, acol("rel_ack")),
@@ -139,6 +205,27 @@ def _lines(store: PacketStore, analysis: Analysis, start: int, stop: int, first_
     line = _LINE
     columns = [f.tolist() if isinstance(f, np.ndarray) else f for f in fields]
     return [line % row for row in zip(*columns, strict=True)]
+
+
+def _address_text(store: PacketStore) -> Callable[[int], str]:
+    return lambda k: _dumps(store.address_text(k))
+
+
+def _protocol_text(k: int) -> str:
+    known = IP_PROTOCOLS.get(k)
+    return _dumps(known.short if known is not None else f"IP proto {k}")
+
+
+def _flags_text(k: int) -> str:
+    return _dumps(flag_text(k))
+
+
+def _analysis_text(k: int) -> str:
+    return _dumps(analysis_names(k))
+
+
+def _state_text(k: int) -> str:
+    return _dumps(str(None if k == NO_STATE else STATES[k]))   # as packet_records
 
 
 # Below 2**22 s the float nearest to d / 1e9 is within half a nanosecond of
@@ -156,27 +243,15 @@ def _times(rel_ns: np.ndarray) -> list[str]:
 
 def _tcp_tails(acol: Any, tcp: np.ndarray, cache: dict[int, str]) -> list[str]:
     """``next_seq``, both states, and the duplicate ACK count and bytes in flight
-    when there are some, for the TCP rows."""
-    def state(k: int) -> str:
-        return _dumps(str(None if k == NO_STATE else STATES[k]))   # as packet_records
-
+    when there are some, for the TCP rows of :func:`_other_lines`."""
     direction = acol("direction")[tcp]
     s0, s1 = acol("state0")[tcp], acol("state1")[tcp]
     sender = np.where(direction == 0, s0, s1)
     receiver = np.where(direction == 0, s1, s0)
-    dup, bif = acol("dup_ack_count")[tcp], acol("bytes_in_flight")[tcp]
-    tails = np.array([_TCP_TAIL % row for row in zip(
-        acol("next_seq")[tcp].tolist(), _texts(sender, state, cache),
-        _texts(receiver, state, cache), strict=True)], dtype=object)
-    has_dup = dup != 0
-    if has_dup.any():
-        tails[has_dup] += np.array([f',"duplicate_ack_num":{d}' for d in dup[has_dup].tolist()],
-                                   dtype=object)
-    has_bif = bif >= 0
-    if has_bif.any():
-        tails[has_bif] += np.array([f',"bytes_in_flight":{b}' for b in bif[has_bif].tolist()],
-                                   dtype=object)
-    return list(tails)
+    extra = _tcp_extra(acol("dup_ack_count")[tcp], acol("bytes_in_flight")[tcp])
+    return [_TCP_TAIL % row for row in zip(
+        acol("next_seq")[tcp].tolist(), _texts(sender, _state_text, cache).tolist(),
+        _texts(receiver, _state_text, cache).tolist(), extra, strict=True)]
 
 
 def _icmp_tail(store: PacketStore, analysis: Analysis, i: int) -> str:
