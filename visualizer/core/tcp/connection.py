@@ -271,7 +271,8 @@ class TcpConnection:
         win = seg.window & 0xFFFF
         now = seg.ts_ns
         frame = seg.frame
-        side = 0 if (seg.src, seg.sport) == self.endpoints[0] else 1
+        first = self.endpoints[0]   # (compiled, a tuple made to compare would cost more)
+        side = 0 if seg.sport == first[1] and seg.src == first[0] else 1
         flows = self._flows
         fwd = flows[side]
         rev = flows[1 - side]

@@ -54,9 +54,7 @@ class TcpStreamTable:
 
     def feed(self, seg: TcpSegment) -> PacketResult:
         """Track ``seg`` on its connection (creating or replacing it as tshark does)."""
-        a = (seg.src, seg.sport)
-        b = (seg.dst, seg.dport)
-        key = (*a, *b) if a <= b else (*b, *a)
+        key = _key(seg)
         conn = self._current.get(key)
         if conn is None:
             conn = self._new(key, seg, None)
@@ -78,9 +76,7 @@ class TcpStreamTable:
     def reserve(self, seg: TcpSegment) -> int:
         """The stream tshark gives a TCP header it does not analyse (see the
         module docstring); numbers a new conversation without tracking it."""
-        a = (seg.src, seg.sport)
-        b = (seg.dst, seg.dport)
-        key = (*a, *b) if a <= b else (*b, *a)
+        key = _key(seg)
         conn = self._current.get(key)
         if conn is not None and conn.stream in self._reserved:
             return conn.stream
@@ -113,3 +109,15 @@ class TcpStreamTable:
             c.stream, c.endpoints, (c.packets[0], c.packets[1]), (c.bytes[0], c.bytes[1]),
             c.first_ts_ns, c.last_ts_ns, c.first_frame, c.last_frame, c.states,
             c.initial_rtt_ns) for c in connections]
+
+
+def _key(seg: TcpSegment) -> tuple[bytes, int, bytes, int]:
+    """The conversation's key: its two (address, port) ends, the lower first.
+
+    Compared field by field rather than as ``(src, sport) <= (dst, dport)``:
+    compiled, each pair would be a tuple made for the comparison alone.
+    """
+    src, dst = seg.src, seg.dst
+    if src < dst or (src == dst and seg.sport <= seg.dport):
+        return (src, seg.sport, dst, seg.dport)
+    return (dst, seg.dport, src, seg.sport)
