@@ -15,8 +15,7 @@ from captures import exchanges_pcap
 from documents import open_document
 
 from visualizer.core.errors import BadInput
-from visualizer.core.session import CHUNK
-from visualizer.gui.document import FIRST_BATCH, Document
+from visualizer.gui.document import FIRST_BATCH, LOAD_READ, Document
 
 SAMPLES = Path(__file__).parents[2] / "resources" / "samples"
 
@@ -189,20 +188,20 @@ def test_loader_makes_way_while_the_window_is_busy(qtbot, tmp_path: Path) -> Non
     # follows each longest wait (0.25 s): about five in 0.6 s, a few more on a
     # busy machine. Without the waiting the loader read the rest of the file
     # (65,536 packets here).
-    assert during <= 8 * CHUNK, during
+    assert during <= 8 * LOAD_READ, during
     doc.close()
 
 
 def test_wait_does_not_slow_the_loader_down(qtbot, tmp_path: Path) -> None:
     """``wait()`` blocks the GUI thread on purpose: no heartbeat then, and no backing off."""
-    path = exchanges_pcap(tmp_path / "busy.pcap", 20_000)
+    path = exchanges_pcap(tmp_path / "busy.pcap", 40_000)
     doc = Document()
     doc.open_file(str(path))
     start = time.monotonic()
     assert doc.wait(30)
-    # backing off would take at least 0.25 s per chunk: 40 chunks, 10 s
+    # backing off would take at least 0.25 s per read: 20 reads, 5 s
     assert time.monotonic() - start < 5
-    assert len(doc.session.store or ()) == 40_003
+    assert len(doc.session.store or ()) == 80_003
     doc.close()
 
 
