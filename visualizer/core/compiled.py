@@ -41,6 +41,7 @@ MODULES = (
     "visualizer.core.tcp.connection",
     "visualizer.core.tcp.streams",
     "visualizer.core.flows.feeding",
+    "visualizer.commands.tcp_lines",   # analyze --json's TCP lines: output is part of the work
 )
 #: mypyc's shared library for the group: ``visualizer/core/analysis_compiled__mypyc*.so``.
 GROUP = "visualizer.core.analysis_compiled"
