@@ -38,9 +38,10 @@ PROGRESS_EVERY = 4 * BATCH   # progress() is asked before packets at multiples o
 COLUMNS: dict[str, str] = {
     "stream": "i",          # tcp.stream, -1 for non-TCP
     "direction": "b",       # 0: from the side that opened / was seen first
-    "rel_seq": "q", "rel_ack": "q", "next_seq": "q",
-    "window": "q",          # scaled window (tcp.window_size)
-    "bytes_in_flight": "q",  # -1 when tshark shows none
+    # relative numbers are modulo 2**32 (tcp.ack without ACK: the raw field)
+    "rel_seq": "I", "rel_ack": "I", "next_seq": "I",
+    "window": "i",          # scaled window (tcp.window_size): at most 65,535 << 14
+    "bytes_in_flight": "i",  # -1 when tshark shows none; below 2e9 (connection.py)
     "analysis": "I",        # tcp.analysis.* bits (visualizer.core.tcp.analysis_flags)
     "dup_ack_count": "I",
     "state0": "B", "state1": "B",  # endpoint states after the packet (NO_STATE: n/a)
