@@ -91,7 +91,10 @@ class _Buffer:
     def append(self, values: np.ndarray) -> None:
         end = self.size + len(values)
         if end > len(self._array):
-            grown = np.empty(max(end, 2 * len(self._array)), dtype=self._array.dtype)
+            # a quarter more, not double: at 10^7 packets the ticks' buffers
+            # would otherwise hold up to 200 MB they never use
+            grown = np.empty(max(end, len(self._array) + len(self._array) // 4),
+                             dtype=self._array.dtype)
             grown[:self.size] = self._array[:self.size]
             self._array = grown
         self._array[self.size:end] = values
