@@ -118,10 +118,7 @@ def _tcp_lines(store: PacketStore, analysis: Analysis, start: int, stop: int,
     col, acol = _columns(store, start, stop, rows), _columns(analysis, start, stop, rows)
     ts, status = col("ts_ns"), col("status")
     frames = (np.arange(start + 1, stop + 1) if rows is None else rows + (start + 1)).tolist()
-    direction, s0, s1 = acol("direction"), acol("state0"), acol("state1")
-    sender = np.where(direction == 0, s0, s1)
-    receiver = np.where(direction == 0, s1, s0)
-    del direction, s0, s1
+    sender, receiver = _sender_receiver(acol("direction"), acol("state0"), acol("state1"))
     extra = _tcp_extra(acol("dup_ack_count"), acol("bytes_in_flight"))
     for k in np.flatnonzero(status != dec.OK).tolist():
         extra[k] += _status_tail(store, frames[k] - 1, int(status[k]))
@@ -139,6 +136,12 @@ def _tcp_lines(store: PacketStore, analysis: Analysis, start: int, stop: int,
         _texts(acol("analysis"), _analysis_text, caches["analysis"]).tolist(),
         acol("next_seq").tolist(), _texts(sender, _state_text, caches["state"]).tolist(),
         _texts(receiver, _state_text, caches["state"]).tolist(), extra)
+
+
+def _sender_receiver(direction: np.ndarray, state0: np.ndarray, state1: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's (sender's, receiver's) state code from the sides' states."""
+    return (np.where(direction == 0, state0, state1), np.where(direction == 0, state1, state0))
 
 
 def _tcp_extra(dup: np.ndarray, bif: np.ndarray) -> list[str]:
@@ -240,10 +243,8 @@ def _times(rel_ns: np.ndarray) -> list[str]:
 def _tcp_tails(acol: Any, tcp: np.ndarray, cache: dict[int, str]) -> list[str]:
     """``next_seq``, both states, and the duplicate ACK count and bytes in flight
     when there are some, for the TCP rows of :func:`_other_lines`."""
-    direction = acol("direction")[tcp]
-    s0, s1 = acol("state0")[tcp], acol("state1")[tcp]
-    sender = np.where(direction == 0, s0, s1)
-    receiver = np.where(direction == 0, s1, s0)
+    sender, receiver = _sender_receiver(acol("direction")[tcp], acol("state0")[tcp],
+                                        acol("state1")[tcp])
     extra = _tcp_extra(acol("dup_ack_count")[tcp], acol("bytes_in_flight")[tcp])
     return [_TCP_TAIL % row for row in zip(
         acol("next_seq")[tcp].tolist(), _texts(sender, _state_text, cache).tolist(),

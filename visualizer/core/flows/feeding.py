@@ -26,6 +26,7 @@ STATES: Final[tuple[TcpState, ...]] = tuple(TcpState)
 STATE_CODE: Final[dict[TcpState, int]] = {state: i for i, state in enumerate(STATES)}
 NO_STATE: Final = 255
 
+
 class Entries:
     """A batch's entries for each analysis column, in packet order."""
 
@@ -67,7 +68,6 @@ def feed_batch(table: TcpStreamTable, segments: Segments, start: int, tcp: list[
     """
     out = Entries()
     feed = table.feed
-    no_state = NO_STATE
     for i in range(start, start + len(tcp)):
         if tcp[i - start]:
             r = feed(segments.at(i))
@@ -100,7 +100,7 @@ def feed_batch(table: TcpStreamTable, segments: Segments, start: int, tcp: list[
         out.bytes_in_flight.append(-1)
         out.analysis.append(0)
         out.dup_ack_count.append(0)
-        out.state0.append(no_state)
-        out.state1.append(no_state)
+        out.state0.append(NO_STATE)
+        out.state1.append(NO_STATE)
         out.udp_flow.append(udp_flows.get(i, -1))
     return out

@@ -70,6 +70,8 @@ class Segments:
             self.urgent[key]))
 
     def _address(self, address_id: int) -> bytes:
+        # PacketStore.address, inline: compiled, calling the store's method
+        # would be two interpreted calls a segment
         return self.addresses[address_id] if address_id >= 0 else b""
 
 
