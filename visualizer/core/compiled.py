@@ -37,6 +37,7 @@ from types import ModuleType
 #: The modules compiled, in the order data flows through them. Each gains
 #: (docs/architecture.md, "Compiled analysis", has the measurements).
 MODULES = (
+    "visualizer.core.pcap.walk",       # where each pcap record begins: one loop over records
     "visualizer.core.flows.segments",
     "visualizer.core.tcp.connection",
     "visualizer.core.tcp.streams",

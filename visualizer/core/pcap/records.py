@@ -21,12 +21,12 @@ capture's own block reader (``CaptureFile``), which knows its interfaces.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterator
-from itertools import repeat
 from typing import NamedTuple, Protocol
 
 import numpy as np
+
+from visualizer.core.pcap.walk import record_starts
 
 # Largest frame we accept in a pcap record; libpcap's own limit is 256 KiB,
 # but some writers use bigger snaplens (USB, D-Bus), so allow 16 MiB before
@@ -190,7 +190,6 @@ class PcapRecords(Records):
         self._snaplen = snaplen
         self._limit = min(max(snaplen, 262144), MAX_FRAME)  # as Wireshark: >= 256 KiB
         self._linktype = linktype
-        self._caplen_at = struct.Struct(self._order + "I").unpack_from
         self._mean = 256                    # bytes a record, as seen so far
 
     def _next(self, n: int) -> FrameChunk | None:
@@ -206,7 +205,7 @@ class PcapRecords(Records):
                 return None
             data = self.source.block(pos, min(want, size - pos))
             at_end = pos + len(data) >= self.source.size  # (smaller now, if it shrank)
-            starts = self._walk(data, n)
+            starts = record_starts(bytes(data), hdr, self._order == ">", n)
             heads = np.asarray(starts, dtype=np.int64)
             fields = (np.frombuffer(data, dtype=np.uint8)[heads[:, None] + np.arange(16)]
                       .view(np.dtype(self._order + "u4")).astype(np.int64))
@@ -252,22 +251,6 @@ class PcapRecords(Records):
         count = self.source.zeros(self.pos) // hdr
         self.pos += count * hdr
         self._skip_empty(count)
-
-    def _walk(self, data: memoryview, n: int) -> list[int]:
-        """Where the headers of up to ``n`` records lie in ``data``, following the
-        caplens only (whether each record is sound is checked afterwards)."""
-        hdr, caplen_at = self._header_len, self._caplen_at
-        starts: list[int] = []
-        add = starts.append
-        p = 0
-        last = len(data) - hdr
-        for _ in repeat(None, n):
-            if p > last:
-                break
-            add(p)
-            p += hdr + caplen_at(data, p + 8)[0]
-        return starts
-
 
 class PcapngRecords(Records):
     """pcapng: the frames the capture's block reader finds, gathered into chunks."""
