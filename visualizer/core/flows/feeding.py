@@ -1,4 +1,8 @@
-"""The full analysis's loop over packets: feed the TCP ones, keep the answers.
+"""The loops that feed packets to the TCP tracker.
+
+:func:`feed_batch` is the full analysis's: every TCP packet, keeping the
+answers. :func:`feed_selected` is the conversation summary's: only the
+packets that can change a summary, chosen as it goes.
 
 :class:`~visualizer.core.flows.analysis.Analysis` hands :func:`feed_batch`
 a batch of packets at a time with what it has worked out for them already
@@ -8,12 +12,14 @@ packet's entries in plain lists, one per analysis column, which the
 analysis appends to its columns in one call each.
 
 mypyc compiles this module with the tracker (``core/compiled.py``): the
-loop, the segments and the calls into the tracker then run in C, with no
-Python-level call per packet. Interpreted, it gives the same entries.
+loops, the segments and the calls into the tracker then run in C, with no
+Python-level call per packet. Interpreted, they give the same answers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from heapq import heappop, heappush
 from typing import Final
 
 from visualizer.core.flows.segments import Segments
@@ -104,3 +110,74 @@ def feed_batch(table: TcpStreamTable, segments: Segments, start: int, tcp: list[
         out.state1.append(NO_STATE)
         out.udp_flow.append(udp_flows.get(i, -1))
     return out
+
+
+class Fed:
+    """What :func:`feed_selected` fed: each packet's position and stream, and
+    each stream's endpoints as (side 0, side 1) codes (address id << 16 | port)."""
+
+    def __init__(self) -> None:
+        self.positions: list[int] = []
+        self.streams: list[int] = []
+        self.ends: list[tuple[int, int]] = []
+
+
+def feed_selected(table: TcpStreamTable, segments: Segments, static: list[int],
+                  rows: Sequence[int], order: Sequence[int], rank: Sequence[int],
+                  ack_from: tuple[Sequence[int], Sequence[int]], ack_no_syn: Sequence[int],
+                  codes: tuple[Sequence[int], Sequence[int], Sequence[int], Sequence[int]]
+                  ) -> Fed:
+    """Feed ``table``, in frame order, the packets of ``static`` and those their
+    answers call for (``flows/summaries.py`` says which and why).
+
+    The TCP packets are ``rows`` (packet numbers); a packet is known by its
+    index there ("row") and by its place with its endpoint pair's others
+    ("position": ``order`` maps positions to rows, ``rank`` rows to
+    positions). ``static``: the rows to feed whatever happens, sorted. For a
+    position, ``ack_from[hi]`` is the position of the pair's next packet with
+    ACK sent by its higher (``hi``) or lower endpoint, and ``ack_no_syn`` the
+    next with ACK and no SYN; -1 for none. ``codes``: the store's src, sport,
+    dst and dport columns.
+    """
+    src, sport, dst, dport = codes
+    queued = bytearray(len(order))
+    for row in static:
+        queued[row] = 1
+    added: list[int] = []     # a heap of the rows queued on the way
+    fed = Fed()
+    ends = fed.ends
+    k = 0
+    while True:
+        if added and (k == len(static) or added[0] < static[k]):
+            row = heappop(added)
+        elif k < len(static):
+            row = static[k]
+            k += 1
+        else:
+            break
+        i = rows[row]
+        seg = segments.at(i)
+        stream = table.feed(seg).stream
+        conn = table.connections[stream]
+        if stream == len(ends):
+            a = src[i] << 16 | sport[i]
+            b = dst[i] << 16 | dport[i]
+            ends.append((a, b) if conn.side_of(seg) == 0 else (b, a))
+        position = rank[row]
+        fed.positions.append(position)
+        fed.streams.append(stream)
+        for side in conn.waiting_sides():   # the other side's next ACK
+            acker, other = ends[stream][1 - side], ends[stream][side]
+            _queue(ack_from[1 if acker > other else 0][position], order, queued, added)
+        if conn.rtt_pending:
+            _queue(ack_no_syn[position], order, queued, added)
+    return fed
+
+
+def _queue(position: int, order: Sequence[int], queued: bytearray, added: list[int]) -> None:
+    """Feed the packet at ``position`` (-1: none) in its turn, once."""
+    if position >= 0:
+        row = order[position]
+        if not queued[row]:
+            queued[row] = 1
+            heappush(added, row)

@@ -28,7 +28,6 @@ datagram of each flow and the ICMP errors; numpy counts the rest.
 
 from __future__ import annotations
 
-import heapq
 from typing import NamedTuple
 
 import numpy as np
@@ -36,6 +35,7 @@ import numpy as np
 from visualizer.core.collector import collector_paused
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.flows.analysis import Analysis
+from visualizer.core.flows.feeding import feed_selected
 from visualizer.core.flows.segments import Segments, tracked
 from visualizer.core.flows.udp import UdpFlow, UdpFlowTable, datagrams
 from visualizer.core.tcp.segment import ACK, FIN, RST, SYN
@@ -187,52 +187,19 @@ def _tcp_summaries(store: PacketStore) -> list[ConnectionSummary]:
     del has_ack
 
     v = store.values
-    ts, src, dst, sport, dport = v("ts_ns"), v("src"), v("dst"), v("sport"), v("dport")
-    segment = Segments(store).at
-
+    ts = v("ts_ns")
     table = TcpStreamTable()
-    ep0_is_hi: list[bool] = []              # per stream: side 0 is the higher endpoint
-    ends: list[tuple[int, int]] = []        # per stream: (side 0, side 1) endpoint codes
-    fed_at: list[int] = []                  # positions fed, and their streams
-    fed_stream: list[int] = []
-    queued = np.zeros(n, bool)
-    heap = order[pairs.static_feed()].tolist()   # row numbers: file order
-    queued[heap] = True
-    heapq.heapify(heap)
-
-    def push(position: int) -> None:
-        if position >= 0:
-            row = int(order[position])
-            if not queued[row]:
-                queued[row] = True
-                heapq.heappush(heap, row)
-
-    while heap:
-        row = heapq.heappop(heap)
-        i = int(rows[row])
-        seg = segment(i)
-        stream = table.feed(seg).stream
-        conn = table.connections[stream]
-        if stream == len(ends):
-            a, b = src[i] << 16 | sport[i], dst[i] << 16 | dport[i]
-            side0 = a if conn.endpoints[0] == (seg.src, seg.sport) else b
-            ends.append((side0, a + b - side0))
-            ep0_is_hi.append(side0 > a + b - side0)
-        position = int(rank[row])
-        fed_at.append(position)
-        fed_stream.append(stream)
-        for side in conn.waiting_sides():   # the other side's next ACK
-            acker, other = ends[stream][1 - side], ends[stream][side]
-            push(int(next_ack_from[acker > other][position]))
-        if conn.rtt_pending:
-            push(int(next_ack_no_syn[position]))
+    fed = feed_selected(   # the arrays as memoryviews: compiled, indexing them is cheap
+        table, Segments(store), np.sort(order[pairs.static_feed()]).tolist(), rows.data, order.data,
+        rank.data, (next_ack_from[0].data, next_ack_from[1].data), next_ack_no_syn.data,
+        (v("src"), v("sport"), v("dst"), v("dport")))
     del next_ack_from, next_ack_no_syn, rank
 
     # Every packet not fed belongs to the stream of the last fed one of its pair
     # (the first of each pair is fed); positions keep a stream's packets together.
     count = len(table.connections)
     stream_at: np.ndarray = np.full(n, -1, np.int32 if count < 1 << 31 else np.int64)
-    stream_at[fed_at] = fed_stream
+    stream_at[fed.positions] = fed.streams
     last_fed = np.where(stream_at >= 0, np.arange(n), 0)
     np.maximum.accumulate(last_fed, out=last_fed)
     stream_at = stream_at[last_fed]
@@ -242,7 +209,9 @@ def _tcp_summaries(store: PacketStore) -> list[ConnectionSummary]:
     last[stream_at[run_ends]] = rows[order[run_ends]]
     cell = stream_at.astype(np.int64)
     cell *= 2
-    cell += pairs.direction ^ np.asarray(ep0_is_hi, bool)[stream_at]  # the side
+    ends = np.asarray(fed.ends, np.int64).reshape(-1, 2)
+    ep0_is_hi = ends[:, 0] > ends[:, 1]     # per stream: side 0 is the higher endpoint
+    cell += pairs.direction ^ ep0_is_hi[stream_at]  # the side
     del stream_at
     packets = np.bincount(cell, minlength=2 * count)
     octets = np.bincount(cell, weights=_gather(store, "payload_len", rows)[order],
