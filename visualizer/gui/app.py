@@ -16,6 +16,7 @@ import tempfile
 import time
 
 from visualizer.core.errors import BadInput
+from visualizer.core.heap import map_big_blocks
 from visualizer.core.output import check_output, written
 from visualizer.core.pcap.reader import CaptureFile
 
@@ -25,6 +26,8 @@ def make_app(argv: list[str] | None = None):
     from PyQt6.QtWidgets import QApplication
 
     from visualizer.gui.resources import icon
+
+    map_big_blocks()   # a loading window's freed arrays go back at once (core/heap.py)
 
     app = QApplication.instance()
     if app is None:
