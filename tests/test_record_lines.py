@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import struct
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 
 from visualizer.commands.record_lines import write_json_lines
 from visualizer.commands.records import packet_records
+from visualizer.commands.tcp_lines import time_texts
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.flows.analysis import analyze
 from visualizer.core.pcap.writer import PcapWriter
@@ -142,3 +144,17 @@ def test_an_empty_file_writes_nothing(tmp_path: Path) -> None:
     with path.open("wb") as out:
         PcapWriter(out, 1)
     assert _both(path, batch=10) == ("", "")
+
+
+def test_time_texts_are_the_floats_json_dumps_writes() -> None:
+    """The integer path (100 µs to 2**22 s) and the repr fallback, at their edges,
+    across magnitudes, and negative (a capture out of time order)."""
+    rng = random.Random(19)
+    offsets = [0, 1, 99_999, 100_000, 100_001, 999_999_999, 10**9, 10**9 + 1,
+               (1 << 22) * 10**9 - 1, (1 << 22) * 10**9, -1, -100_000, 10**18, -(10**18)]
+    for digits in range(1, 19):
+        offsets += [rng.randrange(10 ** (digits - 1), 10**digits) for _ in range(2000)]
+        offsets += [rng.randrange(10 ** (digits - 1), 10**digits) // 1000 * 1000
+                    for _ in range(500)]      # microsecond captures: trailing zeros
+        offsets += [-rng.randrange(10 ** (digits - 1), 10**digits) for _ in range(200)]
+    assert time_texts(offsets) == [json.dumps(round(d / 1e9, 9)) for d in offsets]

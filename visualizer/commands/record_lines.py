@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from visualizer.commands.tcp_lines import tcp_lines
+from visualizer.commands.tcp_lines import tcp_lines, time_texts
 from visualizer.core.decode import headers as dec
 from visualizer.core.decode.store import PacketStore
 from visualizer.core.describe.names import IP_PROTOCOLS
@@ -227,17 +227,9 @@ def _state_text(k: int) -> str:
     return _dumps(str(None if k == NO_STATE else STATES[k]))   # as packet_records
 
 
-# Below 2**22 s the float nearest to d / 1e9 is within half a nanosecond of
-# it, so rounding it to 9 places gives it back: round() is needed only past that.
-_ROUND_NEEDED_NS = (1 << 22) * 1_000_000_000
-
-
 def _times(rel_ns: np.ndarray) -> list[str]:
-    """``repr(round(d / 1e9, 9))`` of each offset ``d`` (ns), the float json.dumps writes."""
-    seconds = (rel_ns / 1e9).tolist()
-    if len(rel_ns) and int(np.abs(rel_ns).max()) >= _ROUND_NEEDED_NS:
-        return [repr(round(t, 9)) for t in seconds]
-    return list(map(repr, seconds))
+    """``time``'s text for each offset (ns) from the first packet."""
+    return time_texts(rel_ns.tolist())
 
 
 def _tcp_tails(acol: Any, tcp: np.ndarray, cache: dict[int, str]) -> list[str]:
