@@ -92,6 +92,9 @@ def test_rows_are_coloured_by_kind(handshake) -> None:
     assert cell(m, 0, INFO, background).name() == KINDS[0].dark  # type: ignore[union-attr]
     right = cell(m, 0, SEQ, Qt.ItemDataRole.TextAlignmentRole)
     assert right & Qt.AlignmentFlag.AlignRight  # type: ignore[operator]
+    left = cell(m, 0, INFO, Qt.ItemDataRole.TextAlignmentRole)
+    assert left & Qt.AlignmentFlag.AlignLeft  # type: ignore[operator]
+    assert cell(m, 0, INFO, Qt.ItemDataRole.FontRole) is None   # the view's own font
 
 
 def test_problem_rows_use_the_problem_text_colour(qtbot, tmp_path: Path) -> None:

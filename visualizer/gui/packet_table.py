@@ -48,6 +48,13 @@ _HEADER_TIPS = {
     INFO: "Wireshark-style summary; [brackets] name what the TCP analysis found",
 }
 PACKET_INDEX_ROLE = Qt.ItemDataRole.UserRole + 1
+# the roles whose answer depends on the row: Qt asks every cell for seven roles
+# at each repaint, three of which (font, decoration, check state) are never set
+_ROW_ROLES = frozenset({Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.BackgroundRole,
+                        Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.ToolTipRole,
+                        PACKET_INDEX_ROLE})
+_ALIGN = {True: Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+          False: Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter}
 _CACHE_ROWS = 4096
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -153,6 +160,10 @@ class PacketTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role not in _ROW_ROLES:   # answered without finding the packet (the cheap half)
+            if role == Qt.ItemDataRole.TextAlignmentRole and index.isValid():
+                return _ALIGN[index.column() in _RIGHT]
+            return None
         if not index.isValid():
             return None
         row, column = index.row(), index.column()
@@ -169,10 +180,6 @@ class PacketTableModel(QAbstractTableModel):
             return self._background[self._kind(i)]
         if role == Qt.ItemDataRole.ForegroundRole:
             return self._foreground[self._kind(i)]
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            horizontal = Qt.AlignmentFlag.AlignRight if column in _RIGHT \
-                else Qt.AlignmentFlag.AlignLeft
-            return horizontal | Qt.AlignmentFlag.AlignVCenter
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == INFO:
                 tip = self._summary.tooltip(i)
