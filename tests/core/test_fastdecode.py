@@ -74,7 +74,7 @@ class Reference:
                 "l4_offset": d.l4_offset, "tcp_header_len": d.tcp_header_len,
                 "icmp_type": d.icmp_type, "icmp_code": d.icmp_code, "fragment": d.fragment,
                 "reason": d.reason, "ethertype": d.ethertype,
-                "tunnel": d.tunnel}
+                "tunnel": d.tunnel, "timestamps_only": d.timestamps_only}
             for name, value in values.items():
                 self.cols[name].append(value)
             if d.note:

@@ -27,11 +27,12 @@ import numpy as np
 from visualizer.core.decode import headers as dec
 from visualizer.core.pcap import format as fmt
 from visualizer.core.pcap.records import FrameChunk
+from visualizer.core.tcp.options import TIMESTAMPS_ONLY_PREFIX
 
 # The decoded columns (PacketStore.COLUMNS minus the record's own fields).
 DECODED = ("status", "ip_version", "proto", "sport", "dport", "tcp_flags", "seq", "ack",
            "window", "urgent", "payload_len", "l4_offset", "tcp_header_len", "icmp_type",
-           "icmp_code", "fragment", "reason", "ethertype", "tunnel")
+           "icmp_code", "fragment", "reason", "ethertype", "tunnel", "timestamps_only")
 
 _ETH_IPV4 = 0x0800
 _ETH_IPV6 = 0x86DD
@@ -41,6 +42,7 @@ _ICMP_ERRORS = (3, 4, 5, 11, 12)       # ICMPv4 types that quote a datagram
 _TUNNEL_PROTOS = tuple(dec.IP_TUNNELS)   # IP-in-IP, GRE, ...: decode() opens them
 _TUNNEL_PORTS = tuple(dec.UDP_TUNNELS)   # VXLAN, GTP-U, ...
 _M32 = 0xFFFFFFFF
+_TIMESTAMPS_ONLY = int.from_bytes(TIMESTAMPS_ONLY_PREFIX, "big")
 
 
 class DecodedChunk(NamedTuple):
@@ -168,6 +170,9 @@ def decode_chunk(chunk: FrameChunk) -> DecodedChunk:
         cols["urgent"][rows] = u16(p + 18)
         cols["payload_len"][rows] = payload
         cols["tcp_header_len"][rows] = hlen
+        # options NOP NOP TS and nothing else (read only where they were captured)
+        cols["timestamps_only"][rows] = (hlen == 32) & (p + 24 <= e) & (
+            u32(p + 20) == _TIMESTAMPS_ONLY)
     rows = np.flatnonzero(fast & (proto == dec.PROTO_UDP))
     if len(rows):
         p, e = l4[rows], end[rows]
@@ -253,7 +258,7 @@ def _set(targets: list[np.ndarray], kind: np.ndarray, v4: np.ndarray, v6: np.nda
     values = (d.status, d.ip_version, d.proto, d.sport, d.dport, d.tcp_flags, d.seq,
               d.ack, d.window, d.urgent, min(d.payload_len, _M32), d.l4_offset,
               d.tcp_header_len, d.icmp_type, d.icmp_code, d.fragment, d.reason, d.ethertype,
-              d.tunnel)
+              d.tunnel, d.timestamps_only)
     for target, value in zip(targets, values, strict=True):
         target[i] = value
     for j, raw in ((2 * i, d.src), (2 * i + 1, d.dst)):

@@ -18,6 +18,7 @@ import struct
 from typing import NamedTuple, TypeAlias
 
 from visualizer.core.pcap import format as fmt
+from visualizer.core.tcp.options import TIMESTAMPS_ONLY_PREFIX
 
 Buffer: TypeAlias = bytes | bytearray | memoryview | mmap.mmap
 
@@ -186,6 +187,7 @@ class Decoded(NamedTuple):
     detail: tuple[int, ...] = ()  # the numbers ``note`` quotes (a loopback family for NOT_IP)
     tunnel: int = 0           # a Tunnel: the innermost encapsulation (columns: the inner packet)
     ip_offset: int = 0        # where the (innermost) IP header starts (fragments only)
+    timestamps_only: bool = False  # TCP options exactly NOP NOP TS (most Linux segments)
 
     @property
     def note(self) -> str:
@@ -405,7 +407,8 @@ def _transport(ipv: int, src: bytes, dst: bytes, proto: int, buf: Buffer, pos: i
                            dport, flags, seq, ack, window, urg, payload, pos - base,
                            end - pos)
         return Decoded(OK, _R.NONE, ipv, src, dst, proto, sport, dport, flags, seq, ack, window,
-                       urg, payload, pos - base, hlen)
+                       urg, payload, pos - base, hlen, timestamps_only=hlen == 32 and buf[
+                           pos + 20:pos + 24] == TIMESTAMPS_ONLY_PREFIX)
     if proto == PROTO_UDP:
         if pos + 8 > end:
             return Decoded(MALFORMED, _R.UDP_TRUNCATED, ipv, src, dst, proto)

@@ -38,6 +38,7 @@ COLUMNS: dict[str, str] = {
     "reason": "B",    # why a MALFORMED frame is: a headers.MalformedReason (0 otherwise)
     "ethertype": "H",  # the frame's EtherType on links that have one (headers.ETHERTYPE_LINKS)
     "tunnel": "B",    # a headers.Tunnel: the innermost encapsulation (0: none)
+    "timestamps_only": "B",  # TCP options exactly NOP NOP TS: the tracker need not read them
 }
 BATCH = 8192  # frames decoded at once (progress is reported after each)
 

@@ -54,13 +54,17 @@ class Segments:
         self.payload_len: Any = v("payload_len")
         self.urgent: Any = v("urgent")
         self.header_len: Any = v("tcp_header_len")
+        self.timestamps_only: Any = v("timestamps_only")
         self.addresses = store.addresses
         self.options = store.tcp_options
 
     def at(self, i: int) -> TcpSegment:
-        """The segment packet ``i`` is."""
+        """The segment packet ``i`` is, for the tracker: its options are left out
+        when they are NOP NOP TS alone, which the tracker skips (connection.py).
+        Reading them from the file was a third of a real capture's analysis."""
         key: object = i   # boxed once for the dozen reads below
-        options = self.options(i) if self.header_len[key] > 20 else b""
+        options = (self.options(i) if self.header_len[key] > 20
+                   and not self.timestamps_only[key] else b"")
         # the named tuple made from a plain one, in C: calling the class goes
         # through its Python-level __new__
         return _new_tuple(TcpSegment, (
