@@ -125,14 +125,20 @@ def record(out: str, packets: int, mix: str) -> None:
                     for _ in range(SENDERS)]
         for thread in threads:
             thread.start()
-        dump.wait()
+        status = dump.wait()
+        if status != 0:
+            raise SystemExit(f"tcpdump stopped with status {status}: {dump.stderr.read().strip()}")
         print(f"wrote {out}: {packets:,} packets of {mix} traffic in "
               f"{time.monotonic() - started:.0f} s", file=sys.stderr)
     finally:
         stop.set()
         if dump is not None and dump.poll() is None:
             dump.terminate()
-            dump.wait(10)
+            try:
+                dump.wait(10)
+            except subprocess.TimeoutExpired:
+                dump.kill()
+                dump.wait()
         for thread in threads:   # the clients end their exchange, then the server goes
             thread.join(5)
         if server is not None:
