@@ -170,9 +170,9 @@ def decode_chunk(chunk: FrameChunk) -> DecodedChunk:
         cols["urgent"][rows] = u16(p + 18)
         cols["payload_len"][rows] = payload
         cols["tcp_header_len"][rows] = hlen
-        # options NOP NOP TS and nothing else (read only where they were captured)
-        cols["timestamps_only"][rows] = (hlen == 32) & (p + 24 <= e) & (
-            u32(p + 20) == _TIMESTAMPS_ONLY)
+        # options NOP NOP TS and nothing else (a row whose header was not all
+        # captured is not fast: decode() gives its columns)
+        cols["timestamps_only"][rows] = (hlen == 32) & (u32(p + 20) == _TIMESTAMPS_ONLY)
     rows = np.flatnonzero(fast & (proto == dec.PROTO_UDP))
     if len(rows):
         p, e = l4[rows], end[rows]

@@ -95,27 +95,26 @@ class Analysis(ColumnTable):
                 break
             hi = min(total, first if lo == start else lo + BATCH)
             batch = kinds[lo - start:hi - start]
-            reserve, udp_flows = self._other_packets(
-                segments, (np.flatnonzero((batch == 0) | (batch == 2)) + lo).tolist(), batch, lo,
-                bogus[lo - start:hi - start])
+            reserve, udp_flows = self._other_packets(segments, batch, lo,
+                                                     bogus[lo - start:hi - start])
             entries = feed_batch(self.tcp, segments, lo, (batch == 1).tolist(), reserve,
                                  udp_flows, self.events)
             for name, values in entries.columns():   # stream last: see Entries.columns
                 self._cols[name].fromlist(values)
 
-    def _other_packets(self, segments: Segments, rows: list[int], kinds: np.ndarray,
-                       lo: int, bogus: np.ndarray
-                       ) -> tuple[dict[int, TcpSegment], dict[int, int]]:
-        """Feed a batch's UDP datagrams and ICMP errors to the UDP flow table,
-        in frame order; return the TCP headers to number without analysing
-        them and each datagram's flow (the arguments of ``feed_batch``)."""
+    def _other_packets(self, segments: Segments, kinds: np.ndarray, lo: int,
+                       bogus: np.ndarray) -> tuple[dict[int, TcpSegment], dict[int, int]]:
+        """Feed the UDP datagrams and ICMP errors of the batch from packet ``lo``
+        to the UDP flow table, in frame order; return the TCP headers to number
+        without analysing them and each datagram's flow (``feed_batch``'s
+        arguments)."""
         store = self.store
         v = store.values
         src, dst, sport, dport = v("src"), v("dst"), v("sport"), v("dport")
         plen, ts, address, quoted = v("payload_len"), v("ts_ns"), store.address, store.quoted
         reserve: dict[int, TcpSegment] = {}
         udp_flows: dict[int, int] = {}
-        for i in rows:
+        for i in (np.flatnonzero((kinds == 0) | (kinds == 2)) + lo).tolist():
             kind = kinds[i - lo]
             if kind == 2:
                 udp_flows[i] = self.udp.feed(i, address(src[i]), sport[i], address(dst[i]),
