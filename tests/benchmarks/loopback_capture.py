@@ -33,7 +33,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from visualizer.core.path.netns import NetworkNamespace
+from visualizer.core.errors import VisualizerError
+from visualizer.core.path.netns import NamespaceNotPermitted, NetworkNamespace
 
 PORT = 5001
 SENDERS = 8
@@ -154,7 +155,11 @@ def main() -> int:
     parser.add_argument("--packets", type=int, default=1_000_000)
     parser.add_argument("--mix", choices=("bulk", "short"), default="bulk")
     args = parser.parse_args()
-    record(args.out, args.packets, args.mix)
+    try:
+        record(args.out, args.packets, args.mix)
+    except VisualizerError as e:   # no privilege, no ip or tcpdump: one line
+        print(f"loopback_capture: {e}", file=sys.stderr)
+        return 3 if isinstance(e, NamespaceNotPermitted) else 2
     return 0
 
 
