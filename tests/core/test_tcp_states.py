@@ -158,3 +158,23 @@ def test_reset_event() -> None:
     assert last.states == (S.CLOSED, S.CLOSED)
     assert last.events[-1] == ConnectionReset(4, 1)
     assert (last.sender_state, last.receiver_state) == (S.CLOSED, S.CLOSED)
+
+
+def test_events_equal_only_events_of_their_own_kind() -> None:
+    """Events are named tuples (made in C by the tracker), yet an event is not
+    equal to another kind's with the same fields, nor to a plain tuple."""
+    conv = Conversation()
+    conv.handshake()
+    conv.close()
+    events = [e for r in feed(conv.segments) for e in r.events]
+    assert HandshakeCompleted(3) in events
+    done = events[-1]
+    assert done == ConnectionClosed(done.frame) and hash(done) == hash(ConnectionClosed(done.frame))
+    assert done != HandshakeCompleted(done.frame)
+    assert (done == HandshakeCompleted(done.frame)) is False
+    assert done != (done.frame,) and (done.frame,) != done
+    assert hash(done) != hash(HandshakeCompleted(done.frame))
+    assert {ConnectionReset(2, 0), StateChanged(2, 0, S.CLOSED, S.LISTEN)} == {
+        StateChanged(2, 0, S.CLOSED, S.LISTEN), ConnectionReset(2, 0)}
+    with pytest.raises(AttributeError):
+        done.frame = 7

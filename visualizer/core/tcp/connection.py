@@ -574,27 +574,27 @@ class TcpConnection:
                 fwd.fin_end = (seq + seglen + (1 if flags & SYN else 0) + 1) & _M
         events: list[Event] = []
         if reused_from is not None:
-            events.append(PortsReused(frame, reused_from))
+            events.append(_new_tuple(PortsReused, (frame, reused_from)))
         for flow, obs_list, endpoint in ((fwd, send, side), (rev, recv, 1 - side)):
             for obs in obs_list:
                 new = TRANSITIONS.get((flow.state, obs))
                 if new is not None and new is not flow.state:
-                    events.append(StateChanged(frame, endpoint, flow.state, new))
+                    events.append(_new_tuple(StateChanged, (frame, endpoint, flow.state, new)))
                     flow.state = new
         self._states = (self._flows[0].state, self._flows[1].state)
         if flags & RST:
-            events.append(ConnectionReset(frame, side))
+            events.append(_new_tuple(ConnectionReset, (frame, side)))
             self._closed = True
         else:
             s0, s1 = self._flows[0].state, self._flows[1].state
             established = _ESTABLISHED
             if not self._handshake_done and s0 is established and s1 is established:
                 self._handshake_done = True
-                events.append(HandshakeCompleted(frame))
+                events.append(_new_tuple(HandshakeCompleted, (frame,)))
             done = (_TIME_WAIT, _CLOSED)
             if not self._closed and s0 in done and s1 in done:
                 self._closed = True
-                events.append(ConnectionClosed(frame))
+                events.append(_new_tuple(ConnectionClosed, (frame,)))
         if not events:
             return ()
         self.events.extend(events)
