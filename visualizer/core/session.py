@@ -181,6 +181,7 @@ class Session:
         self.live = False            # a live capture is (or was) the source
         self.following = False       # ... and is still being written
         self.keep_last = 0           # ring buffer: about this many packets (0: all)
+        self.sweep = True            # collect young garbage before freezing (read)
         self.count = 0               # packets shown
         self.first_number = 1        # frame number of index 0 (a ring buffer moves it on)
         self.current = -1
@@ -236,6 +237,13 @@ class Session:
         or use it as a context manager). ``progress(bytes read, bytes in all)``
         is called after each of the reads of LOAD_CHUNK packets it then makes."""
         session = cls()
+        # No sweep: it would walk every object the analysis made (a million
+        # packets of short connections: 0.4 s) to find none of them garbage.
+        # What a sweep finds is the interpreter's start-up garbage (a few
+        # hundred objects), frozen then; a command reads once and exits. A
+        # window reads a little at a time and still sweeps: its own young
+        # garbage would be frozen with the packets' objects.
+        session.sweep = False
         session.open_capture(CaptureFile.open(path), analyse=analyse)
         limit = None if progress is None else LOAD_CHUNK
         try:
@@ -297,7 +305,8 @@ class Session:
             with self.lock:
                 added = feed.take(limit)
             if len(feed.store) >= FREEZE_FROM:
-                gc.collect(1)  # the young garbage first, so none of it is frozen
+                if self.sweep:
+                    gc.collect(1)  # the young garbage first, so none of it is frozen
                 gc.freeze()
         keep = self.keep_last
         if keep and len(feed.store) >= keep + max(keep // 4, 1000):
