@@ -106,6 +106,11 @@ class Views:
         window.resize(1366, 768)
         window.show()
         qtbot.waitExposed(window)
+        self.built_after_load = False   # the stage's ladder, built once the file is read
+        window.stage.ladder_built.connect(self._on_ladder_built)
+
+    def _on_ladder_built(self) -> None:
+        self.built_after_load = not self.doc.busy
 
     def show_all(self) -> None:
         """Ask every view of the window for what it shows of the loaded file."""
@@ -127,8 +132,10 @@ class Views:
         if not doc.session.count:
             return
         stage = win.stage
-        # What the stage built from the document's own signals.
-        self.qtbot.waitUntil(lambda: stage.timeline.has_data(), timeout=5000)
+        # What the stage built from the document's own signals (the ladder a turn
+        # after ``finished``).
+        self.qtbot.waitUntil(lambda: stage.timeline.has_data() and self.built_after_load,
+                             timeout=5000)
         assert len(stage.timeline.packet_times()) == doc.session.count
         drawable = (analysis.tcp_summaries or analysis.udp_flows
                     or other_ladder(analysis, limit=doc.session.count).arrows)
@@ -171,6 +178,7 @@ def open_one(qtbot: QtBot, views: Views, path: Path) -> Outcome:
     before = rss_bytes()
     started = time.perf_counter()
     views.messages.clear()
+    views.built_after_load = False
     done = qtbot.wait_signal(views.doc.finished, timeout=int(SECONDS_PER_FILE * 1000),
                              raising=False)  # connected now, waited for only if it opens
     if not views.window.open_path(str(path)):

@@ -253,3 +253,23 @@ def test_screenshot_of_a_capture_with_no_conversation(tmp_path: Path) -> None:
                             capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert out.stat().st_size > 20_000
+
+
+def test_select_waits_for_the_whole_file_and_its_ladder(qtbot, window: MainWindow,
+                                                         tmp_path: Path) -> None:
+    """``gui FILE --select N`` on a file of more than a first batch: the packet is
+    selected once the file is read, and the ladder, built anew a turn after
+    ``finished``, has the playback cursor standing on it."""
+    from captures import exchanges_pcap
+
+    from visualizer.gui.app import _select_when_loaded
+
+    path = exchanges_pcap(tmp_path / "long.pcap", 2_500)   # 5,003 packets
+    _select_when_loaded(window, 4_000)
+    built: list[bool] = []
+    window.stage.ladder_built.connect(lambda: built.append(window.document.busy))
+    with qtbot.wait_signal(window.document.finished, timeout=20_000):
+        assert window.open_path(str(path))
+    qtbot.wait_until(lambda: window.document.session.current == 3_999)
+    assert True in built and not built[-1]   # ladders while loading, one after
+    assert int(window.stage.playback.packets[window.stage.playback.index]) == 3_999

@@ -150,7 +150,7 @@ def _screenshot(app, window, path: str, select: int | None, predict: bool) -> in
 
     doc = window.document
     deadline = time.monotonic() + 120
-    while doc.busy and time.monotonic() < deadline:
+    while (doc.busy or window.stage.ladder_pending) and time.monotonic() < deadline:
         app.processEvents()
         time.sleep(0.01)
     app.processEvents()
@@ -180,24 +180,35 @@ def _screenshot(app, window, path: str, select: int | None, predict: bool) -> in
 
 
 def _select_when_loaded(window, select: int | None, predict: bool = False) -> None:
-    """Select packet ``select`` (1-based) once the file is loaded; say so when it has fewer.
-    With ``predict``, then start predict mode."""
-    doc = window.document
+    """Select packet ``select`` (1-based) once the file is loaded and its ladder
+    built (a turn after ``finished``); say so when it has fewer. With ``predict``,
+    then start predict mode."""
+    doc, stage = window.document, window.stage
 
-    def chosen(_message: str) -> None:
-        doc.finished.disconnect(chosen)
+    def chosen() -> None:
         if predict:
             if select is not None and 1 <= select <= doc.session.count:
-                window.stage.show_packet(select - 1)
+                stage.show_packet(select - 1)
             window.predict.set_on(True)
             return
         if select is None:
             return
         if 1 <= select <= doc.session.count:
-            window.stage.show_packet(select - 1)
+            stage.show_packet(select - 1)
         else:
             window.statusBar().showMessage(
                 f"--select {select}: the file has {doc.session.count} packets "
                 "(numbered from 1)", 15000)
 
-    doc.finished.connect(chosen)
+    def built() -> None:
+        stage.ladder_built.disconnect(built)
+        chosen()
+
+    def loaded(_message: str) -> None:
+        doc.finished.disconnect(loaded)
+        if stage.ladder_pending:
+            stage.ladder_built.connect(built)
+        else:
+            chosen()
+
+    doc.finished.connect(loaded)

@@ -91,7 +91,8 @@ class LessonPanel(QObject):
         self.back_button.clicked.connect(self.back)
         self.box.answered.connect(self._reveal)
         self.box.next_requested.connect(self.next)
-        window.document.finished.connect(self._on_loaded)
+        # the walk needs the ladder's packets, built a turn after the file loaded
+        self.stage.ladder_built.connect(self._on_loaded)
         window.document.current_changed.connect(self._on_current)
         self._sync()
 
@@ -136,9 +137,9 @@ class LessonPanel(QObject):
         self.window.scenarios.run()
         return True
 
-    @pyqtSlot(str)
-    def _on_loaded(self, _message: str) -> None:
-        if not self._waiting or self.lesson is None:
+    @pyqtSlot()
+    def _on_loaded(self) -> None:
+        if not self._waiting or self.lesson is None or self.window.document.busy:
             return
         session = self.window.document.session
         if session.analysis is None or not session.count:
