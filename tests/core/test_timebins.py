@@ -64,6 +64,54 @@ def test_appended_packets_are_merged_into_a_kept_level() -> None:
         np.testing.assert_array_equal(grown, whole)
 
 
+def test_a_coarser_level_after_appends_comes_from_the_finer_one_brought_up(
+        monkeypatch) -> None:
+    """A loading window zooms out as packets arrive: the new, coarser level is
+    the finer kept one with the new packets merged in, coarsened, not a sort of
+    every packet; and it equals the level made from the packets."""
+    times, keys = _packets(4, 60_000, 9, 2.0)
+    bins = TimeBins()
+    assert bins.codes(6, times[:20_000], keys[:20_000]) is not None
+    sorted_lengths: list[int] = []
+    real = tb._codes
+
+    def codes(t: np.ndarray, k: np.ndarray, level: int) -> np.ndarray | None:
+        sorted_lengths.append(len(t))
+        return real(t, k, level)
+
+    monkeypatch.setattr(tb, "_codes", codes)
+    for end, level in ((45_000, 8), (60_000, 10)):
+        grown = bins.codes(level, times[:end], keys[:end])
+        whole = TimeBins().codes(level, times[:end], keys[:end])
+        assert grown is not None and whole is not None
+        np.testing.assert_array_equal(grown, whole)
+        finer = bins.codes(6, times[:end], keys[:end])   # the finer level is current too
+        assert finer is not None
+        np.testing.assert_array_equal(finer, TimeBins().codes(6, times[:end], keys[:end]))
+    # only the new packets are binned; the whole captures binned are the comparisons'
+    assert sorted_lengths == [25_000, 45_000, 45_000, 15_000, 60_000, 15_000, 60_000]
+
+
+def test_levels_take_in_packets_reordered_at_the_end_again() -> None:
+    """Packets a little early are sorted in among the last ones: each
+    kept level then merges the packets from there on, and equals one made anew."""
+    times, keys = _packets(5, 30_000, 6, 1.0)
+    bins = TimeBins()
+    assert bins.codes(7, times[:20_000], keys[:20_000]) is not None
+    assert bins.codes(9, times[:20_000], keys[:20_000]) is not None
+    late = np.concatenate([times[:20_000], times[19_990:20_000] - 2e-3, times[20_000:]])
+    late_keys = np.concatenate([keys[:20_000], np.full(10, 50, keys.dtype), keys[20_000:]])
+    order = np.argsort(late, kind="stable")
+    at = int(np.searchsorted(times[:20_000], late[20_000:20_010].min(), side="right"))
+    assert at < 20_000
+    bins.reordered_from(at)
+    for level in (7, 9, 8):
+        again = bins.codes(level, late[order], late_keys[order])
+        whole = TimeBins().codes(level, late[order], late_keys[order])
+        assert again is not None and whole is not None
+        np.testing.assert_array_equal(again, whole)
+
+
 def test_a_level_that_does_not_shrink_the_data_is_not_used(monkeypatch) -> None:
     times = np.arange(1000, dtype=np.float64)          # one packet a second
     keys = np.arange(1000, dtype=np.int32)             # each its own conversation (a scan)

@@ -26,6 +26,7 @@ from visualizer.core.describe.kinds import (
 from visualizer.core.flows.analysis import Analysis, analyze
 from visualizer.core.pcap.reader import CaptureFile
 from visualizer.core.tcp.testing import Capture, Conversation, write_pcap
+from visualizer.core.timebins import TimeBins
 from visualizer.gui.timeline import Timeline
 
 SAMPLES = Path(__file__).parents[2] / "resources" / "samples"
@@ -241,6 +242,37 @@ def test_ticks_from_time_bins_look_like_ticks_from_the_packets(qtbot, first_row_
     assert exact.sum() > 10_000
     assert _within_a_column(binned, exact) and _within_a_column(exact, binned)
     assert abs(int(binned.sum()) - int(exact.sum())) < 0.02 * exact.sum()
+
+
+def test_packets_a_little_early_are_sorted_in_where_they_belong(qtbot) -> None:
+    """A capture on several CPUs steps back a few microseconds now and then: each
+    kind's ticks stay sorted (as one stable sort of them all gives), the batch
+    merged with the last ticks only, and the time bins stay right."""
+    from visualizer.gui.timeline import MarkerLayer
+
+    rng = np.random.default_rng(11)
+    times = np.sort(rng.uniform(0, 5, 200_000))
+    keys = (1 + 2 * rng.integers(0, 5, len(times))).astype(np.int32)
+    kinds = rng.integers(0, 3, len(times)).astype(np.int8)
+    times[rng.integers(1, len(times), 300)] -= 3e-5          # stepping back
+    firsts = np.arange(4_096, len(times), 4_096)              # and at each batch's start,
+    times[firsts] -= 2e-3                                     # before the last batch's end,
+    keys[firsts] = 99                                         # in a time bin of its own
+    layer = MarkerLayer()
+    for start in range(0, len(times), 4_096):
+        end = start + 4_096
+        layer.append(times[start:end], keys[start:end], kinds[start:end])
+        for code in range(3):
+            layer._bins[code].codes(6, layer._times[code].view, layer._keys[code].view)
+    for code in range(3):
+        mine = kinds == code
+        order = np.argsort(times[mine], kind="stable")
+        np.testing.assert_array_equal(layer._times[code].view, times[mine][order])
+        np.testing.assert_array_equal(layer._keys[code].view, keys[mine][order])
+        kept = layer._bins[code].codes(6, layer._times[code].view, layer._keys[code].view)
+        fresh = TimeBins().codes(6, times[mine][order], keys[mine][order])
+        assert kept is not None and fresh is not None
+        np.testing.assert_array_equal(kept, fresh)
 
 
 # -- playhead ---------------------------------------------------------------------

@@ -11,7 +11,8 @@ cost is capped by rows times pixel columns, whatever the number of packets.
 This is what pyqtgraph's downsampling does for lines, for ticks.
 
 A level is built when first asked for, from the nearest finer level that is
-kept (coarsening is one linear pass, the codes stay sorted) or else from the
+kept (coarsening is one linear pass, the codes stay sorted; the finer level
+first takes in the packets appended since it was made) or else from the
 packets (one sort); it then follows appended packets with a merge of the new
 ones. A level that does not make the data at least ``MIN_GAIN`` times smaller
 is not worth reading, nor is any finer one: that is remembered until the
@@ -101,8 +102,8 @@ class TimeBins:
 
     The caller owns the packets, sorted by time, and passes them in each call:
     ``times`` in seconds and ``keys`` (conversation keys, non-negative) of the
-    same length. It calls :meth:`reset` when it reorders or drops packets;
-    appending needs nothing.
+    same length. It calls :meth:`reset` when it drops packets and
+    :meth:`reordered_from` when it reorders some; appending needs nothing.
     """
 
     def __init__(self) -> None:
@@ -113,6 +114,14 @@ class TimeBins:
     def reset(self) -> None:
         self._levels.clear()
         self._useless = (-1, 0)
+
+    def reordered_from(self, index: int) -> None:
+        """The packets from ``index`` on were put in another order (new ones sorted
+        in among them). A level's codes are a set: those of its first packets
+        still are, so each level takes in the packets from ``index`` again when
+        next asked for, rather than being made anew."""
+        self._levels = {level: (codes, min(count, index))
+                        for level, (codes, count) in self._levels.items()}
 
     def codes(self, level: int, times: np.ndarray, keys: np.ndarray) -> np.ndarray | None:
         """Level ``level``'s codes over all the packets given; None when reading
@@ -140,10 +149,22 @@ class TimeBins:
         return codes
 
     def _build(self, level: int, times: np.ndarray, keys: np.ndarray) -> np.ndarray | None:
-        finer = [lv for lv, (_, n) in self._levels.items() if lv < level and n == len(times)]
+        """From the nearest finer level kept, brought up to the packets given
+        first when it has fewer (a loading window zooms out as the capture
+        grows: a sort of every packet at each new level was 20-50 ms a
+        million), else from the packets."""
+        count = len(times)
+        finer = [lv for lv, (_, n) in self._levels.items() if lv < level and n <= count]
         if finer:
             source = max(finer)
-            return _coarsen(self._levels[source][0], level - source)
+            codes, n = self._levels[source]
+            if n < count:
+                tail = _codes(times[n:], keys[n:], source)
+                if tail is None:
+                    return _codes(times, keys, level)
+                codes = _merge(codes, tail)
+                self._levels[source] = (codes, count)
+            return _coarsen(codes, level - source)
         return _codes(times, keys, level)
 
     def _keep(self, level: int, codes: np.ndarray, count: int) -> None:

@@ -140,12 +140,17 @@ class MarkerLayer(pg.GraphicsObject):
             mask = kinds == code
             t, k = times[mask], keys[mask]
             tb, kb = self._times[code], self._keys[code]
-            if tb.size and len(t) and (t.min() < tb.view[-1] or np.any(np.diff(t) < 0)):
-                t, k = np.concatenate([tb.view, t]), np.concatenate([kb.view, k])
+            if tb.size and len(t) and t.min() < tb.view[-1]:
+                # Sorted in with the packets they precede, a few at the end: a capture
+                # on several CPUs steps back some microseconds now and then, and a
+                # sort of all the kind's packets at each extend held up the window.
+                at = int(np.searchsorted(tb.view, t.min(), side="right"))
+                t, k = np.concatenate([tb.view[at:], t]), np.concatenate([kb.view[at:], k])
                 order = np.argsort(t, kind="stable")
-                tb.replace(t[order])
-                kb.replace(k[order])
-                self._bins[code].reset()
+                tb.size = kb.size = at
+                tb.append(t[order])
+                kb.append(k[order])
+                self._bins[code].reordered_from(at)
             elif len(t) and np.any(np.diff(t) < 0):
                 order = np.argsort(t, kind="stable")
                 tb.append(t[order])
