@@ -17,7 +17,7 @@ from captures import exchanges_pcap, hosts_pcap
 from conftest import REAL_CORPUS
 from scapy.layers.inet import ICMP, IP, UDP, IPerror, UDPerror
 from scapy.layers.l2 import Ether
-from scapy.utils import wrpcap
+from scapy.utils import rdpcap, wrpcap
 
 from visualizer.core import session as session_module
 from visualizer.core.errors import BadInput
@@ -393,6 +393,86 @@ def test_problems_counted_a_batch_at_a_time_are_those_of_the_whole(name: str) ->
         if not batch.added:
             break
     assert [(r.key, r.problems) for r in session.conversations()] == expected
+    session.close()
+
+
+def _rows_from_scratch(session: Session) -> list[tuple[object, ...]]:
+    """The conversations list as made from the tracker and the flow table alone,
+    every row anew (what Session.conversations did at each call until it kept them)."""
+    a = session.analysis
+    assert a is not None
+    stream = a.column("stream")[:session.count]
+    flagged = a.column("analysis")[:session.count] != 0
+    problems = np.bincount(stream[(stream >= 0) & flagged],
+                           minlength=len(a.tcp.connections)).tolist()
+    tcp = [("tcp", c.stream, sum(c.packets), sum(c.bytes), c.first_ts_ns, c.last_ts_ns,
+            " / ".join(st.value for st in c.states), problems[c.stream])
+           for c in a.tcp.connections]
+    udp = [("udp", f.flow, sum(f.packets), sum(f.bytes), f.first_ts_ns, f.last_ts_ns,
+            f"{f.icmp_errors} ICMP error(s)" if f.icmp_errors else "", 0)
+           for f in a.udp_flows]
+    return tcp + udp
+
+
+def _rows(session: Session) -> list[tuple[object, ...]]:
+    return [(r.kind, r.number, r.packets, r.bytes, r.first_ns, r.last_ns, r.states, r.problems)
+            for r in session.conversations()]
+
+
+def _icmp_and_tcp_pcap(path: Path) -> Path:
+    """TCP conversations, datagrams of two flows among them, and an ICMP error
+    answering one of the flows late."""
+    tcp = rdpcap(str(conversations_pcap(path.with_suffix(".tcp.pcap"), 4)))
+    first, last = float(tcp[0].time), float(tcp[-1].time)
+    udp = [Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=4000 + k % 2, dport=53)
+           / b"q" for k in range(40)]
+    udp.append(Ether() / IP(src="10.0.0.2", dst="10.0.0.1") / ICMP(type=3, code=3)
+               / IPerror(src="10.0.0.1", dst="10.0.0.2") / UDPerror(sport=4001, dport=53))
+    for k, pkt in enumerate(udp):
+        pkt.time = first + (last - first) * (k + 0.5) / len(udp)
+    wrpcap(str(path), sorted([*tcp, *udp], key=lambda p: float(p.time)))
+    return path
+
+
+def test_conversations_kept_between_calls_are_those_made_from_scratch(tmp_path: Path) -> None:
+    """Read a few packets at a time: at each step the list equals one made anew,
+    and a conversation without new packets is the very same row as before."""
+    session = Session()
+    session.open_capture(CaptureFile.open(str(_icmp_and_tcp_pcap(tmp_path / "m.pcap"))))
+    before = None
+    kept = changed = 0
+    while True:
+        batch = session.read(7)
+        session.show(batch)
+        rows = session.conversations()
+        assert _rows(session) == _rows_from_scratch(session)
+        if before is not None:
+            old = {(r.kind, r.number): r for r in before}
+            for r in rows:
+                if (r.kind, r.number) in old:
+                    same = old[(r.kind, r.number)] is r
+                    kept, changed = kept + same, changed + (not same)
+        before = rows
+        if not batch.added:
+            break
+    assert kept and changed
+    assert any("ICMP" in r.states for r in rows)
+    again = session.conversations()
+    assert all(a is b for a, b in zip(again, rows, strict=True))
+    session.close()
+
+
+@pytest.mark.corpus
+def test_conversations_kept_between_calls_over_a_real_capture() -> None:
+    session = Session()
+    session.open_capture(CaptureFile.open(
+        str(REAL_CORPUS / "zeek_http_1000-requests-one-dropped-response.pcap")))
+    while True:
+        batch = session.read(997)
+        session.show(batch)
+        assert _rows(session) == _rows_from_scratch(session)
+        if not batch.added:
+            break
     session.close()
 
 

@@ -67,6 +67,7 @@ from visualizer.core.pcap.format import PCAP_RECORD_HEADER
 from visualizer.core.pcap.growing import GrowingCapture
 from visualizer.core.pcap.reader import CaptureFile
 from visualizer.core.pcap.recording import RecordingInfo
+from visualizer.core.tcp.states import TcpState
 
 CHUNK = 1_024             # packets per read unless asked otherwise
 LOAD_CHUNK = 65_536       # packets per read of a command that shows its progress
@@ -104,6 +105,65 @@ class Conversation:
     @property
     def duration_s(self) -> float:
         return (self.last_ns - self.first_ns) / 1e9
+
+
+class _ConversationRows:
+    """:meth:`Session.conversations`'s rows, each made again only when packets of
+    its conversation have arrived since the last call. The list is asked for
+    twice a second while a file loads; making every row each time took 0.3 s
+    at 71,000 connections, holding up the window. A row is never changed: a
+    conversation with new packets gets a new one."""
+
+    def __init__(self, of: Analysis | None = None) -> None:
+        self.of = of                      # the analysis the rows are of
+        self.to = 0                       # its packets taken in
+        self.tcp: list[Conversation] = []
+        self.udp: list[Conversation] = []
+        self.names: dict[tuple[str, int], tuple[str, str]] = {}   # text made once
+        self.states: dict[tuple[TcpState, TcpState], str] = {}
+
+    def update(self, count: int, problems: list[int]
+               ) -> tuple[list[Conversation], list[Conversation]]:
+        """(TCP rows, UDP rows) with packets [0, count) of the analysis taken in,
+        and the tracker's counts as of now; ``problems``: flagged packets per stream."""
+        a = self.of
+        assert a is not None
+        start, self.to = self.to, count
+        stream = a.column_slice("stream", start, count)
+        flow = a.column_slice("udp_flow", start, count)
+        # new conversations (a stream numbered for an ICMP error's quoted header
+        # has no packet of its own), and those with packets since the last call
+        streams = set(range(len(self.tcp), len(a.tcp.connections)))
+        streams.update(np.unique(stream[stream >= 0]).tolist())
+        flows = set(range(len(self.udp), len(a.udp_flows)))
+        flows.update(np.unique(flow[flow >= 0]).tolist())
+        flows.update(link.flow for i, link in list(a.icmp_links.items()) if start <= i < count)
+        connections, names, states_text = a.tcp.connections, self.names, self.states
+        for k in sorted(streams):
+            c = connections[k]
+            if (ends := names.get(("tcp", k))) is None:
+                ends = names["tcp", k] = _endpoint_pair(c.endpoints)
+            if (states := states_text.get(c.states)) is None:
+                states = states_text[c.states] = " / ".join(st.value for st in c.states)
+            row = Conversation("tcp", k, ends, c.packets[0] + c.packets[1],
+                               c.bytes[0] + c.bytes[1], c.first_ts_ns, c.last_ts_ns, states,
+                               problems[k] if k < len(problems) else 0)
+            if k < len(self.tcp):
+                self.tcp[k] = row
+            else:
+                self.tcp.append(row)
+        for k in sorted(flows):
+            f = a.udp_flows[k]
+            if (ends := names.get(("udp", k))) is None:
+                ends = names["udp", k] = _endpoint_pair(f.endpoints)
+            row = Conversation("udp", k, ends, f.packets[0] + f.packets[1],
+                               f.bytes[0] + f.bytes[1], f.first_ts_ns, f.last_ts_ns,
+                               f"{f.icmp_errors} ICMP error(s)" if f.icmp_errors else "", 0)
+            if k < len(self.udp):
+                self.udp[k] = row
+            else:
+                self.udp.append(row)
+        return self.tcp, self.udp
 
 
 @dataclass(frozen=True)
@@ -199,13 +259,12 @@ class Session:
         self._read_all = False        # the whole file is shown (a path view needs it)
         self._retired: list[PacketStore] = []   # ring buffer: stores read past, not closed
         self._kinds = np.zeros(0, dtype=np.uint8)
-        self._endpoint_text: dict[tuple[str, int], tuple[str, str]] = {}
-        self._states_text: dict[tuple[object, ...], str] = {}
         # per TCP stream, its packets with an analysis flag among the first
         # ``_problems_to`` of ``_problems_of`` (counted a batch at a time)
         self._problems = np.zeros(0, dtype=np.int64)
         self._problems_to = 0
         self._problems_of: Analysis | None = None
+        self._rows = _ConversationRows()
 
     # -- opening -----------------------------------------------------------
     def open_capture(self, capture: CaptureFile, *, analyse: bool = True) -> None:
@@ -281,7 +340,7 @@ class Session:
         self.first_number = 1
         self._shown = None
         self._kinds = np.zeros(0, dtype=np.uint8)
-        self._endpoint_text.clear()
+        self._rows = _ConversationRows()
         self._problems, self._problems_to, self._problems_of = np.zeros(0, np.int64), 0, None
 
     def __enter__(self) -> Session:
@@ -354,7 +413,6 @@ class Session:
         if replaced:
             self.current, self.conversation = -1, None
             self._kinds = np.zeros(0, dtype=np.uint8)
-            self._endpoint_text.clear()  # the new analysis numbers its streams anew
         return replaced
 
     @property
@@ -465,45 +523,23 @@ class Session:
         return self._kinds[:self.count]
 
     def conversations(self) -> list[Conversation]:
-        """TCP streams then UDP flows, as of now."""
+        """TCP streams then UDP flows, as of now. A conversation none of whose
+        packets arrived since the last call is the same object as then."""
         if self.analysis is None:
             return []
         a = self.analysis
-        # Called twice a second while packets arrive, over thousands of
-        # conversations: the text that never changes is made once.
-        names, states_text = self._endpoint_text, self._states_text
         shown = self.shown()
         with self.lock:
-            rows = []
-            problems = self._stream_problems(a).tolist()
-            streams = flows = None   # with a display filter: those with a packet shown
-            if shown is not None:
-                stream = a.column("stream")[:self.count]
-                streams = set(np.unique(stream[shown]).tolist())
-                flows = set(np.unique(a.column("udp_flow")[:self.count][shown]).tolist())
-            for c in a.tcp.connections:
-                if streams is not None and c.stream not in streams:
-                    continue
-                key = ("tcp", c.stream)
-                if (ends := names.get(key)) is None:
-                    ends = names[key] = _endpoint_pair(c.endpoints)
-                if (states := states_text.get(c.states)) is None:
-                    states = states_text[c.states] = " / ".join(st.value for st in c.states)
-                rows.append(Conversation(
-                    "tcp", c.stream, ends, c.packets[0] + c.packets[1],
-                    c.bytes[0] + c.bytes[1], c.first_ts_ns, c.last_ts_ns, states,
-                    problems[c.stream] if c.stream < len(problems) else 0))
-            for f in a.udp_flows:
-                if flows is not None and f.flow not in flows:
-                    continue
-                key = ("udp", f.flow)
-                if (ends := names.get(key)) is None:
-                    ends = names[key] = _endpoint_pair(f.endpoints)
-                rows.append(Conversation(
-                    "udp", f.flow, ends, f.packets[0] + f.packets[1], f.bytes[0] + f.bytes[1],
-                    f.first_ts_ns, f.last_ts_ns,
-                    f"{f.icmp_errors} ICMP error(s)" if f.icmp_errors else "", 0))
-        return rows
+            if self._rows.of is not a or self.count < self._rows.to:   # a new capture or ring
+                self._rows = _ConversationRows(a)
+            tcp, udp = self._rows.update(self.count, self._stream_problems(a).tolist())
+            if shown is None:
+                return tcp + udp
+            # with a display filter: those with a packet shown
+            streams = set(np.unique(a.column("stream")[:self.count][shown]).tolist())
+            flows = set(np.unique(a.column("udp_flow")[:self.count][shown]).tolist())
+            return ([c for c in tcp if c.number in streams]
+                    + [c for c in udp if c.number in flows])
 
     def _stream_problems(self, a: Analysis) -> np.ndarray:
         """Per TCP stream, its packets shown so far that carry an analysis flag.

@@ -63,6 +63,11 @@ LOCK_RETRY_MS = 250
 _Index = QModelIndex | QPersistentModelIndex
 
 
+def _same(a: Conversation, b: Conversation) -> bool:
+    """The same conversation (its numbers may have changed)."""
+    return a is b or (a.number == b.number and a.kind == b.kind)
+
+
 class ConversationsModel(QAbstractTableModel):
     """One row per conversation of ``document.session.conversations()``.
 
@@ -158,30 +163,31 @@ class ConversationsModel(QAbstractTableModel):
                                  (time.monotonic() - started) / REFRESH_SHARE)
 
     def _merge(self, rows: list[Conversation]) -> None:
-        old_keys = [c.key for c in self._rows]
-        new_keys = [c.key for c in rows]
-        known = set(old_keys)
-        if [k for k in new_keys if k in known] != old_keys:
+        # One walk over both lists: a new list is the old one grown, each old row
+        # in its place (the same object when its conversation has had no packet
+        # since), with runs of new rows between. At 71,000 conversations,
+        # comparing keys and rows field by field took a tenth of a second a refresh.
+        old, runs, i, position = self._rows, [], 0, 0
+        while position < len(rows):
+            if i < len(old) and _same(rows[position], old[i]):
+                i, position = i + 1, position + 1
+                continue
+            end = position + 1
+            while end < len(rows) and not (i < len(old) and _same(rows[end], old[i])):
+                end += 1
+            runs.append((position, end))
+            position = end
+        if i < len(old):
             # something disappeared or moved: not a growth (cannot happen today)
             self.beginResetModel()
             self._rows = rows
             self.endResetModel()
             return
-        # merge: old rows keep their order, new ones go in where they belong,
-        # each run of new rows in one insertion
-        position = 0
-        while position < len(rows):
-            if rows[position].key in known:
-                position += 1
-                continue
-            end = position
-            while end < len(rows) and rows[end].key not in known:
-                end += 1
+        for position, end in runs:   # each run of new rows in one insertion
             self.beginInsertRows(QModelIndex(), position, end - 1)
             self._rows[position:position] = rows[position:end]
             self.endInsertRows()
-            position = end
-        changed = [row for row, conv in enumerate(rows) if self._rows[row] != conv]
+        changed = [row for row, conv in enumerate(rows) if self._rows[row] is not conv]
         self._rows = rows
         if changed:
             self.dataChanged.emit(self.index(min(changed), 0),
