@@ -167,6 +167,41 @@ def test_expert_pane_starts_over_with_another_capture(qtbot, window: MainWindow,
     assert pane.findings == [] and pane._so_far._source is None
 
 
+def test_expert_pane_does_not_wait_for_the_loaders_lock(qtbot, window: MainWindow,
+                                                       tmp_path: Path) -> None:
+    """While the loader holds the session's lock (reading a batch), a refresh
+    gives up at once and comes back for it: waiting froze the window for up to
+    a quarter of a second on a capture of many short connections."""
+    import threading
+    import time
+
+    path, zero = zero_window_pcap(tmp_path / "zero.pcap")
+    _open(qtbot, window, path)
+    pane, lock = window.expert, window.document.session.lock
+    pane._so_far = type(pane._so_far)()     # counted anew at the next refresh
+    pane.findings = []
+    held, release = threading.Event(), threading.Event()
+
+    def loader() -> None:
+        with lock:
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=loader)
+    thread.start()
+    try:
+        held.wait(5)
+        started = time.monotonic()
+        pane.refresh()
+        assert time.monotonic() - started < 0.2
+        assert pane.findings == []            # not counted: the lock was busy
+    finally:
+        release.set()
+        thread.join()
+    qtbot.waitUntil(lambda: {f.kind: f.count for f in pane.findings}.get("zero_window")
+                    == len(zero), timeout=3000)
+
+
 @pytest.mark.capture
 @pytest.mark.tshark
 def test_keys_walk_the_zero_windows_of_a_recording(qtbot, window: MainWindow,

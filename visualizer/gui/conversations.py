@@ -39,7 +39,7 @@ from PyQt6.QtWidgets import (
 
 from visualizer.core.describe.summary import format_seconds
 from visualizer.core.session import Conversation
-from visualizer.gui.document import Document
+from visualizer.gui.document import LOCK_RETRY_MS, LOCK_WAIT_SECONDS, Document
 
 HEADERS = ("Conversation", "Endpoint A", "Endpoint B", "Packets", "Bytes", "Duration",
            "States", "Problems")
@@ -58,8 +58,6 @@ KEY_ROLE = Qt.ItemDataRole.UserRole + 1    # the conversation's (kind, number)
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2   # a value that sorts numerically
 REFRESH_SECONDS = 0.5
 REFRESH_SHARE = 0.1        # while packets arrive, at most this share of the time
-LOCK_WAIT_SECONDS = 0.02   # the longest the window waits for the loader's lock
-LOCK_RETRY_MS = 250
 _Index = QModelIndex | QPersistentModelIndex
 
 

@@ -40,6 +40,11 @@ MIN_SIGNAL_SECONDS = 0.1  # at most ten ``grown`` signals a second
 HEARTBEAT_MS = 10        # the window's pulse while loading or capturing
 LATE_SECONDS = 0.025     # a pulse this late: the event loop is busy, the loader waits
 MAX_WAIT_SECONDS = 0.25  # but never longer than this at a time
+# The loader holds the session's lock while it reads a batch, tens of ms on a
+# busy machine: a view of the window waits for it this long at most, and else
+# tries again a little later rather than freeze the window.
+LOCK_WAIT_SECONDS = 0.02
+LOCK_RETRY_MS = 250
 
 
 class Document(QObject):

@@ -32,9 +32,10 @@ from visualizer.core.expert import (
     next_index,
     problem_indices,
 )
-from visualizer.gui.document import Document
+from visualizer.gui.document import LOCK_RETRY_MS, LOCK_WAIT_SECONDS, Document
 
 MAX_PACKETS = 1000   # packet rows listed under a kind (Next/Previous reach all of them)
+REFRESH_MS = 1000    # while packets arrive, the findings are counted again this often
 NEXT_KEY, PREVIOUS_KEY = "F8", "Shift+F8"
 COLOURS = {Severity.ERROR: QColor("#ff5c5c"), Severity.WARNING: QColor("#ffd866"),
            Severity.NOTE: QColor("#a0d4ff"), Severity.CHAT: QColor("#c8e6a0")}
@@ -64,7 +65,6 @@ class ExpertPane(QWidget):
         layout.addWidget(self.tree, 1)
         self._later = QTimer(self)
         self._later.setSingleShot(True)
-        self._later.setInterval(1000)
         self._later.timeout.connect(self.refresh)
         self.tree.itemClicked.connect(self._on_clicked)
         self.tree.itemActivated.connect(self._on_clicked)
@@ -79,14 +79,20 @@ class ExpertPane(QWidget):
     def refresh(self) -> None:
         session = self.document.session
         self._later.stop()
-        self.tree.clear()
         if session.store is None:
+            self.tree.clear()
             self.findings = []
             self._so_far = FindingsSoFar()   # lets the closed capture go
             self.status.setText("No capture open.")
             return
-        with session.lock:
+        if not session.lock.acquire(timeout=LOCK_WAIT_SECONDS):
+            self._later.start(LOCK_RETRY_MS)   # the loader is mid-batch
+            return
+        try:
             self.findings = self._so_far.update(session.store, session.analysis)
+        finally:
+            session.lock.release()
+        self.tree.clear()
         for severity in sorted({f.severity for f in self.findings}, reverse=True):
             group = [f for f in self.findings if f.severity == severity]
             top = QTreeWidgetItem([severity.label, f"{sum(f.count for f in group):,}", ""])
@@ -113,7 +119,7 @@ class ExpertPane(QWidget):
     @pyqtSlot(int)
     def _on_grown(self, _count: int) -> None:
         if not self._later.isActive():
-            self._later.start()
+            self._later.start(REFRESH_MS)
 
     @pyqtSlot(QTreeWidgetItem)
     def _on_expanded(self, item: QTreeWidgetItem) -> None:

@@ -31,7 +31,7 @@ from visualizer.core.ladder.build import Ladder
 from visualizer.core.playback.cursor import SPEED_STEPS, PlaybackCursor
 from visualizer.core.playback.timescale import SCALES
 from visualizer.core.session import LadderWindow
-from visualizer.gui.document import Document
+from visualizer.gui.document import LOCK_WAIT_SECONDS, Document
 from visualizer.gui.explanation import ExplanationPanel
 from visualizer.gui.ladder_view import NO_CAPTURE_TEXT, NO_HOSTS_TEXT, LadderView
 from visualizer.gui.resources import icon
@@ -40,7 +40,6 @@ from visualizer.gui.timeline import Timeline
 FRAME_MS = 16                # ~60 frames per second while animating
 REBUILD_MS = 250             # ladder rebuild throttle while a capture grows
 TIMELINE_MS = 400            # timeline update throttle while packets arrive
-LOCK_WAIT_S = 0.02           # longest the GUI thread waits for the loader's lock
 SCRUB_STEPS = 1000
 GRAPH_SHARE = 0.5            # of the stage's height the time-sequence and throughput tabs get
 
@@ -493,7 +492,7 @@ class Stage(QWidget):
         if session.analysis is not None and session.count:
             # The loader holds the lock for a batch at a time: never wait for it
             # here (the window would stall); try again a little later instead.
-            if not session.lock.acquire(timeout=LOCK_WAIT_S):
+            if not session.lock.acquire(timeout=LOCK_WAIT_SECONDS):
                 self._rebuild.start(REBUILD_MS)
                 return
             try:
