@@ -547,3 +547,25 @@ def test_many_rows_show_every_label_and_the_strip_follows_the_current_row(
         for step in range(60):
             vb.setYRange(top - step * 0.1, top - step * 0.1 + 4.3, padding=0)
             assert not widget.grab().isNull()
+
+
+def test_row_labels_are_as_wide_as_the_widest_of_many(qtbot) -> None:
+    """The axis measures only the longest few of a batch's new labels: with the
+    labels of 20,000 connections it is as wide as measuring every one gives."""
+    from PyQt6.QtGui import QFontMetrics
+
+    from visualizer.gui.timeline import LABEL_MAX_PX, RowAxis
+
+    rng = np.random.default_rng(3)
+    labels = [f"TCP {k}  10.{rng.integers(0, 256)}.{rng.integers(0, 256)}.{rng.integers(0, 256)}"
+              f":{rng.integers(1024, 65536)} ↔ 10.0.254.1:{rng.choice([80, 443, 8080])}"
+              for k in range(20_000)]
+    axis = RowAxis()
+    for start in range(0, len(labels), 4_096):
+        axis.set_labels(labels[:start + 4_096], labels[start:start + 4_096])
+    metrics = QFontMetrics(axis.font())
+    widest = max(min(metrics.horizontalAdvance(t), LABEL_MAX_PX) for t in labels)
+    assert axis._widest == widest
+    longer = "UDP 0  [2001:db8::1]:5353 ↔ [ff02::fb]:5353, a longer label"
+    axis.set_labels([*labels, longer], [longer])
+    assert axis._widest > widest
