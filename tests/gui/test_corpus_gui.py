@@ -107,10 +107,10 @@ class Views:
         window.show()
         qtbot.waitExposed(window)
         self.built_after_load = False   # the stage's ladder, built once the file is read
-        window.stage.ladder_built.connect(self._on_ladder_built)
+        window.stage.loaded.connect(self._on_loaded)
 
-    def _on_ladder_built(self) -> None:
-        self.built_after_load = not self.doc.busy
+    def _on_loaded(self) -> None:
+        self.built_after_load = True
 
     def show_all(self) -> None:
         """Ask every view of the window for what it shows of the loaded file."""

@@ -266,10 +266,27 @@ def test_select_waits_for_the_whole_file_and_its_ladder(qtbot, window: MainWindo
 
     path = exchanges_pcap(tmp_path / "long.pcap", 2_500)   # 5,003 packets
     _select_when_loaded(window, 4_000)
-    built: list[bool] = []
-    window.stage.ladder_built.connect(lambda: built.append(window.document.busy))
+    loaded: list[int] = []
+    window.stage.loaded.connect(lambda: loaded.append(window.document.session.count))
     with qtbot.wait_signal(window.document.finished, timeout=20_000):
         assert window.open_path(str(path))
     qtbot.wait_until(lambda: window.document.session.current == 3_999)
-    assert True in built and not built[-1]   # ladders while loading, one after
+    assert loaded == [5_003]    # once, with the whole file
     assert int(window.stage.playback.packets[window.stage.playback.index]) == 3_999
+
+
+def test_a_lesson_waiting_for_its_recording_ignores_the_file_open(qtbot, window: MainWindow,
+                                                                 tmp_path: Path) -> None:
+    """A scenario lesson waits for its own recording to load: building the
+    ladder of the file already open (choosing a conversation) does not start it."""
+    from visualizer.core.quiz.lesson import load_lesson
+
+    _open(qtbot, window, SAMPLES / "tcp-many-clients.pcapng")
+    lesson_file = tmp_path / "lesson.toml"
+    lesson_file.write_text('title = "Waits"\nscenario = "tcp-handshake"\n\n'
+                           '[[step]]\ngo = 1\ntext = "The SYN."\n')
+    panel = window.lessons
+    panel.lesson, panel.walk, panel._waiting = load_lesson(str(lesson_file)), None, True
+    window.document.set_conversation(("tcp", 1))
+    qtbot.wait(50)
+    assert panel._waiting and panel.walk is None

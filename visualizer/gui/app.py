@@ -185,7 +185,8 @@ def _select_when_loaded(window, select: int | None, predict: bool = False) -> No
     then start predict mode."""
     doc, stage = window.document, window.stage
 
-    def chosen() -> None:
+    def loaded() -> None:
+        stage.loaded.disconnect(loaded)
         if predict:
             if select is not None and 1 <= select <= doc.session.count:
                 stage.show_packet(select - 1)
@@ -200,15 +201,4 @@ def _select_when_loaded(window, select: int | None, predict: bool = False) -> No
                 f"--select {select}: the file has {doc.session.count} packets "
                 "(numbered from 1)", 15000)
 
-    def built() -> None:
-        stage.ladder_built.disconnect(built)
-        chosen()
-
-    def loaded(_message: str) -> None:
-        doc.finished.disconnect(loaded)
-        if stage.ladder_pending:
-            stage.ladder_built.connect(built)
-        else:
-            chosen()
-
-    doc.finished.connect(loaded)
+    stage.loaded.connect(loaded)

@@ -92,7 +92,7 @@ class LessonPanel(QObject):
         self.box.answered.connect(self._reveal)
         self.box.next_requested.connect(self.next)
         # the walk needs the ladder's packets, built a turn after the file loaded
-        self.stage.ladder_built.connect(self._on_loaded)
+        self.stage.loaded.connect(self._on_loaded)
         window.document.current_changed.connect(self._on_current)
         self._sync()
 
@@ -139,7 +139,7 @@ class LessonPanel(QObject):
 
     @pyqtSlot()
     def _on_loaded(self) -> None:
-        if not self._waiting or self.lesson is None or self.window.document.busy:
+        if not self._waiting or self.lesson is None:
             return
         session = self.window.document.session
         if session.analysis is None or not session.count:

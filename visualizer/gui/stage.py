@@ -81,9 +81,10 @@ class ElidedLabel(QLabel):
 class Stage(QWidget):
     """Ladder + playback bar + explanation above, timeline below."""
 
-    #: The ladder (and the playback cursor's packets) was built anew; after a
-    #: file has loaded it comes a turn after the document's ``finished``.
-    ladder_built = pyqtSignal()
+    #: The document finished loading and the ladder of what it loaded (with the
+    #: playback cursor's packets) is built: a turn after the document's
+    #: ``finished``, so that the two do not hold up the window together.
+    loaded = pyqtSignal()
 
     def __init__(self, document: Document, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -99,6 +100,7 @@ class Stage(QWidget):
         self._timer = QTimer(self)
         self._timer.setInterval(FRAME_MS)
         self._timer.timeout.connect(self._on_frame)
+        self._after_load = False   # the next ladder built is the loaded file's
         self._rebuild = QTimer(self)
         self._rebuild.setSingleShot(True)
         self._rebuild.setInterval(REBUILD_MS)
@@ -482,8 +484,13 @@ class Stage(QWidget):
 
     @property
     def ladder_pending(self) -> bool:
-        """A new ladder is due (``ladder_built`` will follow)."""
+        """A new ladder is due (after a load, ``loaded`` follows it)."""
         return self._rebuild.isActive()
+
+    def _built(self) -> None:
+        if self._after_load:
+            self._after_load = False
+            self.loaded.emit()
 
     @pyqtSlot()
     def _build_ladder(self) -> None:
@@ -509,7 +516,7 @@ class Stage(QWidget):
             self.ladder_view.set_ladder(None, np.zeros(0))
             self.playback.set_timestamps([], [])
             self._sync_controls()
-            self.ladder_built.emit()
+            self._built()
             return
         self._partial = window.partial
         self.ladder = ladder
@@ -526,11 +533,12 @@ class Stage(QWidget):
         if session.current >= 0 and self.playback.packet < 0:
             self.playback.seek_packet(session.current)
         self._sync_controls()
-        self.ladder_built.emit()
+        self._built()
 
     # -- document signals ----------------------------------------------------------------
     @pyqtSlot()
     def _on_reset(self) -> None:
+        self._after_load = False   # another capture: its own load ends with its own
         self._timer.stop()
         self._landed = -1
         self.timeline.clear()
@@ -588,6 +596,7 @@ class Stage(QWidget):
         self._on_timeline_due()
         # the ladder in a turn of its own: with the timeline's last extend it
         # held the event loop for 80-160 ms at the end of a million packets
+        self._after_load = True
         self._rebuild.start(0)
 
     @pyqtSlot(int)
