@@ -202,6 +202,34 @@ def test_expert_pane_does_not_wait_for_the_loaders_lock(qtbot, window: MainWindo
                     == len(zero), timeout=3000)
 
 
+def test_next_problem_waits_for_the_loaders_lock(qtbot, window: MainWindow,
+                                                tmp_path: Path) -> None:
+    """F8 is a user's request: it waits for the loader's batch and then goes to
+    the next problem, rather than saying there is none."""
+    import threading
+
+    path, _ = zero_window_pcap(tmp_path / "zero.pcap")
+    _open(qtbot, window, path)
+    pane, lock = window.expert, window.document.session.lock
+    pane._so_far = type(pane._so_far)()
+    pane.findings = []
+    window.document.set_current(0)
+    held = threading.Event()
+
+    def loader() -> None:
+        with lock:
+            held.set()
+            threading.Event().wait(0.3)
+
+    thread = threading.Thread(target=loader)
+    thread.start()
+    held.wait(5)
+    pane.next_problem()
+    thread.join()
+    assert window.document.session.current > 0
+    assert window.document.session.current in {int(i) for f in pane.findings for i in f.indices}
+
+
 @pytest.mark.capture
 @pytest.mark.tshark
 def test_keys_walk_the_zero_windows_of_a_recording(qtbot, window: MainWindow,

@@ -97,10 +97,14 @@ class FindingsSoFar:
         self._done = 0
         self._kinds: dict[str, tuple[Severity, str, list[np.ndarray]]] = {}
 
+    def is_of(self, store: PacketStore, analysis: Analysis | None) -> bool:
+        """Are the findings so far those of this store and analysis?"""
+        return self._source is not None and self._source[0] is store \
+            and self._source[1] is analysis
+
     def update(self, store: PacketStore, analysis: Analysis | None) -> list[Finding]:
         n = len(store) if analysis is None else min(len(store), len(analysis.values("stream")))
-        if self._source is None or self._source[0] is not store \
-                or self._source[1] is not analysis or n < self._done:
+        if not self.is_of(store, analysis) or n < self._done:
             self._source, self._done, self._kinds = (store, analysis), 0, {}
         if n > self._done:
             for severity, kind, text, hits in _found(store, analysis, self._done, n):

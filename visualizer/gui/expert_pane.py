@@ -76,7 +76,10 @@ class ExpertPane(QWidget):
 
     # -- contents ------------------------------------------------------------------
     @pyqtSlot()
-    def refresh(self) -> None:
+    def refresh(self, *, wait: bool = False) -> None:
+        """Count the findings of the packets read since the last time. The loader
+        holds the session's lock while it reads a batch: unless ``wait`` (a
+        user's key press), give up after a moment and try again later."""
         session = self.document.session
         self._later.stop()
         if session.store is None:
@@ -85,8 +88,11 @@ class ExpertPane(QWidget):
             self._so_far = FindingsSoFar()   # lets the closed capture go
             self.status.setText("No capture open.")
             return
-        if not session.lock.acquire(timeout=LOCK_WAIT_SECONDS):
+        if not session.lock.acquire(timeout=-1 if wait else LOCK_WAIT_SECONDS):
             self._later.start(LOCK_RETRY_MS)   # the loader is mid-batch
+            if not self._so_far.is_of(session.store, session.analysis):
+                self.tree.clear()              # another capture: none of these are its
+                self.findings = []
             return
         try:
             self.findings = self._so_far.update(session.store, session.analysis)
@@ -171,7 +177,7 @@ class ExpertPane(QWidget):
     @pyqtSlot()
     def next_problem(self, *, forward: bool = True) -> None:
         if self._later.isActive() or not self.findings:
-            self.refresh()
+            self.refresh(wait=True)
         found = next_index(self.walked(), self.document.session.current, forward=forward)
         if found is not None:
             self.document.set_current(found)
