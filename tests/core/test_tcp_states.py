@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import runpy
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -178,3 +179,4 @@ def test_events_equal_only_events_of_their_own_kind() -> None:
         StateChanged(2, 0, S.CLOSED, S.LISTEN), ConnectionReset(2, 0)}
     with pytest.raises(AttributeError):
         done.frame = 7
+    assert [done] == [mock.ANY] and done != 3

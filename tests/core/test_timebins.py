@@ -112,6 +112,20 @@ def test_levels_take_in_packets_reordered_at_the_end_again() -> None:
         np.testing.assert_array_equal(again, whole)
 
 
+def test_levels_of_packets_that_went_away_are_not_built_upon() -> None:
+    """Other packets given without a reset (fewer than a kept level had): no kept
+    level is merged into the new ones."""
+    a_times, a_keys = _packets(6, 4_000, 5, 1.0)
+    b_times, b_keys = _packets(7, 6_000, 5, 1.0)
+    bins = TimeBins()
+    assert bins.codes(10, a_times, a_keys + 20) is not None   # conversations of their own
+    assert bins.codes(14, b_times[:3_000], b_keys[:3_000]) is not None
+    again = bins.codes(12, b_times, b_keys)
+    whole = TimeBins().codes(12, b_times, b_keys)
+    assert again is not None and whole is not None
+    np.testing.assert_array_equal(again, whole)
+
+
 def test_a_level_that_does_not_shrink_the_data_is_not_used(monkeypatch) -> None:
     times = np.arange(1000, dtype=np.float64)          # one packet a second
     keys = np.arange(1000, dtype=np.int32)             # each its own conversation (a scan)

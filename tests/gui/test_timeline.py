@@ -569,3 +569,10 @@ def test_row_labels_are_as_wide_as_the_widest_of_many(qtbot) -> None:
     longer = "UDP 0  [2001:db8::1]:5353 ↔ [ff02::fb]:5353, a longer label"
     axis.set_labels([*labels, longer], [longer])
     assert axis._widest > widest
+    # as many characters, not as wide: narrow hex digits, then wide ones
+    ties = [f"UDP {k:02}  [fe80::ffff]:5353 ↔ [ff02::fb]:5353" for k in range(40)]
+    ties.append("UDP 40  [fe80::8888]:5353 ↔ [ff02::fb]:5353")
+    fresh = RowAxis()
+    fresh.set_labels(ties, ties)
+    assert fresh._widest == max(metrics.horizontalAdvance(t) for t in ties)
+    assert fresh._widest == metrics.horizontalAdvance(ties[-1])

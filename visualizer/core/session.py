@@ -77,7 +77,8 @@ WINDOW = 5_000            # most packets the ladder draws
 LIVE_WINDOW = 2_000       # a live capture's ladder: its newest packets
 # np.isin's way for a column against a few conversation numbers: numpy picks a
 # lookup table for integers, 8 ms over a million packets where comparing with
-# each number takes 0.6 (it does that for a short list, and sorts a long one)
+# each number takes 0.6 (it does that for a short list, and sorts a long one;
+# a ladder shows at most LADDER_ALL_LIMIT conversations)
 _FEW: Final[Literal["sort"]] = "sort"
 
 

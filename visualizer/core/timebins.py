@@ -129,10 +129,9 @@ class TimeBins:
         count = len(times)
         if level < 0 or (level <= self._useless[0] and count < 2 * self._useless[1]):
             return None
+        if any(n > count for _, n in self._levels.values()):   # packets went away
+            self.reset()                                       # unannounced
         kept = self._levels.get(level)
-        if kept is not None and kept[1] > count:     # packets went away unannounced
-            self.reset()
-            kept = None
         if kept is None:
             codes = self._build(level, times, keys)
         elif kept[1] < count:

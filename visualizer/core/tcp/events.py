@@ -24,11 +24,14 @@ __all__ = ["ConnectionClosed", "ConnectionReset", "Event", "HandshakeCompleted",
 
 
 def _same_kind_equal(self: tuple[object, ...], other: object) -> bool:
+    if not isinstance(other, tuple):
+        return NotImplemented   # the other side may know (unittest.mock.ANY does)
     return type(self) is type(other) and tuple.__eq__(self, other)
 
 
 def _same_kind_unequal(self: tuple[object, ...], other: object) -> bool:
-    return not _same_kind_equal(self, other)
+    equal = _same_kind_equal(self, other)
+    return equal if equal is NotImplemented else not equal
 
 
 def _hash(self: tuple[object, ...]) -> int:
