@@ -146,25 +146,27 @@ class _ConversationRows:
                 ends = names["tcp", k] = _endpoint_pair(c.endpoints)
             if (states := states_text.get(c.states)) is None:
                 states = states_text[c.states] = " / ".join(st.value for st in c.states)
-            row = Conversation("tcp", k, ends, c.packets[0] + c.packets[1],
-                               c.bytes[0] + c.bytes[1], c.first_ts_ns, c.last_ts_ns, states,
-                               problems[k] if k < len(problems) else 0)
-            if k < len(self.tcp):
-                self.tcp[k] = row
-            else:
-                self.tcp.append(row)
+            _put(self.tcp, k, Conversation(
+                "tcp", k, ends, c.packets[0] + c.packets[1], c.bytes[0] + c.bytes[1],
+                c.first_ts_ns, c.last_ts_ns, states, problems[k] if k < len(problems) else 0))
         for k in sorted(flows):
             f = a.udp_flows[k]
             if (ends := names.get(("udp", k))) is None:
                 ends = names["udp", k] = _endpoint_pair(f.endpoints)
-            row = Conversation("udp", k, ends, f.packets[0] + f.packets[1],
-                               f.bytes[0] + f.bytes[1], f.first_ts_ns, f.last_ts_ns,
-                               f"{f.icmp_errors} ICMP error(s)" if f.icmp_errors else "", 0)
-            if k < len(self.udp):
-                self.udp[k] = row
-            else:
-                self.udp.append(row)
+            _put(self.udp, k, Conversation(
+                "udp", k, ends, f.packets[0] + f.packets[1], f.bytes[0] + f.bytes[1],
+                f.first_ts_ns, f.last_ts_ns,
+                f"{f.icmp_errors} ICMP error(s)" if f.icmp_errors else "", 0))
         return self.tcp, self.udp
+
+
+def _put(rows: list[Conversation], k: int, row: Conversation) -> None:
+    """Row ``k`` of ``rows`` made anew, or the next one (conversations are numbered
+    in turn, and the new ones are taken in ascending order)."""
+    if k < len(rows):
+        rows[k] = row
+    else:
+        rows.append(row)
 
 
 @dataclass(frozen=True)
