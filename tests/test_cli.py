@@ -229,3 +229,17 @@ def test_ladder_arrows_keep_their_heads_when_labels_are_cut(tmp_path: Path) -> N
     for line in arrows:
         assert ">" in line or "<" in line, line
     assert any("…" in line for line in arrows)            # some label was cut, and says so
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: OpenBLAS starts no thread")
+def test_numpy_starts_no_blas_threads_in_the_app() -> None:
+    """numpy's OpenBLAS starts a thread per core that spins for about 0.1 s of CPU
+    at start; the app multiplies no matrices and keeps it to the one thread."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    count = "import os; print(len(os.listdir('/proc/self/task')))"
+    threads = [subprocess.run([sys.executable, "-c", f"import {first}, {then}; {count}"],
+                              env=env, capture_output=True, text=True, check=True,
+                              timeout=60).stdout.strip()
+               for first, then in (("visualizer", "numpy"), ("numpy", "visualizer"))]
+    assert threads[0] == "1"
+    assert threads[1] != "1"   # the check sees OpenBLAS's threads when they are there

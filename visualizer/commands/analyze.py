@@ -24,6 +24,7 @@ from visualizer.core.errors import BadInput
 from visualizer.core.filter.evaluate import DisplayFilter
 from visualizer.core.flows.analysis import analyze
 from visualizer.core.flows.summaries import ConversationStats, conversation_stats, full_stats
+from visualizer.core.tcp.states import TcpState
 
 
 def _table_line(rec: dict[str, Any]) -> str:
@@ -82,32 +83,46 @@ ENDPOINT_WIDTH = 28   # the narrowest endpoint columns of --stats
 def print_stats(stats: ConversationStats, out: TextIO) -> None:
     out.write(f"{stats.packets} packets, {len(stats.tcp)} TCP streams, "
               f"{len(stats.udp)} UDP flows\n")
+    ends = _endpoint_texts([c.endpoints for c in stats.tcp] + [f.endpoints for f in stats.udp])
     # as wide as the widest endpoint: "[2001:db8::1]:443" fits as well as "10.0.0.1:80"
-    pairs = [c.endpoints for c in stats.tcp] + [f.endpoints for f in stats.udp]
-    width = max([ENDPOINT_WIDTH] + [len(format_endpoint(a, p)) for pair in pairs
-                                    for a, p in pair])
+    width = max([ENDPOINT_WIDTH] + [len(text) for pair in ends for text in pair])
     header = (f"{'#':>6}  {'endpoint A':>{width}}   {'endpoint B':<{width}} {'pkts A→B':>9} "
               f"{'pkts B→A':>9} {'bytes A→B':>10} {'bytes B→A':>10} {'duration':>10}")
     if stats.tcp:
         out.write(f"\nTCP streams\n{header}  final states\n")
-        for c in stats.tcp:
-            out.write(_conversation_line(c.stream, c.endpoints, c.packets, c.bytes,
+        state = {s: str(s) for s in TcpState}   # (an enum's str() runs in Python)
+        for c, pair in zip(stats.tcp, ends, strict=False):
+            out.write(_conversation_line(c.stream, pair, c.packets, c.bytes,
                                          c.last_ts_ns - c.first_ts_ns, width)
-                      + f"  {c.states[0]} / {c.states[1]}\n")
+                      + f"  {state[c.states[0]]} / {state[c.states[1]]}\n")
     if stats.udp:
         out.write(f"\nUDP flows\n{header}\n")
-        for f in stats.udp:
-            out.write(_conversation_line(f.flow, f.endpoints, f.packets, f.bytes,
+        for f, pair in zip(stats.udp, ends[len(stats.tcp):], strict=True):
+            out.write(_conversation_line(f.flow, pair, f.packets, f.bytes,
                                          f.last_ts_ns - f.first_ts_ns, width)
                       + (f"  {f.icmp_errors} ICMP errors" if f.icmp_errors else "") + "\n")
 
 
-def _conversation_line(number: int, endpoints: tuple[tuple[bytes, int], tuple[bytes, int]],
-                       packets: Sequence[int], octets: Sequence[int], duration_ns: int,
-                       width: int = 28) -> str:
-    (a, ap), (b, bp) = endpoints
-    return (f"{number:>6}  {format_endpoint(a, ap):>{width}} ↔ "
-            f"{format_endpoint(b, bp):<{width}} "
+def _endpoint_texts(pairs: list[tuple[tuple[bytes, int], tuple[bytes, int]]]
+                    ) -> list[tuple[str, str]]:
+    """Each pair's endpoints as text, each endpoint formatted once (a server's
+    endpoint is in every one of its conversations)."""
+    known: dict[tuple[bytes, int], str] = {}
+    texts = []
+    for a, b in pairs:
+        ta = known.get(a)
+        if ta is None:
+            ta = known[a] = format_endpoint(*a)
+        tb = known.get(b)
+        if tb is None:
+            tb = known[b] = format_endpoint(*b)
+        texts.append((ta, tb))
+    return texts
+
+
+def _conversation_line(number: int, ends: tuple[str, str], packets: Sequence[int],
+                       octets: Sequence[int], duration_ns: int, width: int) -> str:
+    return (f"{number:>6}  {ends[0]:>{width}} ↔ {ends[1]:<{width}} "
             f"{packets[0]:>9} {packets[1]:>9} {octets[0]:>10} {octets[1]:>10} "
             f"{duration_ns / 1e9:>10.6f}")
 

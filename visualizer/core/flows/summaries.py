@@ -28,7 +28,7 @@ datagram of each flow and the ICMP errors; numpy counts the rest.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 import numpy as np
 
@@ -40,6 +40,8 @@ from visualizer.core.flows.segments import Segments, tracked
 from visualizer.core.flows.udp import UdpFlow, UdpFlowTable, datagrams
 from visualizer.core.tcp.segment import ACK, FIN, RST, SYN
 from visualizer.core.tcp.streams import ConnectionSummary, TcpStreamTable
+
+_new_tuple: Final = tuple.__new__
 
 
 class ConversationStats(NamedTuple):
@@ -213,15 +215,16 @@ def _tcp_summaries(store: PacketStore) -> list[ConnectionSummary]:
     ep0_is_hi = ends[:, 0] > ends[:, 1]     # per stream: side 0 is the higher endpoint
     cell += pairs.direction ^ ep0_is_hi[stream_at]  # the side
     del stream_at
-    packets = np.bincount(cell, minlength=2 * count)
+    packets = np.bincount(cell, minlength=2 * count).tolist()
     octets = np.bincount(cell, weights=_gather(store, "payload_len", rows)[order],
-                         minlength=2 * count)
+                         minlength=2 * count).astype(np.int64).tolist()
     del cell
-    return [ConnectionSummary(
-        c.stream, c.endpoints, (int(packets[2 * k]), int(packets[2 * k + 1])),
-        (int(octets[2 * k]), int(octets[2 * k + 1])), c.first_ts_ns, ts[last[k]],
-        c.first_frame, int(last[k]) + 1, c.states, c.initial_rtt_ns)
-        for k, c in enumerate(table.connections)]
+    # made from plain tuples, in C: calling the class goes through its Python __new__
+    return [_new_tuple(ConnectionSummary, (
+        c.stream, c.endpoints, (packets[2 * k], packets[2 * k + 1]),
+        (octets[2 * k], octets[2 * k + 1]), c.first_ts_ns, ts[end], c.first_frame, end + 1,
+        c.states, c.initial_rtt_ns))
+        for k, (c, end) in enumerate(zip(table.connections, last.tolist(), strict=True))]
 
 
 # --------------------------------------------------------------------------
