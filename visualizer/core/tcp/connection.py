@@ -104,6 +104,14 @@ _ESTABLISHED: Final = TcpState.ESTABLISHED
 _TIME_WAIT: Final = TcpState.TIME_WAIT
 
 _new_tuple: Final = tuple.__new__
+# Imported names read through Final ones: compiled, a Final is a C variable, an
+# imported name a lookup in the module's dict at every use.
+_TRANSITIONS: Final = TRANSITIONS
+_STATE_CHANGED: Final = StateChanged
+_PORTS_REUSED: Final = PortsReused
+_CONNECTION_RESET: Final = ConnectionReset
+_HANDSHAKE_COMPLETED: Final = HandshakeCompleted
+_CONNECTION_CLOSED: Final = ConnectionClosed
 
 
 class PacketResult(NamedTuple):
@@ -236,9 +244,12 @@ class TcpConnection:
 
     def waiting_sides(self) -> tuple[int, ...]:
         """Sides whose SYN or FIN still waits for an acknowledgement."""
-        return tuple(side for side in (0, 1)
-                     if self._flows[side].syn_end is not None
-                     or self._flows[side].fin_end is not None)
+        f0, f1 = self._flows   # (a generator here was a tenth of a summary's feeding)
+        wait0 = f0.syn_end is not None or f0.fin_end is not None
+        wait1 = f1.syn_end is not None or f1.fin_end is not None
+        if wait0:
+            return (0, 1) if wait1 else (0,)
+        return (1,) if wait1 else ()
 
     @property
     def rtt_pending(self) -> bool:
@@ -574,28 +585,36 @@ class TcpConnection:
                 fwd.fin_end = (seq + seglen + (1 if flags & SYN else 0) + 1) & _M
         events: list[Event] = []
         if reused_from is not None:
-            events.append(_new_tuple(PortsReused, (frame, reused_from)))
-        for flow, obs_list, endpoint in ((fwd, send, side), (rev, recv, 1 - side)):
-            for obs in obs_list:
-                new = TRANSITIONS.get((flow.state, obs))
-                if new is not None and new is not flow.state:
-                    events.append(_new_tuple(StateChanged, (frame, endpoint, flow.state, new)))
-                    flow.state = new
+            events.append(_new_tuple(_PORTS_REUSED, (frame, reused_from)))
+        if send:
+            _observe(fwd, send, side, frame, events)
+        if recv:
+            _observe(rev, recv, 1 - side, frame, events)
         self._states = (self._flows[0].state, self._flows[1].state)
         if flags & RST:
-            events.append(_new_tuple(ConnectionReset, (frame, side)))
+            events.append(_new_tuple(_CONNECTION_RESET, (frame, side)))
             self._closed = True
         else:
             s0, s1 = self._flows[0].state, self._flows[1].state
             established = _ESTABLISHED
             if not self._handshake_done and s0 is established and s1 is established:
                 self._handshake_done = True
-                events.append(_new_tuple(HandshakeCompleted, (frame,)))
-            done = (_TIME_WAIT, _CLOSED)
-            if not self._closed and s0 in done and s1 in done:
+                events.append(_new_tuple(_HANDSHAKE_COMPLETED, (frame,)))
+            if not self._closed and (s0 is _TIME_WAIT or s0 is _CLOSED) and (
+                    s1 is _TIME_WAIT or s1 is _CLOSED):
                 self._closed = True
-                events.append(_new_tuple(ConnectionClosed, (frame,)))
+                events.append(_new_tuple(_CONNECTION_CLOSED, (frame,)))
         if not events:
             return ()
         self.events.extend(events)
         return tuple(events)
+
+
+def _observe(flow: _Flow, observations: list[Observation], endpoint: int, frame: int,
+             events: list[Event]) -> None:
+    """Move ``flow``'s endpoint through ``observations``, noting each change in ``events``."""
+    for obs in observations:
+        new = _TRANSITIONS.get((flow.state, obs))
+        if new is not None and new is not flow.state:
+            events.append(_new_tuple(_STATE_CHANGED, (frame, endpoint, flow.state, new)))
+            flow.state = new
