@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from visualizer.gui.packet_table import (
     FLAGS,
     INFO,
     LEN,
+    LOAD_APPEND_SECONDS,
     NUMBER,
     PACKET_INDEX_ROLE,
     PROTOCOL,
@@ -206,6 +208,30 @@ def test_rows_arrive_as_the_document_grows(qtbot, tmp_path: Path) -> None:
     assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(inserted))
     assert inserted[-1][1] == doc.session.count - 1 == table.model.rowCount() - 1
     assert cell(table.model, 6002, NUMBER) == "6003"
+
+
+def test_a_files_rows_are_appended_twice_a_second_at_most(qtbot, tmp_path: Path) -> None:
+    """Each insertion makes Qt lay the table out and repaint the rows in view:
+    a file's rows come at most every LOAD_APPEND_SECONDS, the last ones as soon
+    as it is read (a capture's come at once: the live tests below)."""
+    path = exchanges_pcap(tmp_path / "big.pcap", 60_000)
+    doc = Document()
+    finishing: list[bool] = []
+    doc.finished.connect(lambda _m: finishing.append(True))   # before the table's slot
+    table = PacketTable(doc)
+    qtbot.addWidget(table)
+    grown: list[int] = []
+    doc.grown.connect(grown.append)
+    inserted: list[tuple[float, bool]] = []
+    table.model.rowsInserted.connect(
+        lambda *_: inserted.append((time.monotonic(), bool(finishing))))
+    with qtbot.wait_signal(doc.finished, timeout=60_000):
+        doc.open_file(str(path))
+    assert table.model.rowCount() == doc.session.count == 120_003
+    while_loading = [at for at, at_end in inserted if not at_end]
+    assert all(b - a >= LOAD_APPEND_SECONDS - 0.02
+               for a, b in itertools.pairwise(while_loading))
+    assert len(inserted) < len(grown)
 
 
 def test_filtered_rows_grow_too(qtbot, qtmodeltester, tmp_path: Path) -> None:
