@@ -39,6 +39,7 @@ from types import ModuleType
 MODULES = (
     "visualizer.core.pcap.walk",       # where each pcap record begins: one loop over records
     "visualizer.core.flows.segments",
+    "visualizer.core.tcp.options",     # every SYN's options: their timestamps defeat the cache
     "visualizer.core.tcp.connection",
     "visualizer.core.tcp.streams",
     "visualizer.core.flows.feeding",

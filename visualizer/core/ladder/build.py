@@ -333,7 +333,7 @@ class _TcpLadders:
         if opts.sack_blocks and not self.absolute:
             # SACK edges are the acked side's sequence numbers: relative, like ack
             base = (self.ack_raw[i] - self.rel_ack[i]) & 0xFFFFFFFF
-            opts = replace(opts, sack_blocks=tuple(
+            opts = opts._replace(sack_blocks=tuple(
                 ((left - base) & 0xFFFFFFFF, (right - base) & 0xFFFFFFFF)
                 for left, right in opts.sack_blocks))
         return opts.summary()

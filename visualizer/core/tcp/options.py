@@ -12,12 +12,17 @@ Window scale: RFC 7323 section 2.3 says a shift above 14 is logged and 14
 used instead. Wireshark does exactly that (expert info "Window scale shift
 exceeds 14", then 1 << 14), so ``wscale`` holds the capped shift and
 ``wscale_raw`` the value on the wire.
+
+mypyc compiles this module with the tracker (``core/compiled.py``): a
+connection's SYN and SYN-ACK carry options that differ in their timestamps
+and so miss the cache, and parsing them in the interpreter was a sixth of
+the summary of a capture of many short connections.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import Final, NamedTuple
 
 __all__ = ["EMPTY_OPTIONS", "TcpOptions", "parse_options"]
 
@@ -30,9 +35,11 @@ _OPTION_NAMES = {2: "MSS", 3: "WS", 4: "SACK_PERM", 5: "SACK", 8: "TS", 19: "MD5
                  174: "AccECN1", 253: "EXP1", 254: "EXP2"}
 
 
-@dataclass(frozen=True, slots=True)
-class TcpOptions:
-    """The options of one segment. ``None`` / empty: the option was absent."""
+class TcpOptions(NamedTuple):
+    """The options of one segment. ``None`` / empty: the option was absent.
+
+    Immutable. A named tuple, as the tracker's other values are: a frozen
+    dataclass's ``__init__`` runs in Python, for every SYN."""
 
     mss: int | None = None
     wscale: int | None = None         # shift count, capped at 14
@@ -81,6 +88,7 @@ EMPTY_OPTIONS = TcpOptions()
 
 _U16 = struct.Struct("!H")
 _U32x2 = struct.Struct("!II")
+_new_tuple: Final = tuple.__new__   # a named tuple from a plain one, in C
 _CACHE: dict[bytes, TcpOptions] = {}
 _CACHE_MAX = 4096
 #: The first bytes of NOP NOP TS (12 bytes in all), the options of nearly every
@@ -94,7 +102,8 @@ def parse_options(raw: bytes) -> TcpOptions:
         return EMPTY_OPTIONS
     # Fast path: NOP NOP TS, the options of nearly every Linux data segment.
     if len(raw) == 12 and raw[:4] == TIMESTAMPS_ONLY_PREFIX:
-        return TcpOptions(timestamp=_U32x2.unpack_from(raw, 4))
+        return _new_tuple(TcpOptions, (None, None, None, False, (), _U32x2.unpack_from(raw, 4),
+                                       (), (), False))
     hit = _CACHE.get(raw)
     if hit is not None:
         return hit
@@ -159,6 +168,5 @@ def _parse(raw: bytes) -> TcpOptions:
         else:
             unknown.append(kind)
         i += length
-    return TcpOptions(mss=mss, wscale=wscale, wscale_raw=wscale_raw, sack_permitted=sack_perm,
-                      sack_blocks=tuple(sacks), timestamp=ts, unknown=tuple(unknown),
-                      bad_length=tuple(bad), malformed=malformed or bool(bad))
+    return _new_tuple(TcpOptions, (mss, wscale, wscale_raw, sack_perm, tuple(sacks), ts,
+                                   tuple(unknown), tuple(bad), malformed or bool(bad)))
