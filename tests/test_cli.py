@@ -240,6 +240,7 @@ def test_numpy_starts_no_blas_threads_in_the_app() -> None:
     threads = [subprocess.run([sys.executable, "-c", f"import {first}, {then}; {count}"],
                               env=env, capture_output=True, text=True, check=True,
                               timeout=60).stdout.strip()
-               for first, then in (("visualizer", "numpy"), ("numpy", "visualizer"))]
-    assert threads[0] == "1"
-    assert threads[1] != "1"   # the check sees OpenBLAS's threads when they are there
+               for first, then in (("numpy", "visualizer"), ("visualizer", "numpy"))]
+    if threads[0] == "1":   # (an affinity or OMP_NUM_THREADS may keep it to one)
+        pytest.skip("OpenBLAS starts no thread of its own here: nothing to keep it from")
+    assert threads[1] == "1"

@@ -234,6 +234,29 @@ def test_a_files_rows_are_appended_twice_a_second_at_most(qtbot, tmp_path: Path)
     assert len(inserted) < len(grown)
 
 
+def test_a_packet_held_back_is_selected_at_once(qtbot, tmp_path: Path) -> None:
+    """The timeline may show, and a user choose, a packet whose row the list
+    holds back: its row comes at once, selected."""
+    path = exchanges_pcap(tmp_path / "big.pcap", 60_000)
+    doc = Document()
+    table = PacketTable(doc)
+    qtbot.addWidget(table)
+    chosen: list[int] = []
+
+    def choose_a_held_packet(count: int) -> None:
+        if not chosen and table.model.rowCount() < count:
+            chosen.append(count - 1)
+            doc.set_current(count - 1)
+            assert table.selected_indices() == [count - 1]
+
+    doc.grown.connect(choose_a_held_packet)
+    with qtbot.wait_signal(doc.finished, timeout=60_000):
+        doc.open_file(str(path))
+    assert chosen, "no packet was held back"
+    assert table.selected_indices() == chosen
+    assert table.model.rowCount() == doc.session.count
+
+
 def test_filtered_rows_grow_too(qtbot, qtmodeltester, tmp_path: Path) -> None:
     path = two_conversations(tmp_path, exchanges=1500)
     doc = Document()

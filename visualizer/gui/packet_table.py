@@ -265,11 +265,16 @@ class PacketTableModel(QAbstractTableModel):
     def _append_held(self) -> None:
         self._append(self.document.session.count)
 
-    @pyqtSlot(str)
-    def _on_finished(self, _message: str) -> None:
-        if self._held.isActive():   # the file is read: its last rows at once
+    def release_held(self) -> None:
+        """Append the rows held back, now (the file is read, or a packet among
+        them is to be selected)."""
+        if self._held.isActive():
             self._held.stop()
             self._append_held()
+
+    @pyqtSlot(str)
+    def _on_finished(self, _message: str) -> None:
+        self.release_held()
 
     def _append(self, count: int) -> None:
         self._last_append = time.monotonic()
@@ -425,6 +430,9 @@ class PacketTable(QWidget):
         selection = self.view.selectionModel()
         assert selection is not None
         row = self.model.row_of(index)
+        if row < 0 and index >= 0:
+            self.model.release_held()   # a packet other views show already (the timeline)
+            row = self.model.row_of(index)
         self._syncing = True
         try:
             if row < 0:
