@@ -91,7 +91,7 @@ def print_stats(stats: ConversationStats, out: TextIO) -> None:
     if stats.tcp:
         out.write(f"\nTCP streams\n{header}  final states\n")
         state = {s: str(s) for s in TcpState}   # (an enum's str() runs in Python)
-        for c, pair in zip(stats.tcp, ends, strict=False):
+        for c, pair in zip(stats.tcp, ends[:len(stats.tcp)], strict=True):
             out.write(_conversation_line(c.stream, pair, c.packets, c.bytes,
                                          c.last_ts_ns - c.first_ts_ns, width)
                       + f"  {state[c.states[0]]} / {state[c.states[1]]}\n")

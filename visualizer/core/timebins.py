@@ -132,13 +132,8 @@ class TimeBins:
         if any(n > count for _, n in self._levels.values()):   # packets went away
             self.reset()                                       # unannounced
         kept = self._levels.get(level)
-        if kept is None:
-            codes = self._build(level, times, keys)
-        elif kept[1] < count:
-            tail = _codes(times[kept[1]:], keys[kept[1]:], level)
-            codes = None if tail is None else _merge(kept[0], tail)
-        else:
-            codes = kept[0]
+        codes = (self._build(level, times, keys) if kept is None
+                 else _brought_up(kept, level, times, keys))
         if codes is None or len(codes) * MIN_GAIN > max(count, 1):
             for finer in [lv for lv in self._levels if lv <= level]:
                 del self._levels[finer]
@@ -156,14 +151,10 @@ class TimeBins:
         finer = [lv for lv, (_, n) in self._levels.items() if lv < level and n <= count]
         if finer:
             source = max(finer)
-            codes, n = self._levels[source]
-            if n < count:
-                tail = _codes(times[n:], keys[n:], source)
-                if tail is None:
-                    return _codes(times, keys, level)
-                codes = _merge(codes, tail)
+            codes = _brought_up(self._levels[source], source, times, keys)
+            if codes is not None:
                 self._levels[source] = (codes, count)
-            return _coarsen(codes, level - source)
+                return _coarsen(codes, level - source)
         return _codes(times, keys, level)
 
     def _keep(self, level: int, codes: np.ndarray, count: int) -> None:
@@ -171,6 +162,17 @@ class TimeBins:
         self._levels[level] = (codes, count)
         while len(self._levels) > KEPT:
             del self._levels[next(iter(self._levels))]
+
+
+def _brought_up(kept: tuple[np.ndarray, int], level: int, times: np.ndarray,
+                keys: np.ndarray) -> np.ndarray | None:
+    """A kept level's codes (of its first packets) with those of the packets
+    given since merged in; None when those do not fit in codes (``_codes``)."""
+    codes, n = kept
+    if n == len(times):
+        return codes
+    tail = _codes(times[n:], keys[n:], level)
+    return None if tail is None else _merge(codes, tail)
 
 
 def visible(codes: np.ndarray, level: int, keys: np.ndarray,
