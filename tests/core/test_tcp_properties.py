@@ -81,3 +81,18 @@ def test_one_direction_with_wrapping_sequence_numbers(steps) -> None:
                                   (seq + length) & M32, ACK, 100, 0))
     flow = table.connections[0]._flows[0]
     assert len(flow.segs) <= 10000
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(segments())
+def test_tracking_without_results_leaves_the_same_connections(segs: list[TcpSegment]) -> None:
+    """``track`` (the summary's feeding) keeps the state ``feed`` keeps."""
+    fed, tracked = TcpStreamTable(), TcpStreamTable()
+    for seg in segs:
+        stream = fed.feed(seg).stream
+        assert tracked.track(seg).stream == stream
+        assert tracked.connections[stream].waiting_sides() == \
+            fed.connections[stream].waiting_sides()
+        assert tracked.connections[stream].rtt_pending == fed.connections[stream].rtt_pending
+    assert tracked.summaries() == fed.summaries()
+    assert [c.events for c in tracked.connections] == [c.events for c in fed.connections]

@@ -157,8 +157,8 @@ def feed_selected(table: TcpStreamTable, segments: Segments, static: list[int],
             break
         i = rows[row]
         seg = segments.at(i)
-        stream = table.feed(seg).stream
-        conn = table.connections[stream]
+        conn = table.track(seg)
+        stream = conn.stream
         if stream == len(ends):
             a = src[i] << 16 | sport[i]
             b = dst[i] << 16 | dport[i]

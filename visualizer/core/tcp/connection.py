@@ -271,6 +271,17 @@ class TcpConnection:
     # -- the work ---------------------------------------------------------------
     def receive(self, seg: TcpSegment) -> PacketResult:
         """Account for one segment; return its analysis. Never raises on traffic."""
+        result = self._receive(seg, True)
+        assert result is not None
+        return result
+
+    def track(self, seg: TcpSegment) -> None:
+        """Account for one segment as :meth:`receive` does, without making its
+        result: for a caller that wants only the connection's state after it
+        (the conversation summary), the result was a fifth of the work."""
+        self._receive(seg, False)
+
+    def _receive(self, seg: TcpSegment, keep: bool) -> PacketResult | None:
         flags = seg.flags
         seq = seg.seq & _M
         ack = seg.ack & _M
@@ -474,6 +485,8 @@ class TcpConnection:
         self.last_ts_ns = now
         self.last_frame = frame
 
+        if not keep:
+            return None
         # made from a plain tuple, in C: calling the class would go through its
         # Python-level __new__ (and compiled, back into the interpreter)
         return _new_tuple(PacketResult, (

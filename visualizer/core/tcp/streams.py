@@ -57,6 +57,17 @@ class TcpStreamTable:
 
     def feed(self, seg: TcpSegment) -> PacketResult:
         """Track ``seg`` on its connection (creating or replacing it as tshark does)."""
+        return self._connection(seg).receive(seg)
+
+    def track(self, seg: TcpSegment) -> TcpConnection:
+        """As :meth:`feed`, without the packet's result: its connection, after it."""
+        conn = self._connection(seg)
+        conn.track(seg)
+        return conn
+
+    def _connection(self, seg: TcpSegment) -> TcpConnection:
+        """The connection ``seg`` belongs to (new, or a new one replacing the
+        pair's last, where tshark starts one)."""
         key = _key(seg)
         conn = self._current.get(key)
         if conn is None:
@@ -69,7 +80,7 @@ class TcpStreamTable:
             self._current[key] = conn
         elif conn.starts_new_connection(seg):
             conn = self._new(key, seg, conn.stream)
-        return conn.receive(seg)
+        return conn
 
     @property
     def reserved(self) -> frozenset[int]:
