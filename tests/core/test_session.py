@@ -554,3 +554,25 @@ def test_a_live_capture_draws_its_newest_packets(tmp_path: Path) -> None:
     window = session.ladder_window()
     assert (window.start, window.stop, window.partial) == (0, 3000, False)
     session.close()
+
+
+def test_a_conversations_budget_makes_the_lowest_rows_first_then_the_rest(tmp_path: Path) -> None:
+    """``conversations(most)`` makes at most ``most`` rows a call, the lowest
+    numbers first; the rows it leaves stay as they were until a later call
+    makes them, and then the list is the one made in a single call."""
+    session = Session()
+    session.open_capture(CaptureFile.open(str(_icmp_and_tcp_pcap(tmp_path / "m.pcap"))))
+    session.show(session.read(None))
+    assert len(_rows_from_scratch(session)) == 6   # four streams, two UDP flows
+    made = [session.conversations(4)]
+    assert session.conversations_behind
+    assert [r.key for r in made[0]] == [("tcp", k) for k in range(4)]
+    made.append(session.conversations(1))
+    assert [r.key for r in made[1]] == [*(("tcp", k) for k in range(4)), ("udp", 0)]
+    assert all(new is old for new, old in zip(made[1], made[0], strict=False))
+    assert session.conversations_behind
+    made.append(session.conversations(1))
+    assert not session.conversations_behind
+    assert _rows(session) == _rows_from_scratch(session)
+    assert all(new is old for new, old in zip(made[2], made[1], strict=False))
+    session.close()

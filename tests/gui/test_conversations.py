@@ -10,6 +10,7 @@ from documents import open_document
 from PyQt6.QtCore import QItemSelectionModel, Qt
 
 from visualizer.core.tcp.testing import Capture, Conversation, write_pcap
+from visualizer.gui import conversations
 from visualizer.gui.conversations import (
     BYTES,
     END_A,
@@ -181,6 +182,41 @@ def test_refreshes_while_growing_and_keeps_the_selection(qtbot, qtmodeltester,
     assert text(pane.model, last, PROBLEMS) == "1"
     # looked up a few times while loading (throttled), then once at the end
     assert 2 <= len(fetched) < 20 and fetched[-1] == 600
+
+
+def test_a_refresh_makes_a_few_rows_and_the_list_catches_up(qtbot, qtmodeltester,
+                                                            tmp_path: Path,
+                                                            monkeypatch) -> None:
+    """A refresh makes at most ROWS_A_REFRESH rows; once the file is read the
+    list catches up in refreshes of their own, with every conversation's
+    final numbers."""
+    monkeypatch.setattr(conversations, "ROWS_A_REFRESH", 40)
+    path = conversations_capture(tmp_path, count=300)
+    doc = Document()
+    pane = ConversationsPane(doc)
+    qtbot.addWidget(pane)
+    qtmodeltester.check(pane.model)
+    made: list[int] = []
+    fetch = pane.model._fetch
+
+    def counting_fetch():
+        before = pane.model.rowCount()
+        rows = fetch()
+        if rows is not None:
+            made.append(len(rows) - before)
+        return rows
+
+    pane.model._fetch = counting_fetch  # type: ignore[method-assign]
+    with qtbot.wait_signal(doc.finished, timeout=30_000):
+        doc.open_file(str(path))
+    qtbot.waitUntil(lambda: pane.model.rowCount() == 300, timeout=10_000)
+    assert not doc.session.conversations_behind
+    assert max(made) <= 40 and len(made) >= 300 // 40
+    last = pane.model.row_of(("tcp", 299))
+    assert text(pane.model, last, STATES) == "TIME-WAIT / CLOSED"
+    assert text(pane.model, last, PROBLEMS) == "1"
+    assert [text(pane.model, r, PACKETS) for r in range(300)] == [
+        f"{c.packets:,}" for c in doc.session.conversations()]
 
 
 def test_grown_bursts_are_throttled(qtbot, tmp_path: Path) -> None:

@@ -128,6 +128,8 @@ class Views:
                 assert isinstance(model.data(index, Qt.ItemDataRole.DisplayRole), str)
 
         win.conversations.model.refresh()
+        while doc.session.conversations_behind:   # ROWS_A_REFRESH rows at a time
+            win.conversations.model.refresh()
         assert win.conversations.model.rowCount() == len(doc.session.conversations())
         if not doc.session.count:
             return

@@ -122,11 +122,18 @@ class _ConversationRows:
         self.udp: list[Conversation] = []
         self.names: dict[tuple[str, int], tuple[str, str]] = {}   # text made once
         self.states: dict[tuple[TcpState, TcpState], str] = {}
+        self.stale_streams: set[int] = set()   # rows not made again yet (``most``)
+        self.stale_flows: set[int] = set()
 
-    def update(self, count: int, problems: list[int]
+    def update(self, count: int, problems: list[int], most: int | None = None
                ) -> tuple[list[Conversation], list[Conversation]]:
         """(TCP rows, UDP rows) with packets [0, count) of the analysis taken in,
-        and the tracker's counts as of now; ``problems``: flagged packets per stream."""
+        and the tracker's counts as of now; ``problems``: flagged packets per stream.
+
+        ``most``: make at most this many rows, the lowest numbers first, and
+        the others at the next calls (``stale_streams``, ``stale_flows``): the
+        list lags behind for a while rather than holding up the window.
+        """
         a = self.of
         assert a is not None
         start, self.to = self.to, count
@@ -134,13 +141,21 @@ class _ConversationRows:
         flow = a.column_slice("udp_flow", start, count)
         # new conversations (a stream numbered for an ICMP error's quoted header
         # has no packet of its own), and those with packets since the last call
-        streams = set(range(len(self.tcp), len(a.tcp.connections)))
+        streams = self.stale_streams
+        streams.update(range(len(self.tcp), len(a.tcp.connections)))
         streams.update(np.unique(stream[stream >= 0]).tolist())
-        flows = set(range(len(self.udp), len(a.udp_flows)))
+        flows = self.stale_flows
+        flows.update(range(len(self.udp), len(a.udp_flows)))
         flows.update(np.unique(flow[flow >= 0]).tolist())
         flows.update(link.flow for i, link in list(a.icmp_links.items()) if start <= i < count)
+        stream_rows, flow_rows = sorted(streams), sorted(flows)
+        if most is not None:   # the rest stays stale, in the sets
+            stream_rows = stream_rows[:most]
+            flow_rows = flow_rows[:max(most - len(stream_rows), 0)]
+        streams.difference_update(stream_rows)
+        flows.difference_update(flow_rows)
         connections, names, states_text = a.tcp.connections, self.names, self.states
-        for k in sorted(streams):
+        for k in stream_rows:
             c = connections[k]
             if (ends := names.get(("tcp", k))) is None:
                 ends = names["tcp", k] = _endpoint_pair(c.endpoints)
@@ -149,7 +164,7 @@ class _ConversationRows:
             _put(self.tcp, k, Conversation(
                 "tcp", k, ends, c.packets[0] + c.packets[1], c.bytes[0] + c.bytes[1],
                 c.first_ts_ns, c.last_ts_ns, states, problems[k] if k < len(problems) else 0))
-        for k in sorted(flows):
+        for k in flow_rows:
             f = a.udp_flows[k]
             if (ends := names.get(("udp", k))) is None:
                 ends = names["udp", k] = _endpoint_pair(f.endpoints)
@@ -525,9 +540,15 @@ class Session:
                 [self._kinds, packet_kinds(self.analysis, len(self._kinds), self.count)])
         return self._kinds[:self.count]
 
-    def conversations(self) -> list[Conversation]:
+    def conversations(self, most: int | None = None) -> list[Conversation]:
         """TCP streams then UDP flows, as of now. A conversation none of whose
-        packets arrived since the last call is the same object as then."""
+        packets arrived since the last call is the same object as then.
+
+        ``most``: make at most this many rows anew (those with packets since
+        the last call, and the new ones), the lowest numbers first; the
+        others are as of an earlier call, or missing at the end, until
+        :attr:`conversations_behind` is False.
+        """
         if self.analysis is None:
             return []
         a = self.analysis
@@ -535,7 +556,7 @@ class Session:
         with self.lock:
             if self._rows.of is not a or self.count < self._rows.to:   # a new capture or ring
                 self._rows = _ConversationRows(a)
-            tcp, udp = self._rows.update(self.count, self._stream_problems(a).tolist())
+            tcp, udp = self._rows.update(self.count, self._stream_problems(a).tolist(), most)
             if shown is None:
                 return tcp + udp
             # with a display filter: those with a packet shown
@@ -543,6 +564,12 @@ class Session:
             flows = set(np.unique(a.column("udp_flow")[:self.count][shown]).tolist())
             return ([c for c in tcp if c.number in streams]
                     + [c for c in udp if c.number in flows])
+
+    @property
+    def conversations_behind(self) -> bool:
+        """Rows :meth:`conversations` left to later calls (its ``most``)."""
+        rows = self._rows
+        return bool(rows.stale_streams or rows.stale_flows)
 
     def _stream_problems(self, a: Analysis) -> np.ndarray:
         """Per TCP stream, its packets shown so far that carry an analysis flag.
