@@ -9,6 +9,7 @@ from pathlib import Path
 from documents import open_document
 from PyQt6.QtCore import QItemSelectionModel, Qt
 
+from visualizer.core.session import Conversation as ConversationRow
 from visualizer.core.tcp.testing import Capture, Conversation, write_pcap
 from visualizer.gui import conversations
 from visualizer.gui.conversations import (
@@ -22,6 +23,8 @@ from visualizer.gui.conversations import (
     STATES,
     ConversationsModel,
     ConversationsPane,
+    _made_anew,
+    _new_runs,
 )
 from visualizer.gui.document import FIRST_BATCH, Document
 from visualizer.gui.packet_table import PacketTable
@@ -255,3 +258,19 @@ def test_a_costly_refresh_comes_less_often(qtbot, tmp_path: Path) -> None:
     # not every REFRESH_SECONDS (0.5 s)
     assert len(calls) >= 2
     assert all(b - a >= 0.95 for a, b in itertools.pairwise(calls)), calls
+
+
+def test_new_rows_are_found_at_the_end_in_the_middle_or_not_at_all() -> None:
+    def row(number: int, packets: int = 1) -> ConversationRow:
+        return ConversationRow("tcp", number, ("a:1", "b:2"), packets, 0, 0, 0, "")
+
+    old = [row(0), row(2), row(4)]
+    again = [old[0], row(2, packets=5), old[2]]          # one made anew, none new
+    assert _new_runs(old, again) == []
+    assert _made_anew(old, again) == [1]
+    assert _new_runs(old, [*again, row(5), row(6)]) == [(3, 5)]
+    # a display filter shows a conversation it hid before: rows in the middle
+    assert _new_runs(old, [row(0), row(1), old[1], row(3), old[2], row(7)]) == [
+        (1, 2), (3, 4), (5, 6)]
+    assert _new_runs(old, [old[0], old[2]]) is None      # one went away
+    assert _new_runs(old, [old[1], old[0], old[2]]) is None   # moved
