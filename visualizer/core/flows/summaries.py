@@ -151,9 +151,13 @@ class _Pairs:
         it in its pair, or -1: the tracker's loop then reads one entry rather
         than searching twice (for the candidate and for its pair's end)."""
         n = len(self.order)
-        j = candidates.searchsorted(np.arange(1, n + 1, dtype=candidates.dtype))
-        nxt = np.append(candidates, n).astype(self.order.dtype)[j]
-        del j
+        at = np.full(n + 1, n, self.order.dtype)   # a candidate's position, or past the end
+        at[candidates] = candidates
+        # the first candidate at or after each position, read backwards (a running
+        # minimum: a search of the candidates for every position took 3 times as long)
+        first_from = np.minimum.accumulate(at[::-1])
+        nxt = first_from[n - 1::-1].copy()          # ... after each position
+        del at, first_from
         nxt[nxt >= self.pair_end] = -1
         return nxt
 
