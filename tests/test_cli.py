@@ -244,3 +244,36 @@ def test_numpy_starts_no_blas_threads_in_the_app() -> None:
     if threads[0] == "1":   # (an affinity or OMP_NUM_THREADS may keep it to one)
         pytest.skip("OpenBLAS starts no thread of its own here: nothing to keep it from")
     assert threads[1] == "1"
+
+
+def test_the_summary_of_thousands_of_streams_runs_no_cyclic_collection(tmp_path: Path) -> None:
+    """``analyze --stats`` makes tens of thousands of objects, none in a cycle:
+    the collector walking them cost 0.13 s at 50,000 streams, for nothing."""
+    import gc
+    import io
+
+    from visualizer.commands.analyze import analyze_command
+
+    path = tmp_path / "short.pcap"
+    subprocess.run([sys.executable, str(Path(__file__).parent / "benchmarks" / "make_pcap.py"),
+                    str(path), "--packets", "40000", "--mix", "short"], check=True, timeout=120,
+                   capture_output=True)
+    collections: list[str] = []   # those run while the summary is made or printed
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        frame = sys._getframe(1)
+        while phase == "start" and frame is not None:
+            if frame.f_code.co_name in ("stats_of", "print_stats"):
+                collections.append(f"generation {info['generation']} in {frame.f_code.co_name}")
+                break
+            frame = frame.f_back
+
+    out = io.StringIO()
+    gc.collect()
+    gc.callbacks.append(note)
+    try:
+        assert analyze_command(str(path), json_lines=False, stats=True, out=out) == 0
+    finally:
+        gc.callbacks.remove(note)
+    assert "2000 TCP streams" in out.getvalue().splitlines()[0]
+    assert collections == []

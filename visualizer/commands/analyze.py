@@ -19,6 +19,7 @@ from visualizer.commands.path_records import path_packet_records
 from visualizer.commands.progress import counted, load_session, steps
 from visualizer.commands.record_lines import write_json_lines
 from visualizer.commands.records import packet_records
+from visualizer.core.collector import collector_paused
 from visualizer.core.decode.store import PacketStore, format_endpoint
 from visualizer.core.errors import BadInput
 from visualizer.core.filter.evaluate import DisplayFilter
@@ -140,9 +141,13 @@ def analyze_command(path: str, *, json_lines: bool, stats: bool, out: TextIO,
         store, analysis = session.store, session.analysis
         assert store is not None
         if stats:
-            summary = stats_of(store)
-            code = warn_about(session)   # after the work: the file may shrink meanwhile
-            print_stats(summary, out)
+            # The collector held off until the summary is gone: its lines' objects
+            # (none in a cycle) set off 130 collections, 0.13 s at 50,000 streams.
+            with collector_paused():
+                summary = stats_of(store)
+                code = warn_about(session)   # after the work: the file may shrink meanwhile
+                print_stats(summary, out)
+                del summary
             return code
         assert analysis is not None
         view = session.path_view
