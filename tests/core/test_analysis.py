@@ -268,3 +268,14 @@ def test_batches_growth_and_a_stop_do_not_change_the_answers(
     assert step.icmp_links == whole.icmp_links
     assert [(f.endpoints, f.packets) for f in step.udp_flows] == [
         (f.endpoints, f.packets) for f in whole.udp_flows]
+
+
+def test_endpoint_texts_are_made_once_for_every_view(tmp_path: Path) -> None:
+    store = store_of(tmp_path, [
+        Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2") / TCP(sport=40000, dport=443,
+                                                                    flags="S"),
+        Ether() / IP(src="10.0.0.2", dst="10.0.0.1") / UDP(sport=53, dport=5353) / b"x"])
+    a = analyze(store)
+    assert a.endpoint_texts("tcp", 0) == ("[2001:db8::1]:40000", "[2001:db8::2]:443")
+    assert a.endpoint_texts("udp", 0) == ("10.0.0.2:53", "10.0.0.1:5353")
+    assert a.endpoint_texts("tcp", 0) is a.endpoint_texts("tcp", 0)

@@ -53,7 +53,7 @@ from typing import Final, Literal
 import numpy as np
 
 from visualizer.core.collector import collector_paused
-from visualizer.core.decode.store import PacketStore, format_endpoint
+from visualizer.core.decode.store import PacketStore
 from visualizer.core.describe.kinds import packet_kinds
 from visualizer.core.describe.summary import PacketSummary
 from visualizer.core.errors import BadInput
@@ -120,7 +120,6 @@ class _ConversationRows:
         self.to = 0                       # its packets taken in
         self.tcp: list[Conversation] = []
         self.udp: list[Conversation] = []
-        self.names: dict[tuple[str, int], tuple[str, str]] = {}   # text made once
         self.states: dict[tuple[TcpState, TcpState], str] = {}
         self.stale_streams: set[int] = set()   # rows not made again yet (``most``)
         self.stale_flows: set[int] = set()
@@ -154,11 +153,10 @@ class _ConversationRows:
             flow_rows = flow_rows[:max(most - len(stream_rows), 0)]
         streams.difference_update(stream_rows)
         flows.difference_update(flow_rows)
-        connections, names, states_text = a.tcp.connections, self.names, self.states
+        connections, states_text = a.tcp.connections, self.states
         for k in stream_rows:
             c = connections[k]
-            if (ends := names.get(("tcp", k))) is None:
-                ends = names["tcp", k] = _endpoint_pair(c.endpoints)
+            ends = a.endpoint_texts("tcp", k)
             if (states := states_text.get(c.states)) is None:
                 states = states_text[c.states] = " / ".join(st.value for st in c.states)
             _put(self.tcp, k, Conversation(
@@ -166,8 +164,7 @@ class _ConversationRows:
                 c.first_ts_ns, c.last_ts_ns, states, problems[k] if k < len(problems) else 0))
         for k in flow_rows:
             f = a.udp_flows[k]
-            if (ends := names.get(("udp", k))) is None:
-                ends = names["udp", k] = _endpoint_pair(f.endpoints)
+            ends = a.endpoint_texts("udp", k)
             _put(self.udp, k, Conversation(
                 "udp", k, ends, f.packets[0] + f.packets[1], f.bytes[0] + f.bytes[1],
                 f.first_ts_ns, f.last_ts_ns,
@@ -712,8 +709,3 @@ class Session:
             ladder.arrows = [a for a in ladder.arrows if a.index < len(shown) and shown[a.index]]
         return ladder
 
-
-def _endpoint_pair(endpoints: tuple[tuple[bytes, int], tuple[bytes, int]]
-                   ) -> tuple[str, str]:
-    (ea, pa), (eb, pb) = endpoints
-    return format_endpoint(ea, pa), format_endpoint(eb, pb)

@@ -43,7 +43,6 @@ from PyQt6.QtWidgets import (
 )
 from pyqtgraph.GraphicsScene.mouseEvents import MouseClickEvent, MouseDragEvent
 
-from visualizer.core.decode.store import format_endpoint
 from visualizer.core.describe import kinds as K
 from visualizer.core.describe.kinds import KINDS, packet_kinds
 from visualizer.core.flows.analysis import Analysis
@@ -566,14 +565,15 @@ class Timeline(QWidget):
         if (tcp, udp, other) == (self._tcp, self._udp, self._has_other):
             return
         added = []
+        ends = analysis.endpoint_texts
         for s in range(self._tcp, tcp):
-            (a, pa), (b, pb) = analysis.tcp.connections[s].endpoints
-            added.append(f"TCP {s}  {format_endpoint(a, pa)} ↔ {format_endpoint(b, pb)}")
+            a, b = ends("tcp", s)
+            added.append(f"TCP {s}  {a} ↔ {b}")
         labels = self._labels[:self._tcp] + added
         labels += self._labels[self._tcp:self._tcp + self._udp]
         for f in range(self._udp, udp):
-            (a, pa), (b, pb) = analysis.udp_flows[f].endpoints
-            added.append(f"UDP {f}  {format_endpoint(a, pa)} ↔ {format_endpoint(b, pb)}")
+            a, b = ends("udp", f)
+            added.append(f"UDP {f}  {a} ↔ {b}")
             labels.append(added[-1])
         if other:
             labels.append("other")

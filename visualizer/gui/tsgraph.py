@@ -219,8 +219,7 @@ class TimeSequenceGraph(QWidget):
                                         "time-sequence graph.")
             self._stack.setCurrentIndex(0)
             return
-        (ea, pa), (eb, pb) = analysis.tcp.connections[stream].endpoints
-        a, b = format_endpoint(ea, pa), format_endpoint(eb, pb)
+        a, b = analysis.endpoint_texts("tcp", stream)
         previous = self.direction.currentIndex() if keep_direction else -1
         self.direction.clear()
         self.direction.addItems([f"{a} → {b}", f"{b} → {a}"])
