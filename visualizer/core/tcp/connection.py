@@ -104,9 +104,14 @@ _ESTABLISHED: Final = TcpState.ESTABLISHED
 _TIME_WAIT: Final = TcpState.TIME_WAIT
 
 _new_tuple: Final = tuple.__new__
+# The transition table by state, then observation: two lookups keyed by one
+# object each, rather than one keyed by a (state, observation) tuple made for it
+# (about 7 % of the summary's feeding of short connections).
+_NEXT: Final[dict[TcpState, dict[Observation, TcpState]]] = {
+    state: {obs: new for (old, obs), new in TRANSITIONS.items() if old is state}
+    for state in TcpState}
 # Imported names read through Final ones: compiled, a Final is a C variable, an
 # imported name a lookup in the module's dict at every use.
-_TRANSITIONS: Final = TRANSITIONS
 _STATE_CHANGED: Final = StateChanged
 _PORTS_REUSED: Final = PortsReused
 _CONNECTION_RESET: Final = ConnectionReset
@@ -627,7 +632,7 @@ def _observe(flow: _Flow, observations: list[Observation], endpoint: int, frame:
              events: list[Event]) -> None:
     """Move ``flow``'s endpoint through ``observations``, noting each change in ``events``."""
     for obs in observations:
-        new = _TRANSITIONS.get((flow.state, obs))
+        new = _NEXT[flow.state].get(obs)
         if new is not None and new is not flow.state:
             events.append(_new_tuple(_STATE_CHANGED, (frame, endpoint, flow.state, new)))
             flow.state = new
