@@ -564,6 +564,7 @@ def test_a_conversations_budget_makes_the_lowest_rows_first_then_the_rest(tmp_pa
     session.open_capture(CaptureFile.open(str(_icmp_and_tcp_pcap(tmp_path / "m.pcap"))))
     session.show(session.read(None))
     assert len(_rows_from_scratch(session)) == 6   # four streams, two UDP flows
+    assert session.conversations_behind            # none made yet
     made = [session.conversations(4)]
     assert session.conversations_behind
     assert [r.key for r in made[0]] == [("tcp", k) for k in range(4)]

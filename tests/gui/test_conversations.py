@@ -274,3 +274,28 @@ def test_new_rows_are_found_at_the_end_in_the_middle_or_not_at_all() -> None:
         (1, 2), (3, 4), (5, 6)]
     assert _new_runs(old, [old[0], old[2]]) is None      # one went away
     assert _new_runs(old, [old[1], old[0], old[2]]) is None   # moved
+
+
+def test_a_screenshot_waits_for_the_list_to_catch_up(qtbot, window, tmp_path: Path,
+                                                     monkeypatch) -> None:
+    """``gui FILE --screenshot`` shows every conversation, not those the list
+    had made when the file was read."""
+    from PyQt6.QtWidgets import QApplication
+
+    from visualizer.gui import app
+
+    monkeypatch.setattr(conversations, "ROWS_A_REFRESH", 40)
+    monkeypatch.setattr(conversations, "CATCH_UP_MS", 200)   # 7 steps: over a second
+    shown: list[int] = []   # the list's rows when the window is grabbed
+    grab = window.grab
+
+    def counting_grab(*args):
+        shown.append(window.conversations.model.rowCount())
+        return grab(*args)
+
+    window.grab = counting_grab
+    window.open_path(str(conversations_capture(tmp_path, count=300)))
+    assert app._screenshot(QApplication.instance(), window, str(tmp_path / "shot.png"),
+                           None, False) == 0
+    assert shown == [300]
+    assert (tmp_path / "shot.png").stat().st_size > 20_000

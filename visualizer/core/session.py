@@ -564,9 +564,13 @@ class Session:
 
     @property
     def conversations_behind(self) -> bool:
-        """Rows :meth:`conversations` left to later calls (its ``most``)."""
+        """Are there conversations :meth:`conversations` has not made as of now:
+        packets it has not taken in yet, or rows its ``most`` left to later calls?"""
         rows = self._rows
-        return bool(rows.stale_streams or rows.stale_flows)
+        if self.analysis is None:
+            return False
+        return (rows.of is not self.analysis or rows.to < self.count
+                or bool(rows.stale_streams or rows.stale_flows))
 
     def _stream_problems(self, a: Analysis) -> np.ndarray:
         """Per TCP stream, its packets shown so far that carry an analysis flag.

@@ -150,7 +150,8 @@ def _screenshot(app, window, path: str, select: int | None, predict: bool) -> in
 
     doc = window.document
     deadline = time.monotonic() + 120
-    while (doc.busy or window.stage.ladder_pending) and time.monotonic() < deadline:
+    while ((doc.busy or window.stage.ladder_pending or doc.session.conversations_behind)
+           and time.monotonic() < deadline):   # (the list catches up after the load)
         app.processEvents()
         time.sleep(0.01)
     app.processEvents()
