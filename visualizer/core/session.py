@@ -566,11 +566,15 @@ class Session:
     def conversations_behind(self) -> bool:
         """Are there conversations :meth:`conversations` has not made as of now:
         packets it has not taken in yet, or rows its ``most`` left to later calls?"""
-        rows = self._rows
         if self.analysis is None:
             return False
-        return (rows.of is not self.analysis or rows.to < self.count
-                or bool(rows.stale_streams or rows.stale_flows))
+        rows = self._rows
+        return rows.of is not self.analysis or rows.to < self.count or self.conversations_left
+
+    @property
+    def conversations_left(self) -> bool:
+        """Rows the last :meth:`conversations` call's ``most`` left to later calls."""
+        return bool(self._rows.stale_streams or self._rows.stale_flows)
 
     def _stream_problems(self, a: Analysis) -> np.ndarray:
         """Per TCP stream, its packets shown so far that carry an analysis flag.

@@ -8,8 +8,10 @@ by inserting the new conversations and
 updating the numbers of the old ones, so the selection and the scroll
 position stay where the user left them. A refresh makes at most
 ``ROWS_A_REFRESH`` rows: with tens of thousands of new conversations a
-second, the list lags behind the file rather than holding up the window,
-and catches up in short steps once the file is read.
+second, the list lags behind the file rather than holding up the window.
+It makes the rows left over in further refreshes, as often as a tenth of
+the time allows while packets arrive, and in short steps once the file is
+read.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ SORT_ROLE = Qt.ItemDataRole.UserRole + 2   # a value that sorts numerically
 REFRESH_SECONDS = 0.5
 REFRESH_SHARE = 0.1        # while packets arrive, at most this share of the time
 # Rows made at most a refresh (about 7 µs each at 71,000 connections: 15 ms);
-# the others in the next refreshes, and CATCH_UP_MS apart once the file is read.
+# the others in the next refreshes, CATCH_UP_MS apart once the file is read.
 ROWS_A_REFRESH = 2000
 CATCH_UP_MS = 20
 _Index = QModelIndex | QPersistentModelIndex
@@ -167,15 +169,21 @@ class ConversationsModel(QAbstractTableModel):
         try:
             self._merge(rows)
         finally:   # the views' work on the new rows counts too, not only the fetch
-            self._interval = max(REFRESH_SECONDS,
-                                 (time.monotonic() - started) / REFRESH_SHARE)
-        self._catch_up()
+            cost = time.monotonic() - started
+            self._interval = max(REFRESH_SECONDS, cost / REFRESH_SHARE)
+        self._catch_up(cost)
 
-    def _catch_up(self) -> None:
-        """Refresh again soon if the last one left rows to make."""
-        if not self.document.session.conversations_behind or self._timer.isActive():
+    def _catch_up(self, cost: float = 0.0) -> None:
+        """Refresh again soon if the last refresh (which took ``cost`` seconds)
+        left rows to make: CATCH_UP_MS apart once the file is read, before
+        that as often as REFRESH_SHARE of the time allows."""
+        session = self.document.session
+        if self._timer.isActive():
             return
-        self._timer.start(CATCH_UP_MS if self._finished else int(self._interval * 1000))
+        if self._finished and session.conversations_behind:
+            self._timer.start(CATCH_UP_MS)
+        elif session.conversations_left:
+            self._timer.start(max(CATCH_UP_MS, int(cost / REFRESH_SHARE * 1000)))
 
     def _merge(self, rows: list[Conversation]) -> None:
         runs = _new_runs(self._rows, rows)
