@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from captures import exchanges_pcap, hosts_pcap
 from conftest import REAL_CORPUS
-from scapy.layers.inet import ICMP, IP, UDP, IPerror, UDPerror
+from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, TCPerror, UDPerror
 from scapy.layers.l2 import Ether
 from scapy.utils import rdpcap, wrpcap
 
@@ -576,4 +576,30 @@ def test_a_conversations_budget_makes_the_lowest_rows_first_then_the_rest(tmp_pa
     assert not session.conversations_behind
     assert _rows(session) == _rows_from_scratch(session)
     assert all(new is old for new, old in zip(made[2], made[1], strict=False))
+    session.close()
+
+
+def test_a_stream_first_numbered_for_an_icmp_quote_names_its_ends_from_its_segments(
+        tmp_path: Path) -> None:
+    """The quoted header numbers the stream with its sides one way; the first
+    segment, sent by the other host, starts the connection the other way round.
+    The names follow the connection, not the quote."""
+    packets = [
+        Ether() / IP(src="10.0.0.254", dst="10.0.0.1") / ICMP(type=3, code=1)
+        / IPerror(src="10.0.0.1", dst="10.0.0.2") / TCPerror(sport=1000, dport=80, flags="A"),
+        Ether() / IP(src="10.0.0.2", dst="10.0.0.1") / TCP(sport=80, dport=1000, flags="A",
+                                                          seq=5, ack=7) / b"hello",
+        Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1000, dport=80, flags="A",
+                                                          seq=7, ack=10)]
+    for k, pkt in enumerate(packets):
+        pkt.time = 1_700_000_000 + k
+    wrpcap(str(tmp_path / "quoted.pcap"), packets)
+    session = Session()
+    session.open_capture(CaptureFile.open(str(tmp_path / "quoted.pcap")))
+    session.show(session.read(1))
+    assert session.conversations()[0].endpoints == ("10.0.0.1:1000", "10.0.0.2:80")
+    session.show(session.read(None))
+    assert session.analysis is not None
+    assert session.analysis.endpoint_texts("tcp", 0) == ("10.0.0.2:80", "10.0.0.1:1000")
+    assert session.conversations()[0].endpoints == ("10.0.0.2:80", "10.0.0.1:1000")
     session.close()

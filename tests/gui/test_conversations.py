@@ -272,6 +272,10 @@ def test_new_rows_are_found_at_the_end_in_the_middle_or_not_at_all() -> None:
     # a display filter shows a conversation it hid before: rows in the middle
     assert _new_runs(old, [row(0), row(1), old[1], row(3), old[2], row(7)]) == [
         (1, 2), (3, 4), (5, 6)]
+    udp = ConversationRow("udp", 0, ("a:1", "b:2"), 1, 0, 0, 0, "")
+    both = [*old, udp]                                   # new TCP rows come before the UDP
+    assert _new_runs(both, [*old, row(5), udp, ConversationRow(
+        "udp", 1, ("a:1", "b:2"), 1, 0, 0, 0, "")]) == [(3, 4), (5, 6)]
     assert _new_runs(old, [old[0], old[2]]) is None      # one went away
     assert _new_runs(old, [old[1], old[0], old[2]]) is None   # moved
 
@@ -299,3 +303,12 @@ def test_a_screenshot_waits_for_the_list_to_catch_up(qtbot, window, tmp_path: Pa
                            None, False) == 0
     assert shown == [300]
     assert (tmp_path / "shot.png").stat().st_size > 20_000
+
+
+def test_a_list_made_after_a_load_catches_up(qtbot, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(conversations, "ROWS_A_REFRESH", 40)
+    doc = open_document(qtbot, conversations_capture(tmp_path, count=300))
+    model = ConversationsModel(doc)
+    assert model.rowCount() == 40
+    qtbot.waitUntil(lambda: model.rowCount() == 300, timeout=10_000)
+    assert not doc.session.conversations_behind

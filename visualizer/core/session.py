@@ -121,47 +121,55 @@ class _ConversationRows:
         self.tcp: list[Conversation] = []
         self.udp: list[Conversation] = []
         self.states: dict[tuple[TcpState, TcpState], str] = {}
-        self.stale_streams: set[int] = set()   # rows not made again yet (``most``)
+        # rows made before that have had packets since, not made again yet
+        # (``most``); the conversations past the rows made are the other ones
+        self.stale_streams: set[int] = set()
         self.stale_flows: set[int] = set()
+        self.left = False   # the last update's ``most`` left rows to later calls
 
-    def update(self, count: int, problems: list[int], most: int | None = None
+    def update(self, count: int, problems: np.ndarray, most: int | None = None
                ) -> tuple[list[Conversation], list[Conversation]]:
         """(TCP rows, UDP rows) with packets [0, count) of the analysis taken in,
         and the tracker's counts as of now; ``problems``: flagged packets per stream.
 
-        ``most``: make at most this many rows, the lowest numbers first, and
-        the others at the next calls (``stale_streams``, ``stale_flows``): the
-        list lags behind for a while rather than holding up the window.
+        ``most``: make at most this many rows, those made before first, then
+        new ones in turn; the others at the next calls: the list lags behind
+        for a while rather than holding up the window. A call's work is that
+        of the packets and rows it takes in, whatever the length of the list.
         """
         a = self.of
         assert a is not None
         start, self.to = self.to, count
         stream = a.column_slice("stream", start, count)
         flow = a.column_slice("udp_flow", start, count)
-        # new conversations (a stream numbered for an ICMP error's quoted header
-        # has no packet of its own), and those with packets since the last call
-        streams = self.stale_streams
-        streams.update(range(len(self.tcp), len(a.tcp.connections)))
-        streams.update(np.unique(stream[stream >= 0]).tolist())
-        flows = self.stale_flows
-        flows.update(range(len(self.udp), len(a.udp_flows)))
-        flows.update(np.unique(flow[flow >= 0]).tolist())
-        flows.update(link.flow for i, link in list(a.icmp_links.items()) if start <= i < count)
-        stream_rows, flow_rows = sorted(streams), sorted(flows)
-        if most is not None:   # the rest stays stale, in the sets
-            stream_rows = stream_rows[:most]
-            flow_rows = flow_rows[:max(most - len(stream_rows), 0)]
-        streams.difference_update(stream_rows)
-        flows.difference_update(flow_rows)
+        # rows made before with packets since (new conversations come after them;
+        # a stream numbered for an ICMP error's quoted header has no packet)
+        self.stale_streams.update(np.unique(stream[(stream >= 0) & (stream < len(self.tcp))])
+                                  .tolist())
+        self.stale_flows.update(np.unique(flow[(flow >= 0) & (flow < len(self.udp))]).tolist())
+        self.stale_flows.update(link.flow for i, link in list(a.icmp_links.items())
+                                if start <= i < count and link.flow < len(self.udp))
+        budget = len(a.tcp.connections) + len(a.udp_flows) if most is None else most
+        stream_rows = _take(self.stale_streams, budget)
+        stream_rows += range(len(self.tcp), min(len(a.tcp.connections),
+                                                len(self.tcp) + budget - len(stream_rows)))
+        budget -= len(stream_rows)
+        flow_rows = _take(self.stale_flows, budget)
+        flow_rows += range(len(self.udp), min(len(a.udp_flows),
+                                              len(self.udp) + budget - len(flow_rows)))
         connections, states_text = a.tcp.connections, self.states
-        for k in stream_rows:
+        made = np.asarray(stream_rows, dtype=np.int64)
+        flagged = np.zeros(len(made), np.int64)
+        inside = made < len(problems)
+        flagged[inside] = problems[made[inside]]
+        for k, bad in zip(stream_rows, flagged.tolist(), strict=True):
             c = connections[k]
             ends = a.endpoint_texts("tcp", k)
             if (states := states_text.get(c.states)) is None:
                 states = states_text[c.states] = " / ".join(st.value for st in c.states)
             _put(self.tcp, k, Conversation(
                 "tcp", k, ends, c.packets[0] + c.packets[1], c.bytes[0] + c.bytes[1],
-                c.first_ts_ns, c.last_ts_ns, states, problems[k] if k < len(problems) else 0))
+                c.first_ts_ns, c.last_ts_ns, states, bad))
         for k in flow_rows:
             f = a.udp_flows[k]
             ends = a.endpoint_texts("udp", k)
@@ -169,7 +177,20 @@ class _ConversationRows:
                 "udp", k, ends, f.packets[0] + f.packets[1], f.bytes[0] + f.bytes[1],
                 f.first_ts_ns, f.last_ts_ns,
                 f"{f.icmp_errors} ICMP error(s)" if f.icmp_errors else "", 0))
+        # (the loader appends to the tables only under the session's lock, held here)
+        self.left = bool(self.stale_streams or self.stale_flows
+                         or len(self.tcp) < len(a.tcp.connections)
+                         or len(self.udp) < len(a.udp_flows))
         return self.tcp, self.udp
+
+
+def _take(stale: set[int], most: int) -> list[int]:
+    """Up to ``most`` numbers out of ``stale`` (all of them when it has no more)."""
+    if len(stale) <= most:
+        taken = list(stale)
+        stale.clear()
+        return taken
+    return [stale.pop() for _ in range(max(most, 0))]
 
 
 def _put(rows: list[Conversation], k: int, row: Conversation) -> None:
@@ -279,6 +300,7 @@ class Session:
         self._problems = np.zeros(0, dtype=np.int64)
         self._problems_to = 0
         self._problems_of: Analysis | None = None
+        self._shown_conversations: tuple[object, set[int], set[int]] = (None, set(), set())
         self._rows = _ConversationRows()
 
     # -- opening -----------------------------------------------------------
@@ -356,6 +378,7 @@ class Session:
         self._shown = None
         self._kinds = np.zeros(0, dtype=np.uint8)
         self._rows = _ConversationRows()
+        self._shown_conversations = (None, set(), set())
         self._problems, self._problems_to, self._problems_of = np.zeros(0, np.int64), 0, None
 
     def __enter__(self) -> Session:
@@ -541,10 +564,10 @@ class Session:
         """TCP streams then UDP flows, as of now. A conversation none of whose
         packets arrived since the last call is the same object as then.
 
-        ``most``: make at most this many rows anew (those with packets since
-        the last call, and the new ones), the lowest numbers first; the
-        others are as of an earlier call, or missing at the end, until
-        :attr:`conversations_behind` is False.
+        ``most``: make at most this many rows anew: those made before that
+        have had packets since, then new ones in turn; the others are as of
+        an earlier call, or missing, until :attr:`conversations_behind` is
+        False.
         """
         if self.analysis is None:
             return []
@@ -553,12 +576,16 @@ class Session:
         with self.lock:
             if self._rows.of is not a or self.count < self._rows.to:   # a new capture or ring
                 self._rows = _ConversationRows(a)
-            tcp, udp = self._rows.update(self.count, self._stream_problems(a).tolist(), most)
+            tcp, udp = self._rows.update(self.count, self._stream_problems(a), most)
             if shown is None:
                 return tcp + udp
-            # with a display filter: those with a packet shown
-            streams = set(np.unique(a.column("stream")[:self.count][shown]).tolist())
-            flows = set(np.unique(a.column("udp_flow")[:self.count][shown]).tolist())
+            # with a display filter: those with a packet shown (the same mask
+            # object until the filter or the packets change: counted once)
+            if self._shown_conversations[0] is not shown:
+                self._shown_conversations = (
+                    shown, set(np.unique(a.column("stream")[:self.count][shown]).tolist()),
+                    set(np.unique(a.column("udp_flow")[:self.count][shown]).tolist()))
+            _, streams, flows = self._shown_conversations
             return ([c for c in tcp if c.number in streams]
                     + [c for c in udp if c.number in flows])
 
@@ -574,7 +601,7 @@ class Session:
     @property
     def conversations_left(self) -> bool:
         """Rows the last :meth:`conversations` call's ``most`` left to later calls."""
-        return bool(self._rows.stale_streams or self._rows.stale_flows)
+        return self._rows.of is self.analysis and self._rows.left
 
     def _stream_problems(self, a: Analysis) -> np.ndarray:
         """Per TCP stream, its packets shown so far that carry an analysis flag.

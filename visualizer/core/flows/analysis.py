@@ -66,7 +66,7 @@ class Analysis(ColumnTable):
         self._udp_keys: dict[tuple[bytes, int, bytes, int], int] = {}
         self._last_datagram: dict[tuple[bytes, int, bytes, int], int] = {}
         self._summaries: list[ConnectionSummary] | None = None
-        self._endpoint_texts: dict[tuple[str, int], tuple[str, str]] = {}
+        self._endpoint_texts: dict[tuple[str, int], tuple[object, tuple[str, str]]] = {}
 
     def run(self, progress: Callable[[int, int], bool] | None = None) -> Analysis:
         """Analyse every packet not analysed yet (call again after the store grows)."""
@@ -179,13 +179,16 @@ class Analysis(ColumnTable):
         "udp") as text, sides 0 and 1: made once, for every view that names them
         (the conversations list and the timeline's rows each made them for
         every conversation, 71,000 in a capture of short connections)."""
-        texts = self._endpoint_texts.get((kind, number))
-        if texts is None:
-            (a, pa), (b, pb) = (self.tcp.connections[number] if kind == "tcp"
-                                else self.udp_flows[number]).endpoints
-            texts = self._endpoint_texts[kind, number] = (format_endpoint(a, pa),
-                                                          format_endpoint(b, pb))
-        return texts
+        conversation = (self.tcp.connections[number] if kind == "tcp"
+                        else self.udp_flows[number])
+        kept = self._endpoint_texts.get((kind, number))
+        # (a stream numbered for an ICMP error's quoted header gets its connection,
+        # and its sides' order, from its first segment: the texts follow it)
+        if kept is None or kept[0] is not conversation:
+            ends = conversation.endpoints
+            kept = self._endpoint_texts[kind, number] = (
+                conversation, (format_endpoint(*ends[0]), format_endpoint(*ends[1])))
+        return kept[1]
 
     def tcp_roles(self, stream: int) -> tuple[str, str]:
         """("client", "server") for sides 0 and 1 of TCP stream ``stream`` when its
