@@ -135,7 +135,8 @@ class _ConversationRows:
         ``most``: make at most this many rows, those made before first, then
         new ones in turn; the others at the next calls: the list lags behind
         for a while rather than holding up the window. A call's work is that
-        of the packets and rows it takes in, whatever the length of the list.
+        of the packets and rows it takes in, whatever the length of the list
+        (but for a look at every ICMP error linked so far).
         """
         a = self.of
         assert a is not None
