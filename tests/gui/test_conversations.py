@@ -53,6 +53,27 @@ def conversations_capture(tmp_path: Path, count: int = 2, exchanges: int = 2) ->
     return write_pcap(tmp_path / "convs.pcap", cap.segments)
 
 
+def pane_noting_fetches(qtbot, qtmodeltester
+                        ) -> tuple[Document, ConversationsPane, list[tuple[int, int | None]]]:
+    """A pane over a new document whose model notes, at each fetch, its rows
+    before it and the rows fetched (None: the loader was busy)."""
+    doc = Document()
+    pane = ConversationsPane(doc)
+    qtbot.addWidget(pane)
+    qtmodeltester.check(pane.model)
+    fetches: list[tuple[int, int | None]] = []
+    fetch = pane.model._fetch
+
+    def noting_fetch():
+        before = pane.model.rowCount()
+        rows = fetch()
+        fetches.append((before, None if rows is None else len(rows)))
+        return rows
+
+    pane.model._fetch = noting_fetch  # type: ignore[method-assign]
+    return doc, pane, fetches
+
+
 def test_tcp_sample_is_one_closed_stream(qtbot, qtmodeltester) -> None:
     doc = open_document(qtbot, SAMPLES / "tcp-handshake.pcapng")
     model = ConversationsModel(doc)
@@ -149,19 +170,7 @@ def test_sorted_by_number_the_list_keeps_its_own_order(qtbot, tmp_path: Path) ->
 def test_refreshes_while_growing_and_keeps_the_selection(qtbot, qtmodeltester,
                                                          tmp_path: Path) -> None:
     path = conversations_capture(tmp_path, count=600)
-    doc = Document()
-    pane = ConversationsPane(doc)
-    qtbot.addWidget(pane)
-    qtmodeltester.check(pane.model)
-    fetched: list[int] = []
-    fetch = pane.model._fetch
-
-    def counting_fetch():
-        rows = fetch()
-        fetched.append(-1 if rows is None else len(rows))
-        return rows
-
-    pane.model._fetch = counting_fetch  # type: ignore[method-assign]
+    doc, pane, fetches = pane_noting_fetches(qtbot, qtmodeltester)
     picked: list[tuple[str, int]] = []
 
     def pick_first(count: int) -> None:
@@ -184,6 +193,7 @@ def test_refreshes_while_growing_and_keeps_the_selection(qtbot, qtmodeltester,
     assert text(pane.model, last, STATES) == "TIME-WAIT / CLOSED"
     assert text(pane.model, last, PROBLEMS) == "1"
     # looked up a few times while loading (throttled), then once at the end
+    fetched = [-1 if rows is None else rows for _, rows in fetches]
     assert 2 <= len(fetched) < 20 and fetched[-1] == 600
 
 
@@ -195,25 +205,12 @@ def test_a_refresh_makes_a_few_rows_and_the_list_catches_up(qtbot, qtmodeltester
     final numbers."""
     monkeypatch.setattr(conversations, "ROWS_A_REFRESH", 40)
     path = conversations_capture(tmp_path, count=300)
-    doc = Document()
-    pane = ConversationsPane(doc)
-    qtbot.addWidget(pane)
-    qtmodeltester.check(pane.model)
-    made: list[int] = []
-    fetch = pane.model._fetch
-
-    def counting_fetch():
-        before = pane.model.rowCount()
-        rows = fetch()
-        if rows is not None:
-            made.append(len(rows) - before)
-        return rows
-
-    pane.model._fetch = counting_fetch  # type: ignore[method-assign]
+    doc, pane, fetches = pane_noting_fetches(qtbot, qtmodeltester)
     with qtbot.wait_signal(doc.finished, timeout=30_000):
         doc.open_file(str(path))
     qtbot.waitUntil(lambda: pane.model.rowCount() == 300, timeout=10_000)
     assert not doc.session.conversations_behind
+    made = [rows - before for before, rows in fetches if rows is not None]
     assert max(made) <= 40 and len(made) >= 300 // 40
     last = pane.model.row_of(("tcp", 299))
     assert text(pane.model, last, STATES) == "TIME-WAIT / CLOSED"

@@ -283,9 +283,6 @@ def _new_runs(old: list[Conversation], rows: list[Conversation]
     Otherwise one walk over both lists finds the runs (at 71,000 conversations
     it took 30 ms a refresh).
     """
-    runs = _grown_at_end(old, rows)
-    if runs is not None:
-        return runs
     # TCP rows then UDP rows, each grown at its end (new streams come before the
     # flows): two blocks, each found by bisection on the kind
     cut_old = bisect_left(old, "udp", key=_kind)
