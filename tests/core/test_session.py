@@ -603,3 +603,36 @@ def test_a_stream_first_numbered_for_an_icmp_quote_names_its_ends_from_its_segme
     assert session.analysis.endpoint_texts("tcp", 0) == ("10.0.0.2:80", "10.0.0.1:1000")
     assert session.conversations()[0].endpoints == ("10.0.0.2:80", "10.0.0.1:1000")
     session.close()
+
+
+def test_conversations_named_ahead_follow_their_connection(tmp_path: Path) -> None:
+    """A loader names each batch's new conversations (``name_conversations``)
+    before a view asks; a stream named from an ICMP quote is named again, the
+    other way round, once its first segment starts the connection."""
+    packets = [
+        Ether() / IP(src="10.0.0.254", dst="10.0.0.1") / ICMP(type=3, code=1)
+        / IPerror(src="10.0.0.1", dst="10.0.0.2") / TCPerror(sport=1000, dport=80, flags="A"),
+        Ether() / IP(src="10.0.0.3", dst="10.0.0.1") / UDP(sport=53, dport=5353) / b"x",
+        Ether() / IP(src="10.0.0.2", dst="10.0.0.1") / TCP(sport=80, dport=1000, flags="A",
+                                                          seq=5, ack=7) / b"hello",
+        Ether() / IP(src="10.0.0.4", dst="10.0.0.1") / TCP(sport=22, dport=2000, flags="A")]
+    for k, pkt in enumerate(packets):
+        pkt.time = 1_700_000_000 + k
+    wrpcap(str(tmp_path / "quoted.pcap"), packets)
+    session = Session()
+    session.open_capture(CaptureFile.open(str(tmp_path / "quoted.pcap")))
+    analysis = session.read(2).analysis
+    assert analysis is not None
+    analysis.name_conversations()
+    assert analysis.endpoint_texts_of("tcp", 0, 1) == [("10.0.0.1:1000", "10.0.0.2:80")]
+    assert analysis.endpoint_texts_of("udp", 0, 1) == [("10.0.0.3:53", "10.0.0.1:5353")]
+    named = analysis.endpoint_texts_of("udp", 0, 1)[0]
+    session.read(None)
+    analysis.name_conversations()
+    assert analysis.endpoint_texts_of("udp", 0, 1)[0] is named   # made once
+    assert analysis.endpoint_texts_of("tcp", 0, 2) == [
+        ("10.0.0.2:80", "10.0.0.1:1000"), ("10.0.0.4:22", "10.0.0.1:2000")]
+    assert analysis.endpoint_texts_of("tcp", 0, 2) == [
+        analysis.endpoint_texts("tcp", 0), analysis.endpoint_texts("tcp", 1)]
+    assert analysis.endpoint_texts_of("tcp", 1, 1) == []
+    session.close()

@@ -15,6 +15,7 @@ from captures import exchanges_pcap
 from documents import open_document
 
 from visualizer.core.errors import BadInput
+from visualizer.core.tcp.testing import Capture, Conversation, write_pcap
 from visualizer.gui.document import FIRST_BATCH, LOAD_READ, Document
 
 SAMPLES = Path(__file__).parents[2] / "resources" / "samples"
@@ -189,6 +190,33 @@ def test_loader_makes_way_while_the_window_is_busy(qtbot, tmp_path: Path) -> Non
     # busy machine. Without the waiting the loader read the rest of the file
     # (65,536 packets here).
     assert during <= 8 * LOAD_READ, during
+    doc.close()
+
+
+def test_the_loader_names_the_conversations(qtbot, tmp_path: Path, monkeypatch) -> None:
+    """Every conversation's endpoints are made into text in the loader's thread,
+    batch by batch, so that the timeline and the list only read them."""
+    from visualizer.core.flows import analysis as analysis_module
+
+    threads: set[str] = set()
+    made = analysis_module.format_endpoint
+
+    def noting(raw: bytes, port: int) -> str:
+        threads.add(threading.current_thread().name)
+        return made(raw, port)
+
+    monkeypatch.setattr(analysis_module, "format_endpoint", noting)
+    capture = Capture()
+    for k in range(1500):   # 4,500 packets: three batches
+        Conversation(("10.0.0.1", 10000 + k), capture=capture).handshake()
+    doc = open_document(qtbot, write_pcap(tmp_path / "many.pcap", capture.segments))
+    assert doc.session.analysis is not None
+    connections = len(doc.session.analysis.tcp.connections)
+    assert connections == 1500
+    assert threads == {"document-loader"}
+    texts = doc.session.analysis.endpoint_texts_of("tcp", 0, connections)
+    assert threads == {"document-loader"}   # read, not made again
+    assert len(texts) == connections
     doc.close()
 
 

@@ -241,7 +241,10 @@ class _Job:
             time.sleep(0.002)
 
     def announce(self, batch: Batch, *, force: bool = False) -> None:
-        """Hand ``batch`` to the window (at most ten times a second)."""
+        """Hand ``batch`` to the window (at most ten times a second), its new
+        conversations named here rather than in the window's thread."""
+        if batch.analysis is not None:
+            batch.analysis.name_conversations()
         now = time.monotonic()
         if force or now - self._last_signal >= MIN_SIGNAL_SECONDS:
             self._last_signal = now

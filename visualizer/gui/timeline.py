@@ -564,17 +564,14 @@ class Timeline(QWidget):
         other = self._has_other or bool(np.any(keys == 0))
         if (tcp, udp, other) == (self._tcp, self._udp, self._has_other):
             return
-        added = []
-        ends = analysis.endpoint_texts
-        for s in range(self._tcp, tcp):
-            a, b = ends("tcp", s)
-            added.append(f"TCP {s}  {a} ↔ {b}")
+        added = [f"TCP {s}  {a} ↔ {b}" for s, (a, b) in
+                 enumerate(analysis.endpoint_texts_of("tcp", self._tcp, tcp), self._tcp)]
         labels = self._labels[:self._tcp] + added
         labels += self._labels[self._tcp:self._tcp + self._udp]
-        for f in range(self._udp, udp):
-            a, b = ends("udp", f)
-            added.append(f"UDP {f}  {a} ↔ {b}")
-            labels.append(added[-1])
+        new_udp = [f"UDP {f}  {a} ↔ {b}" for f, (a, b) in
+                   enumerate(analysis.endpoint_texts_of("udp", self._udp, udp), self._udp)]
+        added += new_udp
+        labels += new_udp
         if other:
             labels.append("other")
             if not self._has_other:
