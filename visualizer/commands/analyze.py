@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
 from typing import Any, TextIO
 
 from visualizer.commands import warn_about
@@ -89,19 +88,24 @@ def print_stats(stats: ConversationStats, out: TextIO) -> None:
     width = max([ENDPOINT_WIDTH] + [len(text) for pair in ends for text in pair])
     header = (f"{'#':>6}  {'endpoint A':>{width}}   {'endpoint B':<{width}} {'pkts A→B':>9} "
               f"{'pkts B→A':>9} {'bytes A→B':>10} {'bytes B→A':>10} {'duration':>10}")
+    # One %-template a line, its widths filled in once: an f-string with format
+    # specs took 7 µs a line, 0.3 s of a summary of 50,000 streams.
+    line = f"%6d  %{width}s ↔ %-{width}s %9d %9d %10d %10d %10.6f"
     if stats.tcp:
         out.write(f"\nTCP streams\n{header}  final states\n")
         state = {s: str(s) for s in TcpState}   # (an enum's str() runs in Python)
-        for c, pair in zip(stats.tcp, ends[:len(stats.tcp)], strict=True):
-            out.write(_conversation_line(c.stream, pair, c.packets, c.bytes,
-                                         c.last_ts_ns - c.first_ts_ns, width)
-                      + f"  {state[c.states[0]]} / {state[c.states[1]]}\n")
+        tcp_line = line + "  %s / %s\n"
+        out.writelines(tcp_line % (
+            c.stream, a, b, c.packets[0], c.packets[1], c.bytes[0], c.bytes[1],
+            (c.last_ts_ns - c.first_ts_ns) / 1e9, state[c.states[0]], state[c.states[1]])
+            for c, (a, b) in zip(stats.tcp, ends[:len(stats.tcp)], strict=True))
     if stats.udp:
         out.write(f"\nUDP flows\n{header}\n")
-        for f, pair in zip(stats.udp, ends[len(stats.tcp):], strict=True):
-            out.write(_conversation_line(f.flow, pair, f.packets, f.bytes,
-                                         f.last_ts_ns - f.first_ts_ns, width)
-                      + (f"  {f.icmp_errors} ICMP errors" if f.icmp_errors else "") + "\n")
+        out.writelines((line % (
+            f.flow, a, b, f.packets[0], f.packets[1], f.bytes[0], f.bytes[1],
+            (f.last_ts_ns - f.first_ts_ns) / 1e9))
+            + (f"  {f.icmp_errors} ICMP errors\n" if f.icmp_errors else "\n")
+            for f, (a, b) in zip(stats.udp, ends[len(stats.tcp):], strict=True))
 
 
 def _endpoint_texts(pairs: list[tuple[tuple[bytes, int], tuple[bytes, int]]]
@@ -119,13 +123,6 @@ def _endpoint_texts(pairs: list[tuple[tuple[bytes, int], tuple[bytes, int]]]
             tb = known[b] = format_endpoint(*b)
         texts.append((ta, tb))
     return texts
-
-
-def _conversation_line(number: int, ends: tuple[str, str], packets: Sequence[int],
-                       octets: Sequence[int], duration_ns: int, width: int) -> str:
-    return (f"{number:>6}  {ends[0]:>{width}} ↔ {ends[1]:<{width}} "
-            f"{packets[0]:>9} {packets[1]:>9} {octets[0]:>10} {octets[1]:>10} "
-            f"{duration_ns / 1e9:>10.6f}")
 
 
 def analyze_command(path: str, *, json_lines: bool, stats: bool, out: TextIO,
