@@ -209,9 +209,9 @@ class Analysis(ColumnTable):
 
         A window's loader thread calls this after each batch, so that the
         views, in the window's thread, find them made: for a capture of 71,000
-        short connections that was 0.3 s of the window's time while it loaded
-        (a third of the timeline's work), and the loader's share of the GIL
-        doubled it.
+        short connections that was 0.3 s of the window's time while it loaded,
+        in the list's and the timeline's turns, and the loader's share of the
+        GIL doubled it.
         """
         tcp, udp = self._named
         named = (len(self.tcp.connections), len(self.udp_flows))
