@@ -32,6 +32,10 @@ def can_capture() -> bool:
     return True
 
 
+# tryfirst: xdist reads the groups in a hook of its own, which pluggy would
+# otherwise call first (its plugin registers after this file), before any test
+# has one: the groups were ignored and "machine" tests ran side by side.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     reasons = {}
     if not can_capture():
@@ -46,6 +50,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.skip(reason=reason))
         if "corpus" not in item.keywords and item.path.name not in COMPUTE_ONLY:
             item.add_marker(pytest.mark.xdist_group("machine"))
+        elif item.path.name in ONE_WORKER:
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
 
 
 # With `-n 2 --dist loadgroup` (pyproject.toml) the tests run in two worker
@@ -67,8 +73,12 @@ COMPUTE_ONLY = {
     "test_pcapfile.py", "test_play_until.py", "test_playback.py", "test_quiz.py",
     "test_record_lines.py", "test_samples.py", "test_session_filter.py", "test_summary.py",
     "test_tcp_analysis.py", "test_tcp_oracle.py", "test_tcp_states.py", "test_tcp_streams.py",
-    "test_time_sequence.py", "test_compiled.py", "test_timebins.py",
+    "test_time_sequence.py", "test_compiled.py", "test_timebins.py", "test_suite_groups.py",
 }
+# Of those, the modules whose module-scoped fixture is slow to make: each is a
+# group of its own, so one worker makes it once (test_package.py's wheels, a
+# mypyc build among them, took each worker 50 s when its tests were spread).
+ONE_WORKER = {"test_package.py"}
 
 
 @pytest.fixture
