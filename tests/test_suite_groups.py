@@ -9,6 +9,7 @@ with pytest 9.2, whose node ids xdist 3.8 can no longer append the group to
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -33,10 +34,14 @@ def test_machine_tests_run_in_one_worker(tmp_path: Path) -> None:
         (tmp_path / module).write_text("".join(
             f"def test_{k}():\n    pass\n" for k in range(4)))
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    # the plugins loaded and plain text, whatever this run was given
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTEST_ADDOPTS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD", "PY_COLORS",
+                        "FORCE_COLOR")}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2",
-         "--dist", "loadgroup", "-v", str(tmp_path)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+         "--dist", "loadgroup", "--color=no", "-v", str(tmp_path)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     workers = re.findall(r"^\[(gw\d)\] .*PASSED", done.stdout, re.MULTILINE)
     assert len(workers) == 8, done.stdout

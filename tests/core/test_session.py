@@ -605,10 +605,21 @@ def test_a_stream_first_numbered_for_an_icmp_quote_names_its_ends_from_its_segme
     session.close()
 
 
-def test_conversations_named_ahead_follow_their_connection(tmp_path: Path) -> None:
+def test_conversations_named_ahead_follow_their_connection(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A loader names each batch's new conversations (``name_conversations``)
-    before a view asks; a stream named from an ICMP quote is named again, the
-    other way round, once its first segment starts the connection."""
+    before a view asks, each once; a stream named from an ICMP quote is named
+    the other way round when read after its first segment started it."""
+    from visualizer.core.flows import analysis as analysis_module
+
+    made: list[tuple[bytes, int]] = []
+    format_endpoint = analysis_module.format_endpoint
+
+    def counted(raw: bytes, port: int) -> str:
+        made.append((raw, port))
+        return format_endpoint(raw, port)
+
+    monkeypatch.setattr(analysis_module, "format_endpoint", counted)
     packets = [
         Ether() / IP(src="10.0.0.254", dst="10.0.0.1") / ICMP(type=3, code=1)
         / IPerror(src="10.0.0.1", dst="10.0.0.2") / TCPerror(sport=1000, dport=80, flags="A"),
@@ -624,15 +635,18 @@ def test_conversations_named_ahead_follow_their_connection(tmp_path: Path) -> No
     analysis = session.read(2).analysis
     assert analysis is not None
     analysis.name_conversations()
+    assert len(made) == 4                    # TCP stream 0 (the quote's) and UDP flow 0
     assert analysis.endpoint_texts_of("tcp", 0, 1) == [("10.0.0.1:1000", "10.0.0.2:80")]
     assert analysis.endpoint_texts_of("udp", 0, 1) == [("10.0.0.3:53", "10.0.0.1:5353")]
-    named = analysis.endpoint_texts_of("udp", 0, 1)[0]
+    assert len(made) == 4                    # read, not made again
     session.read(None)
     analysis.name_conversations()
-    assert analysis.endpoint_texts_of("udp", 0, 1)[0] is named   # made once
+    assert len(made) == 6                    # only the new stream 1
     assert analysis.endpoint_texts_of("tcp", 0, 2) == [
         ("10.0.0.2:80", "10.0.0.1:1000"), ("10.0.0.4:22", "10.0.0.1:2000")]
+    assert len(made) == 8                    # stream 0 again, for its connection
     assert analysis.endpoint_texts_of("tcp", 0, 2) == [
         analysis.endpoint_texts("tcp", 0), analysis.endpoint_texts("tcp", 1)]
     assert analysis.endpoint_texts_of("tcp", 1, 1) == []
+    assert len(made) == 8
     session.close()
