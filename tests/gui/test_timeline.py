@@ -576,3 +576,8 @@ def test_row_labels_are_as_wide_as_the_widest_of_many(qtbot) -> None:
     fresh.set_labels(ties, ties)
     assert fresh._widest == max(metrics.horizontalAdvance(t) for t in ties)
     assert fresh._widest == metrics.horizontalAdvance(ties[-1])
+    # empty labels among them, first and last too, count as nothing
+    spaced = ["", *ties[:20], "", *ties[20:], ""]
+    again = RowAxis()
+    again.set_labels(spaced, spaced)
+    assert again._widest == fresh._widest
