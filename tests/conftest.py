@@ -110,6 +110,26 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 @pytest.fixture
+def endpoint_texts_made(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bytes, int]]:
+    """Every endpoint the analysis makes into text from now on, as (the thread
+    that made it, packed address, port): tests of when and where
+    ``Analysis.endpoint_texts`` does its work."""
+    import threading
+
+    from visualizer.core.flows import analysis as analysis_module
+
+    made: list[tuple[str, bytes, int]] = []
+    format_endpoint = analysis_module.format_endpoint
+
+    def noting(raw: bytes, port: int) -> str:
+        made.append((threading.current_thread().name, raw, port))
+        return format_endpoint(raw, port)
+
+    monkeypatch.setattr(analysis_module, "format_endpoint", noting)
+    return made
+
+
+@pytest.fixture
 def corpus_dir() -> Path:
     return CORPUS
 

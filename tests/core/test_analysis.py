@@ -281,8 +281,8 @@ def test_endpoint_texts_are_made_once_for_every_view(tmp_path: Path) -> None:
     assert a.endpoint_texts("tcp", 0) is a.endpoint_texts("tcp", 0)
 
 
-def test_endpoint_texts_asked_out_of_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                           ) -> None:
+def test_endpoint_texts_asked_out_of_order(
+        tmp_path: Path, endpoint_texts_made: list[tuple[str, bytes, int]]) -> None:
     """A view may ask for a later conversation's texts before the earlier ones
     are made (the time-sequence graph of a stream the loader has not named):
     each is still made once, and a range read after that gets them all."""
@@ -290,19 +290,16 @@ def test_endpoint_texts_asked_out_of_order(tmp_path: Path, monkeypatch: pytest.M
         Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1000 + k, dport=80, flags="S")
         for k in range(4)])
     a = analyze(store)
-    made: list[int] = []
-    format_endpoint = analysis_module.format_endpoint
+    endpoint_texts_made.clear()
 
-    def counted(raw: bytes, port: int) -> str:
-        made.append(port)
-        return format_endpoint(raw, port)
+    def ports() -> list[int]:
+        return [port for _, _, port in endpoint_texts_made]
 
-    monkeypatch.setattr(analysis_module, "format_endpoint", counted)
     assert a.endpoint_texts("tcp", 2) == ("10.0.0.1:1002", "10.0.0.2:80")
-    assert made == [1002, 80]
+    assert ports() == [1002, 80]
     assert a.endpoint_texts_of("tcp", 1, 4) == [
         ("10.0.0.1:1001", "10.0.0.2:80"), ("10.0.0.1:1002", "10.0.0.2:80"),
         ("10.0.0.1:1003", "10.0.0.2:80")]
-    assert made == [1002, 80, 1001, 80, 1003, 80]   # stream 2's texts read, not made again
+    assert ports() == [1002, 80, 1001, 80, 1003, 80]   # stream 2's texts read, not made again
     assert a.endpoint_texts_of("tcp", 0, 4)[1:] == a.endpoint_texts_of("tcp", 1, 4)
-    assert made[6:] == [1000, 80]                    # only stream 0 was new
+    assert ports()[6:] == [1000, 80]                    # only stream 0 was new

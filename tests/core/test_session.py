@@ -606,20 +606,11 @@ def test_a_stream_first_numbered_for_an_icmp_quote_names_its_ends_from_its_segme
 
 
 def test_conversations_named_ahead_follow_their_connection(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, endpoint_texts_made: list[tuple[str, bytes, int]]) -> None:
     """A loader names each batch's new conversations (``name_conversations``)
     before a view asks, each once; a stream named from an ICMP quote is named
     the other way round when read after its first segment started it."""
-    from visualizer.core.flows import analysis as analysis_module
-
-    made: list[tuple[bytes, int]] = []
-    format_endpoint = analysis_module.format_endpoint
-
-    def counted(raw: bytes, port: int) -> str:
-        made.append((raw, port))
-        return format_endpoint(raw, port)
-
-    monkeypatch.setattr(analysis_module, "format_endpoint", counted)
+    made = endpoint_texts_made
     packets = [
         Ether() / IP(src="10.0.0.254", dst="10.0.0.1") / ICMP(type=3, code=1)
         / IPerror(src="10.0.0.1", dst="10.0.0.2") / TCPerror(sport=1000, dport=80, flags="A"),

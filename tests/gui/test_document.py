@@ -193,19 +193,13 @@ def test_loader_makes_way_while_the_window_is_busy(qtbot, tmp_path: Path) -> Non
     doc.close()
 
 
-def test_the_loader_names_the_conversations(qtbot, tmp_path: Path, monkeypatch) -> None:
+def test_the_loader_names_the_conversations(qtbot, tmp_path: Path,
+                                            endpoint_texts_made) -> None:
     """Every conversation's endpoints are made into text in the loader's thread,
     batch by batch, so that the timeline and the list only read them."""
-    from visualizer.core.flows import analysis as analysis_module
+    def threads() -> set[str]:
+        return {thread for thread, _, _ in endpoint_texts_made}
 
-    threads: set[str] = set()
-    made = analysis_module.format_endpoint
-
-    def noting(raw: bytes, port: int) -> str:
-        threads.add(threading.current_thread().name)
-        return made(raw, port)
-
-    monkeypatch.setattr(analysis_module, "format_endpoint", noting)
     capture = Capture()
     for k in range(1500):   # 4,500 packets: three batches
         Conversation(("10.0.0.1", 10000 + k), capture=capture).handshake()
@@ -213,9 +207,9 @@ def test_the_loader_names_the_conversations(qtbot, tmp_path: Path, monkeypatch) 
     assert doc.session.analysis is not None
     connections = len(doc.session.analysis.tcp.connections)
     assert connections == 1500
-    assert threads == {"document-loader"}
+    assert threads() == {"document-loader"}
     texts = doc.session.analysis.endpoint_texts_of("tcp", 0, connections)
-    assert threads == {"document-loader"}   # read, not made again
+    assert threads() == {"document-loader"}   # read, not made again
     assert len(texts) == connections
     doc.close()
 
